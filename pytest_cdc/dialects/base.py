@@ -1,0 +1,135 @@
+"""What every database dialect provides.
+
+A dialect is data plus a few small methods: the URL schemes it serves, how to quote, how to
+connect, and how to make and drop the throwaway databases that ``database`` isolation uses.
+Subclasses override constants and the pieces that really differ (see sqlglot's dialects).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pytest_cdc.errors import UnsupportedDialect
+
+if TYPE_CHECKING:
+    from pytest_cdc.connectors.base import Connector
+    from pytest_cdc.urls import DatabaseURL
+
+
+class Dialect:
+    #: Canonical name, used in reports and by get_dialect().
+    name: ClassVar[str] = ""
+    #: Human name for messages.
+    display_name: ClassVar[str] = ""
+    #: URL schemes served by this dialect.
+    schemes: ClassVar[tuple[str, ...]] = ()
+    #: sqlglot dialect name for parsing and generating SQL.
+    sqlglot_dialect: ClassVar[str] = ""
+    default_port: ClassVar[int | None] = None
+    #: Quote characters for identifiers (opening, closing).
+    identifier_quotes: ClassVar[tuple[str, str]] = ('"', '"')
+    #: Whether CREATE DATABASE ... can copy a template database.
+    supports_templates: ClassVar[bool] = False
+    #: Maximum identifier length in bytes, for generated names.
+    max_identifier_length: ClassVar[int] = 128
+
+    def quote_identifier(self, name: str) -> str:
+        """Quote one identifier; the closing quote inside the name is doubled."""
+        opening, closing = self.identifier_quotes
+        if "\x00" in name:
+            raise ValueError(f"identifier {name!r} contains a NUL character")
+        return opening + name.replace(closing, closing * 2) + closing
+
+    def quote_table(self, table: str) -> str:
+        """Quote ``schema.table`` (split on the first unquoted dot) or ``table``."""
+        return ".".join(self.quote_identifier(part) for part in split_qualified(table))
+
+    # -- connections --------------------------------------------------------------------
+    def connector(self, url: DatabaseURL, *, database: str | None = None) -> Connector:
+        raise UnsupportedDialect(f"dialect {self.name!r} cannot connect to {url.masked!r}")
+
+    def connect(self, url: DatabaseURL, *, database: str | None = None) -> Any:
+        """A new driver connection with autocommit on."""
+        return self.connector(url, database=database).connect()
+
+    def server_version(self, conn: Any) -> str:
+        cur = conn.cursor()
+        try:
+            cur.execute(self.version_query)
+            row = cur.fetchone()
+        finally:
+            cur.close()
+        return str(row[0]) if row else "unknown"
+
+    version_query: ClassVar[str] = "SELECT 1"
+
+    # -- transactions -------------------------------------------------------------------
+    def begin(self, conn: Any) -> None:
+        """Leave autocommit so the next statement opens a transaction."""
+        conn.autocommit = False
+
+    def rollback(self, conn: Any) -> None:
+        conn.rollback()
+        conn.autocommit = True
+
+    def savepoint_sql(self, name: str) -> str:
+        return f"SAVEPOINT {name}"
+
+    def release_savepoint_sql(self, name: str) -> str | None:
+        return f"RELEASE SAVEPOINT {name}"
+
+    def rollback_to_savepoint_sql(self, name: str) -> str:
+        return f"ROLLBACK TO SAVEPOINT {name}"
+
+    # -- throwaway databases ------------------------------------------------------------
+    def create_database_sql(self, name: str, template: str | None) -> list[str]:
+        raise UnsupportedDialect(f"dialect {self.name!r} cannot create databases")
+
+    def drop_database_sql(self, name: str) -> list[str]:
+        raise UnsupportedDialect(f"dialect {self.name!r} cannot drop databases")
+
+    def list_databases_sql(self, prefix: str) -> str:
+        raise UnsupportedDialect(f"dialect {self.name!r} cannot list databases")
+
+    def split_script(self, script: str) -> list[str]:
+        """Split a load script into batches the driver can run one at a time."""
+        return [script] if script.strip() else []
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+def split_qualified(name: str) -> list[str]:
+    """``'dbo.orders'`` -> ``['dbo', 'orders']``; quoted parts keep their dots.
+
+    Accepts "double quoted" and [bracketed] parts, so names copied from either engine work.
+    """
+    parts: list[str] = []
+    buf: list[str] = []
+    i = 0
+    while i < len(name):
+        ch = name[i]
+        if ch in '"[' and not buf:
+            closing = '"' if ch == '"' else "]"
+            i += 1
+            while i < len(name):
+                if name[i] == closing:
+                    if i + 1 < len(name) and name[i + 1] == closing:
+                        buf.append(closing)
+                        i += 2
+                        continue
+                    break
+                buf.append(name[i])
+                i += 1
+            i += 1
+            continue
+        if ch == ".":
+            parts.append("".join(buf))
+            buf = []
+        else:
+            buf.append(ch)
+        i += 1
+    parts.append("".join(buf))
+    if any(p == "" for p in parts):
+        raise ValueError(f"bad qualified name {name!r}")
+    return parts

@@ -1,0 +1,82 @@
+"""Microsoft SQL Server through pyodbc."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from pytest_cdc.dialects.base import Dialect
+
+if TYPE_CHECKING:
+    from pytest_cdc.connectors.base import Connector
+    from pytest_cdc.urls import DatabaseURL
+
+DEFAULT_DRIVER = "ODBC Driver 18 for SQL Server"
+# sqlcmd and SSMS split scripts on GO alone on a line (optionally with a repeat count); the
+# server itself never sees it.
+_GO = re.compile(r"^[ \t]*GO(?:[ \t]+\d+)?[ \t]*(?:--[^\n]*)?$", re.I | re.M)
+
+
+class SqlServerDialect(Dialect):
+    name = "mssql"
+    display_name = "SQL Server"
+    schemes = ("mssql", "sqlserver")
+    sqlglot_dialect = "tsql"
+    default_port = 1433
+    identifier_quotes = ("[", "]")
+    supports_templates = False
+    max_identifier_length = 128
+    version_query = "SELECT CAST(SERVERPROPERTY('ProductVersion') AS nvarchar(128))"
+
+    def connector(self, url: DatabaseURL, *, database: str | None = None) -> Connector:
+        from pytest_cdc.connectors.odbc import OdbcConnector, build_connection_string
+
+        params = dict(url.query)
+        conn_params: dict[str, str] = {
+            "DRIVER": params.pop("driver", params.pop("DRIVER", DEFAULT_DRIVER)),
+            "SERVER": f"{url.host},{url.port or self.default_port}",
+            "DATABASE": database or url.database or "master",
+        }
+        if url.user:
+            conn_params["UID"] = url.user
+        if url.password is not None:
+            conn_params["PWD"] = url.password
+        # Every other query parameter is an ODBC keyword: TrustServerCertificate, Encrypt, ...
+        conn_params.update(params)
+        return OdbcConnector(build_connection_string(conn_params), dialect=self.name)
+
+    def begin(self, conn: object) -> None:
+        conn.autocommit = False  # type: ignore[attr-defined]
+
+    def savepoint_sql(self, name: str) -> str:
+        return f"SAVE TRANSACTION {name}"
+
+    def release_savepoint_sql(self, name: str) -> str | None:
+        return None  # T-SQL has no RELEASE; the savepoint simply stays until the transaction ends
+
+    def rollback_to_savepoint_sql(self, name: str) -> str:
+        return f"ROLLBACK TRANSACTION {name}"
+
+    def create_database_sql(
+        self, name: str, template: str | None, *, version_num: int | None = None
+    ) -> list[str]:
+        # No templates on SQL Server: the caller loads the schema into each new database.
+        return [f"CREATE DATABASE {self.quote_identifier(name)}"]
+
+    def drop_database_sql(self, name: str) -> list[str]:
+        q = self.quote_identifier(name)
+        literal = name.replace("'", "''")
+        return [
+            f"IF DB_ID(N'{literal}') IS NOT NULL "
+            f"ALTER DATABASE {q} SET SINGLE_USER WITH ROLLBACK IMMEDIATE",
+            f"DROP DATABASE IF EXISTS {q}",
+        ]
+
+    def list_databases_sql(self, prefix: str) -> str:
+        escaped = prefix.replace("'", "''").replace("[", "[[]").replace("_", "[_]").replace("%", "[%]")
+        return f"SELECT name FROM sys.databases WHERE name LIKE N'{escaped}%'"
+
+    def split_script(self, script: str) -> list[str]:
+        return [batch for batch in _GO.split(script) if batch.strip()]
+
+

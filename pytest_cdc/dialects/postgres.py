@@ -1,0 +1,83 @@
+"""PostgreSQL: psycopg2 by default, or pyodbc through psqlODBC (``postgresql+odbc://``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pytest_cdc.dialects.base import Dialect
+
+if TYPE_CHECKING:
+    from pytest_cdc.connectors.base import Connector
+    from pytest_cdc.urls import DatabaseURL
+
+ODBC_SCHEME = "postgresql+odbc"
+DEFAULT_ODBC_DRIVER = "PostgreSQL Unicode"
+
+
+class PostgresDialect(Dialect):
+    name = "postgresql"
+    display_name = "PostgreSQL"
+    schemes = ("postgresql", "postgres", ODBC_SCHEME)
+    sqlglot_dialect = "postgres"
+    default_port = 5432
+    identifier_quotes = ('"', '"')
+    supports_templates = True
+    max_identifier_length = 63
+    version_query = "SHOW server_version"
+
+    def connector(self, url: DatabaseURL, *, database: str | None = None) -> Connector:
+        if database is not None:
+            url = url.with_database(database)
+        if url.raw.lower().startswith(ODBC_SCHEME + "://"):
+            return self._odbc_connector(url)
+        from pytest_cdc.connectors.psycopg2 import Psycopg2Connector
+
+        # libpq understands the URI itself (user, password, host, port, sslmode, ?host=/socket).
+        raw = url.raw
+        if raw.lower().startswith("postgres://"):
+            raw = "postgresql://" + raw[len("postgres://") :]
+        return Psycopg2Connector(raw, display=url.masked)
+
+    def _odbc_connector(self, url: DatabaseURL) -> Connector:
+        from pytest_cdc.connectors.odbc import OdbcConnector, build_connection_string
+
+        params = dict(url.query)
+        conn_params: dict[str, str] = {"DRIVER": params.pop("driver", DEFAULT_ODBC_DRIVER)}
+        conn_params["SERVER"] = params.pop("host", url.host or "localhost")
+        conn_params["PORT"] = str(url.port or self.default_port)
+        conn_params["DATABASE"] = url.database or "postgres"
+        if url.user:
+            conn_params["UID"] = url.user
+        if url.password is not None:
+            conn_params["PWD"] = url.password
+        conn_params.update(params)
+        return OdbcConnector(build_connection_string(conn_params), dialect=self.name)
+
+    def server_version_num(self, conn: Any) -> int:
+        cur = conn.cursor()
+        try:
+            cur.execute("SHOW server_version_num")
+            row = cur.fetchone()
+        finally:
+            cur.close()
+        return int(row[0])
+
+    def create_database_sql(
+        self, name: str, template: str | None, *, version_num: int | None = None
+    ) -> list[str]:
+        sql = f"CREATE DATABASE {self.quote_identifier(name)}"
+        if template:
+            sql += f" TEMPLATE {self.quote_identifier(template)}"
+            # PostgreSQL 15 made WAL_LOG the default, which writes every block of the template
+            # to WAL: for the small databases tests use, FILE_COPY plus one checkpoint is faster.
+            if version_num is None or version_num >= 150000:
+                sql += " STRATEGY FILE_COPY"
+        return [sql]
+
+    def drop_database_sql(self, name: str) -> list[str]:
+        # FORCE (13+) ends sessions a test forgot to close instead of failing the teardown.
+        return [f"DROP DATABASE IF EXISTS {self.quote_identifier(name)} WITH (FORCE)"]
+
+    def list_databases_sql(self, prefix: str) -> str:
+        escaped = prefix.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
+        return f"SELECT datname FROM pg_database WHERE datname LIKE '{escaped}%'"

@@ -1,0 +1,143 @@
+"""Database URLs: parse ``[NAME=]URL`` specs and show them without their password."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from pytest_cdc.errors import UrlError
+
+DEFAULT_NAME = "default"
+
+# A name is what tests use in markers and cdc_connect(); keep it to identifier-ish characters
+# so that "postgresql://..." is never mistaken for "NAME=".
+_NAME = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_\-]*)=(?P<url>.+)$", re.S)
+_PASSWORD_IN_URL = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?=@)", re.I)
+_PASSWORD_KV = re.compile(r"(?P<head>\b(?:password|pwd)\s*=\s*)(?P<pw>'[^']*'|\"[^\"]*\"|\{[^}]*\}|[^;\s]*)", re.I)
+
+MASK = "***"
+
+
+def mask_password(text: str) -> str:
+    """Hide passwords in URLs (``user:pw@``) and in ``password=``/``PWD=`` key-value strings."""
+    text = _PASSWORD_IN_URL.sub(lambda m: m["head"] + (MASK if m["pw"] else ""), text)
+    return _PASSWORD_KV.sub(lambda m: m["head"] + MASK, text)
+
+
+@dataclass(frozen=True)
+class DatabaseURL:
+    """One parsed database URL.  ``str()`` and ``repr()`` never show the password."""
+
+    name: str
+    scheme: str
+    raw: str = field(repr=False)
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    database: str | None = None
+    query: tuple[tuple[str, str], ...] = ()
+    # For "docker:postgres:16" style specs: the image kind and tag.
+    target: str | None = None
+
+    @property
+    def params(self) -> dict[str, str]:
+        return dict(self.query)
+
+    @property
+    def masked(self) -> str:
+        return mask_password(self.raw)
+
+    def __str__(self) -> str:
+        return self.masked
+
+    def with_database(self, database: str) -> DatabaseURL:
+        """The same server, another database (used for per-test clones)."""
+        parts = urlsplit(self.raw)
+        raw = parts._replace(path="/" + database).geturl()
+        return DatabaseURL(
+            name=self.name, scheme=self.scheme, raw=raw, host=self.host, port=self.port,
+            user=self.user, password=self.password, database=database, query=self.query,
+            target=self.target,
+        )
+
+
+def split_spec(spec: str) -> tuple[str, str]:
+    """``"source=mssql://..."`` -> ``("source", "mssql://...")``; a bare URL is the default."""
+    spec = spec.strip()
+    m = _NAME.match(spec)
+    if m and "://" not in m["name"] and not spec.lower().startswith(("docker:", "embedded")):
+        return m["name"], m["url"].strip()
+    return DEFAULT_NAME, spec
+
+
+def parse_url(spec: str, *, name: str | None = None, schemes: dict[str, str] | None = None) -> DatabaseURL:
+    """Parse ``[NAME=]URL``.
+
+    ``schemes`` maps URL schemes to canonical dialect names (from the dialect registry), so
+    that a dialect registered by a third party gets its URLs parsed too.
+    """
+    spec_name, url = split_spec(spec)
+    name = name or spec_name
+    if not url:
+        raise UrlError(f"database {name!r}: empty URL; pass --cdc-db=[NAME=]URL")
+    lowered = url.lower()
+    if lowered == "embedded":
+        return DatabaseURL(name=name, scheme="embedded", raw="embedded")
+    if lowered.startswith("docker:"):
+        target = url.split(":", 1)[1]
+        kind, _, tag = target.partition(":")
+        if kind not in ("postgres", "postgresql", "mssql"):
+            raise UrlError(
+                f"database {name!r}: unknown docker image {kind!r} in {mask_password(url)!r};"
+                " use docker:postgres[:TAG] or docker:mssql[:TAG]"
+            )
+        kind = "postgres" if kind.startswith("postgres") else "mssql"
+        return DatabaseURL(name=name, scheme="docker", raw=url, target=f"{kind}:{tag}" if tag else kind)
+    if "://" not in url:
+        raise UrlError(
+            f"database {name!r}: {mask_password(url)!r} is not a URL; expected"
+            " postgresql://USER@HOST:PORT/DB, mssql://USER:PASSWORD@HOST:PORT/DB, embedded"
+            " or docker:postgres"
+        )
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    known = schemes if schemes is not None else {"postgresql": "postgresql", "postgres": "postgresql", "mssql": "mssql"}
+    if scheme not in known:
+        from difflib import get_close_matches
+
+        hint = get_close_matches(scheme, list(known), n=1)
+        did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise UrlError(
+            f"database {name!r}: unknown scheme {scheme!r}{did_you_mean} in {mask_password(url)!r};"
+            f" known: {', '.join(sorted(known))}"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise UrlError(
+            f"database {name!r}: bad port in {mask_password(url)!r}; use a number from 1 to 65535"
+        ) from None
+    if port == 0:
+        raise UrlError(f"database {name!r}: bad port 0 in {mask_password(url)!r}")
+    host = unquote(parts.hostname) if parts.hostname else None
+    query = tuple(parse_qsl(parts.query, keep_blank_values=True))
+    # PostgreSQL accepts ?host=/path/to/socket instead of a network location (libpq style).
+    if host is None and not any(k == "host" for k, _ in query):
+        raise UrlError(
+            f"database {name!r}: no host in {mask_password(url)!r}; write"
+            f" {scheme}://USER@HOST:PORT/DATABASE"
+        )
+    database = unquote(parts.path.lstrip("/")) or None
+    return DatabaseURL(
+        name=name,
+        scheme=known[scheme],
+        raw=url,
+        host=host,
+        port=port,
+        user=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        database=database,
+        query=query,
+    )
