@@ -12,12 +12,12 @@ heavy imports: nothing here needs sqlglot.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from pytest_cdc.dialects import Dialect, get_dialect
 from pytest_cdc.errors import ConfigError, UnsupportedDialect
 
 __all__ = [
@@ -28,23 +28,19 @@ __all__ = [
     "quote_identifier",
     "quote_table",
     "recommend_indexes_for_reconciliation",
+    "resolve_dialect",
     "split_qualified_name",
 ]
 
-# PostgreSQL truncates identifiers to NAMEDATALEN - 1 = 63 bytes (silently, with a NOTICE), so
-# two long names could collide after truncation; SQL Server allows 128 characters.
-_NAME_LIMIT = {"postgres": 63, "tsql": 128}
-
+# Names people and sqlglot use for the two built-in dialects, mapped to the registry's names.
 _DIALECT_ALIASES = {
-    "postgres": "postgres",
-    "postgresql": "postgres",
-    "pg": "postgres",
-    "psql": "postgres",
-    "tsql": "tsql",
-    "mssql": "tsql",
-    "sqlserver": "tsql",
-    "sql_server": "tsql",
-    "t-sql": "tsql",
+    "postgres": "postgresql",
+    "pg": "postgresql",
+    "psql": "postgresql",
+    "tsql": "mssql",
+    "sqlserver": "mssql",
+    "sql_server": "mssql",
+    "t-sql": "mssql",
 }
 
 
@@ -80,7 +76,7 @@ class IndexRecommendation:
 
     def ddl(
         self,
-        dialect: str | object,
+        dialect: str | Dialect,
         *,
         concurrently: bool = True,
         online: bool = True,
@@ -100,31 +96,29 @@ def _as_tuple(value: str | Iterable[str], what: str) -> tuple[str, ...]:
     return items
 
 
-def normalize_dialect(dialect: str | object) -> str:
-    """Map ``postgresql``/``mssql``/... (or a Dialect object) to sqlglot's dialect name."""
-    sqlglot_name = getattr(dialect, "sqlglot_dialect", None)
-    if isinstance(sqlglot_name, str):
-        return sqlglot_name
+def resolve_dialect(dialect: str | Dialect) -> Dialect:
+    """The registered :class:`~pytest_cdc.dialects.Dialect` for a name, alias or object."""
+    if isinstance(dialect, Dialect):
+        return dialect
     if not isinstance(dialect, str):
         raise UnsupportedDialect(f"unknown dialect {dialect!r}: pass 'postgresql' or 'mssql'")
     key = dialect.strip().lower()
-    if key in _DIALECT_ALIASES:
-        return _DIALECT_ALIASES[key]
-    close = difflib.get_close_matches(key, list(_DIALECT_ALIASES), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise UnsupportedDialect(f"unknown dialect {dialect!r}{hint}: pass 'postgresql' or 'mssql'")
+    return get_dialect(_DIALECT_ALIASES.get(key, key))
 
 
-def quote_identifier(name: str, dialect: str | object) -> str:
+def normalize_dialect(dialect: str | Dialect) -> str:
+    """sqlglot's name for a dialect: ``pg`` -> ``postgres``, ``mssql`` -> ``tsql``."""
+    return resolve_dialect(dialect).sqlglot_dialect
+
+
+def quote_identifier(name: str, dialect: str | Dialect) -> str:
     """Quote one identifier so that any characters in it survive: ``"a""b"`` / ``[a]]b]``."""
     if "\x00" in name:
         raise ConfigError(f"identifier {name!r} contains a NUL character: no database accepts it")
-    if normalize_dialect(dialect) == "tsql":
-        return "[" + name.replace("]", "]]") + "]"
-    return '"' + name.replace('"', '""') + '"'
+    return resolve_dialect(dialect).quote_identifier(name)
 
 
-_PART = re.compile(r'"((?:[^"]|"")*)"|\[((?:[^\]]|\]\])*)\]|([^.]+)')
+_PART = re.compile(r'"((?:[^"]|"")*)"|\[((?:[^\]]|\]\])*)\]|([^."[\]]+)')
 
 
 def split_qualified_name(qualified: str) -> tuple[str, ...]:
@@ -157,7 +151,7 @@ def split_qualified_name(qualified: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
-def quote_table(qualified: str, dialect: str | object) -> str:
+def quote_table(qualified: str, dialect: str | Dialect) -> str:
     """Quote every part of a (possibly schema-qualified) table name."""
     return ".".join(quote_identifier(part, dialect) for part in split_qualified_name(qualified))
 
@@ -166,7 +160,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
-def index_name(rec: IndexRecommendation, dialect: str | object = "postgres") -> str:
+def index_name(rec: IndexRecommendation, dialect: str | Dialect = "postgresql") -> str:
     """The deterministic name for ``rec``: ``ix_<table>_<columns>`` within the dialect's limit.
 
     Names longer than the limit (63 bytes for PostgreSQL) keep a readable prefix and end in a
@@ -174,7 +168,9 @@ def index_name(rec: IndexRecommendation, dialect: str | object = "postgres") -> 
     """
     if rec.name:
         return rec.name
-    limit = _NAME_LIMIT[normalize_dialect(dialect)]
+    # PostgreSQL truncates names to 63 bytes (with only a NOTICE), so two long names could
+    # collide after truncation: stay within the limit ourselves and keep a hash of the rest.
+    limit = resolve_dialect(dialect).max_identifier_length
     table = split_qualified_name(rec.table)[-1]
     pieces = ["ux" if rec.unique else "ix", _slug(table), *(_slug(c) for c in rec.columns)]
     if rec.include:
@@ -191,12 +187,13 @@ def index_name(rec: IndexRecommendation, dialect: str | object = "postgres") -> 
     lossless = all(_slug(c) == c.lower() for c in (table, *rec.columns))
     if len(base) <= limit and lossless:
         return base
+    # The slug is ASCII, so characters and bytes agree.
     return f"{base[: limit - len(digest) - 1].rstrip('_')}_{digest}"
 
 
 def generate_index_ddl(
     rec: IndexRecommendation,
-    dialect: str | object,
+    dialect: str | Dialect,
     *,
     concurrently: bool = True,
     online: bool = True,
@@ -211,16 +208,21 @@ def generate_index_ddl(
     SQL Server: ``CREATE [UNIQUE] NONCLUSTERED INDEX [name] ON [s].[t] (...) INCLUDE (...)
     WHERE ... WITH (ONLINE = ON, FILLFACTOR = n)`` (ONLINE needs Enterprise or Azure SQL).
     """
-    flavour = normalize_dialect(dialect)
+    resolved = resolve_dialect(dialect)
+    flavour = resolved.sqlglot_dialect
+    if flavour not in ("postgres", "tsql"):
+        raise UnsupportedDialect(
+            f"index ddl for dialect {resolved.name!r} is not available: use postgresql or mssql"
+        )
     if fillfactor is not None and not (isinstance(fillfactor, int) and 10 <= fillfactor <= 100):
         raise ConfigError(f"fillfactor {fillfactor!r} is out of range: give a percentage 10..100")
-    name = quote_identifier(index_name(rec, flavour), flavour)
-    table = quote_table(rec.table, flavour)
-    columns = ", ".join(quote_identifier(c, flavour) for c in rec.columns)
+    name = quote_identifier(index_name(rec, resolved), resolved)
+    table = quote_table(rec.table, resolved)
+    columns = ", ".join(quote_identifier(c, resolved) for c in rec.columns)
     unique = "UNIQUE " if rec.unique else ""
     include = ""
     if rec.include:
-        include = " INCLUDE (" + ", ".join(quote_identifier(c, flavour) for c in rec.include) + ")"
+        include = " INCLUDE (" + ", ".join(quote_identifier(c, resolved) for c in rec.include) + ")"
     where = f" WHERE {rec.where.strip()}" if rec.where and rec.where.strip() else ""
 
     if flavour == "tsql":
