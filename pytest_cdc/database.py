@@ -117,6 +117,7 @@ class CdcConnection:
         name: str = "default",
         paramstyle: str = "pyformat",
         on_commit: Callable[[CdcConnection], None] | None = None,
+        on_rollback: Callable[[CdcConnection], None] | None = None,
     ) -> None:
         self.raw = raw
         self.dialect = dialect
@@ -127,6 +128,7 @@ class CdcConnection:
         # In ``rollback`` isolation a commit must not end the test's transaction: the fixture
         # installs a hook that turns it into a savepoint release instead.
         self._on_commit = on_commit
+        self._on_rollback = on_rollback
 
     # -- DB-API ---------------------------------------------------------------------------
     def cursor(self) -> RecordingCursor:
@@ -143,7 +145,10 @@ class CdcConnection:
             self.raw.commit()
 
     def rollback(self) -> None:
-        self.raw.rollback()
+        if self._on_rollback is not None:
+            self._on_rollback(self)
+        else:
+            self.raw.rollback()
 
     def close(self) -> None:
         self.raw.close()

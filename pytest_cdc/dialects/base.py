@@ -82,7 +82,9 @@ class Dialect:
         return f"ROLLBACK TO SAVEPOINT {name}"
 
     # -- throwaway databases ------------------------------------------------------------
-    def create_database_sql(self, name: str, template: str | None) -> list[str]:
+    def create_database_sql(
+        self, name: str, template: str | None, *, version_num: int | None = None
+    ) -> list[str]:
         raise UnsupportedDialect(f"dialect {self.name!r} cannot create databases")
 
     def drop_database_sql(self, name: str) -> list[str]:

@@ -1,0 +1,64 @@
+"""pytest-cdc: test SQL Server -> PostgreSQL change-data-capture pipelines.
+
+The public names below are imported on first use (PEP 562), so ``import pytest_cdc`` (which
+pytest does at startup through the plugin entry point) loads no database driver and no SQL
+parser.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    # connections and databases
+    "CdcConnection": "pytest_cdc.database",
+    "QueryEvent": "pytest_cdc.database",
+    "dialect_of": "pytest_cdc.database",
+    "listen": "pytest_cdc.database",
+    "DatabaseHandle": "pytest_cdc.session",
+    "EmbeddedPostgres": "pytest_cdc.embedded",
+    "DatabaseURL": "pytest_cdc.urls",
+    "parse_url": "pytest_cdc.urls",
+    "mask_password": "pytest_cdc.urls",
+    "Dialect": "pytest_cdc.dialects",
+    "DialectRegistry": "pytest_cdc.dialects",
+    "get_dialect": "pytest_cdc.dialects",
+    "CdcError": "pytest_cdc.errors",
+    "ConfigError": "pytest_cdc.errors",
+    "DatabaseUnavailable": "pytest_cdc.errors",
+    # indexes
+    "IndexRecommendation": "pytest_cdc.indexes",
+    "recommend_indexes_for_reconciliation": "pytest_cdc.indexes",
+    "generate_index_ddl": "pytest_cdc.indexes",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+if TYPE_CHECKING:
+    from pytest_cdc.database import CdcConnection, QueryEvent, dialect_of, listen
+    from pytest_cdc.dialects import Dialect, DialectRegistry, get_dialect
+    from pytest_cdc.embedded import EmbeddedPostgres
+    from pytest_cdc.errors import CdcError, ConfigError, DatabaseUnavailable
+    from pytest_cdc.indexes import (
+        IndexRecommendation,
+        generate_index_ddl,
+        recommend_indexes_for_reconciliation,
+    )
+    from pytest_cdc.session import DatabaseHandle
+    from pytest_cdc.urls import DatabaseURL, mask_password, parse_url
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pytest_cdc' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,484 @@
+"""The embedded default: a throwaway PostgreSQL started from the local server binaries.
+
+Design, and why:
+
+* ``initdb`` is the slow part (most of a second), so its result is cached per server version
+  and later sessions start from a copy of the cached cluster.
+* The server listens on a unix socket only, in a 0700 directory: no TCP port means no port
+  races between pytest-xdist workers and nothing another local user can reach.
+* ``initdb`` and ``postgres`` refuse to run as root, and CI containers run as root: then the
+  server runs as an unprivileged user (``postgres`` if it exists) in directories that user owns.
+* Every cluster lives in a run directory that records the pid of the pytest process that made
+  it; a later session removes directories whose owner died (a crash, ``kill -9``).  The
+  postmaster also gets a parent-death signal on Linux so it does not outlive a killed pytest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pytest_cdc.errors import EmbeddedError
+from pytest_cdc.urls import DatabaseURL, parse_url
+
+SERVER_BINARIES = ("initdb", "postgres")
+_PORT = 5432  # only names the socket file: every cluster has a socket directory of its own
+
+# Where distributions put versioned server binaries that are not on PATH.
+_SEARCH_GLOBS = (
+    "/usr/lib/postgresql/*/bin",  # Debian, Ubuntu
+    "/usr/pgsql-*/bin",  # PGDG RPMs
+    "/usr/lib64/pgsql/*/bin",
+    "/opt/homebrew/opt/postgresql@*/bin",  # Homebrew (Apple silicon)
+    "/usr/local/opt/postgresql@*/bin",  # Homebrew (Intel)
+    "/opt/homebrew/opt/postgresql/bin",
+    "/usr/local/opt/postgresql/bin",
+    "/Applications/Postgres.app/Contents/Versions/*/bin",
+    "/usr/local/pgsql/bin",
+)
+
+SERVER_SETTINGS: dict[str, str] = {
+    # Test data is disposable: durability only costs time.
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "listen_addresses": "",
+    "unix_socket_permissions": "0700",
+    "max_connections": "200",
+    "shared_buffers": "64MB",
+    "max_wal_size": "1GB",
+    "checkpoint_timeout": "1h",
+    "log_min_messages": "warning",
+    "logging_collector": "off",
+    "jit": "off",
+}
+
+
+def _version_key(path: str) -> tuple[int, ...]:
+    # "/usr/lib/postgresql/16/bin" -> (16,); newest first when sorted in reverse.
+    return tuple(int(n) for n in re.findall(r"\d+", path))
+
+
+def _has_server(bindir: Path) -> bool:
+    return all(os.access(bindir / exe, os.X_OK) for exe in SERVER_BINARIES)
+
+
+def find_bindir(explicit: str | None = None) -> Path:
+    """Find the directory holding ``initdb`` and ``postgres``.
+
+    Order: ``explicit`` (``--cdc-pg-bin``), ``pg_config --bindir``, ``PATH``, the usual
+    distribution locations (newest version first).
+    """
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not _has_server(path):
+            raise EmbeddedError(
+                f"--cdc-pg-bin {str(path)!r} does not contain initdb and postgres;"
+                " point it at the server's bin directory (pg_config --bindir)"
+            )
+        return path
+    tried: list[str] = []
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            out = subprocess.run(
+                [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=True
+            ).stdout.strip()
+            if out and _has_server(Path(out)):
+                return Path(out)
+            tried.append(out)
+    initdb = shutil.which("initdb")
+    if initdb and _has_server(Path(initdb).parent):
+        return Path(initdb).parent
+    import glob
+
+    for pattern in _SEARCH_GLOBS:
+        for candidate in sorted(glob.glob(pattern), key=_version_key, reverse=True):
+            if _has_server(Path(candidate)):
+                return Path(candidate)
+    raise EmbeddedError(
+        "no PostgreSQL server binaries (initdb, postgres) found in pg_config --bindir, PATH or"
+        " the usual locations; install the server (Debian: apt-get install postgresql), pass"
+        " --cdc-pg-bin=DIR, or give a database with --cdc-db=URL"
+    )
+
+
+def _run_user() -> pwd.struct_passwd | None:
+    """The unprivileged user to run the server as, or None to run as ourselves."""
+    if os.geteuid() != 0:
+        return None
+    wanted = os.environ.get("PYTEST_CDC_PG_USER")
+    for name in ([wanted] if wanted else []) + ["postgres", "nobody"]:
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    raise EmbeddedError(
+        "running as root, and PostgreSQL refuses to run as root: create a user 'postgres'"
+        " or set PYTEST_CDC_PG_USER to an unprivileged user"
+    )
+
+
+def default_home() -> Path:
+    """Base directory for the cache and the run directories (``PYTEST_CDC_HOME`` overrides)."""
+    env = os.environ.get("PYTEST_CDC_HOME")
+    if env:
+        return Path(env)
+    return Path(tempfile.gettempdir()) / f"pytest-cdc-{os.geteuid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """A function for the child to run between fork and exec, asking the kernel to send the
+    postmaster SIGINT (fast shutdown) if pytest dies; Linux only."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+    signum = int(signal.SIGINT)
+
+    def child() -> None:
+        # Resolved before the fork: between fork and exec only async-signal-safe work is wise.
+        prctl(pr_set_pdeathsig, signum)
+
+    return child
+
+
+@dataclass
+class EmbeddedPostgres:
+    """One private PostgreSQL cluster for this process.
+
+    >>> pg = EmbeddedPostgres(); pg.start(); pg.url; pg.stop()
+    """
+
+    bindir: str | None = None
+    home: Path = field(default_factory=default_home)
+    keep: bool = False
+    settings: dict[str, str] = field(default_factory=dict)
+    name: str = "default"
+
+    run_dir: Path | None = field(default=None, init=False)
+    timings: dict[str, float] = field(default_factory=dict, init=False)
+    version: str = field(default="", init=False)
+    _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _user: pwd.struct_passwd | None = field(default=None, init=False, repr=False)
+    _bindir: Path | None = field(default=None, init=False, repr=False)
+
+    # -- paths ----------------------------------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        assert self.run_dir is not None, "start() first"
+        return self.run_dir / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        assert self.run_dir is not None, "start() first"
+        return self.run_dir
+
+    @property
+    def port(self) -> int:
+        return _PORT
+
+    @property
+    def url(self) -> DatabaseURL:
+        return self.url_for("postgres")
+
+    def url_for(self, database: str) -> DatabaseURL:
+        from urllib.parse import quote
+
+        raw = (
+            f"postgresql://postgres@/{quote(database)}"
+            f"?host={quote(str(self.socket_dir))}&port={self.port}"
+        )
+        return parse_url(raw, name=self.name)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> EmbeddedPostgres:
+        started = time.perf_counter()
+        self._bindir = find_bindir(self.bindir)
+        self._user = _run_user()
+        self._prepare_home()
+        cleanup_leftovers(self.home)
+        cached = self._cached_cluster()
+        self.run_dir = self._new_run_dir()
+        t0 = time.perf_counter()
+        self._copy_cluster(cached, self.data_dir)
+        self.timings["copy"] = time.perf_counter() - t0
+        self._launch()
+        self.timings["start"] = time.perf_counter() - started
+        return self
+
+    def stop(self, *, remove: bool | None = None) -> None:
+        """Fast shutdown, then remove the files unless ``keep`` (or ``remove=False``)."""
+        remove = (not self.keep) if remove is None else remove
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            # SIGINT is PostgreSQL's "fast" shutdown: roll back sessions, exit cleanly.
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=15)
+        if remove and self.run_dir is not None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            self.run_dir = None
+
+    def stop_server(self) -> None:
+        """Stop the server but keep its files, so :meth:`restart` can bring it back."""
+        self.stop(remove=False)
+
+    def restart(self) -> None:
+        if self.running:
+            self.stop_server()
+        self._launch()
+
+    def mark_kept(self) -> None:
+        """Keep the cluster after the session (``--cdc-keep``): leftover cleanup skips it."""
+        self.keep = True
+        if self.run_dir is not None:
+            (self.run_dir / "keep").write_text("kept by --cdc-keep\n")
+
+    def connect_hint(self) -> str:
+        assert self.run_dir is not None
+        stop = f"{self._bindir}/pg_ctl -D {self.data_dir} stop"
+        if self._user is not None:
+            stop = f"runuser -u {self._user.pw_name} -- {stop}"
+        return (
+            f'psql "host={self.socket_dir} port={self.port} user=postgres dbname=postgres"'
+            f"; stop it with: {stop} && rm -rf {self.run_dir}"
+        )
+
+    # -- internals ------------------------------------------------------------------------
+    def _chown(self, path: Path) -> None:
+        if self._user is not None:
+            os.chown(path, self._user.pw_uid, self._user.pw_gid)
+
+    def _prepare_home(self) -> None:
+        for sub in (self.home, self.home / "cache", self.home / "run"):
+            sub.mkdir(parents=True, exist_ok=True)
+            if sub.stat().st_uid != os.geteuid():
+                raise EmbeddedError(
+                    f"{str(sub)!r} belongs to another user; set PYTEST_CDC_HOME to a directory"
+                    " of your own"
+                )
+            # Other users may pass through (the server user must reach its own directories
+            # when we are root) but not list or read: the run directories inside are 0700.
+            sub.chmod(0o711 if self._user is not None else 0o700)
+
+    def _server_version(self) -> str:
+        assert self._bindir is not None
+        out = subprocess.run(
+            [str(self._bindir / "postgres"), "--version"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )
+        return out.stdout.strip() or out.stderr.strip()
+
+    def _initdb_args(self) -> list[str]:
+        # C locale and UTF-8: the same sort order and encoding on every machine; a 1 MB WAL
+        # segment keeps the cached cluster (and so every copy of it) small.
+        return ["-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "-N", "--wal-segsize=1"]
+
+    def _cached_cluster(self) -> Path:
+        self.version = self._server_version()
+        owner = self._user.pw_name if self._user else str(os.geteuid())
+        key = hashlib.sha256(
+            "\0".join([self.version, str(self._bindir), owner, *self._initdb_args()]).encode()
+        ).hexdigest()[:16]
+        cached = self.home / "cache" / key
+        if (cached / "PG_VERSION").exists():
+            self.timings["initdb"] = 0.0
+            return cached
+        lock_path = self.home / "cache" / f"{key}.lock"
+        with open(lock_path, "w") as lock:
+            # Several xdist workers may start at once: one runs initdb, the others wait for it.
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if (cached / "PG_VERSION").exists():
+                self.timings["initdb"] = 0.0
+                return cached
+            t0 = time.perf_counter()
+            staging = self.home / "cache" / f"{key}.tmp-{os.getpid()}"
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(mode=0o700)
+            self._chown(staging)
+            result = subprocess.run(
+                [str(self._bindir / "initdb"), "-D", str(staging), *self._initdb_args()],  # type: ignore[operator]
+                capture_output=True, text=True, timeout=300, check=False,
+                user=self._user.pw_uid if self._user else None,
+                group=self._user.pw_gid if self._user else None,
+                cwd=str(staging),
+            )
+            if result.returncode != 0:
+                shutil.rmtree(staging, ignore_errors=True)
+                last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+                raise EmbeddedError(f"initdb failed ({self._bindir}/initdb): {last[0]}")
+            os.rename(staging, cached)
+            self.timings["initdb"] = time.perf_counter() - t0
+        return cached
+
+    def _new_run_dir(self) -> Path:
+        run_dir = self.home / "run" / f"{os.getpid()}-{secrets.token_hex(4)}"
+        run_dir.mkdir(mode=0o700)
+        (run_dir / "owner").write_text(f"{os.getpid()}\n")
+        self._chown(run_dir)
+        return run_dir
+
+    def _copy_cluster(self, source: Path, target: Path) -> None:
+        # cp -a keeps owners and modes (the server user must own its data) and uses
+        # copy_file_range where the filesystem has it; fall back to Python elsewhere.
+        cp = shutil.which("cp")
+        if cp and sys.platform.startswith("linux"):
+            result = subprocess.run(
+                [cp, "-a", "--reflink=auto", str(source), str(target)],
+                capture_output=True, text=True, check=False,
+            )
+            if result.returncode == 0:
+                return
+        shutil.copytree(source, target, symlinks=True)
+        if self._user is not None:
+            for root, dirs, files in os.walk(target):
+                for entry in (root, *(os.path.join(root, n) for n in dirs + files)):
+                    os.chown(entry, self._user.pw_uid, self._user.pw_gid)
+        target.chmod(0o700)
+
+    def _launch(self) -> None:
+        assert self._bindir is not None and self.run_dir is not None
+        settings = {**SERVER_SETTINGS, "unix_socket_directories": str(self.socket_dir),
+                    "port": str(self.port), **self.settings}
+        args = [str(self._bindir / "postgres"), "-D", str(self.data_dir)]
+        for key, value in settings.items():
+            args += ["-c", f"{key}={value}"]
+        log_path = self.run_dir / "postgres.log"
+        stale = self.data_dir / "postmaster.pid"
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()  # left by the copy source's owner only if it crashed mid-initdb
+        with open(log_path, "ab") as log:
+            self._chown(log_path)
+            t0 = time.perf_counter()
+            self._proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                args,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                user=self._user.pw_uid if self._user else None,
+                group=self._user.pw_gid if self._user else None,
+                extra_groups=[] if self._user else None,
+                # Its own session: Ctrl-C in the terminal reaches pytest, which then stops the
+                # server in order, instead of killing the server under a running test.
+                start_new_session=True,
+                preexec_fn=_parent_death_signal(),  # noqa: PLW1509
+                cwd=str(self.run_dir),
+            )
+        self._wait_ready(log_path)
+        self.timings["launch"] = time.perf_counter() - t0
+
+    def _wait_ready(self, log_path: Path, timeout: float = 60.0) -> None:
+        # postmaster.pid's 8th line turns "ready" once connections are accepted (PostgreSQL
+        # 10+); reading it avoids paying for a failed connection attempt every few ms.
+        pidfile = self.data_dir / "postmaster.pid"
+        deadline = time.monotonic() + timeout
+        delay = 0.002
+        while time.monotonic() < deadline:
+            assert self._proc is not None
+            if self._proc.poll() is not None:
+                tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
+                self._proc = None
+                raise EmbeddedError(
+                    "the embedded PostgreSQL exited during start: " + " | ".join(tail)
+                )
+            with contextlib.suppress(OSError):
+                lines = pidfile.read_text().splitlines()
+                if len(lines) >= 8 and lines[7].strip() == "ready":
+                    return
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.05)
+        self.stop()
+        raise EmbeddedError(f"the embedded PostgreSQL did not get ready in {timeout:.0f} s")
+
+
+def cleanup_leftovers(home: Path) -> list[Path]:
+    """Remove run directories whose pytest process is gone; return what was removed."""
+    removed: list[Path] = []
+    run_root = home / "run"
+    if not run_root.is_dir():
+        return removed
+    for run_dir in run_root.iterdir():
+        if (run_dir / "keep").exists():
+            continue
+        try:
+            owner = int((run_dir / "owner").read_text().strip())
+        except (OSError, ValueError):
+            owner = -1
+        if owner > 0 and _pid_alive(owner):
+            continue
+        _kill_postmaster(run_dir / "data" / "postmaster.pid")
+        shutil.rmtree(run_dir, ignore_errors=True)
+        removed.append(run_dir)
+    # An interrupted initdb leaves a staging directory behind.
+    for staging in (home / "cache").glob("*.tmp-*"):
+        pid = staging.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(staging, ignore_errors=True)
+            removed.append(staging)
+    return removed
+
+
+def _kill_postmaster(pidfile: Path) -> None:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        lines = pidfile.read_text().splitlines()
+        pid = int(lines[0])
+        data_dir = lines[1]
+        # Only signal the process if it really is the postmaster of this data directory: the
+        # pid may have been reused since the crash.
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if data_dir.encode() in cmdline or any(b"postgres" in part for part in cmdline[:1]):
+            os.kill(pid, signal.SIGQUIT)
+            for _ in range(200):
+                if not _pid_alive(pid):
+                    break
+                time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def embedded_postgres(**kwargs: object) -> Iterator[EmbeddedPostgres]:
+    """Start a cluster for the duration of a ``with`` block."""
+    pg = EmbeddedPostgres(**kwargs)  # type: ignore[arg-type]
+    pg.start()
+    try:
+        yield pg
+    finally:
+        pg.stop()

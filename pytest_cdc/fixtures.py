@@ -1,0 +1,231 @@
+"""The database fixtures.
+
+Small session fixtures (``cdc_settings``, ``cdc_session``, ``cdc_databases``) that a project can
+override in its ``conftest.py``, composed into the per-test fixtures ``cdc_connect``, ``cdc_db``,
+``cdc_source`` and ``cdc_target``.
+
+Isolation, chosen with ``@pytest.mark.cdc(db=..., isolation=...)``:
+
+``rollback`` (default)
+    The test's connection is inside a transaction that is rolled back at teardown.  ``commit()``
+    on it releases a savepoint instead of committing, so code under test that commits still
+    works and still leaves nothing behind.
+``database``
+    A fresh database cloned from the template (``--cdc-load``), dropped after the test: for code
+    that commits on connections of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_cdc.database import CdcConnection
+from pytest_cdc.errors import CdcError, ConfigError
+from pytest_cdc.settings import ISOLATIONS, CdcSettings
+
+if TYPE_CHECKING:
+    from pytest_cdc.session import CdcSession, DatabaseHandle
+
+SESSION_KEY = pytest.StashKey["CdcSession"]()
+SETTINGS_KEY = pytest.StashKey[CdcSettings]()
+
+#: The type of the ``cdc_connect`` fixture, for annotations in users' tests.
+CdcConnect = Callable[[str], CdcConnection]
+
+_SAVEPOINT = "cdc_test_commit"
+
+
+@pytest.fixture(scope="session")
+def cdc_settings(pytestconfig: pytest.Config) -> CdcSettings:
+    """The resolved pytest-cdc settings (override to compute them another way)."""
+    return pytestconfig.stash[SETTINGS_KEY]
+
+
+@pytest.fixture(scope="session")
+def cdc_session(pytestconfig: pytest.Config) -> CdcSession:
+    """The session's databases; started lazily, closed at the end of the session."""
+    return pytestconfig.stash[SESSION_KEY]
+
+
+@pytest.fixture(scope="session")
+def cdc_databases(cdc_session: CdcSession) -> dict[str, DatabaseHandle]:
+    """Configured databases by name; each handle starts its server on first use."""
+    return cdc_session.handles
+
+
+@dataclass
+class _Marker:
+    dbs: tuple[str, ...] | None
+    isolation: str
+
+    def isolation_for(self, name: str) -> str:
+        return self.isolation if self.dbs is None or name in self.dbs else "rollback"
+
+
+def _marker(request: pytest.FixtureRequest) -> _Marker:
+    mark = request.node.get_closest_marker("cdc")
+    if mark is None:
+        return _Marker(None, "rollback")
+    if mark.args:
+        raise ConfigError("@pytest.mark.cdc takes keyword arguments only: db=..., isolation=...")
+    unknown = set(mark.kwargs) - {"db", "isolation"}
+    if unknown:
+        raise ConfigError(f"@pytest.mark.cdc got unknown argument(s) {sorted(unknown)}; use db=, isolation=")
+    isolation = mark.kwargs.get("isolation", "rollback")
+    if isolation not in ISOLATIONS:
+        raise ConfigError(
+            f"@pytest.mark.cdc(isolation={isolation!r}) is not one of {', '.join(ISOLATIONS)}"
+        )
+    db = mark.kwargs.get("db")
+    dbs = (db,) if isinstance(db, str) else (tuple(db) if db is not None else None)
+    return _Marker(dbs, isolation)
+
+
+@dataclass
+class _TestConnections:
+    """The connections one test opened, and how to undo each at teardown."""
+
+    session: CdcSession
+    marker: _Marker
+    opened: dict[str, CdcConnection] = field(default_factory=dict)
+    undo: list[Callable[[], None]] = field(default_factory=list)
+
+    def get(self, name: str) -> CdcConnection:
+        if name in self.opened:
+            return self.opened[name]
+        handle = self.session.get(name)
+        if self.marker.isolation_for(name) == "database":
+            conn = self._fresh_database(handle)
+        else:
+            conn = self._rolled_back(handle)
+        self.opened[name] = conn
+        return conn
+
+    def _rolled_back(self, handle: DatabaseHandle) -> CdcConnection:
+        pool = handle.pool
+        raw = pool.getconn()
+        dialect = handle.dialect
+        assert dialect is not None
+        try:
+            dialect.begin(raw)
+            cur = raw.cursor()
+            cur.execute(dialect.savepoint_sql(_SAVEPOINT))
+            cur.close()
+        except BaseException:
+            pool.putconn(raw)
+            raise
+
+        def commit(conn: CdcConnection) -> None:
+            # Keep the outer transaction: a commit becomes "this much is now the baseline".
+            cur = conn.raw.cursor()
+            release = dialect.release_savepoint_sql(_SAVEPOINT)
+            if release:
+                cur.execute(release)
+            cur.execute(dialect.savepoint_sql(_SAVEPOINT))
+            cur.close()
+
+        def rollback(conn: CdcConnection) -> None:
+            cur = conn.raw.cursor()
+            cur.execute(dialect.rollback_to_savepoint_sql(_SAVEPOINT))
+            cur.close()
+
+        conn = handle._wrap(raw, on_commit=commit, on_rollback=rollback)
+
+        def undo() -> None:
+            # The pool rolls back a connection returned inside a transaction, and discards one
+            # that is broken, so a test that broke its connection cannot poison the next test.
+            with contextlib.suppress(Exception):
+                dialect.rollback(raw)
+            pool.putconn(raw)
+
+        self.undo.append(undo)
+        return conn
+
+    def _fresh_database(self, handle: DatabaseHandle) -> CdcConnection:
+        name = handle.clone()
+        self.undo.append(lambda: handle.drop_database(name))
+        raw = handle._connect_raw(name)
+        raw.autocommit = False  # DB-API default: code under test commits when it means to
+        conn = handle._wrap(raw)
+        self.undo.append(lambda: _close_quietly(raw))
+        return conn
+
+    def close(self) -> None:
+        errors: list[str] = []
+        for undo in reversed(self.undo):
+            try:
+                undo()
+            except Exception as exc:  # keep undoing the rest
+                errors.append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        self.undo.clear()
+        self.opened.clear()
+        if errors:
+            raise CdcError("cdc teardown: " + "; ".join(errors))
+
+
+def _close_quietly(raw: Any) -> None:
+    with contextlib.suppress(Exception):
+        raw.close()
+
+
+def _fail_or_skip(exc: CdcError) -> None:
+    from pytest_cdc.session import DatabaseSkipped
+
+    if isinstance(exc, DatabaseSkipped):
+        pytest.skip(str(exc))
+    pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+def cdc_connect(
+    request: pytest.FixtureRequest, cdc_session: CdcSession
+) -> Iterator[CdcConnect]:
+    """``cdc_connect(name)``: the test's connection to database ``name``, isolated per marker."""
+    try:
+        opened = _TestConnections(cdc_session, _marker(request))
+    except CdcError as exc:
+        _fail_or_skip(exc)
+        raise  # unreachable: pytest.fail raises
+
+    def connect(name: str = "default") -> CdcConnection:
+        try:
+            return opened.get(name)
+        except CdcError as exc:
+            _fail_or_skip(exc)
+            raise
+
+    yield connect
+    try:
+        opened.close()
+    except CdcError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+def _named(request: pytest.FixtureRequest, cdc_connect: CdcConnect, name: str) -> CdcConnection:
+    session: CdcSession = request.getfixturevalue("cdc_session")
+    if name not in session.handles:
+        pytest.skip(f"no database named {name!r} is configured: pass --cdc-db={name}=URL")
+    return cdc_connect(name)
+
+
+@pytest.fixture
+def cdc_db(cdc_connect: CdcConnect) -> CdcConnection:
+    """A connection to the ``default`` database (embedded PostgreSQL unless configured)."""
+    return cdc_connect("default")
+
+
+@pytest.fixture
+def cdc_source(request: pytest.FixtureRequest, cdc_connect: CdcConnect) -> CdcConnection:
+    """A connection to the ``source`` database (``--cdc-db=source=URL``); skips if absent."""
+    return _named(request, cdc_connect, "source")
+
+
+@pytest.fixture
+def cdc_target(request: pytest.FixtureRequest, cdc_connect: CdcConnect) -> CdcConnection:
+    """A connection to the ``target`` database (``--cdc-db=target=URL``); skips if absent."""
+    return _named(request, cdc_connect, "target")

@@ -1,0 +1,165 @@
+"""pytest entry point (``pytest11``): options, hooks and the re-exported fixtures.
+
+Importing this module must stay cheap: it runs in every pytest process of every project that
+has pytest-cdc installed, most of which never ask for a database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_cdc import settings as _settings
+from pytest_cdc.errors import CdcError
+from pytest_cdc.fixtures import (
+    SESSION_KEY,
+    SETTINGS_KEY,
+    cdc_connect,
+    cdc_databases,
+    cdc_db,
+    cdc_session,
+    cdc_settings,
+    cdc_source,
+    cdc_target,
+)
+
+if TYPE_CHECKING:
+    from pytest_cdc.dialects import DialectRegistry
+    from pytest_cdc.session import CdcSession, DatabaseHandle
+
+__all__ = [
+    "cdc_connect",
+    "cdc_databases",
+    "cdc_db",
+    "cdc_session",
+    "cdc_settings",
+    "cdc_source",
+    "cdc_target",
+]
+
+# Plugin modules owned by the feature areas; each is import-light in the same way.
+pytest_plugins: list[str] = []
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_cdc import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    _settings.addoption(parser)
+
+
+class BuiltinDialects:
+    """Registers PostgreSQL and SQL Server through the hook third parties use."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_cdc_register_dialects(self, registry: DialectRegistry) -> None:
+        from pytest_cdc.dialects.mssql import SqlServerDialect
+        from pytest_cdc.dialects.postgres import PostgresDialect
+
+        registry.register(PostgresDialect())
+        registry.register(SqlServerDialect())
+
+
+def _worker_id(config: pytest.Config) -> str:
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    return str(workerinput["workerid"]) if workerinput else "main"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "cdc(db=None, isolation='rollback'): choose the isolation of the test's cdc database"
+        " connections: 'rollback' (a transaction rolled back after the test) or 'database' (a"
+        " fresh database cloned from the template, dropped after the test); db limits it to"
+        " one database name or a list of names.",
+    )
+    from pytest_cdc.dialects import DialectRegistry
+    from pytest_cdc.session import CdcSession
+
+    try:
+        resolved = _settings.resolve(config)
+        config.stash[SETTINGS_KEY] = resolved
+        registry = DialectRegistry()
+        config.pluginmanager.register(BuiltinDialects(), "cdc-builtin-dialects")
+        config.hook.pytest_cdc_register_dialects(registry=registry)
+        session = CdcSession(
+            resolved,
+            registry,
+            worker=_worker_id(config),
+            on_ready=lambda handle: config.hook.pytest_cdc_database_ready(
+                name=handle.name, handle=handle
+            ),
+            loader=lambda handle, raw, path: config.hook.pytest_cdc_load_schema(
+                handle=handle, connection=raw, path=path
+            ),
+        )
+    except CdcError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[SESSION_KEY] = session
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # Runs after Ctrl-C too, so the embedded server and the cdc_test_* databases go away.
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        with contextlib.suppress(Exception):
+            session.close()
+
+
+def _header_line(handle: DatabaseHandle, *, prepare: bool) -> str:
+    line = f"cdc: {handle.name} = {handle.describe()}"
+    if not prepare:
+        return line + " (started on first use)"
+    try:
+        handle.prepare()
+    except CdcError as exc:
+        return f"{line}: {exc}"
+    assert handle.dialect is not None
+    ready = f"{handle.ready_seconds:.2f} s" if handle.ready_seconds is not None else "?"
+    version = handle.server_version.split(" (")[0]
+    return f"cdc: {handle.name} = {handle.describe()}: {handle.dialect.display_name} {version}, ready in {ready}"
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    session: CdcSession | None = config.stash.get(SESSION_KEY, None)
+    if session is None:
+        return []
+    resolved = session.settings
+    lines = []
+    for handle in session.handles.values():
+        # Databases named explicitly are reached now, so a wrong URL shows up before the first
+        # test; the implicit embedded default starts only if a test asks for it.
+        explicit = not (handle.name == "default" and resolved.databases_source == "default")
+        lines.append(_header_line(handle, prepare=explicit and handle.kind == "url"))
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    session: CdcSession | None = config.stash.get(SESSION_KEY, None)
+    if session is None:
+        return
+    for handle in session.handles.values():
+        if handle.ready_seconds is not None and handle.kind != "url" and handle.dialect:
+            version = handle.server_version.split(" (")[0]
+            terminalreporter.write_line(
+                f"cdc: {handle.name} = {handle.describe()}: {handle.dialect.display_name}"
+                f" {version}, ready in {handle.ready_seconds:.2f} s"
+            )
+        if handle.embedded is not None and handle.embedded.keep:
+            terminalreporter.write_line(
+                f"cdc: kept the embedded PostgreSQL {handle.name!r}: {handle.embedded.connect_hint()}"
+            )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_cdc_load_schema(handle: DatabaseHandle, connection: Any, path: str) -> bool | None:
+    from pytest_cdc.session import load_script
+
+    load_script(handle, connection, path)
+    return True
