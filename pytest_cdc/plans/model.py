@@ -61,6 +61,9 @@ class PlanNode:
     partition: str | None = None
     estimated_rows: float | None = None
     actual_rows: float | None = None
+    # How many times the operator ran (EXPLAIN ANALYZE loops, showplan executions): estimated
+    # rows are per run, so compare them with actual_rows / loops.
+    loops: float | None = None
     cost: float | None = None
     children: tuple[PlanNode, ...] = ()
     is_scan: bool = False
@@ -118,6 +121,7 @@ class PlanNode:
             "partition": self.partition,
             "estimated_rows": self.estimated_rows,
             "actual_rows": self.actual_rows,
+            "loops": self.loops,
             "cost": self.cost,
             "is_scan": self.is_scan,
             "is_seek": self.is_seek,
