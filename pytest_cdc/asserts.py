@@ -31,6 +31,7 @@ __all__ = [
     "assert_uses_index",
     "explain",
     "offending_scans",
+    "scan_failure",
 ]
 
 
@@ -171,14 +172,19 @@ def _names(value: str | Collection[str] | None) -> set[str] | None:
     return {item.lower().replace('"', "").replace("[", "").replace("]", "") for item in items}
 
 
-def _node_names(node: PlanNode) -> set[str]:
-    names = set()
+def _matches(node: PlanNode, names: set[str]) -> bool:
     for rel in (node.relation, node.partition):
-        if rel:
-            names.add(rel.lower())
-            if node.schema:
-                names.add(f"{node.schema}.{rel}".lower())
-    return names
+        if not rel:
+            continue
+        rel = rel.lower()
+        for name in names:
+            schema, _, table = name.rpartition(".")
+            # PostgreSQL plans name the schema only with VERBOSE: then a qualified name is
+            # matched on its table part alone.
+            if table == rel and (not schema or node.schema is None
+                                 or schema == node.schema.lower()):
+                return True
+    return False
 
 
 def offending_scans(plan: Plan, *, tables: str | Collection[str] | None = None,
@@ -187,7 +193,7 @@ def offending_scans(plan: Plan, *, tables: str | Collection[str] | None = None,
     wanted, allowed = _names(tables), _names(allow) or set()
     return [
         node for node in plan.scans()
-        if (wanted is None or _node_names(node) & wanted) and not _node_names(node) & allowed
+        if (wanted is None or _matches(node, wanted)) and not _matches(node, allowed)
     ]
 
 
@@ -254,6 +260,41 @@ def _scan_plan(db: Any, sql: str, params: Any, mode: str) -> tuple[str, Plan, st
     return dialect, _mssql_plan(raw, sql, params), note
 
 
+def scan_failure(
+    db: Any,
+    sql: str,
+    params: Any = None,
+    *,
+    tables: str | Collection[str] | None = None,
+    allow: str | Collection[str] = (),
+    mode: str = "index-possible",
+) -> tuple[Plan, str | None]:
+    """The plan checked and, when it scans a table, the failure message (else ``None``).
+
+    Shared by :func:`assert_no_table_scan` and the ``cdc_no_table_scan`` marker.
+    """
+    _check_mode(mode)
+    dialect, plan, note = _scan_plan(db, sql, params, mode)
+    bad = offending_scans(plan, tables=tables, allow=allow)
+    if note is not None and not bad:
+        bad = [n for n in plan.scans() if n.relation] or list(plan.nodes())[:1]
+    if not bad:
+        return plan, None
+    names = sorted({n.label for n in bad})
+    how = ("no index can serve it" if mode == "index-possible"
+           else "the planner chose it with current statistics")
+    lines = [f"table scan: {'; '.join(names)} ({how})"]
+    if note:
+        lines.append(note)
+    elif mode == "index-possible":
+        how_planned = "enable_seqscan = off" if dialect == "postgresql" else "WITH (FORCESEEK)"
+        lines.append(f"planned with {how_planned}, so a scan means no usable index")
+    lines += _statement_lines(sql)
+    lines += _plan_lines(plan, bad, "scans")
+    lines += _index_lines(dialect, sql, plan, bad)
+    return plan, "\n".join(lines)
+
+
 def assert_no_table_scan(
     db: Any,
     sql: str,
@@ -273,27 +314,10 @@ def assert_no_table_scan(
     Returns the plan checked.
     """
     __tracebackhide__ = True
-    _check_mode(mode)
-    dialect, plan, note = _scan_plan(db, sql, params, mode)
-    bad = offending_scans(plan, tables=tables, allow=allow)
-    if note is not None and not bad:
-        bad = [n for n in plan.scans() if n.relation] or list(plan.nodes())[:1]
-    if not bad:
-        return plan
-    names = sorted({n.label for n in bad})
-    how = ("no index can serve it" if mode == "index-possible"
-           else "the planner chose it with current statistics")
-    lines = [f"table scan: {'; '.join(names)} ({how})"]
-    if note:
-        lines.append(note)
-    elif mode == "index-possible":
-        how_planned = "enable_seqscan = off" if dialect == "postgresql" else "WITH (FORCESEEK)"
-        lines.append(f"planned with {how_planned}, so a scan means no usable index")
-    lines += _statement_lines(sql)
-    lines += _plan_lines(plan, bad, "scans")
-    lines += _index_lines(dialect, sql, plan, bad)
-    _fail(lines)
-    return plan  # pragma: no cover - pytest.fail raised
+    plan, message = scan_failure(db, sql, params, tables=tables, allow=allow, mode=mode)
+    if message is not None:
+        _fail([message])
+    return plan
 
 
 def assert_uses_index(
