@@ -28,13 +28,18 @@ class Connector(Protocol):
         """Run ``SELECT 1``; raise if the connection does not work."""
 
     def is_broken(self, conn: Any) -> bool:
-        """True when the driver already knows ``conn`` is unusable (no round trip)."""
+        """True when the driver already knows ``conn`` is unusable (no round trip).
+
+        A connector may also define ``probe(conn) -> bool``: like ``is_broken`` but allowed a
+        non-blocking look at the socket.  The pool uses it, when present, before handing out a
+        connection that sat idle, so a backend killed meanwhile is replaced, not handed out.
+        """
 
     def in_transaction(self, conn: Any) -> bool:
         """True when ``conn`` has an open transaction (a returned connection must not)."""
 
     def rollback(self, conn: Any) -> None:
-        """Roll back whatever ``conn`` has open."""
+        """Roll back whatever ``conn`` has open and switch autocommit back on."""
 
     def describe(self) -> str:
         """Where this connector connects to, with any password masked."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
 from pytest_cdc.urls import mask_password
@@ -48,10 +49,9 @@ class OdbcConnector:
         return pyodbc.connect(self.connection_string, **kwargs)
 
     def close(self, conn: Any) -> None:
-        try:
+        # Closing a broken connection may fail; there is nothing left to do about it.
+        with suppress(Exception):
             conn.close()
-        except Exception:  # noqa: S110 - closing a broken connection may fail; nothing to do
-            pass
 
     def check(self, conn: Any) -> None:
         cur = conn.cursor()
@@ -74,7 +74,9 @@ class OdbcConnector:
         return not bool(conn.autocommit)
 
     def rollback(self, conn: Any) -> None:
+        """Roll back whatever is open and put ``conn`` back in autocommit mode."""
         conn.rollback()
+        conn.autocommit = True
 
     def describe(self) -> str:
         return mask_password(self.connection_string)

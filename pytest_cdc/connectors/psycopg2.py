@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import select
+from contextlib import suppress
 from typing import Any
 
 from pytest_cdc.urls import mask_password
+
+# libpq's PQtransactionStatus: 0 is PQTRANS_IDLE (no transaction open, connection usable).
+_TRANS_IDLE = 0
 
 
 class Psycopg2Connector:
@@ -31,10 +36,9 @@ class Psycopg2Connector:
         return conn
 
     def close(self, conn: Any) -> None:
-        try:
+        # Closing a broken connection may fail; there is nothing left to do about it.
+        with suppress(Exception):
             conn.close()
-        except Exception:  # noqa: S110 - closing a broken connection may fail; nothing to do
-            pass
 
     def check(self, conn: Any) -> None:
         with conn.cursor() as cur:
@@ -44,14 +48,42 @@ class Psycopg2Connector:
     def is_broken(self, conn: Any) -> bool:
         return bool(conn.closed)
 
-    def in_transaction(self, conn: Any) -> bool:
-        import psycopg2.extensions as ext
+    def probe(self, conn: Any) -> bool:
+        """True when ``conn`` is broken, learning it without a round trip.
 
-        status = conn.info.transaction_status
-        return bool(status != ext.TRANSACTION_STATUS_IDLE)
+        An idle connection has nothing to read; when its socket is readable the server sent
+        something on its own, usually the goodbye of a terminated backend (or a NOTIFY).
+        ``poll()`` consumes it and, if the server went away, marks the connection closed.
+        """
+        if conn.closed:
+            return True
+        try:
+            fd = (conn.fileno(),)
+            # The goodbye takes two polls: one reads the FATAL message, the next sees EOF.
+            for _ in range(3):
+                if not select.select(fd, (), (), 0)[0]:
+                    break
+                conn.poll()
+        except Exception:
+            return True
+        return bool(conn.closed)
+
+    def in_transaction(self, conn: Any) -> bool:
+        # Also true when autocommit was switched off: the pool hands connections out in
+        # autocommit mode and rollback() below restores it.
+        return conn.get_transaction_status() != _TRANS_IDLE or not conn.autocommit
 
     def rollback(self, conn: Any) -> None:
-        conn.rollback()
+        """Roll back whatever is open and put ``conn`` back in autocommit mode."""
+        if conn.autocommit:
+            # psycopg2's rollback() does nothing in autocommit mode, yet a BEGIN sent by hand
+            # leaves the server inside a transaction.
+            if conn.get_transaction_status() != _TRANS_IDLE:
+                with conn.cursor() as cur:
+                    cur.execute("ROLLBACK")
+        else:
+            conn.rollback()
+            conn.autocommit = True
 
     def describe(self) -> str:
         if self._display:
