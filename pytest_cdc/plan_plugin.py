@@ -123,14 +123,14 @@ def _assert_num_queries(num: int, *, exact: bool, database: str | None, info: st
     where = f" on {database!r}" if database is not None else ""
     bound = "" if exact else " or fewer"
     message = f"expected {num}{bound} queries{where} but {done} were run"
+    if not verbose:
+        message += " (add -v to show them)"
     if info:
         message += f"\n{info}"
     if verbose:
         listing = "\n".join(f"  {i}. [{q.database}] {q.sql.strip()}" for i, q in
                             enumerate(counted, 1))
         message += "\n\nqueries:\n" + (listing or "  (none)")
-    else:
-        message += " (add -v to show them)"
     pytest.fail(message, pytrace=False)
 
 
