@@ -1,0 +1,68 @@
+"""Argument parsing and output shared by both hooks."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from pytest_cdc_hooks.findings import FORMATS, Finding, format_findings
+
+__all__ = ["base_parser", "exit_code", "fail_usage", "report"]
+
+
+def base_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("filenames", nargs="*", help="SQL files (pre-commit passes these)")
+    parser.add_argument(
+        "--format", choices=FORMATS, default="text", help="output format (default: text)"
+    )
+    parser.add_argument(
+        "--config",
+        metavar="PYPROJECT",
+        help="pyproject.toml to read [tool.pytest-cdc] from "
+        "(default: the nearest one above the current directory)",
+    )
+    parser.add_argument(
+        "--dialect", help="dialect for every file (postgresql|mssql), overriding the config"
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        default=None,
+        help="fail on warnings too, including statements the parser did not understand",
+    )
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    parser.add_argument(
+        "--stats",
+        action="store_true",
+        help="print statement counts (parsed / skipped / not understood) to stderr",
+    )
+    return parser
+
+
+def fail_usage(prog: str, message: str) -> int:
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def exit_code(findings: Sequence[Finding], strict: bool) -> int:
+    fails = any(f.severity == "error" or strict for f in findings)
+    return 1 if fails else 0
+
+
+def report(findings: Sequence[Finding], fmt: str, tool: str) -> None:
+    if findings or fmt in ("json", "sarif"):
+        out = format_findings(findings, fmt, tool)
+        if out:
+            print(out)
+
+
+def print_stats(tool: str, stats: Sequence[int], files: int) -> None:
+    total, ok, skipped, not_understood = stats
+    share = not_understood / total * 100 if total else 0.0
+    print(
+        f"{tool}: {files} files, {total} statements: {ok} parsed, {skipped} skipped, "
+        f"{not_understood} not understood ({share:.1f}%)",
+        file=sys.stderr,
+    )

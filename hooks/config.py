@@ -1,0 +1,289 @@
+"""The ``[tool.pytest-cdc]`` table of ``pyproject.toml``, as the hooks read it.
+
+Unknown keys are errors with a "did you mean" hint: a misspelt ``reconcilation-tables`` would
+otherwise silently turn the index-coverage hook into a no-op that always passes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from difflib import get_close_matches
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from pytest_cdc.errors import ConfigError, UnsupportedDialect
+from pytest_cdc.indexes import normalize_dialect
+
+__all__ = ["HookConfig", "ReconciliationTable", "find_pyproject", "load_config"]
+
+TABLE = "tool.pytest-cdc"
+TOP_KEYS = frozenset(
+    {
+        "dialects",
+        "default-dialect",
+        "ddl",
+        "queries",
+        "reconciliation-tables",
+        "ignore",
+        "strict",
+        "cache",
+    }
+)
+TABLE_KEYS = frozenset(
+    {"name", "key", "timestamp", "status", "dialect", "active-filter", "checksum-columns"}
+)
+#: Keys of the same table read by other parts of pytest-cdc (the pytest plugin): accepted here.
+OTHER_KEYS: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ReconciliationTable:
+    name: str
+    key: tuple[str, ...]
+    timestamp: str | None = None
+    status: str | None = None
+    dialect: str | None = None
+    active_filter: str | None = None
+    checksum_columns: tuple[str, ...] = ()
+    #: 1-based line of the entry in pyproject.toml, for findings about the table itself.
+    line: int = 1
+
+
+@dataclass(frozen=True)
+class HookConfig:
+    root: Path
+    pyproject: Path | None = None
+    dialects: tuple[tuple[str, str], ...] = ()
+    default_dialect: str = "postgres"
+    ddl: tuple[str, ...] = ()
+    queries: tuple[str, ...] = ()
+    tables: tuple[ReconciliationTable, ...] = ()
+    ignore: tuple[str, ...] = ()
+    strict: bool = False
+    cache: bool = True
+    _raw: str = field(default="", repr=False)
+
+    def relative(self, path: str | Path) -> str:
+        """``path`` relative to the project root, with forward slashes (for glob matching)."""
+        absolute = os.path.abspath(path)
+        if absolute.startswith(self._root_prefix):
+            return Path(absolute[len(self._root_prefix) :]).as_posix()
+        return Path(path).as_posix()
+
+    @cached_property
+    def _root_prefix(self) -> str:
+        return os.path.join(os.path.abspath(self.root), "")
+
+    def dialect_for(self, path: str | Path) -> str:
+        rel = self.relative(path)
+        for pattern, dialect in self.dialects:
+            if _glob_regex(pattern).match(rel):
+                return dialect
+        return self.default_dialect
+
+    def is_ddl(self, path: str | Path) -> bool:
+        rel = self.relative(path)
+        return any(_glob_regex(p).match(rel) for p in self.ddl)
+
+    def is_query(self, path: str | Path) -> bool:
+        rel = self.relative(path)
+        if self.queries:
+            return any(_glob_regex(p).match(rel) for p in self.queries)
+        return not self.is_ddl(path)
+
+    def ddl_files(self) -> list[Path]:
+        return _expand(self.root, self.ddl)
+
+    def query_files(self) -> list[Path]:
+        return _expand(self.root, self.queries)
+
+    def fingerprint(self) -> str:
+        """Changes whenever a setting that could change a finding changes."""
+        return hashlib.sha256(self._raw.encode()).hexdigest()[:16]
+
+
+@lru_cache(maxsize=256)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """``**`` spans directories, ``*`` and ``?`` stay within one; a trailing ``/**`` matches all."""
+    out = []
+    i = 0
+    pattern = pattern.strip().lstrip("./") if pattern.startswith("./") else pattern.strip()
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def _natural(path: Path) -> list[object]:
+    # Migration order: V2__x.sql before V10__y.sql.
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.as_posix())]
+
+
+def _expand(root: Path, patterns: Iterable[str]) -> list[Path]:
+    found: dict[Path, None] = {}
+    for pattern in patterns:
+        for path in root.glob(pattern):
+            if path.is_file():
+                found.setdefault(path, None)
+    return sorted(found, key=lambda p: _natural(p.relative_to(root)))
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest pyproject.toml at or above ``start``."""
+    for directory in (start, *start.parents):
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(path: str | Path | None = None, cwd: Path | None = None) -> HookConfig:
+    """Read ``[tool.pytest-cdc]`` from ``path`` or the nearest pyproject.toml above ``cwd``."""
+    cwd = Path.cwd() if cwd is None else cwd
+    if path is None:
+        pyproject = find_pyproject(cwd)
+        if pyproject is None:
+            return HookConfig(root=cwd)
+    else:
+        pyproject = Path(path)
+        if not pyproject.is_file():
+            raise ConfigError(f"config file {str(pyproject)!r} does not exist: fix --config")
+    try:
+        text = pyproject.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read {str(pyproject)!r}: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{pyproject}: invalid toml: {error}") from None
+    section = data.get("tool", {}).get("pytest-cdc", {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"{pyproject}: [{TABLE}] must be a table")
+    return _parse(section, pyproject, text)
+
+
+def _unknown(key: str, known: Iterable[str], where: str, pyproject: Path) -> ConfigError:
+    close = get_close_matches(key, sorted(known), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    names = ", ".join(sorted(known))
+    return ConfigError(f"{pyproject}: unknown key {key!r} in [{where}]{hint}; known keys: {names}")
+
+
+def _strings(value: Any, key: str, pyproject: Path) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
+        return tuple(value)
+    raise ConfigError(f"{pyproject}: [{TABLE}] {key} must be a list of strings, got {value!r}")
+
+
+def _dialect(value: Any, key: str, pyproject: Path) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{pyproject}: [{TABLE}] {key} must be a dialect name, got {value!r}")
+    try:
+        return normalize_dialect(value)
+    except UnsupportedDialect as error:
+        raise ConfigError(f"{pyproject}: [{TABLE}] {key}: {error}") from None
+
+
+def _parse(section: Mapping[str, Any], pyproject: Path, text: str) -> HookConfig:
+    for key in section:
+        if key not in TOP_KEYS and key not in OTHER_KEYS:
+            raise _unknown(key, TOP_KEYS, TABLE, pyproject)
+    dialects_raw = section.get("dialects", {})
+    if not isinstance(dialects_raw, dict):
+        raise ConfigError(
+            f'{pyproject}: [{TABLE}] dialects must map globs to dialects: {{ "db/**" = "tsql" }}'
+        )
+    dialects = tuple(
+        (glob, _dialect(value, f"dialects.{glob!r}", pyproject))
+        for glob, value in dialects_raw.items()
+    )
+    default = _dialect(section.get("default-dialect", "postgres"), "default-dialect", pyproject)
+    tables_raw = section.get("reconciliation-tables", [])
+    if not isinstance(tables_raw, list) or not all(isinstance(t, dict) for t in tables_raw):
+        raise ConfigError(
+            f"{pyproject}: reconciliation-tables must be an array of tables: "
+            f"use [[{TABLE}.reconciliation-tables]]"
+        )
+    tables = tuple(_table(t, pyproject, text) for t in tables_raw)
+    for flag in ("strict", "cache"):
+        if not isinstance(section.get(flag, False), bool):
+            raise ConfigError(f"{pyproject}: [{TABLE}] {flag} must be true or false")
+    ignore = _strings(section.get("ignore", []), "ignore", pyproject)
+    raw = json.dumps(section, sort_keys=True, default=str)
+    return HookConfig(
+        root=pyproject.parent,
+        pyproject=pyproject,
+        dialects=dialects,
+        default_dialect=default,
+        ddl=_strings(section.get("ddl", []), "ddl", pyproject),
+        queries=_strings(section.get("queries", []), "queries", pyproject),
+        tables=tables,
+        ignore=tuple(code.upper() for code in ignore),
+        strict=bool(section.get("strict", False)),
+        cache=bool(section.get("cache", True)),
+        _raw=raw,
+    )
+
+
+def _table(raw: Mapping[str, Any], pyproject: Path, text: str) -> ReconciliationTable:
+    where = f"[{TABLE}.reconciliation-tables]"
+    for key in raw:
+        if key not in TABLE_KEYS:
+            raise _unknown(key, TABLE_KEYS, f"{TABLE}.reconciliation-tables", pyproject)
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f'{pyproject}: every {where} needs name = "schema.table"')
+    columns = _strings(raw.get("key", []), f"reconciliation-tables {name!r} key", pyproject)
+    if not columns:
+        raise ConfigError(f'{pyproject}: {where} {name!r} needs key = ["id"]')
+    optional: dict[str, str | None] = {}
+    for field_name in ("timestamp", "status", "active-filter"):
+        value = raw.get(field_name)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigError(
+                f"{pyproject}: {where} {name!r} {field_name} must be a column name string"
+            )
+        optional[field_name] = value
+    dialect = raw.get("dialect")
+    match = re.search(r"^\s*name\s*=\s*[\"']" + re.escape(name) + r"[\"']", text, re.M)
+    return ReconciliationTable(
+        name=name.strip(),
+        key=columns,
+        timestamp=optional["timestamp"],
+        status=optional["status"],
+        dialect=_dialect(dialect, "dialect", pyproject) if dialect is not None else None,
+        active_filter=optional["active-filter"],
+        checksum_columns=_strings(raw.get("checksum-columns", []), "checksum-columns", pyproject),
+        line=text.count("\n", 0, match.start()) + 1 if match else 1,
+    )
+
+
+def cache_root() -> Path:
+    """``$XDG_CACHE_HOME/pytest-cdc`` (``~/.cache/pytest-cdc``), or ``$PYTEST_CDC_CACHE_DIR``."""
+    explicit = os.environ.get("PYTEST_CDC_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "pytest-cdc"

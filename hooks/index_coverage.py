@@ -1,0 +1,277 @@
+"""``cdc-index-coverage``: are the reconciliation tables and queries served by indexes?
+
+The schema is rebuilt from *all* configured DDL files on every run (pre-commit passes only the
+changed files, and a migration that drops an index matters to queries nobody touched); per-file
+results are cached by content, so that costs little.  Checks, per configured reconciliation
+table:
+
+- CDC201 the table is created by some DDL file;
+- CDC202 a primary key or unique index on the key columns;
+- CDC203 an index whose leading column is the timestamp column;
+- CDC204 an index leading with (status, timestamp) when a status column is configured;
+- CDC205 every query that filters, joins or orders the table is served by the leading column of
+  some index (INCLUDE columns never count);
+- CDC206 (warning) the only index that would serve it is partial/filtered and the query does
+  not repeat the index's filter.
+
+Exit status: 0 clean, 1 findings, 2 usage or configuration errors.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pytest_cdc_hooks.cache import ResultCache, content_key
+from pytest_cdc_hooks.cli import base_parser, exit_code, fail_usage, print_stats, report
+from pytest_cdc_hooks.config import HookConfig, ReconciliationTable, load_config
+from pytest_cdc_hooks.findings import Finding
+from pytest_cdc_hooks.project import LoadedSchema, load_schema, read_text
+
+from pytest_cdc.errors import CdcError
+
+__all__ = ["check_coverage", "main"]
+
+PROG = "cdc-index-coverage"
+
+
+def check_coverage(
+    config: HookConfig,
+    paths: Sequence[str] = (),
+    *,
+    dialect: str | None = None,
+    use_cache: bool = True,
+) -> tuple[list[Finding], list[int]]:
+    """Findings for ``config``'s reconciliation tables; ``paths`` narrows the queries checked."""
+    cache = ResultCache("coverage", config.root, enabled=use_cache and config.cache)
+    loaded = load_schema(config, cache)
+    findings = list(loaded.findings)
+    totals = list(loaded.stats)
+    if not config.tables:
+        cache.save()
+        return findings, totals
+    for table in config.tables:
+        findings.extend(_table_findings(config, loaded, table, dialect))
+
+    query_paths = _queries_to_check(config, paths)
+    for shown, path in query_paths:
+        data, text, problem = read_text(path, shown)
+        if problem is not None:
+            findings.append(problem)
+            continue
+        file_dialect = dialect or config.dialect_for(path)
+        key = content_key(data, shown, file_dialect, "query-uses")
+        entry = cache.get(key)
+        if entry is None:
+            from pytest_cdc_hooks.usage import file_uses
+
+            entry = file_uses(text or "", file_dialect)
+            cache.put(key, entry)
+        totals = [a + b for a, b in zip(totals, entry["stats"], strict=True)]
+        for line, col, reason in entry["not_understood"]:
+            findings.append(
+                Finding(
+                    shown, line, col, "CDC000", f"not understood, not checked: {reason}", "warning"
+                )
+            )
+        for use in entry["uses"]:
+            findings.extend(_query_findings(config, loaded, shown, file_dialect, use))
+    cache.save()
+    return findings, totals
+
+
+def _queries_to_check(config: HookConfig, paths: Sequence[str]) -> list[tuple[str, Path]]:
+    chosen: dict[str, Path] = {}
+    if not paths or any(config.is_ddl(p) for p in paths):
+        # no files given, or the schema changed: every configured query may be affected
+        for path in config.query_files():
+            chosen[config.relative(path)] = path
+    for name in paths:
+        if not config.is_ddl(name) and config.is_query(name):
+            chosen.setdefault(config.relative(name), Path(name))
+    return sorted(chosen.items())
+
+
+def _schema_table(loaded: LoadedSchema, table: ReconciliationTable, dialect: str) -> Any:
+    return loaded.schema.table(table.name, dialect)
+
+
+def _table_dialect(config: HookConfig, table: ReconciliationTable, dialect: str | None) -> str:
+    return dialect or table.dialect or config.default_dialect
+
+
+def _fix(table: str, columns: Sequence[str], dialect: str, **kw: Any) -> str:
+    from pytest_cdc.indexes import IndexRecommendation, generate_index_ddl
+
+    return generate_index_ddl(
+        IndexRecommendation(table=table, columns=tuple(columns), **kw), dialect
+    )
+
+
+def _leading(index: Any, n: int) -> tuple[str, ...]:
+    return tuple(index.columns[:n])
+
+
+def _table_findings(
+    config: HookConfig, loaded: LoadedSchema, table: ReconciliationTable, dialect: str | None
+) -> list[Finding]:
+    pyproject = config.relative(config.pyproject) if config.pyproject else "pyproject.toml"
+    guess = _table_dialect(config, table, dialect)
+    model = _schema_table(loaded, table, guess)
+    if model is None:
+        for other in ("postgres", "tsql"):
+            model = model or _schema_table(loaded, table, other)
+    if model is None:
+        return [
+            Finding(
+                pyproject,
+                table.line,
+                1,
+                "CDC201",
+                f"reconciliation table {table.name!r} is not created by any file matching "
+                f"ddl = {list(config.ddl)!r}: fix the name or the ddl globs",
+            )
+        ]
+    where = (model.path or pyproject, model.line or 1, 1)
+    ddl_dialect = dialect or table.dialect or model.dialect
+    out = []
+    full = [i for i in model.indexes if not i.where]
+    key = {c.lower() for c in table.key}
+    if not any((i.unique or i.primary) and set(i.columns) <= key and i.columns for i in full):
+        out.append(
+            Finding(
+                *where,
+                "CDC202",
+                f"{table.name!r} has no primary key or unique index on ({', '.join(table.key)}): "
+                + _fix(table.name, table.key, ddl_dialect, unique=True),
+            )
+        )
+    ts = table.timestamp.lower() if table.timestamp else None
+    if ts and not any(_leading(i, 1) == (ts,) for i in full):
+        out.append(
+            Finding(
+                *where,
+                "CDC203",
+                f"{table.name!r} has no index leading with {table.timestamp!r} for incremental "
+                "reconciliation: " + _fix(table.name, [table.timestamp or ""], ddl_dialect),
+            )
+        )
+    if table.status:
+        wanted = (table.status.lower(), ts) if ts else (table.status.lower(),)
+        if not any(_leading(i, len(wanted)) == wanted for i in full):
+            cols = [table.status] + ([table.timestamp] if table.timestamp else [])
+            out.append(
+                Finding(
+                    *where,
+                    "CDC204",
+                    f"{table.name!r} has no index leading with ({', '.join(cols)}), equality "
+                    "column first: " + _fix(table.name, cols, ddl_dialect),
+                )
+            )
+    return out
+
+
+def _conjuncts_imply(query: Sequence[str], index_where: str) -> bool:
+    from pytest_cdc_hooks.usage import normalize_predicate
+
+    wanted = [normalize_predicate(p) for p in index_where.split(" AND ")]
+    have = set(query)
+    return all(w in have for w in wanted)
+
+
+def _query_findings(
+    config: HookConfig, loaded: LoadedSchema, shown: str, dialect: str, use: dict[str, Any]
+) -> list[Finding]:
+    from pytest_cdc_hooks.schema import table_key
+
+    findings: list[Finding] = []
+    for table in config.tables:
+        from pytest_cdc.indexes import split_qualified_name
+
+        if table_key(split_qualified_name(table.name), dialect) != use["table"]:
+            continue
+        model = loaded.schema.tables.get(use["table"])
+        if model is None:
+            continue  # CDC201 already says so
+        filtered = [*use["eq"], *use["join"], *use["range"]]
+        if filtered:
+            serving = [i for i in model.indexes if i.columns and i.columns[0] in filtered]
+            # equality columns first, then one range column or the ORDER BY columns
+            tail = use["range"][:1] or use["order"]
+            wanted = _dedupe([*use["eq"], *use["join"], *tail])
+            what = f"filters or joins on {', '.join(_dedupe(filtered))}"
+        elif use["order"]:
+            serving = [i for i in model.indexes if i.columns[:1] == tuple(use["order"][:1])]
+            wanted = _dedupe(use["order"])
+            what = f"orders by {', '.join(use['order'])}"
+        else:
+            continue
+        usable = [i for i in serving if not i.where or _conjuncts_imply(use["conjuncts"], i.where)]
+        if usable:
+            continue
+        fix = _fix(table.name, wanted, dialect)
+        if serving:
+            partial = serving[0]
+            findings.append(
+                Finding(
+                    shown,
+                    use["line"],
+                    use["col"],
+                    "CDC206",
+                    f"query on {table.name!r} {what}; only partial index {partial.name!r} "
+                    f"(WHERE {partial.where}) could serve it and the query does not repeat its "
+                    f"filter: add the filter to the query or {fix}",
+                    "warning",
+                )
+            )
+        else:
+            findings.append(
+                Finding(
+                    shown,
+                    use["line"],
+                    use["col"],
+                    "CDC205",
+                    f"query on {table.name!r} {what} but no index leads with "
+                    f"{'any of them' if len(wanted) > 1 else 'it'}: {fix}",
+                )
+            )
+    return findings
+
+
+def _dedupe(items: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = base_parser(
+        PROG, "Check that reconciliation tables and queries are served by indexes (CDC2xx)."
+    )
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+        dialect = None
+        if args.dialect:
+            from pytest_cdc.indexes import normalize_dialect
+
+            dialect = normalize_dialect(args.dialect)
+        if not config.ddl and config.tables:
+            raise CdcError(
+                f"{config.pyproject}: reconciliation-tables are configured but ddl is empty: "
+                'set ddl = ["db/migrations/**/*.sql"] in [tool.pytest-cdc]'
+            )
+        findings, stats = check_coverage(
+            config, args.filenames, dialect=dialect, use_cache=not args.no_cache
+        )
+    except CdcError as error:
+        return fail_usage(PROG, str(error))
+    report(findings, args.format, PROG)
+    if args.stats:
+        print_stats(PROG, stats, len(args.filenames))
+    strict = config.strict if args.strict is None else args.strict
+    return exit_code(findings, strict)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""The lint engine behind ``cdc-sql-lint``: one file's text in, findings and counts out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pytest_cdc_hooks.findings import Finding, line_col, line_starts
+from pytest_cdc_hooks.parsing import Parsed, parse_statement
+from pytest_cdc_hooks.rules import Context, RuleRegistry
+from pytest_cdc_hooks.schema import Schema, extract_ops
+from pytest_cdc_hooks.source import parse_noqa
+from pytest_cdc_hooks.splitting import ScanIssue, Statement, split_statements
+from sqlglot import exp
+
+__all__ = ["Stats", "analyze", "lint_text", "node_offset"]
+
+
+@dataclass
+class Stats:
+    statements: int = 0
+    ok: int = 0
+    skipped: int = 0
+    not_understood: int = 0
+
+    def add(self, other: Stats) -> None:
+        self.statements += other.statements
+        self.ok += other.ok
+        self.skipped += other.skipped
+        self.not_understood += other.not_understood
+
+    def as_list(self) -> list[int]:
+        return [self.statements, self.ok, self.skipped, self.not_understood]
+
+
+def analyze(text: str, dialect: str) -> tuple[list[Parsed], list[ScanIssue], Stats]:
+    statements, issues = split_statements(text, dialect)
+    parsed = [parse_statement(stmt, dialect) for stmt in statements]
+    stats = Stats(statements=len(parsed))
+    for p in parsed:
+        if p.status == "ok":
+            stats.ok += 1
+        elif p.status == "skipped":
+            stats.skipped += 1
+        else:
+            stats.not_understood += 1
+    return parsed, issues, stats
+
+
+def node_offset(node: exp.Expression | None, stmt: Statement) -> int:
+    """File offset of the earliest token under ``node`` (the statement start if none is known)."""
+    if node is None:
+        return stmt.start
+    best: int | None = None
+    for sub in node.walk():
+        meta = getattr(sub, "_meta", None)
+        if meta and isinstance(meta.get("start"), int):
+            start = meta["start"]
+            if best is None or start < best:
+                best = start
+    if best is None:
+        return stmt.start
+    return stmt.start + best
+
+
+def lint_text(
+    text: str,
+    path: str,
+    dialect: str,
+    registry: RuleRegistry,
+    *,
+    is_ddl: bool = False,
+    is_query: bool = True,
+    schema: Schema | None = None,
+    ignore: frozenset[str] = frozenset(),
+) -> tuple[list[Finding], Stats]:
+    parsed, issues, stats = analyze(text, dialect)
+    starts = line_starts(text)
+    found: list[Finding] = []
+
+    def add(offset: int, code: str, message: str, severity: str) -> None:
+        line, col = line_col(text, offset, starts)
+        found.append(Finding(path, line, col, code, message, severity))
+
+    for issue in issues:
+        add(issue.offset, "CDC001", issue.message, "error")
+
+    local = Schema()
+    ctx = Context(
+        path=path,
+        dialect=dialect,
+        stmt=Statement("", 0, 0),
+        is_ddl=is_ddl,
+        is_query=is_query,
+        schemas=(local, schema) if schema is not None else (local,),
+    )
+    rules = [
+        r
+        for r in registry
+        if dialect in r.dialects
+        and r.code not in ignore
+        and (
+            r.applies_to == "any"
+            or (r.applies_to == "query" and is_query)
+            or (r.applies_to == "ddl" and is_ddl)
+        )
+    ]
+    for p in parsed:
+        if p.status == "not_understood":
+            add(p.offset, "CDC000", f"not understood, not checked: {p.reason}", "warning")
+            continue
+        ctx.stmt = p.stmt
+        for tree in p.trees:
+            for op in extract_ops(tree, dialect, path, 0):
+                if op["op"] == "create_table":
+                    ctx.created_tables.add(op["table"])
+                local.apply(op)
+            for rule in rules:
+                try:
+                    hits = list(rule.check(ctx, tree))
+                except Exception as error:
+                    add(p.stmt.start, rule.code, f"rule crashed: {error!r}", "warning")
+                    continue
+                for node, message in hits:
+                    add(
+                        node_offset(node, p.stmt), rule.code, message or rule.message, rule.severity
+                    )
+    noqa = parse_noqa(text)
+    return [f for f in found if not noqa.suppressed(f.line, f.code)], stats

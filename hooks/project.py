@@ -1,0 +1,95 @@
+"""Things both hooks do with a project: read files, build the schema from the DDL globs."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_cdc_hooks.cache import ResultCache, content_key
+from pytest_cdc_hooks.config import HookConfig
+from pytest_cdc_hooks.findings import Finding
+from pytest_cdc_hooks.source import SourceError, read_source
+
+__all__ = ["LoadedSchema", "display_path", "load_schema", "read_text"]
+
+
+def display_path(path: Path | str) -> str:
+    """The path as the user gave it (pre-commit passes paths relative to the repository)."""
+    return str(path)
+
+
+def read_text(path: Path, shown: str) -> tuple[bytes, str | None, Finding | None]:
+    """File bytes and text, or a CDC002 finding saying why it cannot be read."""
+    try:
+        data, text = read_source(path)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        return b"", None, Finding(shown, 1, 1, "CDC002", f"cannot read file: {reason}")
+    if isinstance(text, SourceError):
+        return data, None, Finding(shown, text.line, text.col, "CDC002", text.message)
+    return data, text, None
+
+
+@dataclass
+class LoadedSchema:
+    schema: Any  # pytest_cdc_hooks.schema.Schema (imported lazily: it needs sqlglot)
+    fingerprint: str
+    findings: list[Finding] = field(default_factory=list)
+    stats: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+    files: int = 0
+
+
+def load_schema(config: HookConfig, cache: ResultCache) -> LoadedSchema:
+    """Replay every configured DDL file in migration order into one schema model."""
+    from pytest_cdc_hooks.schema import Schema
+
+    schema = Schema()
+    digest = hashlib.sha256()
+    loaded = LoadedSchema(schema, "")
+    for path in config.ddl_files():
+        shown = config.relative(path)
+        dialect = config.dialect_for(path)
+        data, text, problem = read_text(path, shown)
+        if problem is not None:
+            loaded.findings.append(problem)
+            continue
+        key = content_key(data, dialect, shown, "schema-ops")
+        digest.update(key.encode())
+        entry = cache.get(key)
+        if entry is None:
+            entry = _file_ops(text or "", dialect, shown)
+            cache.put(key, entry)
+        for op in entry["ops"]:
+            schema.apply(op)
+        for line, col, reason in entry["not_understood"]:
+            loaded.findings.append(
+                Finding(
+                    shown, line, col, "CDC000", f"not understood, not modelled: {reason}", "warning"
+                )
+            )
+        loaded.stats = [a + b for a, b in zip(loaded.stats, entry["stats"], strict=True)]
+        loaded.files += 1
+    loaded.fingerprint = digest.hexdigest()[:16]
+    return loaded
+
+
+def _file_ops(text: str, dialect: str, shown: str) -> dict[str, Any]:
+    from pytest_cdc_hooks.findings import line_col, line_starts
+    from pytest_cdc_hooks.lint import analyze
+    from pytest_cdc_hooks.schema import extract_ops
+
+    parsed, _issues, stats = analyze(text, dialect)
+    starts = line_starts(text)
+    ops: list[dict[str, Any]] = []
+    not_understood: list[tuple[int, int, str]] = []
+    for p in parsed:
+        if p.status == "not_understood":
+            line, col = line_col(text, p.offset, starts)
+            not_understood.append((line, col, p.reason))
+            continue
+        line, _ = line_col(text, p.stmt.start, starts)
+        for tree in p.trees:
+            ops.extend(extract_ops(tree, dialect, shown, line))
+    return {"ops": ops, "not_understood": not_understood, "stats": stats.as_list()}

@@ -1,0 +1,486 @@
+"""The cdc-sql-lint rules and the registry third-party plugins add to.
+
+A rule is a code, a one-line message, and a function that receives a :class:`Context` and one
+parsed statement and yields ``(node, message)`` pairs (``node`` locates the finding; ``message``
+``None`` means the rule's own).  Example files for every rule live in ``tests/hooks/files``
+as ``ok_<code>_<dialect>.sql`` / ``bad_<code>_<dialect>.sql``.
+
+Plugins register rules through the ``pytest_cdc_register_lint_rules(registry)`` hook, found via
+the ``pytest_cdc`` setuptools entry-point group::
+
+    def pytest_cdc_register_lint_rules(registry):
+        registry.add(Rule("XYZ001", "no-foo", "do not use foo", check_foo))
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from difflib import get_close_matches
+from typing import Any
+
+from pytest_cdc_hooks.schema import Schema, Table, table_key
+from pytest_cdc_hooks.splitting import Statement
+from sqlglot import exp
+
+from pytest_cdc.errors import ConfigError
+
+__all__ = ["Context", "Rule", "RuleRegistry", "builtin_registry"]
+
+Hit = tuple[Any, "str | None"]
+Check = Callable[["Context", exp.Expression], Iterable[Hit]]
+
+
+@dataclass
+class Context:
+    """What a rule may know about the statement it checks."""
+
+    path: str
+    dialect: str  # sqlglot name: "postgres" or "tsql"
+    stmt: Statement
+    is_ddl: bool = False
+    is_query: bool = True
+    #: tables created earlier in this file (table keys): new, empty, no need to build online
+    created_tables: set[str] = field(default_factory=set)
+    #: the file's own CREATE TABLEs, then the configured DDL files
+    schemas: tuple[Schema, ...] = ()
+
+    def table(self, parts: list[str]) -> Table | None:
+        key = table_key(parts, self.dialect)
+        for schema in self.schemas:
+            if key in schema.tables:
+                return schema.tables[key]
+        return None
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    message: str
+    check: Check
+    severity: str = "error"
+    #: which files: "any", "query" (reconciliation queries) or "ddl" (migrations)
+    applies_to: str = "any"
+    dialects: frozenset[str] = frozenset({"postgres", "tsql"})
+
+
+class RuleRegistry:
+    """Rules by code; ``add`` refuses duplicates so a plugin cannot silently replace a rule."""
+
+    def __init__(self) -> None:
+        self._rules: dict[str, Rule] = {}
+
+    def add(self, rule: Rule) -> Rule:
+        if not re.fullmatch(r"[A-Z][A-Z0-9]{2,9}", rule.code):
+            raise ConfigError(f"rule code {rule.code!r} must look like ABC123 (upper case)")
+        if rule.code in self._rules:
+            raise ConfigError(f"lint rule {rule.code!r} is registered twice: pick another code")
+        self._rules[rule.code] = rule
+        return rule
+
+    def rule(
+        self, code: str, name: str, message: str, **options: object
+    ) -> Callable[[Check], Check]:
+        """Decorator form of :meth:`add`."""
+
+        def decorate(check: Check) -> Check:
+            self.add(Rule(code, name, message, check, **options))  # type: ignore[arg-type]
+            return check
+
+        return decorate
+
+    def get(self, code: str) -> Rule:
+        try:
+            return self._rules[code]
+        except KeyError:
+            close = get_close_matches(code, list(self._rules), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"unknown rule code {code!r}{hint}") from None
+
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(sorted(self._rules.values(), key=lambda r: r.code))
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._rules
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.ILike)
+
+
+def _conditions(tree: exp.Expression) -> Iterator[exp.Expression]:
+    """WHERE and JOIN ... ON conditions anywhere in the statement."""
+    for where in tree.find_all(exp.Where):
+        if isinstance(where.this, exp.Expression):
+            yield where.this
+    for join in tree.find_all(exp.Join):
+        on = join.args.get("on")
+        if on is not None:
+            yield on
+
+
+def _predicates(tree: exp.Expression) -> Iterator[Any]:
+    for condition in _conditions(tree):
+        yield from condition.find_all(*_COMPARISONS, exp.In, exp.Between)
+
+
+def _sides(predicate: exp.Expression) -> list[exp.Expression]:
+    sides: list[exp.Expression] = []
+    candidates = [predicate.this]
+    if not isinstance(predicate, exp.Between):
+        candidates.append(predicate.args.get("expression"))
+    for side in candidates:
+        if isinstance(side, exp.Paren):
+            side = side.unnest()
+        if isinstance(side, exp.Expression):
+            sides.append(side)
+    return sides
+
+
+def _wraps_column(node: exp.Expression) -> bool:
+    if isinstance(node, exp.Subquery | exp.Select):
+        return False
+    return node.find(exp.Column) is not None
+
+
+def _aliases(select: exp.Expression) -> dict[str, list[str]]:
+    """alias or table name (lower) -> table name parts, for the tables a query reads."""
+    out: dict[str, list[str]] = {}
+    for table in select.find_all(exp.Table):
+        parts = [table.catalog, table.db, table.name]
+        out[table.name.lower()] = parts
+        if table.alias:
+            out[table.alias.lower()] = parts
+    return out
+
+
+def _column_type(ctx: Context, column: exp.Column, scope: exp.Expression) -> str | None:
+    aliases = _aliases(scope)
+    if column.table:
+        parts = aliases.get(column.table.lower())
+        candidates = [parts] if parts else []
+    else:
+        candidates = list({tuple(p): p for p in aliases.values()}.values())
+    types = []
+    for parts in candidates:
+        table = ctx.table(parts)
+        if table is not None and column.name.lower() in table.columns:
+            types.append(table.columns[column.name.lower()])
+    return types[0] if len(types) == 1 else None
+
+
+def _string_prefix(node: exp.Expression) -> str | None:
+    """The leading string literal of a LIKE pattern (through ``||`` / ``+`` / CONCAT)."""
+    while isinstance(node, exp.DPipe | exp.Add | exp.Concat):
+        node = node.this if not isinstance(node, exp.Concat) else node.expressions[0]
+    if isinstance(node, exp.Literal) and node.is_string:
+        return str(node.this)
+    if isinstance(node, exp.National):
+        return str(node.this)
+    return None
+
+
+# -- built-in rules ------------------------------------------------------------------------
+
+
+def _select_star(ctx: Context, tree: exp.Expression) -> Iterable[Hit]:
+    for select in tree.find_all(exp.Select):
+        if select.find_ancestor(exp.Exists) is not None:
+            continue  # EXISTS (SELECT * ...) reads no columns
+        for projection in select.expressions:
+            if isinstance(projection, exp.Star) or (
+                isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)
+            ):
+                yield projection, None
+
+
+def _no_where(ctx: Context, tree: exp.Expression) -> Iterable[Hit]:
+    for node in tree.find_all(exp.Update, exp.Delete):
+        if node.args.get("where") is not None:
+            continue
+        if node.args.get("from_") is not None or node.args.get("using"):
+            continue  # joined: the join restricts the rows
+        verb = "UPDATE" if isinstance(node, exp.Update) else "DELETE"
+        yield node, f"{verb} without WHERE changes every row: add a WHERE (or use TRUNCATE)"
+
+
+def _function_on_column(ctx: Context, tree: exp.Expression) -> Iterable[Hit]:
+    for predicate in _predicates(tree):
+        for side in _sides(predicate):
+            if isinstance(side, exp.Cast | exp.TryCast) and _wraps_column(side):
+                yield (
+                    side,
+                    (
+                        f"cast of a column in a predicate ({side.sql(dialect=ctx.dialect)[:60]}) "
+                        "cannot use an index: cast the other side instead"
+                    ),
+                )
+            elif (
+                isinstance(side, exp.Func)
+                and not isinstance(side, exp.AggFunc)
+                and (_wraps_column(side))
+            ):
+                name = side.sql_name() if not isinstance(side, exp.Anonymous) else side.name
+                yield (
+                    side,
+                    (
+                        f"function {name.upper()}() on a column in a predicate cannot use an "
+                        "index: compare the bare column (or index the expression)"
+                    ),
+                )
+
+
+def _leading_wildcard(ctx: Context, tree: exp.Expression) -> Iterable[Hit]:
+    for node in tree.find_all(exp.Like, exp.ILike):
+        pattern = node.args.get("expression")
+        prefix = _string_prefix(pattern) if pattern is not None else None
+        if prefix is not None and prefix[:1] in ("%", "_"):
+            yield node, f"LIKE {prefix[:20]!r} starts with a wildcard and cannot seek an index"
+
+
+_STRING_TYPES = ("CHAR", "VARCHAR", "TEXT", "NCHAR", "NVARCHAR", "NTEXT", "CHARACTER", "CITEXT")
+
+
+def _implicit_conversion(ctx: Context, tree: exp.Expression) -> Iterable[Hit]:
+    for predicate in _predicates(tree):
+        sides = _sides(predicate)
+        if len(sides) != 2:
+            continue
+        for column, other in (sides, sides[::-1]):
+            if not isinstance(column, exp.Column):
+                continue
+            type_ = _column_type(ctx, column, tree)
+            if not type_:
+                continue
+            base = type_.split("(")[0].strip()
+            is_string = base in _STRING_TYPES or base.startswith(("VARCHAR", "CHAR"))
+            if not is_string:
+                continue
+            if isinstance(other, exp.Literal) and not other.is_string:
+                yield (
+                    column,
+                    (
+                        f"column {column.name!r} ({type_}) compared with a number: the column is "
+                        "converted row by row and no index is used; quote the literal"
+                    ),
+                )
+            elif (
+                ctx.dialect == "tsql"
+                and isinstance(other, exp.National)
+                and not base.startswith("N")
+            ):
+                yield (
+                    column,
+                    (
+                        f"column {column.name!r} ({type_}) compared with N'...': the column is "
+                        "converted to nvarchar and no index is used; drop the N prefix"
+                    ),
+                )
+
+
+def _index_options(tree: exp.Expression) -> str:
+    parts = [str(tree.meta.get("with_options", ""))]
+    index = tree.this if isinstance(tree, exp.Create) else None
+    params = index.args.get("params") if isinstance(index, exp.Index) else None
+    storage = params.args.get("with_storage") if params is not None else None
+    if isinstance(storage, list):
+        parts.extend(p.sql() for p in storage)
+    return " ".join(parts)
+
+
+_ONLINE = re.compile(r"\bONLINE\s*=\s*ON\b", re.I)
+
+
+def _index_locking(ctx: Context, tree: exp.Expression) -> Iterable[Hit]:
+    if isinstance(tree, exp.Create) and str(tree.args.get("kind") or "").upper().endswith("INDEX"):
+        index = tree.this
+        table = index.args.get("table") if isinstance(index, exp.Index) else None
+        if isinstance(table, exp.Table):
+            key = table_key([table.catalog, table.db, table.name], ctx.dialect)
+            if key in ctx.created_tables:
+                return  # the table is new in this migration: nothing to block
+        if ctx.dialect == "postgres" and not tree.args.get("concurrently"):
+            yield (
+                tree,
+                (
+                    "CREATE INDEX without CONCURRENTLY blocks writes to the table while it builds: "
+                    "use CREATE INDEX CONCURRENTLY (outside a transaction)"
+                ),
+            )
+        elif ctx.dialect == "tsql" and not _ONLINE.search(_index_options(tree)):
+            yield (
+                tree,
+                (
+                    "CREATE INDEX without ONLINE = ON locks the table while it builds: "
+                    "add WITH (ONLINE = ON)"
+                ),
+            )
+    elif isinstance(tree, exp.Drop) and str(tree.args.get("kind") or "").upper() == "INDEX":
+        if ctx.dialect == "postgres" and not tree.args.get("concurrently"):
+            yield (
+                tree,
+                (
+                    "DROP INDEX without CONCURRENTLY takes an exclusive lock on the table: "
+                    "use DROP INDEX CONCURRENTLY"
+                ),
+            )
+        elif ctx.dialect == "tsql" and not _ONLINE.search(str(tree.meta.get("with_options", ""))):
+            yield tree, "DROP INDEX without ONLINE = ON locks the table: add WITH (ONLINE = ON)"
+
+
+_DIRTY_HINTS = {"NOLOCK", "READUNCOMMITTED"}
+
+
+def _dirty_reads(ctx: Context, tree: exp.Expression) -> Iterable[Hit]:
+    if isinstance(tree, exp.Command) and tree.this == "ISOLATION LEVEL":
+        level = tree.expression.name if tree.expression is not None else ""
+        if level == "READ UNCOMMITTED":
+            yield (
+                None,
+                (
+                    "READ UNCOMMITTED reads rows that may be rolled back: reconciliation results "
+                    "would be wrong; use READ COMMITTED or SNAPSHOT"
+                ),
+            )
+        return
+    for hint in tree.find_all(exp.WithTableHint):
+        for item in hint.expressions:
+            if item.name.upper() in _DIRTY_HINTS:
+                table = hint.find_ancestor(exp.Table)
+                yield (
+                    table,
+                    (
+                        f"{item.name.upper()} reads uncommitted rows: reconciliation would compare "
+                        "data that may be rolled back; remove the hint (use SNAPSHOT isolation)"
+                    ),
+                )
+
+
+_CHECKSUMS = {"CHECKSUM", "BINARY_CHECKSUM", "CHECKSUM_AGG"}
+
+
+def _checksum(ctx: Context, tree: exp.Expression) -> Iterable[Hit]:
+    for func in tree.find_all(exp.Anonymous):
+        name = func.name.upper()
+        if name in _CHECKSUMS:
+            yield (
+                func,
+                (
+                    f"{name}() collides easily (32-bit, order- and case-insensitive cases): "
+                    "do not reconcile with it; compare a cryptographic hash such as HASHBYTES"
+                    "('SHA2_256', ...) / md5() or the rows themselves"
+                ),
+            )
+
+
+def _offset_pagination(ctx: Context, tree: exp.Expression) -> Iterable[Hit]:
+    for select in tree.find_all(exp.Select):
+        if select.args.get("offset") is None:
+            continue
+        order = select.args.get("order")
+        if order is None:
+            yield (
+                select,
+                (
+                    "OFFSET without ORDER BY returns rows in no defined order: pages overlap and "
+                    "skip rows; ORDER BY a unique key"
+                ),
+            )
+            continue
+        source = select.args.get("from_")
+        table = source.this if source is not None else None
+        if not isinstance(table, exp.Table) or select.args.get("joins"):
+            continue
+        known = ctx.table([table.catalog, table.db, table.name])
+        if known is None or not known.unique_keys():
+            continue
+        ordered = {o.this.name.lower() for o in order.expressions if isinstance(o.this, exp.Column)}
+        if not any(set(key) <= ordered for key in known.unique_keys()):
+            keys = " or ".join("(" + ", ".join(k) + ")" for k in known.unique_keys())
+            yield (
+                order,
+                (
+                    f"OFFSET pagination ordered by non-unique columns: rows with equal values move "
+                    f"between pages; add the unique key {keys} to ORDER BY"
+                ),
+            )
+
+
+def builtin_registry() -> RuleRegistry:
+    registry = RuleRegistry()
+    for rule in BUILTIN_RULES:
+        registry.add(rule)
+    return registry
+
+
+BUILTIN_RULES = (
+    Rule(
+        "CDC101",
+        "select-star",
+        "SELECT * in a query: name the columns",
+        _select_star,
+        applies_to="query",
+    ),
+    Rule("CDC102", "update-delete-without-where", "UPDATE/DELETE without WHERE", _no_where),
+    Rule(
+        "CDC103",
+        "function-on-column",
+        "function or cast on a column in a predicate",
+        _function_on_column,
+        applies_to="query",
+    ),
+    Rule(
+        "CDC104",
+        "leading-wildcard-like",
+        "LIKE pattern starting with a wildcard",
+        _leading_wildcard,
+        applies_to="query",
+    ),
+    Rule(
+        "CDC105",
+        "implicit-conversion",
+        "implicit conversion of a column in a predicate",
+        _implicit_conversion,
+        applies_to="query",
+    ),
+    Rule(
+        "CDC106",
+        "index-blocks-writes",
+        "CREATE/DROP INDEX without CONCURRENTLY (PostgreSQL) / ONLINE = ON (SQL Server)",
+        _index_locking,
+    ),
+    Rule(
+        "CDC107",
+        "dirty-read",
+        "NOLOCK / READ UNCOMMITTED in a reconciliation query",
+        _dirty_reads,
+        applies_to="query",
+    ),
+    Rule(
+        "CDC108",
+        "checksum-reconciliation",
+        "CHECKSUM/BINARY_CHECKSUM/CHECKSUM_AGG",
+        _checksum,
+        applies_to="query",
+    ),
+    Rule(
+        "CDC109",
+        "offset-without-unique-order",
+        "OFFSET pagination without ORDER BY a unique key",
+        _offset_pagination,
+        applies_to="query",
+    ),
+)
+
+#: Findings the lint itself produces (not rules that can be registered or replaced).
+CORE_CODES = {
+    "CDC000": "statement not understood by the parser (warning; an error with --strict)",
+    "CDC001": "syntax error: unterminated literal or comment, unbalanced parentheses",
+    "CDC002": "file cannot be read as SQL text (binary, or not UTF-8/UTF-16)",
+}

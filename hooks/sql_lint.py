@@ -1,0 +1,168 @@
+"""``cdc-sql-lint``: sqlglot-based checks for reconciliation queries and migrations.
+
+Exit status: 0 clean, 1 findings, 2 usage or configuration errors.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pytest_cdc_hooks.cache import ResultCache, content_key
+from pytest_cdc_hooks.cli import base_parser, exit_code, fail_usage, print_stats, report
+from pytest_cdc_hooks.config import HookConfig, load_config
+from pytest_cdc_hooks.findings import Finding
+from pytest_cdc_hooks.project import load_schema, read_text
+
+from pytest_cdc.errors import CdcError
+
+__all__ = ["lint_files", "main"]
+
+PROG = "cdc-sql-lint"
+
+
+def lint_files(
+    paths: Sequence[str],
+    config: HookConfig,
+    *,
+    dialect: str | None = None,
+    use_cache: bool = True,
+    extra_plugins: tuple[object, ...] = (),
+    ignore: Sequence[str] = (),
+) -> tuple[list[Finding], list[int]]:
+    """Lint ``paths``; returns the findings and ``[statements, parsed, skipped, not understood]``.
+
+    Expensive pieces (sqlglot, the rules, the schema) load only when a file is not in the cache.
+    """
+    from pytest_cdc_hooks.plugins import plugin_fingerprint
+
+    cache = ResultCache("lint", config.root, enabled=use_cache and config.cache)
+    ignored = frozenset(c.upper() for c in (*config.ignore, *ignore))
+    context_key = "|".join(
+        [
+            config.fingerprint(),
+            plugin_fingerprint(),
+            ",".join(sorted(ignored)),
+            ",".join(repr(p) for p in extra_plugins),
+        ]
+    )
+    state: dict[str, Any] = {}
+    totals = [0, 0, 0, 0]
+    findings: list[Finding] = []
+    schema_key = ""
+    if config.ddl:
+        # The schema (types, unique keys) feeds CDC105 and CDC109: part of every key.
+        state["schema"] = load_schema(config, cache)
+        schema_key = state["schema"].fingerprint
+    for name in paths:
+        data, text, problem = read_text(Path(name), name)
+        if problem is not None:
+            findings.append(problem)
+            continue
+        file_dialect = dialect or config.dialect_for(name)
+        is_ddl, is_query = config.is_ddl(name), config.is_query(name)
+        key = content_key(
+            data, name, file_dialect, str(is_ddl), str(is_query), context_key, schema_key
+        )
+        entry = cache.get(key)
+        if entry is None:
+            entry = _lint_one(
+                text or "",
+                name,
+                file_dialect,
+                is_ddl,
+                is_query,
+                ignored,
+                state,
+                config,
+                cache,
+                extra_plugins,
+            )
+            cache.put(key, entry)
+        findings.extend(Finding(*f) for f in entry["findings"])
+        totals = [a + b for a, b in zip(totals, entry["stats"], strict=True)]
+    cache.save()
+    return findings, totals
+
+
+def _lint_one(
+    text: str,
+    name: str,
+    dialect: str,
+    is_ddl: bool,
+    is_query: bool,
+    ignored: frozenset[str],
+    state: dict[str, Any],
+    config: HookConfig,
+    cache: ResultCache,
+    extra_plugins: tuple[object, ...],
+) -> dict[str, Any]:
+    from pytest_cdc_hooks.lint import lint_text
+
+    if "registry" not in state:
+        from pytest_cdc_hooks.plugins import register_plugin_rules
+        from pytest_cdc_hooks.rules import builtin_registry
+
+        registry = builtin_registry()
+        register_plugin_rules(registry, extra_plugins)
+        state["registry"] = registry
+    loaded = state.get("schema")
+    found, stats = lint_text(
+        text,
+        name,
+        dialect,
+        state["registry"],
+        is_ddl=is_ddl,
+        is_query=is_query,
+        schema=loaded.schema if loaded is not None else None,
+        ignore=ignored,
+    )
+    return {"findings": [list(f) for f in found], "stats": stats.as_list()}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = base_parser(PROG, "Lint SQL for CDC reconciliation: rules CDC000-CDC109.")
+    parser.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="CODES",
+        help="comma-separated rule codes to skip (adds to the config's ignore list)",
+    )
+    parser.add_argument("--list-rules", action="store_true", help="print the rules and exit")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+        dialect = None
+        if args.dialect:
+            from pytest_cdc.indexes import normalize_dialect
+
+            dialect = normalize_dialect(args.dialect)
+        if args.list_rules:
+            from pytest_cdc_hooks.plugins import register_plugin_rules
+            from pytest_cdc_hooks.rules import CORE_CODES, builtin_registry
+
+            registry = builtin_registry()
+            register_plugin_rules(registry)
+            for code, text in CORE_CODES.items():
+                print(f"{code}  {text}")
+            for rule in registry:
+                print(f"{rule.code}  {rule.name}: {rule.message}")
+            return 0
+        ignore = [c.strip() for item in args.ignore for c in item.split(",") if c.strip()]
+        findings, stats = lint_files(
+            args.filenames, config, dialect=dialect, use_cache=not args.no_cache, ignore=ignore
+        )
+    except CdcError as error:
+        return fail_usage(PROG, str(error))
+    report(findings, args.format, PROG)
+    if args.stats:
+        print_stats(PROG, stats, len(args.filenames))
+    strict = config.strict if args.strict is None else args.strict
+    return exit_code(findings, strict)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""How queries use tables: which columns they filter, join and order by, per table reference.
+
+Only bare columns count: a column inside a function or cast cannot seek an index (cdc-sql-lint
+reports those as CDC103), so it does not make an index "needed" either.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pytest_cdc_hooks.findings import line_col, line_starts
+from pytest_cdc_hooks.lint import analyze, node_offset
+from pytest_cdc_hooks.schema import table_key
+from sqlglot import exp
+
+__all__ = ["file_uses", "normalize_predicate", "select_uses"]
+
+_EQUALITY = (exp.EQ, exp.In, exp.Is)
+_RANGE = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between, exp.Like)
+
+
+def normalize_predicate(sql: str) -> str:
+    """Compare predicates loosely: case, spaces, quotes and outer parentheses do not matter."""
+    text = re.sub(r'[\s"\[\]`]', "", sql.lower())
+    while text.startswith("(") and text.endswith(")"):
+        text = text[1:-1]
+    return text
+
+
+def _unqualified(node: exp.Expression) -> exp.Expression:
+    return node.transform(
+        lambda n: exp.column(n.name) if isinstance(n, exp.Column) and n.table else n
+    )
+
+
+def _flatten_and(node: exp.Expression | None) -> list[exp.Expression]:
+    if node is None:
+        return []
+    if isinstance(node, exp.And):
+        return _flatten_and(node.this) + _flatten_and(node.expression)
+    if isinstance(node, exp.Paren):
+        return _flatten_and(node.this)
+    return [node]
+
+
+def select_uses(select: exp.Expression, dialect: str) -> list[dict[str, Any]]:
+    """One entry per table read directly by ``select`` (an exp.Select, Update or Delete)."""
+    tables: list[exp.Table] = []
+    source = select.args.get("from_")
+    if isinstance(select, exp.Update | exp.Delete) and isinstance(select.this, exp.Table):
+        tables.append(select.this)
+    if source is not None and isinstance(source.this, exp.Table):
+        tables.append(source.this)
+    joins = list(select.args.get("joins") or [])
+    if source is not None:
+        joins.extend(source.this.args.get("joins") or [])  # T-SQL UPDATE ... FROM a JOIN b
+    for join in joins:
+        if isinstance(join.this, exp.Table):
+            tables.append(join.this)
+    if not tables:
+        return []
+    by_alias: dict[str, exp.Table] = {}
+    for table in tables:
+        by_alias[(table.alias or table.name).lower()] = table
+        by_alias.setdefault(table.name.lower(), table)
+
+    def owner(column: exp.Column) -> exp.Table | None:
+        if column.table:
+            return by_alias.get(column.table.lower())
+        return tables[0] if len(tables) == 1 else None
+
+    uses: dict[int, dict[str, Any]] = {
+        id(t): {"eq": [], "range": [], "join": [], "order": []} for t in tables
+    }
+
+    def mine(node: exp.Expression) -> bool:
+        # ignore columns of nested subqueries: they are their own scope
+        return node.find_ancestor(exp.Select, exp.Update, exp.Delete) is select
+
+    where = select.args.get("where")
+    conjuncts = _flatten_and(where.this) if where is not None else []
+    for predicate in conjuncts:
+        _classify(predicate, owner, uses, "eq", mine)
+    for join in joins:
+        for predicate in _flatten_and(join.args.get("on")):
+            _classify(predicate, owner, uses, "join", mine)
+    order = select.args.get("order")
+    if order is not None:
+        for item in order.expressions:
+            column = item.this
+            if isinstance(column, exp.Column):
+                order_table = owner(column)
+                if order_table is not None:
+                    uses[id(order_table)]["order"].append(column.name.lower())
+    normalized = [normalize_predicate(_unqualified(p).sql(dialect=dialect)) for p in conjuncts]
+    out = []
+    for table in tables:
+        use = uses[id(table)]
+        use["table"] = table_key([table.catalog, table.db, table.name], dialect)
+        use["conjuncts"] = normalized
+        use["node"] = table
+        out.append(use)
+    return out
+
+
+def _classify(
+    predicate: exp.Expression, owner: Any, uses: dict[int, dict[str, Any]], kind: str, mine: Any
+) -> None:
+    if isinstance(predicate, exp.Not | exp.Or) or not mine(predicate):
+        return
+    if not isinstance(predicate, _EQUALITY + _RANGE):
+        return
+    left = predicate.this
+    right = predicate.args.get("expression")
+    for column, other in ((left, right), (right, left)):
+        if not isinstance(column, exp.Column):
+            continue
+        table = owner(column)
+        if table is None:
+            continue
+        name = column.name.lower()
+        if isinstance(predicate, exp.Like):
+            pattern = other
+            if not (isinstance(pattern, exp.Literal) and str(pattern.this)[:1] not in "%_"):
+                continue  # only a constant prefix can seek
+            bucket = "range"
+        elif isinstance(predicate, _RANGE):
+            bucket = "range"
+        elif isinstance(other, exp.Column) and owner(other) is not table:
+            bucket = "join"
+        else:
+            bucket = kind
+        uses[id(table)][bucket].append(name)
+
+
+def file_uses(text: str, dialect: str) -> dict[str, Any]:
+    parsed, _issues, stats = analyze(text, dialect)
+    starts = line_starts(text)
+    uses: list[dict[str, Any]] = []
+    not_understood: list[tuple[int, int, str]] = []
+    for p in parsed:
+        if p.status == "not_understood":
+            line, col = line_col(text, p.offset, starts)
+            not_understood.append((line, col, p.reason))
+            continue
+        for tree in p.trees:
+            for scope in tree.find_all(exp.Select, exp.Update, exp.Delete):
+                for use in select_uses(scope, dialect):
+                    node = use.pop("node")
+                    line, col = line_col(text, node_offset(node, p.stmt), starts)
+                    use.update(line=line, col=col)
+                    uses.append(use)
+    return {"uses": uses, "not_understood": not_understood, "stats": stats.as_list()}
