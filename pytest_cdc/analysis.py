@@ -177,7 +177,10 @@ WITH RECURSIVE tree(oid) AS (
 SELECT to_regclass({name})::text,
        count(*) FILTER (WHERE c.relkind IN ('r', 'm') AND c.reltuples <= 0
                         AND coalesce(s.n_live_tup, 0) = 0),
-       coalesce(sum(greatest(c.reltuples, coalesce(s.n_live_tup, 0)))
+       -- reltuples is what ANALYZE/VACUUM measured; n_live_tup only a running tally, so it
+       -- stands in only where the table was never analyzed.
+       coalesce(sum(CASE WHEN c.reltuples > 0 THEN c.reltuples
+                         ELSE coalesce(s.n_live_tup, 0) END)
                 FILTER (WHERE c.relkind IN ('r', 'm')), 0)::bigint
 FROM tree t JOIN pg_class c ON c.oid = t.oid
 LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid

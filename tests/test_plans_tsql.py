@@ -1,0 +1,226 @@
+"""SQL Server side without a SQL Server: generated T-SQL parsed by sqlglot, and the showplan
+protocol driven through a stand-in pyodbc connection (the only mock here: no SQL Server runs
+in this environment; the live tests at the bottom skip with what they need)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from pytest_cdc.asserts import assert_no_table_scan, explain
+from pytest_cdc.database import CdcConnection
+from pytest_cdc.indexes import generate_index_ddl, recommend_indexes_for_reconciliation
+from pytest_cdc.plans.load import load_plan
+from pytest_cdc.plans.model import MissingIndex
+from pytest_cdc.plans.mssql import SHOWPLAN_COLUMN, explain_sqlserver, is_no_plan_with_hints
+from pytest_cdc.plans.suggest import add_forceseek, suggest_ddl
+
+HERE = Path(__file__).resolve().parent / "plans"
+SHOWPLANS = Path(__file__).resolve().parents[1] / ".." / "shared" / "showplans"
+
+
+def parses_as_tsql(sql: str) -> exp.Expr:
+    tree = sqlglot.parse_one(sql, read="tsql", error_level=sqlglot.ErrorLevel.RAISE)
+    assert tree is not None
+    return tree
+
+
+def _hinted_tables(sql: str) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for tree in sqlglot.parse(sql, read="tsql"):
+        assert tree is not None
+        for table in tree.find_all(exp.Table):
+            hints = [h.sql("tsql").upper() for hint in table.args.get("hints") or []
+                     for h in hint.expressions]
+            found[table.name] = hints
+    return found
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("SELECT * FROM dbo.Orders WHERE CustomerId = ?", {"Orders": ["FORCESEEK"]}),
+        ("SELECT o.Id FROM dbo.Orders AS o JOIN dbo.Customers c ON c.Id = o.CustomerId"
+         " WHERE c.Region = @r", {"Orders": ["FORCESEEK"], "Customers": ["FORCESEEK"]}),
+        ("SELECT * FROM dbo.Orders WITH (NOLOCK) WHERE Id = 1",
+         {"Orders": ["NOLOCK", "FORCESEEK"]}),
+        ("SELECT * FROM dbo.Orders WITH (FORCESEEK) WHERE Id = 1", {"Orders": ["FORCESEEK"]}),
+        ("WITH recent AS (SELECT Id FROM dbo.Orders WHERE UpdatedAt > @t)"
+         " SELECT * FROM recent JOIN dbo.Lines l ON l.OrderId = recent.Id",
+         {"Orders": ["FORCESEEK"], "recent": [], "Lines": ["FORCESEEK"]}),
+        ("UPDATE dbo.Orders SET Status = 'x' WHERE Id = ?", {"Orders": ["FORCESEEK"]}),
+        ("DELETE FROM dbo.Orders WHERE Id = ?", {"Orders": ["FORCESEEK"]}),
+        ("INSERT INTO dbo.Archive (Id) SELECT Id FROM dbo.Orders WHERE Status = 'old'",
+         {"Archive": [], "Orders": ["FORCESEEK"]}),
+        ("SELECT * FROM [Sales Data].[Change Log] WHERE [Key] = 1", {"Change Log": ["FORCESEEK"]}),
+    ],
+)
+def test_forceseek_rewrite_parses_and_hints_every_read_table(
+        sql: str, expected: dict[str, list[str]]) -> None:
+    rewritten = add_forceseek(sql)
+    parses_as_tsql(rewritten)
+    assert _hinted_tables(rewritten) == expected
+
+
+def test_forceseek_rewrite_refuses_unparseable_sql() -> None:
+    with pytest.raises(ValueError, match="cannot add FORCESEEK"):
+        add_forceseek("SELECT FROM WHERE (")
+
+
+def test_missing_index_ddl_from_plans_parses() -> None:
+    plans = [load_plan(HERE / "ok_mssql_table_scan.sqlplan")]
+    real = SHOWPLANS / "html-query-plan__stack_overflow~inequality_index.sqlplan"
+    if real.exists():
+        plans.append(load_plan(real))
+    statements = [ddl for plan in plans
+                  for ddl in suggest_ddl(plan.missing_indexes, "mssql", reason="test")]
+    assert statements[0].startswith("CREATE NONCLUSTERED INDEX [ix_change_log_status_updated")
+    assert "ON [dbo].[Change Log] ([Status], [Updated]) INCLUDE ([Id])" in statements[0]
+    for ddl in statements:
+        tree = parses_as_tsql(ddl)
+        assert isinstance(tree, exp.Create)
+
+
+def test_missing_index_without_key_columns_gives_no_ddl() -> None:
+    assert suggest_ddl([MissingIndex(table="t", include=("a",))], "mssql", reason="x") == []
+
+
+def test_recommended_ddl_parses_in_both_dialects() -> None:
+    recs = recommend_indexes_for_reconciliation(
+        "sales.Orders", ["Id"], timestamp_column="UpdatedAt", status_column="Status",
+        checksum_columns=["Amount"], active_filter="IsDeleted = 0")
+    for rec in recs:
+        parses_as_tsql(generate_index_ddl(rec, "mssql", fillfactor=90))
+        assert sqlglot.parse_one(generate_index_ddl(rec, "postgresql"), read="postgres")
+
+
+def test_error_8622_is_recognised() -> None:
+    msg = ("('42000', '[42000] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]Query"
+           " processor could not produce a query plan because of the hints defined in this"
+           " query. (8622) (SQLExecDirectW)')")
+    assert is_no_plan_with_hints(Exception(msg))
+    assert not is_no_plan_with_hints(Exception("Invalid object name 'x'. (208)"))
+
+
+# -- the showplan protocol through a stand-in connection -------------------------------------
+
+class StandInError(Exception):
+    """Plays pyodbc.Error."""
+
+
+class StandInCursor:
+    def __init__(self, server: StandInServer) -> None:
+        self.server = server
+        self.description: list[tuple[str]] | None = None
+        self.rows: list[tuple[str]] = []
+
+    def execute(self, sql: str, params: Any = None) -> None:
+        self.server.batches.append(sql)
+        upper = sql.upper()
+        if upper.startswith("SET SHOWPLAN_XML") or upper.startswith("SET STATISTICS XML"):
+            self.server.showplan = upper.endswith(" ON")
+            self.description = None
+            return
+        if not self.server.showplan:
+            raise AssertionError(f"statement ran without SHOWPLAN: {sql!r}")
+        if "FORCESEEK" in upper and not self.server.seekable:
+            raise StandInError("[42000] Query processor could not produce a query plan because"
+                               " of the hints defined in this query. (8622)")
+        plan = self.server.seek_plan if "FORCESEEK" in upper else self.server.plan
+        self.description = [(SHOWPLAN_COLUMN,)]
+        self.rows = [(plan,)]
+
+    def fetchall(self) -> list[tuple[str]]:
+        rows, self.rows = self.rows, []
+        return rows
+
+    def nextset(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+class StandInServer:
+    """A pyodbc-shaped connection to a pretend SQL Server that answers with saved showplans."""
+
+    dialect = "mssql"
+
+    def __init__(self, *, seekable: bool) -> None:
+        self.seekable = seekable
+        self.showplan = False
+        self.batches: list[str] = []
+        self.plan = (HERE / "ok_mssql_table_scan.sqlplan").read_text()
+        self.seek_plan = (HERE / "ok_mssql_seek_lookup.sqlplan").read_text()
+
+    def cursor(self) -> StandInCursor:
+        return StandInCursor(self)
+
+
+def test_stand_in_showplan_set_on_and_off_in_own_batches() -> None:
+    server = StandInServer(seekable=True)
+    plan = explain_sqlserver(server, "SELECT * FROM dbo.[Change Log] WHERE Status = ?", ["x"])
+    assert plan.dialect == "mssql"
+    assert server.batches[0] == "SET SHOWPLAN_XML ON"
+    assert server.batches[-1] == "SET SHOWPLAN_XML OFF"
+    assert not server.showplan
+
+
+def test_stand_in_showplan_is_switched_off_after_an_error() -> None:
+    server = StandInServer(seekable=False)
+    with pytest.raises(StandInError):
+        explain_sqlserver(server, "SELECT * FROM dbo.T WITH (FORCESEEK)")
+    assert server.batches[-1] == "SET SHOWPLAN_XML OFF"
+    assert not server.showplan
+
+
+def test_stand_in_forceseek_success_passes() -> None:
+    server = StandInServer(seekable=True)
+    assert_no_table_scan(server, "SELECT * FROM dbo.Orders WHERE CustomerId = ?", ["c"])
+    assert any("WITH (FORCESEEK)" in b for b in server.batches)
+
+
+def test_stand_in_8622_fails_with_missing_index_ddl() -> None:
+    server = StandInServer(seekable=False)
+    sql = "SELECT Id FROM dbo.[Change Log] WHERE Status = N'open' AND Updated > @since"
+    with pytest.raises(pytest.fail.Exception) as info:
+        assert_no_table_scan(server, sql)
+    text = str(info.value)
+    assert "sql server error 8622 with WITH (FORCESEEK)" in text
+    assert ">> Table Scan on dbo.Change Log" in text
+    assert "from the plan's MissingIndexes" in text
+    ddl = next(line.strip() for line in text.splitlines() if "CREATE NONCLUSTERED" in line)
+    parses_as_tsql(ddl)
+
+
+def test_stand_in_planner_mode_uses_the_plain_statement() -> None:
+    server = StandInServer(seekable=True)
+    with pytest.raises(pytest.fail.Exception, match="the planner chose it"):
+        assert_no_table_scan(server, "SELECT Id FROM dbo.[Change Log]", mode="planner")
+    assert not any("FORCESEEK" in b for b in server.batches)
+
+
+# -- live SQL Server -------------------------------------------------------------------------
+
+@pytest.fixture
+def mssql_db(cdc_databases: dict[str, Any], cdc_connect: Any) -> CdcConnection:
+    for name, handle in cdc_databases.items():
+        url = getattr(handle, "url", None)
+        if url is not None and url.scheme in ("mssql", "sqlserver"):
+            return cdc_connect(name)  # type: ignore[no-any-return]
+    pytest.skip("needs a SQL Server: pass --cdc-db=mssql=mssql://USER:PASSWORD@HOST:1433/DB")
+
+
+def test_live_sqlserver_estimated_and_actual_plans(mssql_db: CdcConnection) -> None:
+    mssql_db.execute("CREATE TABLE #t (id int PRIMARY KEY, v int)")
+    estimated = explain(mssql_db, "SELECT * FROM #t WHERE id = 1")
+    assert estimated.seeks()
+    actual = explain(mssql_db, "SELECT * FROM #t WHERE id = 1", analyze=True)
+    assert actual.actual
+    with pytest.raises(pytest.fail.Exception, match="8622"):
+        assert_no_table_scan(mssql_db, "SELECT * FROM #t WHERE v = 1")
+    assert_no_table_scan(mssql_db, "SELECT * FROM #t WHERE id = 1")
