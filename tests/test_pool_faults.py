@@ -1,0 +1,224 @@
+"""Fault tests: backends killed under load, and the server stopped and restarted mid-run."""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg2
+import pytest
+
+from pytest_cdc.connectors.psycopg2 import Psycopg2Connector
+from pytest_cdc.pool import ConnectionPool, PoolConnectError, PoolTimeout
+
+URL = os.environ.get("PYTEST_CDC_TEST_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+THREADS = 16
+ITERATIONS = 500  # per thread at least: 8000 acquire/query/release in all, and more...
+KILLS = 40  # ...until the killer has terminated this many pool backends
+
+
+@pytest.fixture(scope="module")
+def admin() -> Iterator[Any]:
+    try:
+        conn = psycopg2.connect(URL, connect_timeout=3)
+    except psycopg2.OperationalError as exc:
+        pytest.skip(f"needs PostgreSQL at {URL}: {str(exc).strip()}")
+    conn.autocommit = True
+    yield conn
+    conn.close()
+
+
+def backends(admin: Any, app_name: str) -> set[int]:
+    with admin.cursor() as cur:
+        cur.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", (app_name,))
+        return {row[0] for row in cur.fetchall()}
+
+
+def wait_for(cond: Callable[[], object], *, what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def join_all(threads: list[threading.Thread], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    hung = [t.name for t in threads if t.is_alive()]
+    assert not hung, f"threads hung: {hung}"
+
+
+def test_backends_killed_under_load(admin: Any) -> None:
+    app_name = f"cdc-pool-kill-{uuid.uuid4().hex[:10]}"
+    size = 8
+    pool = ConnectionPool(
+        Psycopg2Connector(URL, application_name=app_name),
+        min_size=size, max_size=size, timeout=20, name="kill", health_check_interval=0.05,
+    )
+    pool.wait(15)
+    wrong: list[str] = []
+    driver_errors: list[str] = []
+    other_errors: list[BaseException] = []
+    done = threading.Event()
+    enough_kills = threading.Event()
+    iterations = [0] * THREADS
+
+    def work(n: int) -> None:
+        i = 0
+        while i < ITERATIONS or (not enough_kills.is_set() and i < 100 * ITERATIONS):
+            i += 1
+            iterations[n] = i
+            value = n * 1_000_000 + i
+            try:
+                with pool.connection() as conn, conn.cursor() as cur:
+                    cur.execute("SELECT %s::bigint * 2, pg_backend_pid()", (value,))
+                    got = cur.fetchone()
+                if got[0] != value * 2:
+                    wrong.append(f"{value} * 2 -> {got[0]}")
+            except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+                # Killed while this thread was using it: an error, never a wrong answer.
+                driver_errors.append(str(exc).splitlines()[0])
+            except BaseException as exc:
+                other_errors.append(exc)
+                return
+
+    killed: set[int] = set()
+
+    def killer() -> None:
+        rng = random.Random(1234)
+        conn = psycopg2.connect(URL)
+        # Autocommit, or pg_stat_activity would be one snapshot for the whole transaction.
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                while not done.is_set():
+                    pids = sorted(backends(conn, app_name))
+                    if pids:
+                        pid = rng.choice(pids)
+                        cur.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                        if cur.fetchone()[0]:
+                            killed.add(pid)
+                            if len(killed) >= KILLS:
+                                enough_kills.set()
+                    time.sleep(rng.uniform(0.002, 0.01))
+        except BaseException as exc:
+            other_errors.append(exc)
+        finally:
+            conn.close()
+
+    workers = [threading.Thread(target=work, args=(n,), name=f"w{n}") for n in range(THREADS)]
+    k = threading.Thread(target=killer, name="killer")
+    for t in workers:
+        t.start()
+    k.start()
+    try:
+        join_all(workers, 120)
+    finally:
+        done.set()
+        join_all([k], 30)
+
+    assert not wrong
+    assert not other_errors, other_errors[:3]
+    assert len(killed) >= KILLS, "the killer hardly ran; the test proves nothing"
+    assert len(driver_errors) <= len(killed)
+
+    # Let killed backends finish exiting, then make the pool look at every idle connection.
+    wait_for(lambda: not killed & backends(admin, app_name), what="killed backends to exit")
+    pool.check()
+    pool.wait(15)
+    stats = pool.get_stats()
+    # Every kill was noticed exactly once, and every lost connection was replaced.
+    assert stats["connections_lost"] == len(killed)
+    assert stats["connections_replaced"] == stats["connections_lost"]
+    assert stats["connections_num"] == size + stats["connections_replaced"]
+    assert stats["pool_size"] == size
+    assert stats["requests_num"] == sum(iterations)
+    live = backends(admin, app_name)
+    assert len(live) == size, "leaked or missing backends"
+    assert not live & killed
+    pool.close()
+    wait_for(lambda: not backends(admin, app_name), what="backends to exit after close")
+
+
+@pytest.fixture
+def cluster() -> Iterator[Any]:
+    embedded = pytest.importorskip("pytest_cdc.embedded")
+    pg = embedded.EmbeddedPostgres(name="pool-restart")
+    try:
+        pg.start()
+    except embedded.EmbeddedError as exc:
+        pytest.skip(f"needs an embedded PostgreSQL: {exc}")
+    yield pg
+    pg.stop()
+
+
+def test_server_stopped_and_restarted(cluster: Any) -> None:
+    reconnect_timeout = 4.0
+    pool = ConnectionPool(
+        Psycopg2Connector(cluster.url.raw, display=cluster.url.masked),
+        min_size=2, max_size=4, timeout=2, name="restart",
+        reconnect_timeout=reconnect_timeout, health_check_interval=0.2, connect_timeout=2,
+    )
+    pool.wait(15)
+    state = {"phase": "up"}
+    outcomes: dict[str, list[str]] = {"up": [], "stopping": [], "down": [], "back": []}
+    stop = threading.Event()
+
+    def work() -> None:
+        while not stop.is_set():
+            phase = state["phase"]
+            try:
+                with pool.connection() as conn, conn.cursor() as cur:
+                    cur.execute("SELECT 21 * 2")
+                    assert cur.fetchone()[0] == 42
+                outcome = "ok"
+            except (PoolConnectError, PoolTimeout) as exc:
+                outcome = type(exc).__name__
+                time.sleep(0.01)
+            except psycopg2.Error:
+                outcome = "driver"  # the server went away mid-query
+            # A request that straddled a phase change may have seen either side.
+            outcomes[phase if phase == state["phase"] else "stopping"].append(outcome)
+
+    threads = [threading.Thread(target=work, name=f"r{n}") for n in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        wait_for(lambda: len(outcomes["up"]) > 50, what="queries before the stop")
+        state["phase"] = "stopping"  # requests under way now may see anything but a wrong answer
+        cluster.stop_server()
+        state["phase"] = "down"
+        # Once the old connections are gone, every request fails with the pool's error.
+        wait_for(lambda: outcomes["down"][-20:].count("PoolConnectError") == 20,
+                 what="requests failing while the server is down")
+        with pytest.raises(PoolConnectError) as info:
+            pool.getconn()
+        assert "'restart' cannot connect" in str(info.value)
+        assert "start the server" in str(info.value)
+        state["phase"] = "stopping"
+        cluster.restart()
+        back = time.monotonic()
+        state["phase"] = "back"
+        wait_for(lambda: "ok" in outcomes["back"], what="a query after the restart",
+                 timeout=reconnect_timeout)
+        recovered = time.monotonic() - back
+        assert recovered <= reconnect_timeout
+    finally:
+        stop.set()
+        join_all(threads, 30)
+    assert set(outcomes["up"]) == {"ok"}
+    assert "ok" not in outcomes["down"][-20:]
+    stats = pool.get_stats()
+    assert stats["connections_errors"] >= 1
+    pool.wait(10)
+    with pool.connection() as conn, conn.cursor() as cur:
+        cur.execute("SELECT 1")
+    pool.close()
