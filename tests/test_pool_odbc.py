@@ -1,0 +1,248 @@
+"""The pool through OdbcConnector (pyodbc) against PostgreSQL via psqlODBC."""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg2
+import pytest
+
+from pytest_cdc.connectors.odbc import OdbcConnector
+from pytest_cdc.pool import ConnectionPool, PoolTimeout
+
+pyodbc = pytest.importorskip("pyodbc")
+
+URL = os.environ.get("PYTEST_CDC_TEST_URL", "postgresql://postgres@127.0.0.1:5432/test")
+ODBC = os.environ.get(
+    "PYTEST_CDC_TEST_ODBC",
+    "DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;PORT=5432;DATABASE=test;UID=postgres;",
+)
+
+
+@pytest.fixture(scope="module")
+def admin() -> Iterator[Any]:
+    try:
+        conn = psycopg2.connect(URL, connect_timeout=3)
+    except psycopg2.OperationalError as exc:
+        pytest.skip(f"needs PostgreSQL at {URL}: {str(exc).strip()}")
+    conn.autocommit = True
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def app_name() -> str:
+    return f"cdc-odbc-test-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def make_pool(admin: Any, app_name: str) -> Iterator[Callable[..., ConnectionPool]]:
+    if "PostgreSQL Unicode" not in pyodbc.drivers():
+        pytest.skip("needs the psqlODBC driver 'PostgreSQL Unicode' (Debian: odbc-postgresql)")
+    pools: list[ConnectionPool] = []
+
+    def make(**kwargs: Any) -> ConnectionPool:
+        kwargs.setdefault("name", "odbc")
+        kwargs.setdefault("timeout", 5.0)
+        conn_str = ODBC.rstrip(";") + f";pqopt={{application_name={app_name}}}"
+        pool = ConnectionPool(OdbcConnector(conn_str, dialect="postgresql"), **kwargs)
+        pools.append(pool)
+        return pool
+
+    yield make
+    for pool in pools:
+        pool.close()
+
+
+def backends(admin: Any, app_name: str) -> set[int]:
+    with admin.cursor() as cur:
+        cur.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", (app_name,))
+        return {row[0] for row in cur.fetchall()}
+
+
+def kill(admin: Any, pid: int) -> None:
+    with admin.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,))
+            if cur.fetchone()[0] == 0:
+                return
+            time.sleep(0.02)
+    pytest.fail(f"backend {pid} did not exit")
+
+
+def wait_for(cond: Callable[[], object], *, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def fetchval(conn: Any, sql: str, *params: Any) -> Any:
+    return conn.cursor().execute(sql, *params).fetchone()[0]
+
+
+def test_odbc_pool_runs_queries(make_pool: Any, admin: Any, app_name: str) -> None:
+    pool = make_pool(min_size=2, max_size=2)
+    pool.wait(10)
+    assert len(backends(admin, app_name)) == 2
+    with pool.connection() as conn:
+        assert fetchval(conn, "SELECT ? + 1", 41) == 42
+        assert conn.autocommit
+    pool.close()
+    wait_for(lambda: not backends(admin, app_name), what="backends to exit")
+
+
+def test_odbc_autocommit_off_is_rolled_back_and_restored(make_pool: Any, admin: Any) -> None:
+    table = f"pool_odbc_{uuid.uuid4().hex[:8]}"
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (x int)")
+    try:
+        pool = make_pool(max_size=1)
+        conn = pool.getconn()
+        conn.autocommit = False
+        conn.cursor().execute(f"INSERT INTO {table} VALUES (1)")
+        pool.putconn(conn)
+        again = pool.getconn()
+        assert again is conn
+        assert again.autocommit
+        pool.putconn(again)
+        with admin.cursor() as cur:
+            cur.execute(f"SELECT count(*) FROM {table}")
+            assert cur.fetchone()[0] == 0
+        assert pool.get_stats()["returns_rolled_back"] == 1
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP TABLE {table}")
+
+
+def test_odbc_connection_killed_in_use_is_replaced(make_pool: Any, admin: Any) -> None:
+    # pyodbc cannot tell a dead connection from a live one; the failed block makes the pool
+    # check it before pooling it again.
+    pool = make_pool(min_size=1, max_size=1, health_check_interval=0)
+    pids: list[int] = []
+
+    def query_after_kill() -> None:
+        with pool.connection() as conn:
+            pids.append(fetchval(conn, "SELECT pg_backend_pid()"))
+            kill(admin, pids[0])
+            fetchval(conn, "SELECT 1")
+
+    with pytest.raises(pyodbc.Error):
+        query_after_kill()
+    pid = pids[0]
+    stats = pool.get_stats()
+    assert stats["returns_bad"] == 1
+    assert stats["connections_lost"] == 1
+    with pool.connection() as conn:
+        assert fetchval(conn, "SELECT pg_backend_pid()") != pid
+
+
+def test_odbc_health_worker_replaces_killed_idle(
+    make_pool: Any, admin: Any, app_name: str
+) -> None:
+    pool = make_pool(min_size=2, max_size=2, health_check_interval=0.1)
+    pool.wait(10)
+    before = backends(admin, app_name)
+    for pid in before:
+        kill(admin, pid)
+    wait_for(lambda: pool.get_stats()["connections_replaced"] == 2, what="replacements")
+    after = backends(admin, app_name)
+    assert len(after) == 2
+    assert not after & before
+
+
+def test_odbc_timeout_and_lifetime(make_pool: Any) -> None:
+    pool = make_pool(min_size=1, max_size=1, max_lifetime=0.2, health_check_interval=0)
+    conn = pool.getconn()
+    with pytest.raises(PoolTimeout, match="'odbc'"):
+        pool.getconn(timeout=0.1)
+    pool.putconn(conn)
+    pids: set[int] = set()
+
+    def recycled() -> bool:
+        with pool.connection() as c:
+            pids.add(fetchval(c, "SELECT pg_backend_pid()"))
+        return len(pids) > 1
+
+    wait_for(recycled, what="a recycled connection")
+    assert pool.get_stats()["connections_expired"] >= 1
+
+
+def test_odbc_backends_killed_under_load(make_pool: Any, admin: Any, app_name: str) -> None:
+    size = 4
+    pool = make_pool(min_size=size, max_size=size, timeout=20, health_check_interval=0.05)
+    pool.wait(10)
+    wrong: list[str] = []
+    other: list[BaseException] = []
+    killed: set[int] = set()
+    done = threading.Event()
+    enough = threading.Event()
+
+    def work(n: int) -> None:
+        i = 0
+        # At least 150 rounds each, and on until 15 backends were killed (bounded).
+        while i < 150 or (not enough.is_set() and i < 20_000):
+            i += 1
+            value = n * 100_000 + i
+            try:
+                with pool.connection() as conn:
+                    got = fetchval(conn, "SELECT CAST(? AS integer) * 2", value)
+                if got != value * 2:
+                    wrong.append(f"{value} -> {got}")
+            except pyodbc.Error:
+                pass  # killed under it: an error, never a wrong answer
+            except BaseException as exc:
+                other.append(exc)
+                return
+
+    def killer() -> None:
+        rng = random.Random(99)
+        conn = psycopg2.connect(URL)
+        conn.autocommit = True
+        try:
+            while not done.is_set():
+                pids = sorted(backends(conn, app_name))
+                if pids:
+                    pid = rng.choice(pids)
+                    with conn.cursor() as cur:
+                        cur.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                        if cur.fetchone()[0]:
+                            killed.add(pid)
+                            if len(killed) >= 15:
+                                enough.set()
+                time.sleep(rng.uniform(0.005, 0.02))
+        finally:
+            conn.close()
+
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    k = threading.Thread(target=killer)
+    for t in workers:
+        t.start()
+    k.start()
+    try:
+        for t in workers:
+            t.join(120)
+        assert not any(t.is_alive() for t in workers), "a worker hung"
+    finally:
+        done.set()
+        k.join(30)
+    assert not wrong
+    assert not other, other[:3]
+    assert len(killed) >= 15
+    wait_for(lambda: not killed & backends(admin, app_name), what="killed backends to exit")
+    pool.check()
+    pool.wait(10)
+    stats = pool.get_stats()
+    assert stats["connections_lost"] == len(killed)
+    assert stats["connections_replaced"] == len(killed)
+    assert stats["connections_num"] == size + len(killed)
+    assert len(backends(admin, app_name)) == size
