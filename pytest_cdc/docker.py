@@ -25,7 +25,10 @@ def start_container(spec: str, *, name: str) -> tuple[Any, str]:
             password = secrets.token_urlsafe(16)
             pg = PostgresContainer(
                 f"{POSTGRES_IMAGE}:{tag or POSTGRES_TAG}",
-                username="postgres", password=password, dbname="postgres", driver=None,
+                username="postgres",
+                password=password,
+                dbname="postgres",
+                driver=None,
             )
             pg.start()
             host, port = pg.get_container_host_ip(), pg.get_exposed_port(5432)

@@ -24,6 +24,7 @@ import re
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -301,19 +302,50 @@ class EmbeddedPostgres:
             # Other users may pass through (the server user must reach its own directories
             # when we are root) but not list or read: the run directories inside are 0700.
             sub.chmod(0o711 if self._user is not None else 0o700)
+        if self._user is not None:
+            self._check_reachable(self.home)
+
+    def _check_reachable(self, path: Path) -> None:
+        """The server user must be able to walk down to its directories from ``/``."""
+        assert self._user is not None
+        for parent in [path, *path.parents]:
+            mode = parent.stat()
+            if mode.st_uid == self._user.pw_uid:
+                continue
+            in_group = mode.st_gid == self._user.pw_gid
+            bit = stat.S_IXGRP if in_group else stat.S_IXOTH
+            if not mode.st_mode & bit:
+                raise EmbeddedError(
+                    f"the server runs as {self._user.pw_name!r} (PostgreSQL refuses root), which"
+                    f" cannot enter {str(parent)!r}; set PYTEST_CDC_HOME to a directory it can"
+                    " reach, e.g. under /tmp"
+                )
 
     def _server_version(self) -> str:
         assert self._bindir is not None
         out = subprocess.run(
             [str(self._bindir / "postgres"), "--version"],
-            capture_output=True, text=True, timeout=30, check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
         return out.stdout.strip() or out.stderr.strip()
 
     def _initdb_args(self) -> list[str]:
         # C locale and UTF-8: the same sort order and encoding on every machine; a 1 MB WAL
         # segment keeps the cached cluster (and so every copy of it) small.
-        return ["-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "-N", "--wal-segsize=1"]
+        return [
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "-N",
+            "--wal-segsize=1",
+        ]
 
     def _cached_cluster(self) -> Path:
         self.version = self._server_version()
@@ -339,7 +371,10 @@ class EmbeddedPostgres:
             self._chown(staging)
             result = subprocess.run(
                 [str(self._bindir / "initdb"), "-D", str(staging), *self._initdb_args()],  # type: ignore[operator]
-                capture_output=True, text=True, timeout=300, check=False,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
                 user=self._user.pw_uid if self._user else None,
                 group=self._user.pw_gid if self._user else None,
                 cwd=str(staging),
@@ -366,7 +401,9 @@ class EmbeddedPostgres:
         if cp and sys.platform.startswith("linux"):
             result = subprocess.run(
                 [cp, "-a", "--reflink=auto", str(source), str(target)],
-                capture_output=True, text=True, check=False,
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if result.returncode == 0:
                 return
@@ -379,8 +416,12 @@ class EmbeddedPostgres:
 
     def _launch(self) -> None:
         assert self._bindir is not None and self.run_dir is not None
-        settings = {**SERVER_SETTINGS, "unix_socket_directories": str(self.socket_dir),
-                    "port": str(self.port), **self.settings}
+        settings = {
+            **SERVER_SETTINGS,
+            "unix_socket_directories": str(self.socket_dir),
+            "port": str(self.port),
+            **self.settings,
+        }
         args = [str(self._bindir / "postgres"), "-D", str(self.data_dir)]
         for key, value in settings.items():
             args += ["-c", f"{key}={value}"]
@@ -391,16 +432,19 @@ class EmbeddedPostgres:
         with open(log_path, "ab") as log:
             self._chown(log_path)
             t0 = time.perf_counter()
-            self._proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            self._proc = subprocess.Popen(
                 args,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 user=self._user.pw_uid if self._user else None,
                 group=self._user.pw_gid if self._user else None,
                 extra_groups=[] if self._user else None,
                 # Its own session: Ctrl-C in the terminal reaches pytest, which then stops the
                 # server in order, instead of killing the server under a running test.
                 start_new_session=True,
-                preexec_fn=_parent_death_signal(),  # noqa: PLW1509
+                # A kept cluster must outlive us; any other must not.
+                preexec_fn=None if self.keep else _parent_death_signal(),
                 cwd=str(self.run_dir),
             )
         self._wait_ready(log_path)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
@@ -75,7 +75,9 @@ def _marker(request: pytest.FixtureRequest) -> _Marker:
         raise ConfigError("@pytest.mark.cdc takes keyword arguments only: db=..., isolation=...")
     unknown = set(mark.kwargs) - {"db", "isolation"}
     if unknown:
-        raise ConfigError(f"@pytest.mark.cdc got unknown argument(s) {sorted(unknown)}; use db=, isolation=")
+        raise ConfigError(
+            f"@pytest.mark.cdc got unknown argument(s) {sorted(unknown)}; use db=, isolation="
+        )
     isolation = mark.kwargs.get("isolation", "rollback")
     if isolation not in ISOLATIONS:
         raise ConfigError(
@@ -173,7 +175,7 @@ def _close_quietly(raw: Any) -> None:
         raw.close()
 
 
-def _fail_or_skip(exc: CdcError) -> None:
+def _fail_or_skip(exc: CdcError) -> NoReturn:
     from pytest_cdc.session import DatabaseSkipped
 
     if isinstance(exc, DatabaseSkipped):
@@ -182,28 +184,34 @@ def _fail_or_skip(exc: CdcError) -> None:
 
 
 @pytest.fixture
-def cdc_connect(
-    request: pytest.FixtureRequest, cdc_session: CdcSession
-) -> Iterator[CdcConnect]:
+def cdc_connect(request: pytest.FixtureRequest, cdc_session: CdcSession) -> Iterator[CdcConnect]:
     """``cdc_connect(name)``: the test's connection to database ``name``, isolated per marker."""
+    # pytest.fail/skip are called outside the except blocks: inside them the report would
+    # repeat the message as "During handling of the above exception...".
+    error: CdcError | None = None
     try:
         opened = _TestConnections(cdc_session, _marker(request))
     except CdcError as exc:
-        _fail_or_skip(exc)
-        raise  # unreachable: pytest.fail raises
+        error = exc
+    if error is not None:
+        _fail_or_skip(error)
 
     def connect(name: str = "default") -> CdcConnection:
+        failure: CdcError | None = None
         try:
             return opened.get(name)
         except CdcError as exc:
-            _fail_or_skip(exc)
-            raise
+            failure = exc
+        _fail_or_skip(failure)
+        raise AssertionError("unreachable")  # pragma: no cover - _fail_or_skip raises
 
     yield connect
     try:
         opened.close()
     except CdcError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        error = exc
+    if error is not None:
+        pytest.fail(str(error), pytrace=False)
 
 
 def _named(request: pytest.FixtureRequest, cdc_connect: CdcConnect, name: str) -> CdcConnection:

@@ -123,7 +123,7 @@ def _header_line(handle: DatabaseHandle, *, prepare: bool) -> str:
     assert handle.dialect is not None
     ready = f"{handle.ready_seconds:.2f} s" if handle.ready_seconds is not None else "?"
     version = handle.server_version.split(" (")[0]
-    return f"cdc: {handle.name} = {handle.describe()}: {handle.dialect.display_name} {version}, ready in {ready}"
+    return f"{line}: {handle.dialect.display_name} {version}, ready in {ready}"
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -152,8 +152,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                 f" {version}, ready in {handle.ready_seconds:.2f} s"
             )
         if handle.embedded is not None and handle.embedded.keep:
+            hint = handle.embedded.connect_hint()
             terminalreporter.write_line(
-                f"cdc: kept the embedded PostgreSQL {handle.name!r}: {handle.embedded.connect_hint()}"
+                f"cdc: kept the embedded PostgreSQL {handle.name!r}: {hint}"
             )
 
 

@@ -42,7 +42,7 @@ def _short_error(exc: BaseException) -> str:
     return mask_password(text[0] if text else type(exc).__name__)
 
 
-@dataclass
+@dataclass(repr=False)
 class DatabaseHandle:
     """One configured database: where it is, its dialect, its pool and throwaway copies."""
 
@@ -62,6 +62,11 @@ class DatabaseHandle:
     _clones: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _prepared: bool = False
+
+    def __repr__(self) -> str:
+        # Shown by --showlocals and in assertion rewrites: never with the password.
+        state = "error" if self.error else ("ready" if self._prepared else "not started")
+        return f"<DatabaseHandle {self.name!r} {self.describe()} ({state})>"
 
     # -- what it is ----------------------------------------------------------------------
     @property
@@ -146,11 +151,15 @@ class DatabaseHandle:
         try:
             find_bindir(self.session.settings.pg_bin)
         except EmbeddedError as exc:
-            if self.session.settings.pg_bin is None and _docker_answers():
+            if self.session.settings.pg_bin is not None:
+                raise  # a wrong --cdc-pg-bin is a mistake to fix, not a reason to skip
+            if _docker_answers():
                 self.spec = "docker:postgres"
                 self._start_docker()
                 return
-            raise DatabaseSkipped(str(exc)) from None
+            raise DatabaseSkipped(
+                f"{exc}; or run a Docker engine so docker:postgres can stand in"
+            ) from None
         pg = EmbeddedPostgres(bindir=self.session.settings.pg_bin, name=self.name)
         if self.session.settings.keep:
             pg.keep = True
@@ -166,7 +175,7 @@ class DatabaseHandle:
 
         container, raw_url = start_container(self.spec, name=self.name)
         self._container = container
-        self.url = parse_url(raw_url, name=self.name, schemes=self.session.registry.schemes)
+        self.url = self.session.registry.parse(raw_url, name=self.name)
         self.dialect = self.session.registry.for_scheme(self.url.scheme)
 
     def _connector(self, database: str | None = None) -> Connector:
@@ -215,7 +224,9 @@ class DatabaseHandle:
 
     def _create_database(self, name: str, template: str | None) -> None:
         if not name.startswith(TEST_DB_PREFIX):
-            raise UnsafeOperation(f"refusing to create database {name!r}: not a {TEST_DB_PREFIX}* name")
+            raise UnsafeOperation(
+                f"refusing to create database {name!r}: not a {TEST_DB_PREFIX}* name"
+            )
         assert self.dialect is not None
         version_num = None
         if self.dialect.name == "postgresql" and template:
@@ -225,7 +236,9 @@ class DatabaseHandle:
 
     def drop_database(self, name: str) -> None:
         if not name.startswith(TEST_DB_PREFIX):
-            raise UnsafeOperation(f"refusing to drop database {name!r}: not a {TEST_DB_PREFIX}* name")
+            raise UnsafeOperation(
+                f"refusing to drop database {name!r}: not a {TEST_DB_PREFIX}* name"
+            )
         assert self.dialect is not None
         self._admin(self.dialect.drop_database_sql(name))
         self._clones.discard(name)
@@ -291,7 +304,7 @@ class DatabaseHandle:
             for name in sorted(self._clones):
                 with contextlib.suppress(Exception):
                     self.drop_database(name)
-        if self.embedded is not None:
+        if self.embedded is not None and not self.embedded.keep:
             self.embedded.stop()
         if self._container is not None:
             with contextlib.suppress(Exception):
@@ -335,7 +348,7 @@ class CdcSession:
         for name, spec in settings.databases.items():
             handle = DatabaseHandle(name=name, spec=spec, session=self)
             if handle.kind == "url":
-                handle.url = parse_url(spec, name=name, schemes=registry.schemes)
+                handle.url = registry.parse(spec, name=name)
             elif handle.kind == "docker":
                 parse_url(spec, name=name)  # validates the image name now, not at first use
             self.handles[name] = handle

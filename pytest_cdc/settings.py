@@ -36,6 +36,15 @@ class CdcSettings:
     keep: bool = False
     load: tuple[str, ...] = ()
 
+    def __repr__(self) -> str:
+        from pytest_cdc.urls import mask_password
+
+        dbs = {name: mask_password(url) for name, url in self.databases.items()}
+        return (
+            f"CdcSettings(databases={dbs!r}, databases_source={self.databases_source!r},"
+            f" pg_bin={self.pg_bin!r}, keep={self.keep!r}, load={self.load!r})"
+        )
+
 
 def addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("cdc", "pytest-cdc: CDC databases, plans and checksums")

@@ -12,11 +12,19 @@ DEFAULT_NAME = "default"
 
 # A name is what tests use in markers and cdc_connect(); keep it to identifier-ish characters
 # so that "postgresql://..." is never mistaken for "NAME=".
-_NAME = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_\-]*)=(?P<url>.+)$", re.S)
-_PASSWORD_IN_URL = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?=@)", re.I)
-_PASSWORD_KV = re.compile(r"(?P<head>\b(?:password|pwd)\s*=\s*)(?P<pw>'[^']*'|\"[^\"]*\"|\{[^}]*\}|[^;\s]*)", re.I)
+_NAME = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_\-]*)=(?P<url>.*)$", re.S)
+_PASSWORD_IN_URL = re.compile(
+    r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?=@)", re.I
+)
+_PASSWORD_KV = re.compile(
+    r"(?P<head>\b(?:password|pwd)\s*=\s*)(?P<pw>'[^']*'|\"[^\"]*\"|\{(?:[^}]|\}\})*\}|[^;\s]*)",
+    re.I,
+)
 
 MASK = "***"
+_BUILTIN_SCHEMES = {
+    s: s for s in ("postgresql", "postgres", "postgresql+odbc", "mssql", "sqlserver")
+}
 
 
 def mask_password(text: str) -> str:
@@ -46,6 +54,11 @@ class DatabaseURL:
         return dict(self.query)
 
     @property
+    def path(self) -> str:
+        """The URL's path, decoded (``sqlite:////abs/app.db`` -> ``//abs/app.db``)."""
+        return unquote(urlsplit(self.raw).path)
+
+    @property
     def masked(self) -> str:
         return mask_password(self.raw)
 
@@ -57,8 +70,15 @@ class DatabaseURL:
         parts = urlsplit(self.raw)
         raw = parts._replace(path="/" + database).geturl()
         return DatabaseURL(
-            name=self.name, scheme=self.scheme, raw=raw, host=self.host, port=self.port,
-            user=self.user, password=self.password, database=database, query=self.query,
+            name=self.name,
+            scheme=self.scheme,
+            raw=raw,
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            database=database,
+            query=self.query,
             target=self.target,
         )
 
@@ -72,11 +92,18 @@ def split_spec(spec: str) -> tuple[str, str]:
     return DEFAULT_NAME, spec
 
 
-def parse_url(spec: str, *, name: str | None = None, schemes: dict[str, str] | None = None) -> DatabaseURL:
+def parse_url(
+    spec: str,
+    *,
+    name: str | None = None,
+    schemes: dict[str, str] | None = None,
+    hostless: frozenset[str] = frozenset(),
+) -> DatabaseURL:
     """Parse ``[NAME=]URL``.
 
     ``schemes`` maps URL schemes to canonical dialect names (from the dialect registry), so
-    that a dialect registered by a third party gets its URLs parsed too.
+    that a dialect registered by a third party gets its URLs parsed too; schemes in
+    ``hostless`` (file-based engines) need no host.
     """
     spec_name, url = split_spec(spec)
     name = name or spec_name
@@ -94,7 +121,9 @@ def parse_url(spec: str, *, name: str | None = None, schemes: dict[str, str] | N
                 " use docker:postgres[:TAG] or docker:mssql[:TAG]"
             )
         kind = "postgres" if kind.startswith("postgres") else "mssql"
-        return DatabaseURL(name=name, scheme="docker", raw=url, target=f"{kind}:{tag}" if tag else kind)
+        return DatabaseURL(
+            name=name, scheme="docker", raw=url, target=f"{kind}:{tag}" if tag else kind
+        )
     if "://" not in url:
         raise UrlError(
             f"database {name!r}: {mask_password(url)!r} is not a URL; expected"
@@ -103,7 +132,7 @@ def parse_url(spec: str, *, name: str | None = None, schemes: dict[str, str] | N
         )
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    known = schemes if schemes is not None else {"postgresql": "postgresql", "postgres": "postgresql", "mssql": "mssql"}
+    known = schemes if schemes is not None else _BUILTIN_SCHEMES
     if scheme not in known:
         from difflib import get_close_matches
 
@@ -124,7 +153,7 @@ def parse_url(spec: str, *, name: str | None = None, schemes: dict[str, str] | N
     host = unquote(parts.hostname) if parts.hostname else None
     query = tuple(parse_qsl(parts.query, keep_blank_values=True))
     # PostgreSQL accepts ?host=/path/to/socket instead of a network location (libpq style).
-    if host is None and not any(k == "host" for k, _ in query):
+    if host is None and scheme not in hostless and not any(k == "host" for k, _ in query):
         raise UrlError(
             f"database {name!r}: no host in {mask_password(url)!r}; write"
             f" {scheme}://USER@HOST:PORT/DATABASE"

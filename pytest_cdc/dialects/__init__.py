@@ -8,9 +8,13 @@ the plugin special-cases them beyond listing them first.
 from __future__ import annotations
 
 from difflib import get_close_matches
+from typing import TYPE_CHECKING
 
 from pytest_cdc.dialects.base import Dialect
 from pytest_cdc.errors import UnsupportedDialect
+
+if TYPE_CHECKING:
+    from pytest_cdc.urls import DatabaseURL
 
 __all__ = ["Dialect", "DialectRegistry", "default_registry", "get_dialect"]
 
@@ -49,6 +53,17 @@ class DialectRegistry:
     def schemes(self) -> dict[str, str]:
         """URL scheme -> scheme (for :func:`pytest_cdc.urls.parse_url`)."""
         return {scheme: scheme for scheme in self._by_scheme}
+
+    @property
+    def hostless_schemes(self) -> frozenset[str]:
+        """Schemes whose URLs need no host (file-based engines)."""
+        return frozenset(s for s, d in self._by_scheme.items() if not d.requires_host)
+
+    def parse(self, spec: str, *, name: str | None = None) -> DatabaseURL:
+        """Parse ``[NAME=]URL`` with every scheme this registry knows."""
+        from pytest_cdc.urls import parse_url
+
+        return parse_url(spec, name=name, schemes=self.schemes, hostless=self.hostless_schemes)
 
     def names(self) -> list[str]:
         return sorted(self._by_name)

@@ -30,6 +30,8 @@ class Dialect:
     identifier_quotes: ClassVar[tuple[str, str]] = ('"', '"')
     #: Whether CREATE DATABASE ... can copy a template database.
     supports_templates: ClassVar[bool] = False
+    #: False for file-based engines whose URLs have no host (sqlite:///path).
+    requires_host: ClassVar[bool] = True
     #: Maximum identifier length in bytes, for generated names.
     max_identifier_length: ClassVar[int] = 128
 

@@ -1,0 +1,51 @@
+"""Shared test configuration.
+
+The suite runs on the plugin's own fixtures: ``cdc_db`` is the embedded PostgreSQL, and the
+running server is reached through ``--cdc-db=server=postgresql://...`` (see the README's test
+command).  Tests that need the server skip with a reason when it is not configured.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+REPO = Path(__file__).resolve().parents[1]
+SHOWPLANS = REPO.parent / "shared" / "showplans"
+SERVER_URL_ENV = "CDC_TEST_SERVER"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        from hypothesis import HealthCheck, settings
+    except ImportError:  # pragma: no cover - hypothesis is in the dev extra
+        return
+    settings.register_profile(
+        "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
+    settings.register_profile("dev", max_examples=40, deadline=None)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.fixture(scope="session")
+def server_url(cdc_databases: dict[str, object]) -> str:
+    """URL of the running PostgreSQL server given as ``--cdc-db=server=URL`` (raw, unmasked)."""
+    handle = cdc_databases.get("server")
+    if handle is None:
+        pytest.skip(
+            "needs the running PostgreSQL server: pass"
+            " --cdc-db=server=postgresql://postgres@127.0.0.1:5432/postgres"
+        )
+    url = handle.url  # type: ignore[attr-defined]
+    return str(url.raw)
+
+
+@pytest.fixture
+def showplans() -> Path:
+    if not SHOWPLANS.is_dir():
+        pytest.skip(f"needs the shared showplan samples in {SHOWPLANS}")
+    return SHOWPLANS

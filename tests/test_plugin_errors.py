@@ -1,0 +1,102 @@
+"""User mistakes end in one clear line, and a password never reaches any output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+PASSWORD = "Zq7-unguessable-Pw"
+USES_DB = """
+def test_uses_db(cdc_db):
+    assert cdc_db.fetchval("select 1") == 1
+
+def test_uses_target(cdc_target):
+    assert cdc_target.fetchval("select 1") == 1
+"""
+
+
+def test_unreachable_server_is_one_line_per_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_x=USES_DB)
+    result = pytester.runpytest(
+        f"--cdc-db=target=postgresql://app:{PASSWORD}@127.0.0.1:1/erp", "--cdc-db=embedded"
+    )
+    result.assert_outcomes(passed=1, errors=1)
+    out = result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "*database 'target' is not reachable at postgresql://app:***@127.0.0.1:1/erp*"
+            "start it or pass --cdc-db=target=URL*"
+        ]
+    )
+    assert "Traceback" not in out and "psycopg2" not in out.split("short test summary")[0]
+    assert PASSWORD not in out
+
+
+def test_password_never_in_output_junit_or_logs(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """The same password, reachable server (trust auth ignores it) and unreachable server:
+    terminal output, JUnit XML and the log file are all free of it."""
+    pytester.makepyfile(
+        test_x=USES_DB
+        + """
+import logging
+
+def test_logs(cdc_databases, cdc_settings):
+    print(cdc_settings)
+    for handle in cdc_databases.values():
+        logging.getLogger("x").warning("db %s", handle.describe())
+    assert False, "fail on purpose so the report sections are written"
+"""
+    )
+    junit = tmp_path / "junit.xml"
+    log = tmp_path / "run.log"
+    result = pytester.runpytest_subprocess(
+        f"--cdc-db=postgresql://postgres:{PASSWORD}@127.0.0.1:5432/test",
+        f"--cdc-db=target=mssql://sa:{PASSWORD}@127.0.0.1:1/erp?TrustServerCertificate=yes",
+        f"--junitxml={junit}",
+        f"--log-file={log}",
+        "-rA",
+        "-v",
+        "--showlocals",
+        "-s",
+    )
+    texts = {
+        "stdout": result.stdout.str(),
+        "stderr": result.stderr.str(),
+        "junit": junit.read_text(),
+        "log": log.read_text(),
+    }
+    assert "postgres:***@127.0.0.1:5432/test" in texts["stdout"]
+    for where, text in texts.items():
+        assert PASSWORD not in text, f"password leaked into {where}"
+
+
+def test_wrong_pg_bin_is_a_clear_error(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    pytester.makepyfile("def test_x(cdc_db, cdc_settings): print(repr(cdc_settings))")
+    result = pytester.runpytest(f"--cdc-pg-bin={empty}", "-rs")
+    result.assert_outcomes(errors=1)
+    assert "Traceback" not in result.stdout.str()
+    # An explicit --cdc-pg-bin that is wrong is the user's mistake: a clear failure, not a skip.
+    result.stdout.fnmatch_lines(["*--cdc-pg-bin * does not contain initdb and postgres*"])
+
+
+def test_no_binaries_anywhere_skips_with_reason(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Simulates a machine without a PostgreSQL server: nothing on PATH, no usual locations,
+    and no Docker engine (none runs here)."""
+    monkeypatch.setenv("PATH", "/nonexistent")
+    pytester.makeconftest(
+        """
+        import pytest_cdc.embedded as embedded
+        embedded._SEARCH_GLOBS = ()
+        """
+    )
+    pytester.makepyfile("def test_x(cdc_db): pass\ndef test_y(): pass")
+    result = pytester.runpytest_subprocess("-rs")
+    result.assert_outcomes(skipped=1, passed=1)
+    result.stdout.fnmatch_lines(
+        ["*no PostgreSQL server binaries (initdb, postgres) found*--cdc-pg-bin=DIR*--cdc-db=URL*"]
+    )
