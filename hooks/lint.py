@@ -104,9 +104,12 @@ def lint_text(
             or (r.applies_to == "ddl" and is_ddl)
         )
     ]
+    issue_offsets = sorted(i.offset for i in issues)
     for p in parsed:
         if p.status == "not_understood":
-            add(p.offset, "CDC000", f"not understood, not checked: {p.reason}", "warning")
+            # a syntax error already reported in this statement explains the parse failure
+            if not any(p.stmt.start <= o < p.stmt.end for o in issue_offsets):
+                add(p.offset, "CDC000", f"not understood, not checked: {p.reason}", "warning")
             continue
         ctx.stmt = p.stmt
         for tree in p.trees:
@@ -121,8 +124,8 @@ def lint_text(
                     add(p.stmt.start, rule.code, f"rule crashed: {error!r}", "warning")
                     continue
                 for node, message in hits:
-                    add(
-                        node_offset(node, p.stmt), rule.code, message or rule.message, rule.severity
-                    )
+                    # a finding about the whole statement points at its first word
+                    offset = p.stmt.start if node is tree else node_offset(node, p.stmt)
+                    add(offset, rule.code, message or rule.message, rule.severity)
     noqa = parse_noqa(text)
     return [f for f in found if not noqa.suppressed(f.line, f.code)], stats

@@ -61,6 +61,8 @@ def statement_kind(text: str) -> str:
     words = [w.upper() for w in m.groups() if w]
     if not words:
         return ""
+    if words[0] == "UPDATE" and len(words) > 1 and words[1] == "STATISTICS":
+        return "UPDATE STATISTICS"
     if words[0] in ("CREATE", "ALTER", "DROP"):
         for word in words[1:]:
             if word not in ("UNIQUE", "CLUSTERED", "NONCLUSTERED", "OR", "REPLACE", "GLOBAL"):
@@ -73,7 +75,7 @@ def _relevant(kind: str) -> bool:
     parts = kind.split()
     if not parts:
         return False
-    if parts[0] in _RELEVANT_FIRST:
+    if kind in _RELEVANT_FIRST:
         return True
     return (
         parts[0] in ("CREATE", "ALTER", "DROP")

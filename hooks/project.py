@@ -20,9 +20,21 @@ def display_path(path: Path | str) -> str:
     return str(path)
 
 
+#: Larger files are data dumps rather than migrations or queries; parsing them would make a
+#: commit wait for minutes.
+MAX_BYTES = 4 * 1024 * 1024
+
+
 def read_text(path: Path, shown: str) -> tuple[bytes, str | None, Finding | None]:
     """File bytes and text, or a CDC002 finding saying why it cannot be read."""
     try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            message = (
+                f"file is {size / 1048576:.1f} MB, over the {MAX_BYTES // 1048576} MB limit: "
+                "not checked; split it or exclude it from the hook"
+            )
+            return b"", None, Finding(shown, 1, 1, "CDC002", message, "warning")
         data, text = read_source(path)
     except OSError as error:
         reason = error.strerror or str(error)

@@ -1,0 +1,3 @@
+ALTER TABLE dbo.orders REBUILD PARTITION = ALL WITH (DATA_COMPRESSION = PAGE)
+GO
+SELECT order_id FROM dbo.orders WHERE order_id = 1

@@ -1,0 +1,2 @@
+SELECT order_id FROM orders WHERE (status = 'open';
+SELECT 'never closed FROM orders;

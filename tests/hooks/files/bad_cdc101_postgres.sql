@@ -1,0 +1,1 @@
+SELECT * FROM orders WHERE order_id = 1;

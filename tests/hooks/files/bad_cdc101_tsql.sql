@@ -1,0 +1,1 @@
+SELECT o.* FROM dbo.orders AS o WHERE o.order_id = 1

@@ -1,0 +1,2 @@
+UPDATE orders SET status = 'closed';
+DELETE FROM orders;

@@ -1,0 +1,4 @@
+UPDATE dbo.orders SET status = 'closed'
+GO
+DELETE dbo.orders
+GO

@@ -1,0 +1,1 @@
+SELECT [order id] FROM dbo.orders WHERE [note]]s] = 'it''s'

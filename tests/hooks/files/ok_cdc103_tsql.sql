@@ -1,0 +1,2 @@
+SELECT order_id FROM dbo.orders WHERE created_at >= CAST('2024-01-01' AS datetime2)
+SELECT o.order_id FROM dbo.orders AS o JOIN dbo.lines AS l ON l.order_id = o.order_id
