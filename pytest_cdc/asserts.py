@@ -15,8 +15,10 @@ from typing import Any, Literal
 
 import pytest
 
+from pytest_cdc.database import CdcConnection, dialect_of
 from pytest_cdc.errors import CdcError, ConfigError, UnsupportedDialect
 from pytest_cdc.plans.model import Plan, PlanNode
+from pytest_cdc.plans.postgres import map_partitions, parents_query, parse_explain_json
 
 Mode = Literal["index-possible", "planner"]
 MODES: tuple[str, ...] = ("index-possible", "planner")
@@ -42,14 +44,14 @@ class PlanError(CdcError):
 # -- connections ---------------------------------------------------------------------------
 
 def _raw(db: Any) -> Any:
-    from pytest_cdc.database import CdcConnection
-
     return db.raw if isinstance(db, CdcConnection) else db
 
 
 def _dialect_name(db: Any) -> str:
-    from pytest_cdc.database import dialect_of
-
+    if isinstance(db, CdcConnection):
+        return str(db.dialect.name)
+    if type(db).__module__.startswith("psycopg"):
+        return "postgresql"  # the common case, without a registry lookup per assertion
     try:
         name = dialect_of(db).name
     except TypeError as exc:
@@ -129,8 +131,6 @@ def _run_first(cur: Any, raw: Any, prelude: list[str], sql: str, params: Any) ->
 
 def _pg_plan(raw: Any, sql: str, params: Any, *, analyze: bool = False, buffers: bool = False,
              seqscan_off: bool = False, map_all: bool = True) -> Plan:
-    from pytest_cdc.plans.postgres import map_partitions, parents_query, parse_explain_json
-
     options = "FORMAT JSON" + (", ANALYZE" if analyze else "") + (", BUFFERS" if buffers else "")
     setup = ["SET LOCAL enable_seqscan = off"] if seqscan_off else []
     with _pg_sandbox(raw, setup) as (cur, prelude):

@@ -231,3 +231,33 @@ def test_recommended_indexes_turn_failing_assertions_into_passing(cdc_db: CdcCon
     assert partial.kind == "active_partial"
     assert_uses_index(cdc_db, 'SELECT item_id FROM "Sync Items" WHERE changed_at > now()'
                       " AND NOT deleted", index=index_name(partial, "postgresql"))
+
+
+def test_pyodbc_connection_to_postgresql(cdc_databases: dict[str, Any]) -> None:
+    """The same helpers through psqlODBC: qmark parameters, JSON plans arriving as text."""
+    pyodbc = pytest.importorskip("pyodbc")
+    if "PostgreSQL Unicode" not in pyodbc.drivers():
+        pytest.skip("needs the psqlODBC driver 'PostgreSQL Unicode' (Debian: odbc-postgresql)")
+    from pytest_cdc.dialects import get_dialect
+    from pytest_cdc.urls import parse_url
+
+    url = cdc_databases["default"].prepare().url
+    assert url is not None
+    odbc_url = parse_url("postgresql+odbc" + url.raw[url.raw.index("://"):],
+                         schemes={"postgresql+odbc": "postgresql"})
+    conn = get_dialect("postgresql").connect(odbc_url)
+    try:
+        conn.autocommit = False
+        cur = conn.cursor()
+        cur.execute("CREATE TEMP TABLE odbc_items (id int PRIMARY KEY, v text)")
+        cur.execute("INSERT INTO odbc_items VALUES (1, 'a')")
+        assert_no_table_scan(conn, "SELECT * FROM odbc_items WHERE id = ?", (1,))
+        with pytest.raises(Failed, match="Seq Scan on odbc_items"):
+            assert_no_table_scan(conn, "SELECT * FROM odbc_items WHERE v = ?", ("a",))
+        cur.execute("SHOW enable_seqscan")
+        assert cur.fetchone()[0] == "on"
+        cur.execute("SELECT count(*) FROM odbc_items")
+        assert cur.fetchone()[0] == 1  # the caller's uncommitted insert survived
+    finally:
+        conn.rollback()
+        conn.close()

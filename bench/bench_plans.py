@@ -1,0 +1,147 @@
+"""Benchmark the plan helpers against their bare peers, in one run.
+
+1. One ``assert_no_table_scan`` (savepoint, SET LOCAL enable_seqscan, EXPLAIN, rollback, parse)
+   against a bare ``EXPLAIN (FORMAT JSON)`` through psycopg2 on the same connection, both
+   inside an open transaction as under the ``cdc_db`` fixture.  Target: <= 1.5x.
+2. Parsing a 1 MB showplan built by replicating the RelOps of a real plan, against bare
+   ``xml.etree.ElementTree.fromstring`` of the same bytes.  Target: <= 100 ms.
+
+    python bench/bench_plans.py [--db postgresql://postgres@127.0.0.1:5432/test]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg2
+
+from pytest_cdc.asserts import assert_no_table_scan
+from pytest_cdc.plans.mssql import parse_showplan
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOWPLANS = ROOT / ".." / "shared" / "showplans"
+REAL_PLAN = SHOWPLANS / "sqltoolsservice__TestShowPlanRecommendations.xml"
+OWN_PLAN = ROOT / "tests" / "plans" / "ok_mssql_seek_lookup.sqlplan"
+SQL = "SELECT * FROM bench_plans WHERE id = %s"
+
+
+def timed(fn: Callable[[], object], rounds: int) -> list[float]:
+    samples = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def bench_assert(url: str, rounds: int) -> tuple[float, float, float]:
+    conn = psycopg2.connect(url)
+    cur = conn.cursor()
+    cur.execute("CREATE TEMP TABLE bench_plans (id int PRIMARY KEY, v text)")
+    cur.execute("INSERT INTO bench_plans SELECT g, 'v' FROM generate_series(1, 1000) g")
+    # cur.execute left the transaction open, as the cdc_db fixture does.
+
+    def bare() -> object:
+        cur.execute("EXPLAIN (FORMAT JSON) " + SQL, (5,))
+        return cur.fetchone()
+
+    def helper() -> object:
+        return assert_no_table_scan(conn, SQL, (5,))
+
+    def floor() -> object:
+        # The statements the helper must send, without any Python around them: the SET LOCAL
+        # has to be rolled back, which costs one more round trip than a bare EXPLAIN.
+        cur.execute("SAVEPOINT p; SET LOCAL enable_seqscan = off; EXPLAIN (FORMAT JSON) " + SQL,
+                    (5,))
+        cur.fetchone()
+        cur.execute("ROLLBACK TO SAVEPOINT p; RELEASE SAVEPOINT p")
+        return None
+
+    for fn in (bare, helper, floor):  # warm caches and the JSON decoder
+        timed(fn, 50)
+    samples: dict[str, list[float]] = {"bare": [], "helper": [], "floor": []}
+    for _ in range(10):  # interleave so drift hits all equally
+        samples["bare"] += timed(bare, rounds // 10)
+        samples["helper"] += timed(helper, rounds // 10)
+        samples["floor"] += timed(floor, rounds // 10)
+    conn.rollback()
+    conn.close()
+    return tuple(statistics.median(samples[k]) for k in ("bare", "helper", "floor"))  # type: ignore[return-value]
+
+
+def _outermost_relops(text: str) -> list[str]:
+    """The RelOp elements not nested in another RelOp, as written in the file."""
+    found = []
+    depth = 0
+    start = 0
+    for match in re.finditer(r"<RelOp\b|</RelOp>", text):
+        if match.group() == "</RelOp>":
+            depth -= 1
+            if depth == 0:
+                found.append(text[start:match.end()])
+        else:
+            if depth == 0:
+                start = match.start()
+            depth += 1
+    return found
+
+
+def one_megabyte_showplan() -> bytes:
+    source = REAL_PLAN if REAL_PLAN.exists() else OWN_PLAN
+    text = source.read_bytes().decode("utf-8-sig")
+    body = "\n".join(_outermost_relops(text))
+    copies = []
+    size = 0
+    while size < 1_000_000:
+        copies.append(body)
+        size += len(body)
+    children = "\n".join(copies)
+    doc = (
+        '<ShowPlanXML xmlns="http://schemas.microsoft.com/sqlserver/2004/07/showplan"'
+        ' Version="1.5" Build="15.0.2000.5"><BatchSequence><Batch><Statements>'
+        '<StmtSimple StatementText="bench" StatementId="1" StatementType="SELECT"'
+        ' StatementSubTreeCost="1" StatementEstRows="1"><QueryPlan>'
+        '<RelOp NodeId="0" PhysicalOp="Concatenation" LogicalOp="Concatenation"'
+        ' EstimateRows="1" EstimatedTotalSubtreeCost="1"><OutputList/><Concat>'
+        f"{children}</Concat></RelOp></QueryPlan></StmtSimple></Statements></Batch>"
+        "</BatchSequence></ShowPlanXML>"
+    )
+    return doc.encode("utf-8")
+
+
+def bench_parse(rounds: int) -> tuple[int, int, float, float]:
+    data = one_megabyte_showplan()
+    nodes = sum(1 for _ in parse_showplan(data).nodes())
+    bare = statistics.median(timed(lambda: ET.fromstring(data), rounds))
+    ours = statistics.median(timed(lambda: parse_showplan(data), rounds))
+    return len(data), nodes, bare, ours
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--rounds", type=int, default=2000)
+    args = parser.parse_args()
+
+    bare, helper, floor = bench_assert(args.db, args.rounds)
+    print(f"bare EXPLAIN (psycopg2):        {bare * 1e6:8.1f} us  (median of {args.rounds})")
+    print(f"assert_no_table_scan:          {helper * 1e6:8.1f} us")
+    print(f"its SQL alone (2 round trips): {floor * 1e6:8.1f} us")
+    print(f"ratio assert / bare EXPLAIN:   {helper / bare:8.2f}x  (target <= 1.5x)")
+    print(f"ratio SQL alone / bare:        {floor / bare:8.2f}x  (the protocol's floor)")
+
+    size, nodes, et_bare, ours = bench_parse(20)
+    print(f"showplan size:                 {size / 1e6:8.2f} MB, {nodes} operators")
+    print(f"ElementTree.fromstring only:   {et_bare * 1e3:8.1f} ms  (median of 20)")
+    print(f"parse_showplan:                {ours * 1e3:8.1f} ms  (target <= 100 ms)")
+    print(f"ratio parse / fromstring:      {ours / et_bare:8.2f}x")
+
+
+if __name__ == "__main__":
+    main()
