@@ -43,15 +43,20 @@ def check_coverage(
     *,
     dialect: str | None = None,
     use_cache: bool = True,
-) -> tuple[list[Finding], list[int]]:
-    """Findings for ``config``'s reconciliation tables; ``paths`` narrows the queries checked."""
+) -> tuple[list[Finding], list[int], int]:
+    """Findings, statement counts and files read for ``config``'s reconciliation tables.
+
+    ``paths`` (what pre-commit passed) narrows the queries checked, unless a DDL file is among
+    them: then every configured query is checked against the new schema.
+    """
     cache = ResultCache("coverage", config.root, enabled=use_cache and config.cache)
     loaded = load_schema(config, cache)
     findings = list(loaded.findings)
     totals = list(loaded.stats)
+    files = loaded.files
     if not config.tables:
         cache.save()
-        return findings, totals
+        return findings, totals, files
     for table in config.tables:
         findings.extend(_table_findings(config, loaded, table, dialect))
 
@@ -70,6 +75,7 @@ def check_coverage(
             entry = file_uses(text or "", file_dialect)
             cache.put(key, entry)
         totals = [a + b for a, b in zip(totals, entry["stats"], strict=True)]
+        files += 1
         for line, col, reason in entry["not_understood"]:
             findings.append(
                 Finding(
@@ -79,7 +85,7 @@ def check_coverage(
         for use in entry["uses"]:
             findings.extend(_query_findings(config, loaded, shown, file_dialect, use))
     cache.save()
-    return findings, totals
+    return findings, totals, files
 
 
 def _queries_to_check(config: HookConfig, paths: Sequence[str]) -> list[tuple[str, Path]]:
@@ -195,17 +201,21 @@ def _query_findings(
         model = loaded.schema.tables.get(use["table"])
         if model is None:
             continue  # CDC201 already says so
-        filtered = [*use["eq"], *use["join"], *use["range"]]
+        filtered = _dedupe([*use["eq"], *use["join"], *use["range"]])
+        lowered = {c.lower() for c in filtered}
         if filtered:
-            serving = [i for i in model.indexes if i.columns and i.columns[0] in filtered]
+            serving = [i for i in model.indexes if i.columns and i.columns[0] in lowered]
             # equality columns first, then one range column or the ORDER BY columns
             tail = use["range"][:1] or use["order"]
             wanted = _dedupe([*use["eq"], *use["join"], *tail])
-            what = f"filters or joins on {', '.join(_dedupe(filtered))}"
+            what = f"filters or joins on {', '.join(filtered)}"
+            them = "any of them" if len(filtered) > 1 else "it"
         elif use["order"]:
-            serving = [i for i in model.indexes if i.columns[:1] == tuple(use["order"][:1])]
+            first = use["order"][0].lower()
+            serving = [i for i in model.indexes if i.columns[:1] == (first,)]
             wanted = _dedupe(use["order"])
             what = f"orders by {', '.join(use['order'])}"
+            them = use["order"][0]
         else:
             continue
         usable = [i for i in serving if not i.where or _conjuncts_imply(use["conjuncts"], i.where)]
@@ -233,15 +243,18 @@ def _query_findings(
                     use["line"],
                     use["col"],
                     "CDC205",
-                    f"query on {table.name!r} {what} but no index leads with "
-                    f"{'any of them' if len(wanted) > 1 else 'it'}: {fix}",
+                    f"query on {table.name!r} {what} but no index leads with {them}: {fix}",
                 )
             )
     return findings
 
 
 def _dedupe(items: Sequence[str]) -> list[str]:
-    return list(dict.fromkeys(items))
+    """Unique names, case-insensitively, first spelling and order kept."""
+    seen: dict[str, str] = {}
+    for item in items:
+        seen.setdefault(item.lower(), item)
+    return list(seen.values())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -261,14 +274,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{config.pyproject}: reconciliation-tables are configured but ddl is empty: "
                 'set ddl = ["db/migrations/**/*.sql"] in [tool.pytest-cdc]'
             )
-        findings, stats = check_coverage(
+        findings, stats, files = check_coverage(
             config, args.filenames, dialect=dialect, use_cache=not args.no_cache
         )
     except CdcError as error:
         return fail_usage(PROG, str(error))
     report(findings, args.format, PROG)
     if args.stats:
-        print_stats(PROG, stats, len(args.filenames))
+        print_stats(PROG, stats, files)
     strict = config.strict if args.strict is None else args.strict
     return exit_code(findings, strict)
 

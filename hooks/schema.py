@@ -171,7 +171,7 @@ def extract_ops(tree: exp.Expression, dialect: str, path: str, line: int) -> lis
     if isinstance(tree, exp.Drop):
         kind = (tree.args.get("kind") or "").upper()
         ops: list[Op] = []
-        for table in tree.expressions:
+        for table in tree.args.get("tables") or tree.expressions:
             if not isinstance(table, exp.Table):
                 continue
             if kind == "INDEX":

@@ -92,7 +92,7 @@ def select_uses(select: exp.Expression, dialect: str) -> list[dict[str, Any]]:
             if isinstance(column, exp.Column):
                 order_table = owner(column)
                 if order_table is not None:
-                    uses[id(order_table)]["order"].append(column.name.lower())
+                    uses[id(order_table)]["order"].append(column.name)
     normalized = [normalize_predicate(_unqualified(p).sql(dialect=dialect)) for p in conjuncts]
     out = []
     for table in tables:
@@ -119,7 +119,7 @@ def _classify(
         table = owner(column)
         if table is None:
             continue
-        name = column.name.lower()
+        name = column.name
         if isinstance(predicate, exp.Like):
             pattern = other
             if not (isinstance(pattern, exp.Literal) and str(pattern.this)[:1] not in "%_"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -74,7 +75,9 @@ def _first_line(exc: BaseException) -> str:
 class _Slot:
     """One pooled connection and its timestamps (monotonic seconds)."""
 
-    __slots__ = ("checked", "conn", "created", "expires", "generation", "returned", "taken")
+    __slots__ = (
+        "acquire_s", "checked", "conn", "created", "expires", "generation", "returned", "taken",
+    )
 
     def __init__(self, conn: Any, now: float, expires: float, generation: int) -> None:
         self.conn = conn
@@ -84,6 +87,7 @@ class _Slot:
         self.returned = now  # last time it went back to the idle deque
         self.checked = now  # last time it was known to work
         self.taken = now  # last time it was handed out
+        self.acquire_s = 0.0  # how long that took (for the metrics)
 
 
 class _Waiter:
@@ -281,9 +285,10 @@ class ConnectionPool:
         if slot is None or not self._usable(slot, start):
             slot = self._getconn_slow(start, self.timeout if timeout is None else timeout)
         slot.taken = start
-        m = self._metrics
-        if m is not None:
-            m.acquired(monotonic() - start)
+        if self._metrics is not None:
+            # Binned into the histogram when the connection comes back, under the lock that
+            # putconn takes anyway: no lock of the metrics library on the hot path.
+            slot.acquire_s = monotonic() - start
         return slot.conn
 
     def _usable(self, slot: _Slot, now: float) -> bool:
@@ -417,6 +422,10 @@ class ConnectionPool:
                     self._out[id(conn)] = slot
                 raise self._foreign_error(conn)
             self._usage_s += now - slot.taken
+            m = self._metrics
+            if m is not None:
+                m.acquire_bins[bisect_left(m.acquire_bounds, slot.acquire_s)] += 1
+                m.acquire_sum += slot.acquire_s
         connector = self.connector
         if self._closed:
             self._discard(slot, "closed")
@@ -666,8 +675,12 @@ class ConnectionPool:
             if self._nconns < self._min_size and self._down_since is not None and not self._gave_up:
                 tick = min(tick, max(0.0, self._retry_at - now))
             hc = self.health_check_interval
+            # Idle closing only applies above min_size; otherwise it would wake us constantly.
+            idle_closing = self._nconns > self._min_size
             for slot in self._idle:
-                due = min(slot.expires, slot.returned + self.max_idle)
+                due = slot.expires
+                if idle_closing:
+                    due = min(due, slot.returned + self.max_idle)
                 if hc:
                     due = min(due, slot.checked + hc)
                 tick = min(tick, due - now)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pytest_cdc.dialects.base import Dialect
 
@@ -45,8 +45,15 @@ class SqlServerDialect(Dialect):
         conn_params.update(params)
         return OdbcConnector(build_connection_string(conn_params), dialect=self.name)
 
-    def begin(self, conn: object) -> None:
-        conn.autocommit = False  # type: ignore[attr-defined]
+    def begin(self, conn: Any) -> None:
+        conn.autocommit = False
+        # With autocommit off ODBC only opens a transaction at the first statement that needs
+        # one, and SAVE TRANSACTION is not such a statement: open it explicitly.
+        cur = conn.cursor()
+        try:
+            cur.execute("BEGIN TRANSACTION")
+        finally:
+            cur.close()
 
     def savepoint_sql(self, name: str) -> str:
         return f"SAVE TRANSACTION {name}"

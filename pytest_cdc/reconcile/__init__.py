@@ -1,1 +1,23 @@
-"""Placeholder created by the lead so the package installs; the owning module replaces it."""
+"""Cross-engine checksum reconciliation (docs/checksum.md).
+
+``reconcile()`` compares a table on two databases (SQL Server or PostgreSQL, any mix) with
+checksums computed inside each database over a canonical row encoding, and narrows any
+difference down to the exact rows.
+"""
+
+from __future__ import annotations
+
+from pytest_cdc.reconcile.api import assert_checksums_match, assert_row_counts_match, reconcile
+from pytest_cdc.reconcile.encoding import EncodingOptions, ReconcileError, TypeClass
+from pytest_cdc.reconcile.report import ChangedRow, ReconcileReport
+
+__all__ = [
+    "ChangedRow",
+    "EncodingOptions",
+    "ReconcileError",
+    "ReconcileReport",
+    "TypeClass",
+    "assert_checksums_match",
+    "assert_row_counts_match",
+    "reconcile",
+]
