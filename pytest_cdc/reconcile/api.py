@@ -1,0 +1,364 @@
+"""Public entry points: reconcile(), assert_checksums_match(), assert_row_counts_match().
+
+``source`` and ``target`` may each be a database URL string, a CdcConnection, anything with a
+``connection()`` context manager (a DatabaseHandle or ConnectionPool), or a raw psycopg2 /
+pyodbc connection.  Connections opened here are closed here; borrowed ones are left as found
+(only SELECTs run on them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pytest_cdc.reconcile import postgres, tsql
+from pytest_cdc.reconcile.diff import Reconciler, Settings, Side
+from pytest_cdc.reconcile.encoding import (
+    LENGTH_PREFIXED,
+    Column,
+    ColumnPair,
+    EncodingOptions,
+    ReconcileError,
+    pair_format,
+)
+from pytest_cdc.reconcile.report import ReconcileReport
+from pytest_cdc.reconcile.sqlgen import SqlGenerator, TableRef
+from pytest_cdc.urls import mask_password
+
+
+@dataclass
+class _Conn:
+    raw: Any
+    dialect: str
+    paramstyle: str
+    label: str
+
+
+@contextlib.contextmanager
+def _opened(obj: Any) -> Iterator[_Conn]:
+    """Adapt whatever the caller passed into a raw DB-API connection plus its dialect."""
+    from pytest_cdc.database import CdcConnection, dialect_of
+
+    if isinstance(obj, str):
+        from pytest_cdc.dialects import default_registry
+        from pytest_cdc.urls import parse_url
+
+        url = parse_url(obj)
+        dialect = default_registry().for_scheme(url.scheme)
+        raw = dialect.connect(url)
+        try:
+            yield _adapt(raw, url.masked)
+        finally:
+            with contextlib.suppress(Exception):
+                raw.close()
+        return
+    if isinstance(obj, CdcConnection):
+        yield _adapt(obj.raw, f"{obj.name} ({obj.dialect.name})", dialect_of(obj).name)
+        return
+    opener = getattr(obj, "connection", None)
+    if callable(opener):
+        with opener() as conn, _opened(conn) as adapted:
+            yield adapted
+        return
+    yield _adapt(obj, None)
+
+
+def _adapt(raw: Any, label: str | None, dialect: str | None = None) -> _Conn:
+    from pytest_cdc.database import dialect_of, paramstyle_of
+
+    name = dialect or dialect_of(raw).name
+    if label is None:
+        dsn = getattr(raw, "dsn", None)
+        label = mask_password(f"{name}: {dsn}" if dsn else name)
+    return _Conn(raw, name, paramstyle_of(raw), label)
+
+
+def _generator(conn: _Conn, options: EncodingOptions) -> SqlGenerator:
+    if conn.dialect == "postgresql":
+        return postgres.PostgresGenerator(options)
+    if conn.dialect == "mssql":
+        return tsql.TsqlGenerator(options)
+    raise ReconcileError(
+        f"reconciliation does not support the {conn.dialect!r} dialect: use postgresql or mssql"
+    )
+
+
+def _query(conn: _Conn, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    cur = conn.raw.cursor()
+    try:
+        cur.execute(sql, tuple(params)) if params else cur.execute(sql)
+        return list(cur.fetchall())
+    finally:
+        cur.close()
+
+
+def _table_ref(conn: _Conn, spec: str) -> TableRef:
+    from pytest_cdc.dialects.base import split_qualified
+
+    parts = split_qualified(spec)
+    if len(parts) == 1:
+        sql = "SELECT current_schema()" if conn.dialect == "postgresql" else "SELECT SCHEMA_NAME()"
+        return TableRef(str(_query(conn, sql)[0][0]), parts[0])
+    if len(parts) == 2:
+        return TableRef(parts[0], parts[1])
+    raise ReconcileError(f"table {spec!r} is not 'schema.table' or 'table': pass one of those")
+
+
+def _columns(conn: _Conn, ref: TableRef) -> list[Column]:
+    cur = conn.raw.cursor()
+    try:
+        if conn.dialect == "postgresql":
+            return postgres.read_columns(cur, ref.schema or "", ref.name, conn.paramstyle)
+        return tsql.read_columns(cur, ref.schema or "", ref.name)
+    finally:
+        cur.close()
+
+
+def _names(value: str | Sequence[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return list(value)
+
+
+def _pairs(
+    src_cols: list[Column],
+    dst_cols: list[Column],
+    keys: list[str],
+    columns: list[str] | None,
+    column_map: Mapping[str, str],
+    src_table: TableRef,
+    dst_table: TableRef,
+) -> tuple[list[ColumnPair], list[ColumnPair]]:
+    by_src = {c.name: c for c in src_cols}
+    by_dst = {c.name: c for c in dst_cols}
+    wanted = columns if columns is not None else [c.name for c in src_cols]
+    ordered = keys + [c for c in wanted if c not in keys]
+    out: list[ColumnPair] = []
+    for name in ordered:
+        if name not in by_src:
+            raise ReconcileError(
+                f"column {name!r} is not in source table {str(src_table)!r}: check key= / columns="
+            )
+        dst_name = column_map.get(name, name)
+        if dst_name not in by_dst:
+            raise ReconcileError(
+                f"column {dst_name!r} is not in target table {str(dst_table)!r}: pass "
+                f"column_map={{{name!r}: '<target column>'}} or leave it out with columns=[...]"
+            )
+        a, b = by_src[name], by_dst[dst_name]
+        for col, where in ((a, src_table), (b, dst_table)):
+            if col.type_class is None:
+                raise ReconcileError(
+                    f"column {col.name!r} of {str(where)!r} has type {col.data_type!r}, which "
+                    "has no canonical format: leave it out with columns=[...]"
+                )
+        fmt = pair_format(a.type_class, b.type_class)
+        if fmt is None:
+            raise ReconcileError(
+                f"column {name!r} is {a.data_type!r} in the source but {b.data_type!r} in the "
+                "target, which cannot be compared: leave it out with columns=[...]"
+            )
+        if name in keys and fmt.value == "float":
+            raise ReconcileError(f"key column {name!r} is a float: use an exact key column")
+        out.append(ColumnPair(a, b, fmt, is_key=name in keys))
+    return out[: len(keys)], out
+
+
+def _prepare(conn: _Conn, pairs: Sequence[ColumnPair], side: str) -> str | None:
+    """Check the server can encode like the others; returns a setting to restore."""
+    if conn.dialect == "postgresql":
+        cur = conn.raw.cursor()
+        try:
+            cur.execute("SELECT current_setting('server_encoding')")
+            encoding = str(cur.fetchone()[0])
+            if encoding.upper() not in ("UTF8", "SQL_ASCII"):
+                raise ReconcileError(
+                    f"the {side} database uses server encoding {encoding!r}: checksums need "
+                    "UTF8 text; reconcile a UTF8 database"
+                )
+            return postgres.prepare_session(cur)
+        finally:
+            cur.close()
+    needs_utf8 = any(
+        (p.source if side == "source" else p.target).type_class in LENGTH_PREFIXED for p in pairs
+    )
+    cur = conn.raw.cursor()
+    try:
+        tsql.check_server(cur, needs_utf8)
+    finally:
+        cur.close()
+    return None
+
+
+def _restore(conn: _Conn, old: str | None) -> None:
+    if conn.dialect == "postgresql" and old is not None and int(old) <= 0:
+        with contextlib.suppress(Exception):
+            _query(
+                conn,
+                "SELECT set_config('extra_float_digits', %s, false)".replace(
+                    "%s", "?" if conn.paramstyle == "qmark" else "%s"
+                ),
+                (old,),
+            )
+
+
+def _estimate(conn: _Conn, gen: SqlGenerator, ref: TableRef, where: str | None) -> int:
+    """Rows to plan segments for: planner statistics, or COUNT(*) when there are none."""
+    if not where:
+        module = postgres if conn.dialect == "postgresql" else tsql
+        rows = _query(conn, module.estimate_sql(conn.paramstyle), (gen.table(ref),))
+        if rows and rows[0][0] is not None and int(rows[0][0]) > 0:
+            return int(rows[0][0])
+    return int(_query(conn, gen.count_query(ref, user_where=where))[0][0])
+
+
+def reconcile(
+    source: Any,
+    target: Any,
+    *,
+    table: str,
+    key: str | Sequence[str],
+    columns: str | Sequence[str] | None = None,
+    column_map: Mapping[str, str] | None = None,
+    target_table: str | None = None,
+    where: str | None = None,
+    target_where: str | None = None,
+    float_digits: int = 14,
+    timestamp_precision: int = 6,
+    timestamp_mode: str = "truncate",
+    leaf_rows: int = 10_000,
+    show: int = 10,
+    max_keys: int = 1000,
+) -> ReconcileReport:
+    """Compare ``table`` on ``source`` with ``target_table`` (default: same name) on ``target``.
+
+    ``key``: the key column(s) (source names).  ``columns``: compared columns (default: all of
+    the source's).  ``column_map``: source name -> target name.  ``where``: a SQL condition
+    applied on both sides (``target_where`` overrides it for the target), e.g. to leave out
+    rows younger than the replication lag.  Returns a :class:`ReconcileReport`.
+    """
+    keys = _names(key) or []
+    if not keys:
+        raise ReconcileError("no key column given: pass key='id' (or a list for a composite key)")
+    options = EncodingOptions(float_digits, timestamp_precision, timestamp_mode)
+    settings = Settings(leaf_rows=max(1, leaf_rows), show=show, max_keys=max_keys)
+    started = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        src = stack.enter_context(_opened(source))
+        dst = stack.enter_context(_opened(target))
+        src_gen, dst_gen = _generator(src, options), _generator(dst, options)
+        src_ref = _table_ref(src, table)
+        dst_ref = _table_ref(dst, target_table or table)
+        src_cols, dst_cols = _columns(src, src_ref), _columns(dst, dst_ref)
+        for cols, ref, conn in ((src_cols, src_ref, src), (dst_cols, dst_ref, dst)):
+            if not cols:
+                raise ReconcileError(
+                    f"table {str(ref)!r} does not exist on {conn.label!r} (or has no columns "
+                    "you may read): check the table name"
+                )
+        key_pairs, pairs = _pairs(
+            src_cols, dst_cols, keys, _names(columns), column_map or {}, src_ref, dst_ref
+        )
+        restore_src = _prepare(src, pairs, "source")
+        stack.callback(_restore, src, restore_src)
+        if dst.raw is not src.raw:
+            restore_dst = _prepare(dst, pairs, "target")
+            stack.callback(_restore, dst, restore_dst)
+        shared = threading.Lock()
+        src_side = Side("source", src.raw, src_gen, src_ref, where, shared)
+        dst_lock = shared if dst.raw is src.raw else threading.Lock()
+        dst_where = target_where if target_where is not None else where
+        dst_side = Side("target", dst.raw, dst_gen, dst_ref, dst_where, dst_lock)
+        report = ReconcileReport(
+            source=src.label,
+            target=dst.label,
+            source_table=str(src_ref),
+            target_table=str(dst_ref),
+            key=keys,
+            columns=[p.name for p in pairs],
+            options={**asdict(options), "leaf_rows": settings.leaf_rows},
+        )
+        engine = Reconciler(
+            src_side,
+            dst_side,
+            key_pairs,
+            pairs,
+            settings,
+            lambda: _estimate(src, src_gen, src_ref, where),
+        )
+        try:
+            engine.compare(engine.initial_bounds(), None, 0)
+            engine.finish()
+            engine.report(report)
+        finally:
+            engine.close()
+    report.timings["total"] = round(time.perf_counter() - started, 6)
+    return report
+
+
+def assert_checksums_match(
+    source: Any, target: Any, *, table: str, key: str | Sequence[str], **kwargs: Any
+) -> ReconcileReport:
+    """Fail the test (no traceback) unless ``table`` holds the same rows on both sides.
+
+    The message gives the counts first, then the first differing keys with their column
+    values side by side.  Takes the keyword arguments of :func:`reconcile`.
+    """
+    import pytest
+
+    report = reconcile(source, target, table=table, key=key, **kwargs)
+    if not report.equal:
+        pytest.fail(
+            "checksums differ: " + report.to_text(limit=kwargs.get("show", 10)), pytrace=False
+        )
+    return report
+
+
+def assert_row_counts_match(
+    source: Any,
+    target: Any,
+    *,
+    table: str,
+    target_table: str | None = None,
+    where: str | None = None,
+    exact: bool = True,
+) -> tuple[int, int]:
+    """Fail unless both sides hold as many rows; ``exact=False`` compares statistics only."""
+    import pytest
+
+    with contextlib.ExitStack() as stack:
+        src = stack.enter_context(_opened(source))
+        dst = stack.enter_context(_opened(target))
+        options = EncodingOptions()
+        gens = (_generator(src, options), _generator(dst, options))
+        refs = (_table_ref(src, table), _table_ref(dst, target_table or table))
+
+        def count(i: int) -> int:
+            conn, gen, ref = (src, dst)[i], gens[i], refs[i]
+            if exact:
+                return int(_query(conn, gen.count_query(ref, user_where=where))[0][0])
+            module = postgres if conn.dialect == "postgresql" else tsql
+            rows = _query(conn, module.estimate_sql(conn.paramstyle), (gen.table(ref),))
+            return int(rows[0][0]) if rows and rows[0][0] is not None else 0
+
+        if src.raw is dst.raw:
+            counts = (count(0), count(1))
+        else:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                later = pool.submit(count, 1)
+                counts = (count(0), later.result())
+    if counts[0] != counts[1]:
+        how = "rows" if exact else "rows (planner statistics; pass exact=True to count)"
+        pytest.fail(
+            f"row counts differ: source {refs[0]} has {counts[0]} {how}, target {refs[1]} "
+            f"has {counts[1]} (difference {counts[1] - counts[0]:+d})",
+            pytrace=False,
+        )
+    return counts

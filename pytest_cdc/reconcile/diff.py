@@ -1,0 +1,379 @@
+"""The reconciliation engine: one checksum pass per level, recursion, streaming leaf diff.
+
+1. Boundaries from a sample of the source (or exact quantiles for a small table).
+2. One pass per side, both sides at once: (segment, row count, exact hash sum) per segment.
+3. Segments whose (count, sum) agree are equal (an MD5-based 64-bit sum; docs/checksum.md
+   gives the odds).  A differing segment small enough is fetched as (key, row hash) from both
+   sides and diffed in Python; a bigger one is cut again with exact quantiles and re-checked.
+4. Missing/extra keys found in different segments are matched up at the end (SQL Server
+   compares char data ignoring trailing spaces, which can move a key across a boundary).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from pytest_cdc.reconcile.encoding import ColumnPair
+from pytest_cdc.reconcile.report import ChangedRow, QueryRecord, ReconcileReport
+from pytest_cdc.reconcile.segments import (
+    KeyText,
+    Segment,
+    pick_bounds,
+    sample_percent,
+    segments_from_bounds,
+)
+from pytest_cdc.reconcile.sqlgen import SqlGenerator, TableRef
+
+T = TypeVar("T")
+_NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+Checksums = dict[int, tuple[int, int]]
+
+
+@dataclass
+class Side:
+    """One side of a reconciliation: a DB-API connection, its generator and its table."""
+
+    label: str
+    conn: Any
+    gen: SqlGenerator
+    table: TableRef
+    where: str | None
+    lock: threading.Lock
+    queries: list[QueryRecord] = field(default_factory=list)
+
+    def run(self, purpose: str, sql: str, params: Sequence[Any] | None = None) -> list[Any]:
+        started = time.perf_counter()
+        with self.lock:
+            cur = self.conn.cursor()
+            try:
+                if params is None:
+                    cur.execute(sql)
+                else:
+                    cur.execute(sql, tuple(params))
+                rows = list(cur.fetchall())
+            finally:
+                cur.close()
+        seconds = time.perf_counter() - started
+        self.queries.append(QueryRecord(self.label, purpose, sql, round(seconds, 6), len(rows)))
+        return rows
+
+
+@dataclass
+class Settings:
+    leaf_rows: int = 10_000
+    max_segments: int = 1024
+    exact_below: int = 100_000
+    sample_factor: int = 20
+    show: int = 10
+    max_keys: int = 1000
+
+
+@dataclass
+class _Found:
+    missing: dict[KeyText, list[int]] = field(default_factory=dict)
+    extra: dict[KeyText, list[int]] = field(default_factory=dict)
+    changed: list[KeyText] = field(default_factory=list)
+    changed_count: int = 0
+
+
+class Reconciler:
+    def __init__(
+        self,
+        source: Side,
+        target: Side,
+        keys: Sequence[ColumnPair],
+        pairs: Sequence[ColumnPair],
+        settings: Settings,
+        estimate: Callable[[], int],
+    ) -> None:
+        self.source, self.target = source, target
+        self.keys, self.pairs = list(keys), list(pairs)
+        self.settings = settings
+        self.estimate = estimate
+        self.found = _Found()
+        self.compared = 0
+        self.differing = 0
+        self.timings: dict[str, float] = {}
+        self.source_rows = 0
+        self.target_rows = 0
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cdc-reconcile")
+        self._concurrent = source.conn is not target.conn
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def both(self, fn: Callable[[Side], T]) -> tuple[T, T]:
+        """Run ``fn`` on both sides at once (one after the other on a shared connection)."""
+        if not self._concurrent:
+            return fn(self.source), fn(self.target)
+        later = self._pool.submit(fn, self.target)
+        first = fn(self.source)
+        return first, later.result()
+
+    def _timed(self, name: str, started: float) -> None:
+        self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - started, 6)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    # -- steps ----------------------------------------------------------------------------------
+    def _range(self, side: Side, seg: Segment) -> str:
+        return side.gen.range_condition(
+            self.keys,
+            side.label,
+            list(seg.lo) if seg.lo else None,  # type: ignore[arg-type]
+            list(seg.hi) if seg.hi else None,  # type: ignore[arg-type]
+        )
+
+    def initial_bounds(self) -> list[KeyText]:
+        started = time.perf_counter()
+        s = self.settings
+        rows = self.estimate()
+        wanted = min(s.max_segments, max(1, math.ceil(rows / s.leaf_rows)))
+        bounds: list[KeyText] = []
+        if wanted > 1:
+            src = self.source
+            if rows <= s.exact_below:
+                step = max(1, math.ceil(rows / wanted))
+                sql = src.gen.quantile_query(
+                    src.table, self.keys, src.label, step, user_where=src.where
+                )
+                bounds = _strictly_increasing([tuple(r) for r in src.run("boundaries", sql)])
+            else:
+                percent = sample_percent(rows, wanted * s.sample_factor)
+                sql = src.gen.sample_query(
+                    src.table, self.keys, src.label, percent, user_where=src.where
+                )
+                sample = [tuple(r) for r in src.run("sample boundaries", sql)]
+                bounds = pick_bounds(sample, wanted)
+        self._timed("boundaries", started)
+        return bounds
+
+    def checksums(
+        self, bounds: Sequence[KeyText], first: int, parent: Segment | None
+    ) -> tuple[Checksums, Checksums]:
+        started = time.perf_counter()
+
+        def one(side: Side) -> Checksums:
+            restrict = self._range(side, parent) if parent else None
+            sql = side.gen.checksum_query(
+                side.table,
+                self.keys,
+                self.pairs,
+                side.label,
+                [_texts(b) for b in bounds],
+                first=first,
+                user_where=side.where,
+                restrict=restrict,
+            )
+            rows = side.run("segment checksums", sql)
+            return {int(seg): (int(n), int(total)) for seg, n, total in rows}
+
+        result = self.both(one)
+        self._timed("checksums", started)
+        return result
+
+    def split(self, seg: Segment, rows: int, first: int) -> list[KeyText]:
+        """Exact row-count bounds inside ``seg`` read from its bigger side."""
+        started = time.perf_counter()
+        wanted = min(self.settings.max_segments, math.ceil(rows / self.settings.leaf_rows))
+        step = max(1, math.ceil(rows / max(wanted, 1)))
+        side = self._bigger
+        sql = side.gen.quantile_query(
+            side.table,
+            self.keys,
+            side.label,
+            step,
+            user_where=side.where,
+            restrict=self._range(side, seg),
+        )
+        bounds = [tuple(r) for r in side.run("split boundaries", sql)]
+        bounds = [b for b in _strictly_increasing(bounds) if _inside(b, seg)]
+        self._timed("boundaries", started)
+        return bounds
+
+    def leaf(self, seg: Segment) -> None:
+        """Fetch (key, hash) of the segment from both sides and diff them in Python."""
+        started = time.perf_counter()
+
+        def fetch(side: Side) -> list[Any]:
+            sql = side.gen.fetch_query(
+                side.table,
+                self.keys,
+                self.pairs,
+                side.label,
+                user_where=side.where,
+                restrict=self._range(side, seg),
+            )
+            return side.run("leaf rows", sql)
+
+        src_rows, dst_rows = self.both(fetch)
+        nkeys = len(self.keys)
+        wanted: dict[KeyText, Counter[int]] = {}
+        for row in src_rows:
+            wanted.setdefault(tuple(row[:nkeys]), Counter())[int(row[nkeys])] += 1
+        del src_rows
+        got: dict[KeyText, Counter[int]] = {}
+        for row in dst_rows:
+            key = tuple(row[:nkeys])
+            h = int(row[nkeys])
+            bag = wanted.get(key)
+            if bag is not None and bag[h] > 0:
+                bag[h] -= 1  # an identical row: nothing to report
+                continue
+            got.setdefault(key, Counter())[h] += 1
+        del dst_rows
+        for key in set(wanted) | set(got):
+            src_left = list((wanted.get(key) or Counter()).elements())
+            dst_left = list((got.get(key) or Counter()).elements())
+            self._classify(key, src_left, dst_left)
+        self._timed("leaf diff", started)
+
+    def _classify(self, key: KeyText, src_left: list[int], dst_left: list[int]) -> None:
+        pairs = min(len(src_left), len(dst_left))
+        for _ in range(pairs):
+            self._changed(key)
+        if len(src_left) > pairs:
+            self.found.missing.setdefault(key, []).extend(src_left[pairs:])
+        if len(dst_left) > pairs:
+            self.found.extra.setdefault(key, []).extend(dst_left[pairs:])
+
+    def _changed(self, key: KeyText) -> None:
+        self.found.changed_count += 1
+        if len(self.found.changed) < self.settings.max_keys:
+            self.found.changed.append(key)
+
+    # -- the recursion --------------------------------------------------------------------------
+    def compare(self, bounds: Sequence[KeyText], parent: Segment | None, first: int) -> None:
+        lo, hi = (parent.lo, parent.hi) if parent else (None, None)
+        segments = segments_from_bounds(bounds, lo, hi, first)
+        src, dst = self.checksums(bounds, first, parent)
+        if parent is None:
+            self.source_rows = sum(n for n, _ in src.values())
+            self.target_rows = sum(n for n, _ in dst.values())
+        self.compared += len(segments)
+        for seg in segments:
+            a = src.get(seg.number, (0, 0))
+            b = dst.get(seg.number, (0, 0))
+            if a == b:
+                continue
+            self.differing += 1
+            rows = max(a[0], b[0])
+            self._bigger = self.source if a[0] >= b[0] else self.target
+            if rows <= 2 * self.settings.leaf_rows:
+                self.leaf(seg)
+                continue
+            inner = self.split(seg, rows, 0)
+            if not inner:
+                self.leaf(seg)  # one key value holds every row: nothing left to cut
+                continue
+            self.compare(inner, seg, self._next_first())
+
+    _bigger: Side
+    _first_counter = 0
+
+    def _next_first(self) -> int:
+        # Segment numbers only need to be unique within one query; keep them readable.
+        self._first_counter += 1_000_000
+        return self._first_counter
+
+    def finish(self) -> None:
+        """Match up keys reported missing in one segment and extra in another."""
+        found = self.found
+        for key in [k for k in found.missing if k in found.extra]:
+            src_left, dst_left = found.missing.pop(key), found.extra.pop(key)
+            common = Counter(src_left) & Counter(dst_left)
+            src_rest = list((Counter(src_left) - common).elements())
+            dst_rest = list((Counter(dst_left) - common).elements())
+            self._classify(key, src_rest, dst_rest)
+
+    def values(self, keys: Sequence[KeyText]) -> list[ChangedRow]:
+        """The differing column values of ``keys``, side by side."""
+        if not keys:
+            return []
+        started = time.perf_counter()
+
+        def fetch(side: Side) -> dict[KeyText, list[Any]]:
+            sql = side.gen.values_query(
+                side.table,
+                self.keys,
+                self.pairs,
+                side.label,
+                [_texts(k) for k in keys if None not in k],
+                user_where=side.where,
+            )
+            nkeys = len(self.keys)
+            return {tuple(r[:nkeys]): list(r) for r in side.run("changed values", sql)}
+
+        src, dst = self.both(fetch)
+        rows = []
+        for key in keys:
+            a, b = src.get(key), dst.get(key)
+            diffs: dict[str, list[str | None]] = {}
+            if a is not None and b is not None:
+                for pair, x, y in zip(self.pairs, a, b, strict=False):
+                    if x != y:
+                        diffs[pair.name] = [x, y]
+            rows.append(ChangedRow(key=list(key), differences=diffs))
+        self._timed("changed values", started)
+        return rows
+
+    def report(self, base: ReconcileReport) -> ReconcileReport:
+        f, s = self.found, self.settings
+        base.source_rows, base.target_rows = self.source_rows, self.target_rows
+        base.missing_count = sum(len(v) for v in f.missing.values())
+        base.extra_count = sum(len(v) for v in f.extra.values())
+        base.changed_count = f.changed_count
+        base.missing = [list(k) for k in _first(sorted(f.missing, key=_sort_key), s.max_keys)]
+        base.extra = [list(k) for k in _first(sorted(f.extra, key=_sort_key), s.max_keys)]
+        changed = sorted(set(f.changed), key=_sort_key)
+        shown = self.values(changed[: s.show])
+        base.changed = shown + [ChangedRow(key=list(k)) for k in changed[s.show :]]
+        base.segments_compared = self.compared
+        base.segments_differing = self.differing
+        base.timings.update(self.timings)
+        base.queries = self.source.queries + self.target.queries
+        return base
+
+
+def _first(items: list[KeyText], n: int) -> list[KeyText]:
+    return items[:n]
+
+
+def _sort_key(key: KeyText) -> tuple[tuple[int, Decimal, str], ...]:
+    """Report order: NULL first, numbers by value, everything else by text."""
+    out = []
+    for part in key:
+        if part is None:
+            out.append((0, Decimal(0), ""))
+        elif _NUMBER.match(part):
+            out.append((1, Decimal(part), ""))
+        else:
+            out.append((2, Decimal(0), part))
+    return tuple(out)
+
+
+def _texts(key: KeyText) -> list[str]:
+    """A boundary or wanted key; these never hold NULL (filtered where they are picked)."""
+    return [str(part) for part in key]
+
+
+def _strictly_increasing(bounds: list[KeyText]) -> list[KeyText]:
+    out: list[KeyText] = []
+    for b in bounds:
+        if None in b:
+            continue
+        if not out or b != out[-1]:
+            out.append(b)
+    return out
+
+
+def _inside(bound: KeyText, seg: Segment) -> bool:
+    return bound != seg.lo and bound != seg.hi

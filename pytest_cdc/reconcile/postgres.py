@@ -1,0 +1,227 @@
+"""PostgreSQL: the canonical encoding as SQL, and its catalog reader.
+
+Needs PostgreSQL 14+ (numeric Infinity, trim_scale) with a UTF8 server encoding, and a
+session with ``extra_float_digits > 0`` so ``float8::text`` is the shortest round-trip form
+(:func:`prepare_session` sets it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from pytest_cdc.reconcile.encoding import LENGTH_PREFIXED, Column, ColumnPair, TypeClass
+from pytest_cdc.reconcile.sqlgen import Scope, SqlGenerator
+
+#: information_schema data_type -> type class.
+TYPE_CLASSES: dict[str, TypeClass] = {
+    "smallint": TypeClass.INTEGER,
+    "integer": TypeClass.INTEGER,
+    "bigint": TypeClass.INTEGER,
+    "numeric": TypeClass.DECIMAL,
+    "money": TypeClass.DECIMAL,
+    "real": TypeClass.FLOAT,
+    "double precision": TypeClass.FLOAT,
+    "boolean": TypeClass.BOOLEAN,
+    "text": TypeClass.TEXT,
+    "character varying": TypeClass.TEXT,
+    "name": TypeClass.TEXT,
+    "citext": TypeClass.TEXT,
+    "xml": TypeClass.TEXT,
+    "character": TypeClass.CHAR,
+    "json": TypeClass.JSON,
+    "jsonb": TypeClass.JSON,
+    "date": TypeClass.DATE,
+    "time without time zone": TypeClass.TIME,
+    "timestamp without time zone": TypeClass.TIMESTAMP,
+    "timestamp with time zone": TypeClass.TIMESTAMPTZ,
+    "uuid": TypeClass.UUID,
+    "bytea": TypeClass.BINARY,
+}
+
+CATALOG_QUERY = (
+    "SELECT column_name, data_type, datetime_precision FROM information_schema.columns"
+    " WHERE table_schema = {schema} AND table_name = %s ORDER BY ordinal_position"
+)
+
+# Values inside this range print with to_char; the rest (BC, year > 9999, +-infinity) fall
+# back to the type's own text output so that they still differ from every in-range value.
+_TS_RANGE = "BETWEEN '0001-01-01' AND '9999-12-31 23:59:59.999999'"
+
+
+class PostgresGenerator(SqlGenerator):
+    name: ClassVar[str] = "postgresql"
+    sqlglot_dialect: ClassVar[str] = "postgres"
+    apply_keyword: ClassVar[str] = "CROSS JOIN LATERAL"
+
+    def octet_length(self, expr: str) -> str:
+        return f"octet_length({expr})"
+
+    def int_to_text(self, expr: str) -> str:
+        return f"({expr})::text"
+
+    def row_hash(self, row_text: str) -> str:
+        # The first 16 hex digits of the MD5 as a signed 64-bit integer (big-endian).
+        return f"('x' || left(md5({row_text}), 16))::bit(64)::bigint"
+
+    def exact_sum(self, expr: str) -> str:
+        return f"SUM({expr})"  # sum(bigint) is numeric: exact, never overflows
+
+    def sample_clause(self, percent: float) -> str:
+        return f"TABLESAMPLE SYSTEM ({float(percent)!r})"
+
+    # -- rendering ---------------------------------------------------------------------------
+    def render(self, pair: ColumnPair, side: str, scope: Scope) -> str:
+        col = pair.source if side == "source" else pair.target
+        x = self.column(pair, side)
+        native = col.type_class
+        fmt = pair.fmt
+        if native is TypeClass.BOOLEAN and fmt is not TypeClass.BOOLEAN:
+            x, native = f"({x})::int", TypeClass.INTEGER
+        if fmt in (TypeClass.INTEGER, TypeClass.BOOLEAN) and native is TypeClass.INTEGER:
+            return f"({x})::text"
+        if fmt is TypeClass.BOOLEAN:
+            return f"CASE WHEN {x} THEN '1' ELSE '0' END"
+        if fmt is TypeClass.DECIMAL:
+            if native is TypeClass.INTEGER:
+                return f"({x})::text"
+            return f"trim_scale(({x})::numeric)::text"
+        if fmt is TypeClass.FLOAT:
+            if native is TypeClass.INTEGER:
+                x = f"({x})::numeric"
+            return self._float(scope.bind(f"({x})::float8"), scope)
+        if fmt in (TypeClass.TEXT, TypeClass.JSON):
+            return f"({x})::text"
+        if fmt is TypeClass.CHAR:
+            return f"rtrim(({x})::text, ' ')"
+        if fmt is TypeClass.UUID:
+            return f"({x})::text"
+        if fmt is TypeClass.BINARY:
+            return f"encode({x}, 'hex')"
+        if fmt is TypeClass.DATE:
+            return f"CASE WHEN {x} {_TS_RANGE} THEN to_char({x}, 'YYYY-MM-DD') ELSE ({x})::text END"
+        if fmt is TypeClass.TIME:
+            return self._time(x)
+        if fmt in (TypeClass.TIMESTAMP, TypeClass.TIMESTAMPTZ):
+            if native is TypeClass.TIMESTAMPTZ:
+                x = f"({x} AT TIME ZONE 'UTC')"
+            return self._timestamp(x)
+        raise ValueError(f"cannot render {col.data_type!r} as {fmt.value}")
+
+    def _cut(self, x: str) -> str:
+        """Fractional seconds cut to the configured precision (truncate or round half up)."""
+        precision = self.options.timestamp_precision
+        if precision == 6:
+            return x
+        scale = 10 ** (6 - precision)
+        if self.options.timestamp_mode == "round":
+            x = f"({x} + interval '{scale // 2} microseconds')"
+        micros = f"(extract(microseconds FROM {x})::bigint % 1000000)"
+        step = f"({micros} / {scale} * {scale}) * interval '1 microsecond'"
+        return f"(date_trunc('second', {x}) + {step})"
+
+    def _digits(self, text: str) -> str:
+        precision = self.options.timestamp_precision
+        keep = 19 if precision == 0 else 20 + precision
+        return text if precision == 6 else f"left({text}, {keep})"
+
+    def _timestamp(self, x: str) -> str:
+        cut = self._cut(x)
+        shown = self._digits(f"to_char({cut}, 'YYYY-MM-DD HH24:MI:SS.US')")
+        return f"CASE WHEN {x} {_TS_RANGE} THEN {shown} ELSE ({x})::text END"
+
+    def _time(self, x: str) -> str:
+        precision = self.options.timestamp_precision
+        text = f"to_char({self._cut(x)}, 'HH24:MI:SS.US')"
+        return text if precision == 6 else f"left({text}, {8 if precision == 0 else 9 + precision})"
+
+    @staticmethod
+    def _exponent(n: str) -> str:
+        """Decimal exponent of a positive numeric, read off its plain text (numeric log is
+        slow and can round 999.99...9 up to 3)."""
+        frac = f"split_part(({n})::text, '.', 2)"
+        return (
+            f"(CASE WHEN {n} >= 1 THEN length(trunc({n})::text) - 1"
+            f" ELSE length(ltrim({frac}, '0')) - length({frac}) - 1 END)"
+        )
+
+    def _float(self, v: str, scope: Scope) -> str:
+        digits = self.options.float_digits
+        # float8::text is the shortest round-trip form; as numeric it rounds exactly.
+        exact = f"abs({v})::text::numeric"
+        rounded = f"trim_scale(round({exact}, {digits - 1} - {self._exponent(exact)}))::text"
+        return (
+            f"CASE WHEN {v} = 0 THEN '0' WHEN {v} = 'NaN' THEN 'NaN'"
+            f" WHEN {v} = 'Infinity' THEN 'Infinity' WHEN {v} = '-Infinity' THEN '-Infinity'"
+            f" WHEN {v} < 0 THEN '-' || {rounded} ELSE {rounded} END"
+        )
+
+    def segment_case(
+        self, keys: Sequence[ColumnPair], side: str, bounds: Sequence[Sequence[str]], first: int
+    ) -> str:
+        # One non-text key: width_bucket's binary search in C is twice as cheap as a CASE
+        # tree; text keys keep the tree, whose comparisons carry COLLATE "C".
+        if len(keys) != 1 or keys[0].fmt in LENGTH_PREFIXED or not bounds:
+            return super().segment_case(keys, side, bounds, first)
+        lits = ", ".join(self.typed_literal(keys[0], side, b[0]) for b in bounds)
+        bucket = f"width_bucket({self.sort_expr(keys[0], side)}, ARRAY[{lits}])"
+        # NULL keys go to the last segment, as in the CASE tree.
+        return f"(COALESCE({bucket}, {len(bounds)}) + {first})"
+
+    # -- keys --------------------------------------------------------------------------------
+    def sort_expr(self, pair: ColumnPair, side: str) -> str:
+        col = pair.source if side == "source" else pair.target
+        x = self.column(pair, side)
+        if pair.fmt in (TypeClass.TEXT, TypeClass.CHAR, TypeClass.JSON):
+            return f'(({x})::text COLLATE "C")'
+        if col.type_class is TypeClass.TIMESTAMPTZ:
+            return f"({x} AT TIME ZONE 'UTC')"
+        return x
+
+    def typed_literal(self, pair: ColumnPair, side: str, text: str) -> str:
+        fmt = pair.fmt
+        if fmt in (TypeClass.INTEGER, TypeClass.DECIMAL, TypeClass.BOOLEAN):
+            col = pair.source if side == "source" else pair.target
+            number = self.checked_number(text)
+            return f"'{number}'::boolean" if col.type_class is TypeClass.BOOLEAN else number
+        if fmt in (TypeClass.TEXT, TypeClass.CHAR, TypeClass.JSON):
+            return f'({self.string_literal(text)} COLLATE "C")'
+        casts = {
+            TypeClass.UUID: "uuid",
+            TypeClass.DATE: "date",
+            TypeClass.TIME: "time",
+            TypeClass.TIMESTAMP: "timestamp",
+            TypeClass.TIMESTAMPTZ: "timestamp",
+        }
+        if fmt in casts:
+            return f"CAST({self.string_literal(text)} AS {casts[fmt]})"
+        if fmt is TypeClass.BINARY:
+            return f"decode('{self.checked_hex(text)}', 'hex')"
+        raise ValueError(f"a {fmt.value} column cannot be a reconciliation key")
+
+
+def read_columns(cursor: object, schema: str, table: str, paramstyle: str) -> list[Column]:
+    """The table's columns from information_schema (empty when the table does not exist)."""
+    mark = "?" if paramstyle == "qmark" else "%s"
+    sql = CATALOG_QUERY.replace("%s", mark).format(schema=mark)
+    cursor.execute(sql, (schema, table))  # type: ignore[attr-defined]
+    columns = []
+    for name, data_type, precision in cursor.fetchall():  # type: ignore[attr-defined]
+        tc = TYPE_CLASSES.get(str(data_type))
+        columns.append(Column(str(name), str(data_type), tc, precision))  # type: ignore[arg-type]
+    return columns
+
+
+def prepare_session(cursor: object) -> str:
+    """Make float8::text print the shortest round-trip form; returns the setting to restore."""
+    cursor.execute("SELECT current_setting('extra_float_digits')")  # type: ignore[attr-defined]
+    old = str(cursor.fetchone()[0])  # type: ignore[attr-defined]
+    if int(old) <= 0:
+        cursor.execute("SELECT set_config('extra_float_digits', '1', false)")  # type: ignore[attr-defined]
+    return old
+
+
+def estimate_sql(paramstyle: str) -> str:
+    """Planner row estimate of a table (-1: never analysed); one parameter: the quoted name."""
+    mark = "?" if paramstyle == "qmark" else "%s"
+    return f"SELECT c.reltuples::bigint FROM pg_class AS c WHERE c.oid = to_regclass({mark})"

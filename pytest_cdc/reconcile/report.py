@@ -1,0 +1,122 @@
+"""ReconcileReport: what a reconciliation found, as a JSON document gate jobs can read.
+
+The JSON schema (``schema_version`` 1) is documented in docs/checksum.md; keys are only ever
+added, never renamed, and ``from_json(to_json())`` round-trips.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class ChangedRow:
+    """A key present on both sides whose rows differ, with the differing values side by side."""
+
+    key: list[str | None]
+    #: column name -> [source value, target value] (canonical text), only differing columns.
+    differences: dict[str, list[str | None]] = field(default_factory=dict)
+
+
+@dataclass
+class QueryRecord:
+    side: str
+    purpose: str
+    sql: str
+    seconds: float
+    rows: int
+
+
+@dataclass
+class ReconcileReport:
+    """The outcome of one reconciliation of a source table against a target table."""
+
+    source: str
+    target: str
+    source_table: str
+    target_table: str
+    key: list[str]
+    columns: list[str]
+    source_rows: int = 0
+    target_rows: int = 0
+    #: Keys (canonical text, one list a key) of rows missing in the target, first N.
+    missing: list[list[str | None]] = field(default_factory=list)
+    #: Keys of rows the target has but the source does not, first N.
+    extra: list[list[str | None]] = field(default_factory=list)
+    changed: list[ChangedRow] = field(default_factory=list)
+    missing_count: int = 0
+    extra_count: int = 0
+    changed_count: int = 0
+    segments_compared: int = 0
+    segments_differing: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+    queries: list[QueryRecord] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def equal(self) -> bool:
+        return not (self.missing_count or self.extra_count or self.changed_count)
+
+    @property
+    def differing_count(self) -> int:
+        return self.missing_count + self.extra_count + self.changed_count
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["equal"] = self.equal
+        return data
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReconcileReport:
+        data = dict(data)
+        data.pop("equal", None)
+        data["changed"] = [ChangedRow(**row) for row in data.get("changed", [])]
+        data["queries"] = [QueryRecord(**q) for q in data.get("queries", [])]
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def from_json(cls, text: str) -> ReconcileReport:
+        return cls.from_dict(json.loads(text))
+
+    # -- text ---------------------------------------------------------------------------------
+    def summary(self) -> str:
+        verdict = "equal" if self.equal else "different"
+        return (
+            f"{self.source_table} -> {self.target_table}: {verdict}; "
+            f"source {self.source_rows} rows, target {self.target_rows} rows; "
+            f"{self.missing_count} missing in target, {self.extra_count} extra in target, "
+            f"{self.changed_count} changed"
+        )
+
+    def to_text(self, *, limit: int = 10) -> str:
+        lines = [self.summary()]
+        names = ", ".join(self.key)
+        for label, keys, total in (
+            ("missing in target", self.missing, self.missing_count),
+            ("extra in target", self.extra, self.extra_count),
+        ):
+            if total:
+                shown = "; ".join(_key(k) for k in keys[:limit])
+                more = f" (+{total - min(limit, len(keys))} more)" if total > limit else ""
+                lines.append(f"  {label} ({names}): {shown}{more}")
+        for row in self.changed[:limit]:
+            lines.append(f"  changed {names}={_key(row.key)}:")
+            width = max((len(c) for c in row.differences), default=0)
+            for column, (src, dst) in row.differences.items():
+                lines.append(f"    {column:<{width}}  source={src!r}  target={dst!r}")
+        if self.changed_count > min(limit, len(self.changed)):
+            lines.append(f"  (+{self.changed_count - min(limit, len(self.changed))} more changed)")
+        return "\n".join(lines)
+
+
+def _key(values: list[str | None]) -> str:
+    return ",".join("NULL" if v is None else v for v in values)

@@ -1,0 +1,334 @@
+"""What the PostgreSQL and T-SQL generators share: the query shapes.
+
+A generator knows how one engine quotes, renders each type class, hashes and sums; the query
+builders here put those pieces together, so both engines run structurally identical queries.
+Every value that ends up in SQL text is either an identifier (quoted by the generator) or a
+literal built from a key value read back from the database (escaped by the generator).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from pytest_cdc.reconcile.encoding import (
+    LENGTH_PREFIXED,
+    ColumnPair,
+    EncodingOptions,
+    TypeClass,
+)
+
+#: Alias of the scanned table in every generated query.
+TABLE_ALIAS = "t"
+_NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+_HEX = re.compile(r"^[0-9a-f]*$")
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A table as ``schema.name`` (schema may be None: the connection's default)."""
+
+    schema: str | None
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}" if self.schema else self.name
+
+
+@dataclass
+class Scope:
+    """Collects per-row helper expressions (CROSS APPLY / LATERAL) while rendering columns.
+
+    Naming an intermediate value once keeps long renderings (floats) readable and stops the
+    engine from re-evaluating a sub-expression at every place it is used.
+    """
+
+    keyword: str
+    applies: list[str] = field(default_factory=list)
+
+    def bind(self, expr: str) -> str:
+        alias = f"cdc_a{len(self.applies)}"
+        self.applies.append(f"{self.keyword} (SELECT {expr} AS cdc_v) AS {alias}")
+        return f"{alias}.cdc_v"
+
+    def from_clause(self, table_sql: str, sample: str = "") -> str:
+        head = f"{table_sql} AS {TABLE_ALIAS}" + (f" {sample}" if sample else "")
+        return " ".join([head, *self.applies])
+
+
+class SqlGenerator:
+    """Base of the per-engine generators; subclasses override the small pieces."""
+
+    name: ClassVar[str] = ""
+    sqlglot_dialect: ClassVar[str] = ""
+    apply_keyword: ClassVar[str] = "CROSS JOIN LATERAL"
+    concat_operator: ClassVar[str] = " || "
+
+    def __init__(self, options: EncodingOptions | None = None) -> None:
+        self.options = options or EncodingOptions()
+
+    # -- small pieces each engine overrides ------------------------------------------------
+    def quote(self, name: str) -> str:
+        if "\x00" in name:
+            raise ValueError(f"identifier {name!r} contains a NUL character")
+        return '"' + name.replace('"', '""') + '"'
+
+    def string_literal(self, text: str) -> str:
+        if "\x00" in text:
+            raise ValueError(f"literal {text!r} contains a NUL character")
+        return "'" + text.replace("'", "''") + "'"
+
+    def render(self, pair: ColumnPair, side: str, scope: Scope) -> str:
+        """SQL text of the canonical rendering of a (non-NULL) column value."""
+        raise NotImplementedError
+
+    def octet_length(self, expr: str) -> str:
+        raise NotImplementedError
+
+    def int_to_text(self, expr: str) -> str:
+        raise NotImplementedError
+
+    def row_hash(self, row_text: str) -> str:
+        raise NotImplementedError
+
+    def exact_sum(self, expr: str) -> str:
+        raise NotImplementedError
+
+    def sort_expr(self, pair: ColumnPair, side: str) -> str:
+        """The key column as compared and ordered in a collation-independent way."""
+        raise NotImplementedError
+
+    def typed_literal(self, pair: ColumnPair, side: str, text: str) -> str:
+        """A literal comparable with :meth:`sort_expr`, from a key's canonical text."""
+        raise NotImplementedError
+
+    def sample_clause(self, percent: float) -> str:
+        raise NotImplementedError
+
+    def limit(self, select_body: str, rows: int) -> str:
+        return f"{select_body} LIMIT {int(rows)}"
+
+    # -- shared building blocks -------------------------------------------------------------
+    def table(self, ref: TableRef) -> str:
+        if ref.schema:
+            return f"{self.quote(ref.schema)}.{self.quote(ref.name)}"
+        return self.quote(ref.name)
+
+    def column(self, pair: ColumnPair, side: str) -> str:
+        col = pair.source if side == "source" else pair.target
+        return f"{TABLE_ALIAS}.{self.quote(col.name)}"
+
+    def concat(self, parts: Sequence[str]) -> str:
+        return "(" + self.concat_operator.join(parts) + ")"
+
+    def field(self, pair: ColumnPair, side: str, scope: Scope) -> str:
+        value = self.render(pair, side, scope)
+        if pair.fmt in LENGTH_PREFIXED:
+            value = scope.bind(value)
+            body = self.concat(["'V'", self.int_to_text(self.octet_length(value)), "':'", value])
+        else:
+            body = self.concat(["'V'", value, "';'"])
+        return f"CASE WHEN {self.column(pair, side)} IS NULL THEN 'N' ELSE {body} END"
+
+    def row_text(self, pairs: Sequence[ColumnPair], side: str, scope: Scope) -> str:
+        return self.concat([self.field(p, side, scope) for p in pairs])
+
+    def nullable_render(self, pair: ColumnPair, side: str, scope: Scope) -> str:
+        value = self.render(pair, side, scope)
+        return f"CASE WHEN {self.column(pair, side)} IS NULL THEN NULL ELSE {value} END"
+
+    def key_literals(
+        self, keys: Sequence[ColumnPair], side: str, bound: Sequence[str]
+    ) -> list[str]:
+        return [self.typed_literal(k, side, text) for k, text in zip(keys, bound, strict=False)]
+
+    def key_less(self, keys: Sequence[ColumnPair], side: str, bound: Sequence[str]) -> str:
+        """``key < bound`` in lexicographic order, spelled out (T-SQL has no row values)."""
+        exprs = [self.sort_expr(k, side) for k in keys]
+        lits = self.key_literals(keys, side, bound)
+        terms = []
+        for i in range(len(keys)):
+            equal = [f"{exprs[j]} = {lits[j]}" for j in range(i)]
+            terms.append(" AND ".join([*equal, f"{exprs[i]} < {lits[i]}"]))
+        return "(" + " OR ".join(f"({t})" for t in terms) + ")"
+
+    def segment_case(
+        self, keys: Sequence[ColumnPair], side: str, bounds: Sequence[Sequence[str]], first: int
+    ) -> str:
+        """Segment number of a row: a balanced CASE tree, log2(segments) comparisons a row.
+
+        ``bounds`` are the lower bounds of segments ``first+1 ..``; the segment below the first
+        bound is number ``first``.
+        """
+
+        def tree(lo: int, hi: int) -> str:
+            if lo == hi:
+                return str(first + lo)
+            mid = (lo + hi + 1) // 2
+            less = self.key_less(keys, side, bounds[mid - 1])
+            return f"CASE WHEN {less} THEN {tree(lo, mid - 1)} ELSE {tree(mid, hi)} END"
+
+        return tree(0, len(bounds))
+
+    def range_condition(
+        self,
+        keys: Sequence[ColumnPair],
+        side: str,
+        lo: Sequence[str] | None,
+        hi: Sequence[str] | None,
+    ) -> str:
+        parts = []
+        if lo is not None:
+            parts.append(f"NOT {self.key_less(keys, side, lo)}")
+        if hi is not None:
+            parts.append(self.key_less(keys, side, hi))
+        return " AND ".join(parts) if parts else "1 = 1"
+
+    def where(self, user_where: str | None, *conditions: str) -> str:
+        parts = [f"({user_where})"] if user_where else []
+        parts.extend(c for c in conditions if c)
+        return " WHERE " + " AND ".join(parts) if parts else ""
+
+    def order_by(self, keys: Sequence[ColumnPair], side: str) -> str:
+        return ", ".join(self.sort_expr(k, side) for k in keys)
+
+    # -- the queries ------------------------------------------------------------------------
+    def checksum_query(
+        self,
+        table: TableRef,
+        keys: Sequence[ColumnPair],
+        pairs: Sequence[ColumnPair],
+        side: str,
+        bounds: Sequence[Sequence[str]],
+        *,
+        first: int = 0,
+        user_where: str | None = None,
+        restrict: str | None = None,
+    ) -> str:
+        """One pass: (segment, row count, exact sum of row hashes) for every segment."""
+        scope = Scope(self.apply_keyword)
+        h = self.row_hash(self.row_text(pairs, side, scope))
+        seg = self.segment_case(keys, side, bounds, first) if bounds else str(first)
+        inner = (
+            f"SELECT {seg} AS seg, {h} AS h FROM {scope.from_clause(self.table(table))}"
+            f"{self.where(user_where, restrict or '')}"
+        )
+        return (
+            f"SELECT s.seg, COUNT(*) AS n, {self.exact_sum('s.h')} AS total"
+            f" FROM ({inner}) AS s GROUP BY s.seg"
+        )
+
+    def key_texts(self, keys: Sequence[ColumnPair], side: str, scope: Scope) -> list[str]:
+        return [self.nullable_render(k, side, scope) for k in keys]
+
+    def sample_query(
+        self,
+        table: TableRef,
+        keys: Sequence[ColumnPair],
+        side: str,
+        percent: float,
+        *,
+        user_where: str | None = None,
+    ) -> str:
+        """Canonical key texts of a page sample, in key order (boundaries for big tables)."""
+        scope = Scope(self.apply_keyword)
+        cols = ", ".join(self.key_texts(keys, side, scope))
+        sample = self.sample_clause(percent)
+        return (
+            f"SELECT {cols} FROM {scope.from_clause(self.table(table), sample)}"
+            f"{self.where(user_where)}"
+            f" ORDER BY {self.order_by(keys, side)}"
+        )
+
+    def quantile_query(
+        self,
+        table: TableRef,
+        keys: Sequence[ColumnPair],
+        side: str,
+        step: int,
+        *,
+        user_where: str | None = None,
+        restrict: str | None = None,
+    ) -> str:
+        """Every ``step``-th key in key order: exact row-count boundaries of a (small) range."""
+        scope = Scope(self.apply_keyword)
+        texts = self.key_texts(keys, side, scope)
+        names = [f"k{i}" for i in range(len(keys))]
+        cols = ", ".join(f"{t} AS {n}" for t, n in zip(texts, names, strict=False))
+        inner = (
+            f"SELECT {cols}, ROW_NUMBER() OVER (ORDER BY {self.order_by(keys, side)}) AS rn"
+            f" FROM {scope.from_clause(self.table(table))}"
+            f"{self.where(user_where, restrict or '')}"
+        )
+        return (
+            f"SELECT {', '.join('q.' + n for n in names)} FROM ({inner}) AS q"
+            f" WHERE q.rn % {int(step)} = 0 ORDER BY q.rn"
+        )
+
+    def fetch_query(
+        self,
+        table: TableRef,
+        keys: Sequence[ColumnPair],
+        pairs: Sequence[ColumnPair],
+        side: str,
+        *,
+        user_where: str | None = None,
+        restrict: str | None = None,
+    ) -> str:
+        """Canonical key texts and row hash of every row in a range (the leaf diff input)."""
+        scope = Scope(self.apply_keyword)
+        texts = self.key_texts(keys, side, scope)
+        h = self.row_hash(self.row_text(pairs, side, scope))
+        return (
+            f"SELECT {', '.join(texts)}, {h} FROM {scope.from_clause(self.table(table))}"
+            f"{self.where(user_where, restrict or '')}"
+        )
+
+    def values_query(
+        self,
+        table: TableRef,
+        keys: Sequence[ColumnPair],
+        pairs: Sequence[ColumnPair],
+        side: str,
+        key_rows: Sequence[Sequence[str]],
+        *,
+        user_where: str | None = None,
+    ) -> str:
+        """Canonical text of every compared column for the given keys (side-by-side report)."""
+        scope = Scope(self.apply_keyword)
+        texts = [self.nullable_render(p, side, scope) for p in pairs]
+        wanted = " OR ".join(
+            "("
+            + " AND ".join(
+                f"{self.sort_expr(k, side)} = {lit}"
+                for k, lit in zip(keys, self.key_literals(keys, side, row), strict=False)
+            )
+            + ")"
+            for row in key_rows
+        )
+        return (
+            f"SELECT {', '.join(texts)} FROM {scope.from_clause(self.table(table))}"
+            f"{self.where(user_where, '(' + (wanted or '1 = 0') + ')')}"
+        )
+
+    def count_query(self, table: TableRef, *, user_where: str | None = None) -> str:
+        return f"SELECT COUNT(*) FROM {self.table(table)} AS {TABLE_ALIAS}{self.where(user_where)}"
+
+    # -- literal helpers shared by both engines ----------------------------------------------
+    @staticmethod
+    def checked_number(text: str) -> str:
+        if not _NUMBER.match(text):
+            raise ValueError(f"key value {text!r} is not a plain number")
+        return text
+
+    @staticmethod
+    def checked_hex(text: str) -> str:
+        if not _HEX.match(text):
+            raise ValueError(f"key value {text!r} is not lower-case hex")
+        return text
+
+
+def is_text_class(fmt: TypeClass) -> bool:
+    return fmt in LENGTH_PREFIXED

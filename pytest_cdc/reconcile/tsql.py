@@ -1,0 +1,272 @@
+"""SQL Server (T-SQL): the canonical encoding as SQL, and its catalog reader.
+
+Text is hashed as UTF-8: ``HASHBYTES`` over ``nvarchar`` would hash UTF-16LE bytes, so every
+text value goes through ``nvarchar -> COLLATE Latin1_General_100_BIN2_UTF8 -> varchar(max)``,
+which needs SQL Server 2019 (major version 15) or later; :func:`check_server` refuses older
+servers with a clear message instead of producing checksums that can never match.
+Never ``CHECKSUM``/``BINARY_CHECKSUM``/``CHECKSUM_AGG``: 32 bits, collation-dependent, and XOR
+cancels duplicate rows.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pytest_cdc.errors import ConfigError, UnsupportedDialect
+from pytest_cdc.reconcile.encoding import (
+    MAX_PORTABLE_FLOAT_DIGITS,
+    Column,
+    ColumnPair,
+    TypeClass,
+)
+from pytest_cdc.reconcile.sqlgen import Scope, SqlGenerator
+
+UTF8_COLLATION = "Latin1_General_100_BIN2_UTF8"
+BINARY_COLLATION = "Latin1_General_100_BIN2"
+#: First SQL Server major version with UTF-8 collations (2019).
+MIN_UTF8_VERSION = 15
+
+TYPE_CLASSES: dict[str, TypeClass] = {
+    "tinyint": TypeClass.INTEGER,
+    "smallint": TypeClass.INTEGER,
+    "int": TypeClass.INTEGER,
+    "bigint": TypeClass.INTEGER,
+    "decimal": TypeClass.DECIMAL,
+    "numeric": TypeClass.DECIMAL,
+    "money": TypeClass.DECIMAL,
+    "smallmoney": TypeClass.DECIMAL,
+    "real": TypeClass.FLOAT,
+    "float": TypeClass.FLOAT,
+    "bit": TypeClass.BOOLEAN,
+    "varchar": TypeClass.TEXT,
+    "nvarchar": TypeClass.TEXT,
+    "text": TypeClass.TEXT,
+    "ntext": TypeClass.TEXT,
+    "sysname": TypeClass.TEXT,
+    "xml": TypeClass.TEXT,
+    "char": TypeClass.CHAR,
+    "nchar": TypeClass.CHAR,
+    "date": TypeClass.DATE,
+    "time": TypeClass.TIME,
+    "datetime": TypeClass.TIMESTAMP,
+    "datetime2": TypeClass.TIMESTAMP,
+    "smalldatetime": TypeClass.TIMESTAMP,
+    "datetimeoffset": TypeClass.TIMESTAMPTZ,
+    "uniqueidentifier": TypeClass.UUID,
+    "binary": TypeClass.BINARY,
+    "varbinary": TypeClass.BINARY,
+    "image": TypeClass.BINARY,
+}
+
+CATALOG_QUERY = (
+    "SELECT COLUMN_NAME, DATA_TYPE, DATETIME_PRECISION FROM INFORMATION_SCHEMA.COLUMNS"
+    " WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION"
+)
+VERSION_QUERY = "SELECT CAST(SERVERPROPERTY('ProductMajorVersion') AS int)"
+
+
+class TsqlGenerator(SqlGenerator):
+    name: ClassVar[str] = "mssql"
+    sqlglot_dialect: ClassVar[str] = "tsql"
+    apply_keyword: ClassVar[str] = "CROSS APPLY"
+    concat_operator: ClassVar[str] = " + "
+
+    def quote(self, name: str) -> str:
+        if "\x00" in name:
+            raise ValueError(f"identifier {name!r} contains a NUL character")
+        return "[" + name.replace("]", "]]") + "]"
+
+    def string_literal(self, text: str) -> str:
+        if "\x00" in text:
+            raise ValueError(f"literal {text!r} contains a NUL character")
+        return "N'" + text.replace("'", "''") + "'"
+
+    def utf8(self, expr: str) -> str:
+        return f"CAST(CAST({expr} AS nvarchar(max)) COLLATE {UTF8_COLLATION} AS varchar(max))"
+
+    def octet_length(self, expr: str) -> str:
+        return f"DATALENGTH({expr})"
+
+    def int_to_text(self, expr: str) -> str:
+        return f"CAST({expr} AS varchar(20))"
+
+    def row_hash(self, row_text: str) -> str:
+        # HASHBYTES over the UTF-8 varchar: the same bytes PostgreSQL's md5() sees.  The
+        # first 8 bytes read as bigint are big-endian and signed, like bit(64)::bigint.
+        return f"CAST(SUBSTRING(HASHBYTES('MD5', {row_text}), 1, 8) AS bigint)"
+
+    def exact_sum(self, expr: str) -> str:
+        return f"SUM(CAST({expr} AS decimal(38, 0)))"  # SUM(bigint) overflows
+
+    def sample_clause(self, percent: float) -> str:
+        return f"TABLESAMPLE ({float(percent)!r} PERCENT)"
+
+    def limit(self, select_body: str, rows: int) -> str:
+        return select_body.replace("SELECT ", f"SELECT TOP ({int(rows)}) ", 1)
+
+    # -- rendering ---------------------------------------------------------------------------
+    def render(self, pair: ColumnPair, side: str, scope: Scope) -> str:
+        col = pair.source if side == "source" else pair.target
+        x = self.column(pair, side)
+        native = col.type_class
+        fmt = pair.fmt
+        if native is TypeClass.BOOLEAN:
+            native = TypeClass.INTEGER  # bit prints as 1/0 already
+        if fmt in (TypeClass.INTEGER, TypeClass.BOOLEAN):
+            return f"CAST({x} AS varchar(40))"
+        if fmt is TypeClass.DECIMAL:
+            if native is TypeClass.INTEGER:
+                return f"CAST({x} AS varchar(40))"
+            return self._decimal(x, col, scope)
+        if fmt is TypeClass.FLOAT:
+            return self._float(f"CAST({x} AS float)", scope)
+        if fmt in (TypeClass.TEXT, TypeClass.JSON):
+            return self.utf8(x)
+        if fmt is TypeClass.CHAR:
+            # RTRIM drops trailing spaces only, the char(n) padding rule.
+            return self.utf8(f"RTRIM({x})")
+        if fmt is TypeClass.UUID:
+            return f"LOWER(CONVERT(char(36), {x}))"
+        if fmt is TypeClass.BINARY:
+            return f"LOWER(CONVERT(varchar(max), CAST({x} AS varbinary(max)), 2))"
+        if fmt is TypeClass.DATE:
+            return f"CONVERT(char(10), {x}, 23)"
+        if fmt is TypeClass.TIME:
+            return self._cut_text(f"CAST({x} AS time(7))", "time(7)", 8)
+        if fmt in (TypeClass.TIMESTAMP, TypeClass.TIMESTAMPTZ):
+            if native is TypeClass.TIMESTAMPTZ:
+                x = f"SWITCHOFFSET({x}, '+00:00')"
+            return self._cut_text(f"CAST({x} AS datetime2(7))", "datetime2(7)", 19)
+        raise ValueError(f"cannot render {col.data_type!r} as {fmt.value}")
+
+    def _decimal(self, x: str, col: Column, scope: Scope) -> str:
+        if col.data_type in ("money", "smallmoney"):
+            x = f"CAST({x} AS decimal(19, 4))"
+        text = scope.bind(f"CAST({x} AS varchar(60))")
+        rev = f"REVERSE({text})"
+        stripped = scope.bind(f"SUBSTRING({rev}, PATINDEX('%[^0]%', {rev}), 60)")
+        no_dot = (
+            f"REVERSE(SUBSTRING({stripped}, CASE WHEN LEFT({stripped}, 1) = '.' THEN 2 ELSE 1 END,"
+            " 60))"
+        )
+        return (
+            f"CASE WHEN {x} = 0 THEN '0' WHEN CHARINDEX('.', {text}) = 0 THEN {text}"
+            f" ELSE {no_dot} END"
+        )
+
+    def _cut_text(self, x: str, type_name: str, width: int) -> str:
+        """Text at the configured precision: truncate, or round half up, the 100ns value."""
+        precision = self.options.timestamp_precision
+        if self.options.timestamp_mode == "round":
+            # 7 stored digits: add half a unit of the last kept digit, then cut.
+            half = 5 * 10 ** (6 - precision)  # in units of 100 ns
+            x = f"CAST(DATEADD(nanosecond, {half * 100}, {x}) AS {type_name})"
+        # Style 121 for datetime2 and the default for time: ISO, 7 fractional digits.
+        style = ", 121" if type_name.startswith("datetime2") else ""
+        text = f"CONVERT(varchar(27), {x}{style})"
+        keep = width if precision == 0 else width + 1 + precision
+        return f"LEFT({text}, {keep})"
+
+    def _float(self, v: str, scope: Scope) -> str:
+        digits = self.options.float_digits
+        if digits > MAX_PORTABLE_FLOAT_DIGITS:
+            raise ConfigError(
+                f"float_digits={digits!r} cannot be reproduced on sql server: pass "
+                f"float_digits={MAX_PORTABLE_FLOAT_DIGITS} or fewer"
+            )
+        v = scope.bind(v)
+        # Style 3: 17 significant digits, 'd.dddddddddddddddde+ddd'.
+        s = scope.bind(f"CONVERT(varchar(30), ABS({v}), 3)")
+        e_at = f"CHARINDEX('e', LOWER({s}))"
+        exp = scope.bind(f"CAST(SUBSTRING({s}, {e_at} + 1, 10) AS int)")
+        m17 = scope.bind(f"REPLACE(LEFT({s}, {e_at} - 1), '.', '')")
+        unit = scope.bind(f"{exp} - LEN({m17}) + 1")
+        big = scope.bind(f"CAST({m17} AS decimal(38, 0))")
+        m15 = scope.bind(f"ROUND({big}, 15 - LEN({m17}))")
+        # The 15-digit rounding *is* the shortest round-trip form whenever it reads back as
+        # the same double; otherwise the shortest form has 16-17 digits and, for
+        # float_digits <= 14, rounds like the 17-digit expansion (docs/checksum.md).
+        back = f"TRY_CAST(CAST({m15} AS varchar(40)) + 'E' + CAST({unit} AS varchar(10)) AS float)"
+        m = scope.bind(f"CASE WHEN {back} = ABS({v}) THEN {m15} ELSE {big} END")
+        width = f"LEN(CAST({m} AS varchar(40)))"
+        rounded = scope.bind(f"CAST(ROUND({m}, {digits} - {width}) AS varchar(40))")
+        digits_text = scope.bind(
+            f"REVERSE(CAST(CAST(REVERSE({rounded}) AS decimal(38, 0)) AS varchar(40)))"
+        )
+        # Decimal exponent of the leading digit, then plain notation like DECIMAL's.
+        lead = scope.bind(f"{unit} + LEN({rounded}) - 1")
+        size = f"LEN({digits_text})"
+        plain = (
+            f"CASE WHEN {lead} >= {size} - 1"
+            f" THEN {digits_text} + REPLICATE('0', {lead} - {size} + 1)"
+            f" WHEN {lead} >= 0"
+            f" THEN LEFT({digits_text}, {lead} + 1) + '.'"
+            f" + SUBSTRING({digits_text}, {lead} + 2, 40)"
+            f" ELSE '0.' + REPLICATE('0', -{lead} - 1) + {digits_text} END"
+        )
+        return f"CASE WHEN {v} = 0 THEN '0' WHEN {v} < 0 THEN '-' + {plain} ELSE {plain} END"
+
+    # -- keys --------------------------------------------------------------------------------
+    def sort_expr(self, pair: ColumnPair, side: str) -> str:
+        col = pair.source if side == "source" else pair.target
+        x = self.column(pair, side)
+        if pair.fmt in (TypeClass.TEXT, TypeClass.CHAR, TypeClass.JSON):
+            # UTF-8 bytes under a binary collation sort in code point order, like "C".
+            return self.utf8(x)
+        if pair.fmt is TypeClass.UUID:
+            # Never uniqueidentifier order (it sorts the last byte group first).
+            return f"(LOWER(CONVERT(char(36), {x})) COLLATE {BINARY_COLLATION})"
+        if col.type_class is TypeClass.TIMESTAMPTZ:
+            return f"CAST(SWITCHOFFSET({x}, '+00:00') AS datetime2(7))"
+        return x
+
+    def typed_literal(self, pair: ColumnPair, side: str, text: str) -> str:
+        fmt = pair.fmt
+        if fmt in (TypeClass.INTEGER, TypeClass.DECIMAL, TypeClass.BOOLEAN):
+            return self.checked_number(text)
+        if fmt in (TypeClass.TEXT, TypeClass.CHAR, TypeClass.JSON):
+            return self.utf8(self.string_literal(text))
+        if fmt is TypeClass.UUID:
+            return f"({self.string_literal(text)} COLLATE {BINARY_COLLATION})"
+        casts = {
+            TypeClass.DATE: "date",
+            TypeClass.TIME: "time(7)",
+            TypeClass.TIMESTAMP: "datetime2(7)",
+            TypeClass.TIMESTAMPTZ: "datetime2(7)",
+        }
+        if fmt in casts:
+            return f"CAST({self.string_literal(text)} AS {casts[fmt]})"
+        if fmt is TypeClass.BINARY:
+            return f"CONVERT(varbinary(max), '0x{self.checked_hex(text)}', 1)"
+        raise ValueError(f"a {fmt.value} column cannot be a reconciliation key")
+
+
+def read_columns(cursor: object, schema: str, table: str) -> list[Column]:
+    cursor.execute(CATALOG_QUERY, (schema, table))  # type: ignore[attr-defined]
+    columns = []
+    for name, data_type, precision in cursor.fetchall():  # type: ignore[attr-defined]
+        tc = TYPE_CLASSES.get(str(data_type))
+        columns.append(Column(str(name), str(data_type), tc, precision))  # type: ignore[arg-type]
+    return columns
+
+
+def check_server(cursor: object, needs_utf8: bool) -> None:
+    """Refuse servers that cannot hash text as UTF-8 (before SQL Server 2019)."""
+    if not needs_utf8:
+        return
+    cursor.execute(VERSION_QUERY)  # type: ignore[attr-defined]
+    major = int(cursor.fetchone()[0])  # type: ignore[attr-defined]
+    if major < MIN_UTF8_VERSION:
+        raise UnsupportedDialect(
+            f"sql server major version {major!r} has no utf-8 collation, so text cannot be "
+            "hashed like postgresql does: reconcile on sql server 2019 or later, or leave the "
+            "text columns out with columns=[...]"
+        )
+
+
+def estimate_sql(paramstyle: str) -> str:
+    """Row count from the partition metadata; one parameter: the quoted name."""
+    return (
+        "SELECT SUM(p.rows) FROM sys.partitions AS p"
+        " WHERE p.object_id = OBJECT_ID(?) AND p.index_id IN (0, 1)"
+    )

@@ -1,0 +1,51 @@
+"""Shared helpers of the reconciliation tests: a scratch schema pair on the running server."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
+ODBC = "DRIVER={{PostgreSQL Unicode}};SERVER=127.0.0.1;PORT=5432;DATABASE=test;UID=postgres;"
+
+
+def server_url() -> str:
+    return os.environ.get("CDC_TEST_SERVER", DEFAULT_URL)
+
+
+def connect() -> Any:
+    psycopg2 = pytest.importorskip("psycopg2")
+    try:
+        conn = psycopg2.connect(server_url(), connect_timeout=3)
+    except psycopg2.OperationalError as exc:
+        pytest.skip(f"needs the PostgreSQL server at {server_url()} ({exc}); set CDC_TEST_SERVER")
+    conn.autocommit = True
+    return conn
+
+
+@contextmanager
+def schemas(conn: Any, count: int = 2) -> Iterator[list[str]]:
+    """``count`` fresh schemas named cdc_test_*, dropped afterwards."""
+    names = [f"cdc_test_{uuid.uuid4().hex[:10]}" for _ in range(count)]
+    cur = conn.cursor()
+    for name in names:
+        cur.execute(f'CREATE SCHEMA "{name}"')
+    try:
+        yield names
+    finally:
+        for name in names:
+            cur.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
+def load(conn: Any, table: str, ddl: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Create ``table`` from ``ddl`` (a column list) and insert ``rows``."""
+    cur = conn.cursor()
+    cur.execute(f"CREATE TABLE {table} ({ddl})")
+    if rows:
+        marks = ", ".join(["%s"] * len(rows[0]))
+        cur.executemany(f"INSERT INTO {table} VALUES ({marks})", [tuple(r) for r in rows])
