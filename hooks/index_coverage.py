@@ -58,7 +58,9 @@ def check_coverage(
         cache.save()
         return findings, totals, files
     for table in config.tables:
-        findings.extend(_table_findings(config, loaded, table, dialect))
+        findings.extend(
+            _doubt(loaded, f, table) for f in _table_findings(config, loaded, table, dialect)
+        )
 
     query_paths = _queries_to_check(config, paths)
     for shown, path in query_paths:
@@ -84,8 +86,32 @@ def check_coverage(
             )
         for use in entry["uses"]:
             findings.extend(_query_findings(config, loaded, shown, file_dialect, use))
+
     cache.save()
     return findings, totals, files
+
+
+def _doubt(loaded: LoadedSchema, finding: Finding, table: ReconciliationTable) -> Finding:
+    """Downgrade a "missing index" finding when DDL for its table was not understood.
+
+    A statement the parser could not read may well have created the index: reporting it as
+    missing would be a false positive, so the finding becomes a warning that says why.
+    """
+    if finding.code == "CDC201":
+        return finding
+    from pytest_cdc_hooks.schema import table_key
+
+    from pytest_cdc.indexes import split_qualified_name
+
+    parts = split_qualified_name(table.name)
+    doubt = None
+    for flavour in ("postgres", "tsql"):
+        doubt = doubt or loaded.schema.doubt(table_key(parts, flavour))
+    if doubt is None:
+        return finding
+    path, line = doubt
+    note = f" (uncertain: DDL at {path}:{line} was not understood, the index may exist)"
+    return finding._replace(message=finding.message + note, severity="warning")
 
 
 def _queries_to_check(config: HookConfig, paths: Sequence[str]) -> list[tuple[str, Path]]:
@@ -224,28 +250,17 @@ def _query_findings(
         fix = _fix(table.name, wanted, dialect)
         if serving:
             partial = serving[0]
-            findings.append(
-                Finding(
-                    shown,
-                    use["line"],
-                    use["col"],
-                    "CDC206",
-                    f"query on {table.name!r} {what}; only partial index {partial.name!r} "
-                    f"(WHERE {partial.where}) could serve it and the query does not repeat its "
-                    f"filter: add the filter to the query or {fix}",
-                    "warning",
-                )
+            code, severity = "CDC206", "warning"
+            message = (
+                f"query on {table.name!r} {what}; only partial index {partial.name!r} "
+                f"(WHERE {partial.where}) could serve it and the query does not repeat its "
+                f"filter: add the filter to the query or {fix}"
             )
         else:
-            findings.append(
-                Finding(
-                    shown,
-                    use["line"],
-                    use["col"],
-                    "CDC205",
-                    f"query on {table.name!r} {what} but no index leads with {them}: {fix}",
-                )
-            )
+            code, severity = "CDC205", "error"
+            message = f"query on {table.name!r} {what} but no index leads with {them}: {fix}"
+        finding = Finding(shown, use["line"], use["col"], code, message, severity)
+        findings.append(_doubt(loaded, finding, table))
     return findings
 
 

@@ -90,7 +90,8 @@ def load_schema(config: HookConfig, cache: ResultCache) -> LoadedSchema:
 def _file_ops(text: str, dialect: str, shown: str) -> dict[str, Any]:
     from pytest_cdc_hooks.findings import line_col, line_starts
     from pytest_cdc_hooks.lint import analyze
-    from pytest_cdc_hooks.schema import extract_ops
+    from pytest_cdc_hooks.parsing import statement_kind
+    from pytest_cdc_hooks.schema import extract_ops, uncertain_op
 
     parsed, _issues, stats = analyze(text, dialect)
     starts = line_starts(text)
@@ -100,6 +101,10 @@ def _file_ops(text: str, dialect: str, shown: str) -> dict[str, Any]:
         if p.status == "not_understood":
             line, col = line_col(text, p.offset, starts)
             not_understood.append((line, col, p.reason))
+            kind = statement_kind(p.stmt.text)
+            if kind.startswith(("CREATE", "ALTER", "DROP")):
+                # the model may now be wrong about this table: findings about it must say so
+                ops.append(uncertain_op(p.stmt.text, dialect, shown, line))
             continue
         line, _ = line_col(text, p.stmt.start, starts)
         for tree in p.trees:

@@ -9,6 +9,7 @@ the usual single-schema migration.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +73,12 @@ def _index(data: dict[str, Any]) -> Index:
 class Schema:
     def __init__(self) -> None:
         self.tables: dict[str, Table] = {}
+        #: table key ("" for unknown tables) -> where DDL touching it was not understood
+        self.uncertain: dict[str, tuple[str, int]] = {}
+
+    def doubt(self, key: str) -> tuple[str, int] | None:
+        """Where a not-understood DDL statement may have changed table ``key``, if anywhere."""
+        return self.uncertain.get(key) or self.uncertain.get("")
 
     def table(self, name: str | list[str] | tuple[str, ...], dialect: str) -> Table | None:
         from pytest_cdc.indexes import split_qualified_name
@@ -109,6 +116,8 @@ class Schema:
                 table.indexes = [i for i in table.indexes if (i.name or "").lower() != name]
         elif kind == "drop_table":
             self.tables.pop(key, None)
+        elif kind == "uncertain":
+            self.uncertain.setdefault(key, (op["path"], op["line"]))
 
 
 def _ident_names(items: list[exp.Expression] | None) -> tuple[str, ...]:
@@ -189,6 +198,31 @@ def extract_ops(tree: exp.Expression, dialect: str, path: str, line: int) -> lis
                 ops.append({"op": "drop_table", "table": table_key(_table_parts(table), dialect)})
         return ops
     return []
+
+
+_NAME = r'(?:"[^"]+"|\[[^\]]+\]|[\w$#@]+)'
+_QUALIFIED = rf"({_NAME}(?:\s*\.\s*{_NAME}){{0,2}})"
+_DDL_TARGET = re.compile(
+    r"\s*(?:CREATE\s+(?:UNIQUE\s+)?(?:(?:NON)?CLUSTERED\s+)?(?:COLUMNSTORE\s+)?INDEX\b.*?\bON\s+"
+    r"(?:ONLY\s+)?"
+    r"|ALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?"
+    r"|CREATE\s+(?:(?:UNLOGGED|TEMP|TEMPORARY)\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?)" + _QUALIFIED,
+    re.I | re.S,
+)
+
+
+def uncertain_op(text: str, dialect: str, path: str, line: int) -> Op:
+    """A not-understood DDL statement: remember which table it may have changed."""
+    from pytest_cdc.indexes import split_qualified_name
+
+    key = ""
+    m = _DDL_TARGET.match(text)
+    if m:
+        try:
+            key = table_key(split_qualified_name(re.sub(r"\s+", "", m.group(1))), dialect)
+        except Exception:
+            key = ""
+    return {"op": "uncertain", "table": key, "path": path, "line": line}
 
 
 def _create_table(tree: exp.Create, dialect: str, path: str, line: int) -> Op:

@@ -1,0 +1,2 @@
+-- a later migration drops the timestamp index again
+DROP INDEX CONCURRENTLY IF EXISTS ix_orders_updated;
