@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 # Plugin modules owned by the feature areas; each is import-light in the same way.
-pytest_plugins = ["pytest_cdc.plan_plugin"]
+pytest_plugins = ["pytest_cdc.plan_plugin", "pytest_cdc.metrics_plugin"]
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:

@@ -377,7 +377,13 @@ class CdcSession:
         return f"{TEST_DB_PREFIX}{self.session_id}_{self.worker}_{safe}_{kind}{n}"
 
     def metrics(self) -> Any:
-        return self._metrics
+        """The pool metrics of this session (``--cdc-metrics-file``/``--cdc-pushgateway``),
+        or None when metrics are off (prometheus_client is then never imported)."""
+        if self._metrics is not None:
+            return self._metrics
+        from pytest_cdc.metrics import session_metrics
+
+        return session_metrics()
 
     def set_metrics(self, metrics: Any) -> None:
         self._metrics = metrics
