@@ -255,4 +255,16 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         result = yield
     if checker.failures:
         pytest.fail(checker.report(), pytrace=False)
+    if checker.unexplained:
+        # Not a failure (the statement itself may have failed, or held several statements),
+        # but a statement the marker could not check must not pass unnoticed.
+        import warnings
+
+        warnings.warn(
+            pytest.PytestWarning(
+                f"{MARKER}: could not explain {len(checker.unexplained)} statement(s): "
+                + "; ".join(checker.unexplained)
+            ),
+            stacklevel=1,
+        )
     return result

@@ -92,6 +92,21 @@ def test_marker_allow_and_mode(pt: pytest.Pytester) -> None:
     ])
 
 
+def test_marker_warns_about_statements_it_cannot_explain(pt: pytest.Pytester) -> None:
+    pt.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.cdc_no_table_scan
+        def test_two_statements(items):
+            items.execute("SELECT 1 FROM items WHERE id = 1; SELECT 2")
+        """
+    )
+    result = pt.runpytest()
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(["*cdc_no_table_scan: could not explain 1 statement(s)*"])
+
+
 def test_marker_without_cdc_connection_statements_passes(pt: pytest.Pytester) -> None:
     pt.makepyfile(
         """
