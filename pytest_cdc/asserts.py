@@ -188,12 +188,18 @@ def _matches(node: PlanNode, names: set[str]) -> bool:
 
 
 def offending_scans(plan: Plan, *, tables: str | Collection[str] | None = None,
-                    allow: str | Collection[str] = ()) -> list[PlanNode]:
-    """The scan nodes an ``assert_no_table_scan`` with these arguments would fail on."""
+                    allow: str | Collection[str] = (), disabled: bool = False) -> list[PlanNode]:
+    """The scan nodes an ``assert_no_table_scan`` with these arguments would fail on.
+
+    With ``disabled``, any node reading a table that the planner had to keep although it was
+    disabled counts too (PostgreSQL 18 marks them ``"Disabled": true``, older versions add
+    1e10 to their cost).
+    """
     wanted, allowed = _names(tables), _names(allow) or set()
     return [
-        node for node in plan.scans()
-        if (wanted is None or _matches(node, wanted)) and not _matches(node, allowed)
+        node for node in plan.nodes()
+        if (node.is_scan or (disabled and node.disabled and node.relation is not None))
+        and (wanted is None or _matches(node, wanted)) and not _matches(node, allowed)
     ]
 
 
@@ -250,7 +256,11 @@ def _scan_plan(db: Any, sql: str, params: Any, mode: str) -> tuple[str, Plan, st
     from pytest_cdc.plans.suggest import add_forceseek
 
     try:
-        return dialect, _mssql_plan(raw, add_forceseek(sql), params), None
+        hinted = add_forceseek(sql)
+    except ValueError as exc:
+        raise PlanError(f"{exc}; use mode='planner' for this statement") from None
+    try:
+        return dialect, _mssql_plan(raw, hinted, params), None
     except Exception as exc:
         if not is_no_plan_with_hints(exc):
             raise
@@ -275,7 +285,7 @@ def scan_failure(
     """
     _check_mode(mode)
     dialect, plan, note = _scan_plan(db, sql, params, mode)
-    bad = offending_scans(plan, tables=tables, allow=allow)
+    bad = offending_scans(plan, tables=tables, allow=allow, disabled=mode == "index-possible")
     if note is not None and not bad:
         bad = [n for n in plan.scans() if n.relation] or list(plan.nodes())[:1]
     if not bad:

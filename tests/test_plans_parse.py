@@ -262,3 +262,17 @@ def test_to_dict_round_trips_through_json() -> None:
     root = data["statements"][0]["plan"]
     assert root["operator"] == "Nested Loops"
     assert [c["operator"] for c in root["children"]] == ["Index Seek", "Key Lookup"]
+
+
+def test_disabled_nodes_count_in_index_possible_mode() -> None:
+    from pytest_cdc.asserts import offending_scans
+
+    disabled_index_scan = {
+        "Node Type": "Bitmap Heap Scan", "Relation Name": "t", "Disabled": True,
+        "Total Cost": 5.0, "Plan Rows": 3, "Recheck Cond": "(a = 1)",
+    }
+    plan = parse_explain_json([{"Plan": disabled_index_scan}])
+    assert plan.scans() == []
+    assert offending_scans(plan) == []
+    assert [n.relation for n in offending_scans(plan, disabled=True)] == ["t"]
+    assert offending_scans(plan, disabled=True, allow="t") == []

@@ -12,7 +12,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from pytest_cdc.asserts import assert_no_table_scan, explain
+from pytest_cdc.asserts import PlanError, assert_no_table_scan, explain
 from pytest_cdc.database import CdcConnection
 from pytest_cdc.indexes import generate_index_ddl, recommend_indexes_for_reconciliation
 from pytest_cdc.plans.load import load_plan
@@ -248,6 +248,13 @@ def test_stand_in_planner_mode_uses_the_plain_statement() -> None:
     with pytest.raises(pytest.fail.Exception, match="the planner chose it"):
         assert_no_table_scan(server, "SELECT Id FROM dbo.[Change Log]", mode="planner")
     assert not any("FORCESEEK" in b for b in server.batches)
+
+
+def test_stand_in_unparseable_statement_says_use_planner_mode() -> None:
+    server = StandInServer(seekable=True)
+    with pytest.raises(PlanError, match="use mode='planner'"):
+        assert_no_table_scan(server, "SELECT FROM WHERE (")
+    assert server.batches == []
 
 
 # -- live SQL Server -------------------------------------------------------------------------
