@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ def pg_url(cdc_databases: dict[str, Any]) -> str:
 @pytest.fixture
 def committed_table(pg_url: str) -> Iterator[str]:
     """A table the CLI's own connection can see (the test transaction would hide it)."""
-    name = "cli_items"
+    name = f"cli_items_{os.getpid()}"  # xdist workers may share one server
     conn = psycopg2.connect(pg_url)
     conn.autocommit = True
     cur = conn.cursor()

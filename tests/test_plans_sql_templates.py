@@ -3,6 +3,7 @@ ones are parsed in test_plans_tsql.py."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 from pytest_cdc.database import CdcConnection
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "scripts" / "sql"
+TABLE = f"tpl_orders_{os.getpid()}"  # xdist workers may share one server
 @pytest.fixture
 def pg_url(cdc_databases: dict[str, Any]) -> str:
     url = cdc_databases["default"].prepare().url
@@ -28,13 +30,13 @@ def committed_orders(pg_url: str) -> Iterator[Any]:
     conn = psycopg2.connect(pg_url)
     conn.autocommit = True
     cur = conn.cursor()
-    cur.execute("DROP TABLE IF EXISTS tpl_orders")
-    cur.execute("CREATE TABLE tpl_orders (id int, updated_at timestamptz, status text,"
+    cur.execute(f"DROP TABLE IF EXISTS {TABLE}")
+    cur.execute(f"CREATE TABLE {TABLE} (id int, updated_at timestamptz, status text,"
                 " amount numeric, note text, deleted boolean)")
     try:
         yield cur
     finally:
-        cur.execute("DROP TABLE IF EXISTS tpl_orders")
+        cur.execute(f"DROP TABLE IF EXISTS {TABLE}")
         conn.close()
 
 
@@ -44,17 +46,17 @@ def test_postgresql_reconciliation_template_runs_in_psql(
     if psql is None:
         pytest.skip("needs the psql client on PATH")
     args = [psql, pg_url, "-v", "ON_ERROR_STOP=1", "-q",
-            "-v", "schema=public", "-v", "table=tpl_orders", "-v", "key=id",
+            "-v", "schema=public", "-v", f"table={TABLE}", "-v", "key=id",
             "-v", "ts=updated_at", "-v", "status=status", "-v", "checksum_cols=amount, note",
             "-v", "active=deleted = false",
             "-f", str(SQL_DIR / "postgresql_reconciliation_indexes.sql")]
     done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     committed_orders.execute(
-        "SELECT indexname FROM pg_indexes WHERE tablename = 'tpl_orders' ORDER BY 1")
+        "SELECT indexname FROM pg_indexes WHERE tablename = %s ORDER BY 1", (TABLE,))
     assert [r[0] for r in committed_orders.fetchall()] == [
-        "ix_tpl_orders_id_incl", "ix_tpl_orders_status_updated_at",
-        "ix_tpl_orders_updated_at", "ix_tpl_orders_updated_at_active", "ux_tpl_orders_id"]
+        f"ix_{TABLE}_id_incl", f"ix_{TABLE}_status_updated_at",
+        f"ix_{TABLE}_updated_at", f"ix_{TABLE}_updated_at_active", f"ux_{TABLE}_id"]
 
 
 @pytest.mark.parametrize(
