@@ -203,7 +203,7 @@ def row_count(conn: Any, table: str, *, exact: bool = False) -> int:
     raw = _raw(conn)
     if dialect_of(conn).name == "mssql":
         return _mssql_row_count(raw, table, exact=exact)
-    with _pg_sandbox(raw, []) as (cur, prelude):
+    with _pg_sandbox(raw, [], read_only=True) as (cur, prelude):
         for statement in prelude:
             cur.execute(statement)
         cur.execute(_PG_STATS.format(name=_literal(table)))

@@ -73,7 +73,8 @@ def _pg_state(raw: Any) -> str:
 
 
 @contextmanager
-def _pg_sandbox(raw: Any, setup: Sequence[str]) -> Iterator[tuple[Any, list[str]]]:
+def _pg_sandbox(raw: Any, setup: Sequence[str], *,
+                read_only: bool = False) -> Iterator[tuple[Any, list[str]]]:
     """A cursor inside a savepoint (or transaction) that is rolled back on exit.
 
     Yields the cursor and the statements that must precede the caller's first one; psycopg2
@@ -87,6 +88,22 @@ def _pg_sandbox(raw: Any, setup: Sequence[str]) -> Iterator[tuple[Any, list[str]
         )
     if state == "active":
         raise PlanError("the connection is busy with another statement: explain after it ends")
+    if state == "idle" and read_only and _is_psycopg2(raw):
+        # Several statements in one query string run as one implicit transaction, and SET
+        # LOCAL ends with it: a read-only EXPLAIN on an idle connection needs no BEGIN and no
+        # ROLLBACK round trips.  Autocommit is off only while nothing is open, so flipping it
+        # for the call changes nothing the caller can see.
+        manual = not raw.autocommit
+        if manual:
+            raw.autocommit = True
+        cur = raw.cursor()
+        try:
+            yield cur, list(setup)
+        finally:
+            cur.close()
+            if manual:
+                raw.autocommit = False
+        return
     end: list[str] = []
     if state == "intrans":
         begin = [f"SAVEPOINT {_SAVEPOINT}"]
@@ -133,14 +150,14 @@ def _pg_plan(raw: Any, sql: str, params: Any, *, analyze: bool = False, buffers:
              seqscan_off: bool = False, map_all: bool = True) -> Plan:
     options = "FORMAT JSON" + (", ANALYZE" if analyze else "") + (", BUFFERS" if buffers else "")
     setup = ["SET LOCAL enable_seqscan = off"] if seqscan_off else []
-    with _pg_sandbox(raw, setup) as (cur, prelude):
+    with _pg_sandbox(raw, setup, read_only=not analyze) as (cur, prelude):
         _run_first(cur, raw, prelude, f"EXPLAIN ({options}) {sql}", params)
         row = cur.fetchone()
         plan = parse_explain_json(row[0])
         # Partitions are reported as their parent; the catalog lookup costs a round trip, so
         # the assertion's fast path only pays it when there are scans to name.
-        nodes = plan.nodes() if map_all else iter(plan.scans())
-        names = sorted({n.relation for n in nodes if n.relation})
+        nodes = list(plan.nodes()) if map_all else plan.scans()
+        names = sorted({n.relation for n in nodes if n.relation}) if nodes else []
         if names:
             cur.execute(parents_query(names))
             plan = map_partitions(plan, {str(a): str(b) for a, b in cur.fetchall()})

@@ -165,6 +165,28 @@ def test_idle_manual_commit_connection_stays_idle(side_conn: Any) -> None:
     plan = explain(side_conn, "SELECT relname FROM pg_class WHERE oid = %s", (1259,))
     assert plan.root is not None
     assert side_conn.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+    assert side_conn.autocommit is False
+    with pytest.raises(Failed, match="Seq Scan on pg_class"):
+        assert_no_table_scan(side_conn, "SELECT * FROM pg_class WHERE relpages = 0")
+    assert side_conn.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+    cur = side_conn.cursor()
+    cur.execute("SHOW enable_seqscan")
+    assert cur.fetchone()[0] == "on"
+    side_conn.rollback()
+
+
+def test_explain_analyze_on_idle_connections_rolls_back(side_conn: Any) -> None:
+    side_conn.autocommit = True
+    cur = side_conn.cursor()
+    cur.execute("CREATE TEMP TABLE t_idle (a int)")
+    cur.execute("INSERT INTO t_idle SELECT generate_series(1, 5)")
+    for autocommit in (True, False):
+        side_conn.autocommit = autocommit
+        plan = explain(side_conn, "DELETE FROM t_idle", analyze=True)
+        assert plan.actual_rows == 0  # ModifyTable returns no rows...
+        side_conn.autocommit = True
+        cur.execute("SELECT count(*) FROM t_idle")
+        assert cur.fetchone()[0] == 5  # ...and what it deleted came back
 
 
 def test_aborted_transaction_is_reported_not_hidden(side_conn: Any) -> None:

@@ -16,6 +16,8 @@ DISABLE_COST = 1.0e10
 _SEEK_TYPES = frozenset({"Index Scan", "Index Only Scan", "Bitmap Index Scan"})
 _INDEX_READS = frozenset({"Index Scan", "Index Only Scan"})
 _PREDICATE_KEYS = ("Index Cond", "Recheck Cond", "Filter", "Hash Cond", "Merge Cond", "Join Filter")
+_DETAIL_KEYS = ("Rows Removed by Filter", "Sort Method", "Join Type", "Strategy",
+                "Shared Hit Blocks", "Shared Read Blocks", "Temp Written Blocks")
 
 
 class PlanFormatError(CdcError):
@@ -69,7 +71,8 @@ def _statement_type(node: dict[str, Any]) -> str:
 def _node(raw: dict[str, Any], *, under_limit: bool) -> PlanNode:
     node_type = str(raw.get("Node Type", "?"))
     child_under_limit = under_limit or node_type == "Limit"
-    children = tuple(_node(child, under_limit=child_under_limit) for child in raw.get("Plans", ()))
+    plans = raw.get("Plans")
+    children = tuple([_node(c, under_limit=child_under_limit) for c in plans]) if plans else ()
     operator = node_type
     if raw.get("Parallel Aware"):
         operator = f"Parallel {node_type}"
@@ -82,7 +85,7 @@ def _node(raw: dict[str, Any], *, under_limit: bool) -> PlanNode:
     full_index_scan = node_type in _INDEX_READS and not has_cond and not under_limit
     is_scan = node_type == "Seq Scan" or full_index_scan
     cost = _float(raw.get("Total Cost"))
-    children_cost = max((c.cost or 0.0 for c in children), default=0.0)
+    children_cost = max([c.cost or 0.0 for c in children]) if children else 0.0
     disabled = raw.get("Disabled") is True or (
         cost is not None and cost >= DISABLE_COST and children_cost < DISABLE_COST
     )
@@ -93,20 +96,15 @@ def _node(raw: dict[str, Any], *, under_limit: bool) -> PlanNode:
         warnings.append(
             f"sort spilled to disk ({raw.get('Sort Method')}, {raw.get('Sort Space Used')} kB)"
         )
-    if raw.get("Hash Batches", 1) and int(raw.get("Hash Batches", 1)) > 1:
+    if "Hash Batches" in raw and int(raw["Hash Batches"]) > 1:
         warnings.append(f"hash spilled to disk in {raw['Hash Batches']} batches")
     actual_rows = _float(raw.get("Actual Rows"))
     loops = _float(raw.get("Actual Loops"))
     if actual_rows is not None:
         # EXPLAIN ANALYZE reports rows per loop; the total is what a person compares with.
         actual_rows *= loops if loops is not None else 1.0
-    predicate = "; ".join(f"{key}: {raw[key]}" for key in _PREDICATE_KEYS if key in raw) or None
-    details = tuple(
-        (key, str(raw[key]))
-        for key in ("Rows Removed by Filter", "Sort Method", "Join Type", "Strategy",
-                    "Shared Hit Blocks", "Shared Read Blocks", "Temp Written Blocks")
-        if key in raw
-    )
+    predicate = "; ".join([f"{key}: {raw[key]}" for key in _PREDICATE_KEYS if key in raw]) or None
+    details = tuple([(key, str(raw[key])) for key in _DETAIL_KEYS if key in raw])
     return PlanNode(
         operator=operator,
         logical_operator=str(raw["Join Type"]) if "Join Type" in raw else None,
@@ -132,6 +130,8 @@ def _node(raw: dict[str, Any], *, under_limit: bool) -> PlanNode:
 def _float(value: Any) -> float | None:
     if value is None:
         return None
+    if type(value) is float:  # what EXPLAIN JSON holds nearly always
+        return value
     try:
         return float(value)
     except (TypeError, ValueError):
