@@ -58,6 +58,10 @@ ConnCallback = Callable[[Any], None]
 _PROBE_AFTER = 0.002
 # First reconnection delay after a failed connect; it doubles (jittered) on each failure.
 _RECONNECT_INITIAL = 0.1
+# Consecutive failed connects after which the server counts as down: requests that find
+# nothing to lend then fail at once instead of waiting out their timeout.  One failure may be
+# a fluke (a login killed or refused under load); the retry comes after _RECONNECT_INITIAL.
+_DOWN_AFTER = 2
 # The worker sleeps at most this long, so it notices a garbage-collected pool quickly.
 _MAX_TICK = 1.0
 
@@ -184,6 +188,7 @@ class ConnectionPool:
         self._retry_at = 0.0
         self._retry_delay = 0.0
         self._down_since: float | None = None
+        self._failures = 0  # consecutive failed connects
         self._last_error: str | None = None
         self._gave_up = False
         # Connections discarded as broken and not replaced yet.
@@ -262,9 +267,9 @@ class ConnectionPool:
         try:
             yield conn
         except BaseException:
-            self._putconn(conn, suspect=True)
+            self.putconn(conn, check=True)
             raise
-        self._putconn(conn, suspect=False)
+        self.putconn(conn)
 
     def getconn(self, timeout: float | None = None) -> Any:
         """Take a working connection; give it back with :meth:`putconn`.
@@ -282,7 +287,18 @@ class ConnectionPool:
             if self._idle:
                 slot = self._idle.pop()
                 self._out[id(slot.conn)] = slot
-        if slot is None or not self._usable(slot, start):
+        if (
+            slot is not None
+            and not (
+                # Given back a moment ago and not expired: nothing to look at (the hot path).
+                start - slot.returned <= _PROBE_AFTER
+                and start < slot.expires
+                and slot.generation == self._generation
+            )
+            and not self._usable(slot, start)
+        ):
+            slot = None  # _usable() discarded it
+        if slot is None:
             slot = self._getconn_slow(start, self.timeout if timeout is None else timeout)
         slot.taken = start
         if self._metrics is not None:
@@ -329,7 +345,7 @@ class ConnectionPool:
                             self._connecting += 1
                             connect = True
                             break
-                        if self._nconns == 0:
+                        if self._nconns == 0 and self._failures >= _DOWN_AFTER:
                             # Down, nothing lent out that could come back: fail now rather
                             # than make every caller sit out its timeout.
                             self._requests_errors += 1
@@ -365,7 +381,17 @@ class ConnectionPool:
                     self._requests_wait_s += monotonic() - wait_from
                 queued = False  # a request that must wait again is queued again
             if connect:
-                return self._connect_for_request()
+                try:
+                    return self._connect_for_request()
+                except PoolConnectError:
+                    with self._lock:
+                        down = self._nconns == 0 and self._failures >= _DOWN_AFTER
+                        if down or self._closed or monotonic() >= deadline:
+                            self._requests_errors += 1
+                            raise
+                    # Other connections are open, or this may be a one-off failed login: wait
+                    # for a connection or the next attempt rather than fail the request.
+                    continue
             assert slot is not None
             if self._usable(slot, monotonic()):
                 return slot
@@ -392,40 +418,71 @@ class ConnectionPool:
         return self._connecting == 0 and now >= self._retry_at
 
     def _connect_for_request(self) -> _Slot:
-        try:
-            slot = self._open_slot()
-        except PoolConnectError:
-            with self._lock:
-                self._requests_errors += 1
-            raise
+        slot = self._open_slot()
         with self._lock:
             self._out[id(slot.conn)] = slot
         return slot
 
     # -- release -----------------------------------------------------------------------------
 
-    def putconn(self, conn: Any) -> None:
+    def putconn(self, conn: Any, *, check: bool = False) -> None:
         """Give back a connection from :meth:`getconn`.
 
         A connection inside a transaction (or with autocommit switched off) is rolled back; a
-        broken one is closed and replaced.  Giving back a connection that is not out of this
-        pool raises ForeignConnection.
+        broken one is closed and replaced; ``check=True`` (use it after an error) runs the
+        health check before pooling it again.  Giving back a connection that is not out of
+        this pool raises ForeignConnection.
         """
-        self._putconn(conn, suspect=False)
-
-    def _putconn(self, conn: Any, *, suspect: bool) -> None:
         now = monotonic()
-        with self._lock:
-            slot = self._out.pop(id(conn), None)
-            if slot is None or slot.conn is not conn:
-                if slot is not None:
-                    self._out[id(conn)] = slot
+        # A look without the lock (one dict read is atomic), so that the connector is never
+        # asked to roll back a connection that is not ours.
+        slot = self._out.get(id(conn))
+        if slot is None or slot.conn is not conn:
+            with self._lock:
                 raise self._foreign_error(conn)
-            self._usage_s += now - slot.taken
-            m = self._metrics
-            if m is not None:
-                m.acquire_bins[bisect_left(m.acquire_bounds, slot.acquire_s)] += 1
-                m.acquire_sum += slot.acquire_s
+        try:
+            dirty = self.connector.in_transaction(conn)
+        except Exception:
+            dirty = True  # a connection the driver has closed may refuse even this question
+        if (
+            dirty or check or self._closed or self._reset is not None
+            or now >= slot.expires or slot.generation != self._generation
+        ):
+            self._putconn_slow(slot, now, check)
+            return
+        with self._lock:
+            if self._out.pop(id(conn), None) is not slot:
+                raise self._foreign_error(conn)  # given back twice at the same time
+            self._account_return(slot, now)
+            if not self._closed and self._nconns <= self._max_size:
+                slot.checked = slot.returned = now
+                if self._waiters:
+                    w = self._waiters.popleft()
+                    w.slot = slot
+                    self._out[id(conn)] = slot
+                    w.lock.release()
+                else:
+                    self._idle.append(slot)
+                    if self._fill_waiters:
+                        self._filled.notify_all()
+                return
+        self._discard(slot, "closed")
+
+    def _account_return(self, slot: _Slot, now: float) -> None:
+        # Lock held.
+        self._usage_s += now - slot.taken
+        m = self._metrics
+        if m is not None:
+            m.acquire_bins[bisect_left(m.acquire_bounds, slot.acquire_s)] += 1
+            m.acquire_sum += slot.acquire_s
+
+    def _putconn_slow(self, slot: _Slot, now: float, check: bool) -> None:
+        """Give back a connection that needs tidying, checking or closing."""
+        conn = slot.conn
+        with self._lock:
+            if self._out.pop(id(conn), None) is not slot:
+                raise self._foreign_error(conn)
+            self._account_return(slot, now)
         connector = self.connector
         if self._closed:
             self._discard(slot, "closed")
@@ -433,16 +490,15 @@ class ConnectionPool:
         if connector.is_broken(conn):
             self._discard(slot, "broken", returned=True)
             return
-        if connector.in_transaction(conn):
-            try:
+        try:
+            if connector.in_transaction(conn):
                 connector.rollback(conn)
-            except Exception as exc:
-                logger.warning("pool %r: rollback on return failed: %s", self.name,
-                               _first_line(exc))
-                self._discard(slot, "broken", returned=True)
-                return
-            with self._lock:
-                self._returns_rolled_back += 1
+                with self._lock:
+                    self._returns_rolled_back += 1
+        except Exception as exc:
+            logger.warning("pool %r: rollback on return failed: %s", self.name, _first_line(exc))
+            self._discard(slot, "broken", returned=True)
+            return
         if self._reset is not None:
             try:
                 self._reset(conn)
@@ -450,7 +506,7 @@ class ConnectionPool:
                 logger.warning("pool %r: reset callback failed: %s", self.name, _first_line(exc))
                 self._discard(slot, "broken", returned=True)
                 return
-        if suspect and not self._run_check(slot):
+        if check and not self._run_check(slot):
             self._discard(slot, "broken", returned=True)
             return
         if now >= slot.expires or slot.generation != self._generation:
@@ -530,6 +586,7 @@ class ConnectionPool:
                 self._connecting -= 1
                 self._nconns -= 1
                 self._connections_errors += 1
+                self._failures += 1
                 self._last_error = _first_line(exc)
                 if self._down_since is None:
                     self._down_since = now
@@ -560,6 +617,7 @@ class ConnectionPool:
                 )
             self._down_since = None
             self._retry_at = 0.0
+            self._failures = 0
             self._gave_up = False
             self._last_error = None
         return slot
