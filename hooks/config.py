@@ -73,14 +73,33 @@ class HookConfig:
 
     def relative(self, path: str | Path) -> str:
         """``path`` relative to the project root, with forward slashes (for glob matching)."""
-        absolute = os.path.abspath(path)
-        if absolute.startswith(self._root_prefix):
-            return Path(absolute[len(self._root_prefix) :]).as_posix()
-        return Path(path).as_posix()
+        key = os.fspath(path)
+        found = self._relative_cache.get(key)
+        if found is None:
+            absolute = os.path.abspath(key)
+            if absolute.startswith(self._root_prefix):
+                found = absolute[len(self._root_prefix) :]
+            else:
+                found = key
+            found = found.replace(os.sep, "/")
+            self._relative_cache[key] = found
+        return found
 
     @cached_property
     def _root_prefix(self) -> str:
         return os.path.join(os.path.abspath(self.root), "")
+
+    @cached_property
+    def _relative_cache(self) -> dict[str, str]:
+        return {}
+
+    def ddl_stamp(self) -> str:
+        """Changes when any DDL file is added, removed or touched (cheap: stat only)."""
+        digest = hashlib.sha256()
+        for path in self.ddl_files():
+            st = path.stat()
+            digest.update(f"{path}\x00{st.st_size}\x00{st.st_mtime_ns}\x00".encode())
+        return digest.hexdigest()[:16]
 
     def dialect_for(self, path: str | Path) -> str:
         rel = self.relative(path)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pytest_cdc_hooks.ddl import extract_ops
 from pytest_cdc_hooks.findings import Finding, line_col, line_starts
 from pytest_cdc_hooks.parsing import Parsed, parse_statement
 from pytest_cdc_hooks.rules import Context, RuleRegistry
-from pytest_cdc_hooks.schema import Schema, extract_ops
+from pytest_cdc_hooks.schema import Schema
 from pytest_cdc_hooks.source import parse_noqa
 from pytest_cdc_hooks.splitting import ScanIssue, Statement, split_statements
 from sqlglot import exp
@@ -32,7 +33,21 @@ class Stats:
         return [self.statements, self.ok, self.skipped, self.not_understood]
 
 
+_ANALYZED: dict[tuple[str, str], tuple[list[Parsed], list[ScanIssue], Stats]] = {}
+
+
 def analyze(text: str, dialect: str) -> tuple[list[Parsed], list[ScanIssue], Stats]:
+    """Split and parse ``text``; memoised per process, as a DDL file is read by the schema
+    loader and linted in the same run (callers must not change the trees)."""
+    key = (text, dialect)
+    found = _ANALYZED.get(key)
+    if found is None:
+        found = _ANALYZED[key] = _analyze(text, dialect)
+    parsed, issues, stats = found
+    return parsed, issues, Stats(*stats.as_list())
+
+
+def _analyze(text: str, dialect: str) -> tuple[list[Parsed], list[ScanIssue], Stats]:
     statements, issues = split_statements(text, dialect)
     parsed = [parse_statement(stmt, dialect) for stmt in statements]
     stats = Stats(statements=len(parsed))

@@ -88,10 +88,10 @@ def load_schema(config: HookConfig, cache: ResultCache) -> LoadedSchema:
 
 
 def _file_ops(text: str, dialect: str, shown: str) -> dict[str, Any]:
+    from pytest_cdc_hooks.ddl import extract_ops, uncertain_op
     from pytest_cdc_hooks.findings import line_col, line_starts
     from pytest_cdc_hooks.lint import analyze
     from pytest_cdc_hooks.parsing import statement_kind
-    from pytest_cdc_hooks.schema import extract_ops, uncertain_op
 
     parsed, _issues, stats = analyze(text, dialect)
     starts = line_starts(text)

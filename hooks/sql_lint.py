@@ -53,9 +53,11 @@ def lint_files(
     findings: list[Finding] = []
     schema_key = ""
     if config.ddl:
-        # The schema (types, unique keys) feeds CDC105 and CDC109: part of every key.
-        state["schema"] = load_schema(config, cache)
-        schema_key = state["schema"].fingerprint
+        # The schema (types, unique keys) feeds CDC105 and CDC109, so it is part of every key;
+        # a stat-based stamp keeps cached runs from reading every DDL file, and the schema
+        # itself is only built when some file has to be linted.
+        schema_key = config.ddl_stamp()
+        state["load_schema"] = lambda: load_schema(config, cache)
     for name in paths:
         data, text, problem = read_text(Path(name), name)
         if problem is not None:
@@ -108,6 +110,8 @@ def _lint_one(
         registry = builtin_registry()
         register_plugin_rules(registry, extra_plugins)
         state["registry"] = registry
+    if "schema" not in state and "load_schema" in state:
+        state["schema"] = state["load_schema"]()
     loaded = state.get("schema")
     found, stats = lint_text(
         text,
