@@ -259,13 +259,17 @@ def test_stand_in_unparseable_statement_says_use_planner_mode() -> None:
 
 # -- live SQL Server -------------------------------------------------------------------------
 
+NEEDS_MSSQL = (
+    "needs a SQL Server: pass"
+    " --cdc-db='mssql=mssql://sa:PASSWORD@HOST:1433/master?TrustServerCertificate=yes'"
+)
+
+
 @pytest.fixture
 def mssql_db(cdc_databases: dict[str, Any], cdc_connect: Any) -> CdcConnection:
-    for name, handle in cdc_databases.items():
-        url = getattr(handle, "url", None)
-        if url is not None and url.scheme in ("mssql", "sqlserver"):
-            return cdc_connect(name)  # type: ignore[no-any-return]
-    pytest.skip("needs a SQL Server: pass --cdc-db=mssql=mssql://USER:PASSWORD@HOST:1433/DB")
+    if "mssql" not in cdc_databases:
+        pytest.skip(NEEDS_MSSQL)
+    return cdc_connect("mssql")  # type: ignore[no-any-return]
 
 
 def test_live_sqlserver_estimated_and_actual_plans(mssql_db: CdcConnection) -> None:
