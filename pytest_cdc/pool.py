@@ -80,7 +80,8 @@ class _Slot:
     """One pooled connection and its timestamps (monotonic seconds)."""
 
     __slots__ = (
-        "acquire_s", "checked", "conn", "created", "expires", "generation", "returned", "taken",
+        "acquire_s", "checked", "conn", "created", "expires", "fresh_until", "generation",
+        "returned", "taken",
     )
 
     def __init__(self, conn: Any, now: float, expires: float, generation: int) -> None:
@@ -89,6 +90,8 @@ class _Slot:
         self.expires = expires
         self.generation = generation
         self.returned = now  # last time it went back to the idle deque
+        # Until then it is handed out without a look (see _PROBE_AFTER); never past expiry.
+        self.fresh_until = min(expires, now + _PROBE_AFTER)
         self.checked = now  # last time it was known to work
         self.taken = now  # last time it was handed out
         self.acquire_s = 0.0  # how long that took (for the metrics)
@@ -170,6 +173,7 @@ class ConnectionPool:
         self._configure = configure
         self._reset = reset
         self._probe: Callable[[Any], bool] = getattr(connector, "probe", connector.is_broken)
+        self._in_transaction = connector.in_transaction
 
         self._lock = threading.Lock()
         # Signalled whenever a connection becomes idle while someone wait()s for min_size.
@@ -287,16 +291,8 @@ class ConnectionPool:
             if self._idle:
                 slot = self._idle.pop()
                 self._out[id(slot.conn)] = slot
-        if (
-            slot is not None
-            and not (
-                # Given back a moment ago and not expired: nothing to look at (the hot path).
-                start - slot.returned <= _PROBE_AFTER
-                and start < slot.expires
-                and slot.generation == self._generation
-            )
-            and not self._usable(slot, start)
-        ):
+        # Given back a moment ago and not expiring: nothing to look at (the hot path).
+        if slot is not None and start >= slot.fresh_until and not self._usable(slot, start):
             slot = None  # _usable() discarded it
         if slot is None:
             slot = self._getconn_slow(start, self.timeout if timeout is None else timeout)
@@ -434,28 +430,33 @@ class ConnectionPool:
         this pool raises ForeignConnection.
         """
         now = monotonic()
-        # A look without the lock (one dict read is atomic), so that the connector is never
-        # asked to roll back a connection that is not ours.
-        slot = self._out.get(id(conn))
-        if slot is None or slot.conn is not conn:
-            with self._lock:
-                raise self._foreign_error(conn)
+        # Only a question about the connection's state: nothing is done to it before it is
+        # known to be ours (in _putconn_slow, or under the lock below).
         try:
-            dirty = self.connector.in_transaction(conn)
+            dirty = self._in_transaction(conn)
         except Exception:
             dirty = True  # a connection the driver has closed may refuse even this question
-        if (
-            dirty or check or self._closed or self._reset is not None
-            or now >= slot.expires or slot.generation != self._generation
-        ):
-            self._putconn_slow(slot, now, check)
+        if dirty or check or self._reset is not None:
+            self._putconn_slow(conn, now, check)
             return
         with self._lock:
-            if self._out.pop(id(conn), None) is not slot:
-                raise self._foreign_error(conn)  # given back twice at the same time
-            self._account_return(slot, now)
-            if not self._closed and self._nconns <= self._max_size:
+            slot = self._out.pop(id(conn), None)
+            if slot is None or slot.conn is not conn:
+                if slot is not None:
+                    self._out[id(conn)] = slot
+                raise self._foreign_error(conn)
+            self._usage_s += now - slot.taken
+            m = self._metrics
+            if m is not None:
+                m.acquire_bins[bisect_left(m.acquire_bounds, slot.acquire_s)] += 1
+                m.acquire_sum += slot.acquire_s
+            if (
+                now < slot.expires and slot.generation == self._generation
+                and not self._closed and self._nconns <= self._max_size
+            ):
                 slot.checked = slot.returned = now
+                fresh = now + _PROBE_AFTER
+                slot.fresh_until = fresh if fresh < slot.expires else slot.expires
                 if self._waiters:
                     w = self._waiters.popleft()
                     w.slot = slot
@@ -466,7 +467,9 @@ class ConnectionPool:
                     if self._fill_waiters:
                         self._filled.notify_all()
                 return
-        self._discard(slot, "closed")
+        current = now < slot.expires and slot.generation == self._generation
+        # Closed pool, or one resized below its size: "closed"; otherwise it is recycled.
+        self._discard(slot, "closed" if self._closed or current else "expired")
 
     def _account_return(self, slot: _Slot, now: float) -> None:
         # Lock held.
@@ -476,11 +479,13 @@ class ConnectionPool:
             m.acquire_bins[bisect_left(m.acquire_bounds, slot.acquire_s)] += 1
             m.acquire_sum += slot.acquire_s
 
-    def _putconn_slow(self, slot: _Slot, now: float, check: bool) -> None:
+    def _putconn_slow(self, conn: Any, now: float, check: bool) -> None:
         """Give back a connection that needs tidying, checking or closing."""
-        conn = slot.conn
         with self._lock:
-            if self._out.pop(id(conn), None) is not slot:
+            slot = self._out.pop(id(conn), None)
+            if slot is None or slot.conn is not conn:
+                if slot is not None:
+                    self._out[id(conn)] = slot
                 raise self._foreign_error(conn)
             self._account_return(slot, now)
         connector = self.connector
@@ -523,6 +528,8 @@ class ConnectionPool:
             else:
                 shrink = False
                 slot.returned = now
+                fresh = now + _PROBE_AFTER
+                slot.fresh_until = fresh if fresh < slot.expires else slot.expires
                 if self._waiters:
                     w = self._waiters.popleft()
                     w.slot = slot
@@ -533,7 +540,6 @@ class ConnectionPool:
                     if self._fill_waiters:
                         self._filled.notify_all()
         if shrink:
-            self._out[id(slot.conn)] = slot
             self._discard(slot, "closed")
 
     def _discard(self, slot: _Slot, reason: str, *, returned: bool = False) -> None:

@@ -36,7 +36,11 @@ class Connector(Protocol):
         """
 
     def in_transaction(self, conn: Any) -> bool:
-        """True when ``conn`` has an open transaction (a returned connection must not)."""
+        """True when ``conn`` has an open transaction (a returned connection must not).
+
+        Also true (or raising) for a connection the driver knows is closed or broken, and when
+        autocommit is off: the pool's fast return path asks only this question.
+        """
 
     def rollback(self, conn: Any) -> None:
         """Roll back whatever ``conn`` has open and switch autocommit back on."""
