@@ -276,3 +276,37 @@ def test_disabled_nodes_count_in_index_possible_mode() -> None:
     assert offending_scans(plan) == []
     assert [n.relation for n in offending_scans(plan, disabled=True)] == ["t"]
     assert offending_scans(plan, disabled=True, allow="t") == []
+
+
+_TEMPLATE = (
+    '<?xml version="1.0" encoding="{claim}"?>'
+    '<ShowPlanXML xmlns="http://schemas.microsoft.com/sqlserver/2004/07/showplan">'
+    "<BatchSequence><Batch><Statements>"
+    '<StmtSimple StatementText="{text}" StatementType="SELECT"/>'
+    "</Statements></Batch></BatchSequence></ShowPlanXML>"
+)
+
+
+@pytest.mark.parametrize("claim", ["utf-8", "utf-16"])
+@pytest.mark.parametrize(
+    ("prefix", "codec"),
+    [(b"", "utf-8"), (b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"),
+     (b"\xfe\xff", "utf-16-be")],
+)
+def test_statement_text_survives_every_encoding(claim: str, prefix: bytes, codec: str) -> None:
+    from xml.sax.saxutils import escape
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    # XML 1.0 characters only; attribute values normalise whitespace, so leave those out.
+    chars = st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufeff")
+
+    @settings(max_examples=30, deadline=None)
+    @given(st.text(chars, max_size=40))
+    def check(text: str) -> None:
+        doc = _TEMPLATE.format(claim=claim, text=escape(text, {'"': "&quot;"}))
+        plan = parse_showplan(prefix + doc.encode(codec))
+        assert plan.statements[0].text == text
+
+    check()
