@@ -110,7 +110,7 @@ def test_oracle_equals_postgresql(pg: Any, pg_type: str, fmt: TypeClass, strateg
     "options",
     [
         EncodingOptions(float_digits=3),
-        EncodingOptions(float_digits=17),
+        EncodingOptions(float_digits=15),
         EncodingOptions(timestamp_precision=0, timestamp_mode="round"),
         EncodingOptions(timestamp_precision=3, timestamp_mode="truncate"),
         EncodingOptions(timestamp_precision=3, timestamp_mode="round"),
@@ -118,7 +118,28 @@ def test_oracle_equals_postgresql(pg: Any, pg_type: str, fmt: TypeClass, strateg
     ids=repr,
 )
 def test_options_match_postgresql(pg: Any, options: EncodingOptions) -> None:
-    floats = [2.675, 0.125, 1e300, -1.5e-7, 123456789.987654321, 9.995, 0.0, -0.0, math.pi]
+    floats = [
+        2.675,
+        0.125,
+        1e300,
+        -1.5e-7,
+        123456789.987654321,
+        9.995,
+        0.0,
+        -0.0,
+        math.pi,
+        # next to powers of ten, where a float log10 is off by one
+        999.9999999999999,
+        1000.0,
+        9.999999999999999e22,
+        1e23,
+        0.001,
+        0.000999999999999,
+        1e-5,
+        9.99999999999999e-6,
+        1.7976931348623157e308,
+        5e-324,
+    ]
     stamps = [
         dt.datetime(2020, 1, 1, 0, 0, 0, 999_999),
         dt.datetime(1999, 12, 31, 23, 59, 59, 500_000),
@@ -141,6 +162,15 @@ def test_real_is_widened_not_reparsed(pg: Any) -> None:
         oracle.render(TypeClass.FLOAT, v, single=True) for v in (0.1, 3.3)
     ]
     assert got[0][0] == "0.10000000149012"
+
+
+def test_float_digits_range() -> None:
+    from pytest_cdc.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="float_digits=16 is out of range: pass 1 to 15"):
+        EncodingOptions(float_digits=16)
+    with pytest.raises(ConfigError, match="timestamp_mode='up' is unknown"):
+        EncodingOptions(timestamp_mode="up")
 
 
 def test_special_values_are_distinct() -> None:

@@ -171,7 +171,7 @@ def _pairs(
     return out[: len(keys)], out
 
 
-def _prepare(conn: _Conn, pairs: Sequence[ColumnPair], side: str) -> str | None:
+def _prepare(conn: _Conn, pairs: Sequence[ColumnPair], side: str) -> dict[str, str] | None:
     """Check the server can encode like the others; returns a setting to restore."""
     if conn.dialect == "postgresql":
         cur = conn.raw.cursor()
@@ -183,7 +183,7 @@ def _prepare(conn: _Conn, pairs: Sequence[ColumnPair], side: str) -> str | None:
                     f"the {side} database uses server encoding {encoding!r}: checksums need "
                     "UTF8 text; reconcile a UTF8 database"
                 )
-            return postgres.prepare_session(cur)
+            return postgres.prepare_session(cur, conn.paramstyle)
         finally:
             cur.close()
     needs_utf8 = any(
@@ -197,16 +197,16 @@ def _prepare(conn: _Conn, pairs: Sequence[ColumnPair], side: str) -> str | None:
     return None
 
 
-def _restore(conn: _Conn, old: str | None) -> None:
-    if conn.dialect == "postgresql" and old is not None and int(old) <= 0:
-        with contextlib.suppress(Exception):
-            _query(
-                conn,
-                "SELECT set_config('extra_float_digits', %s, false)".replace(
-                    "%s", "?" if conn.paramstyle == "qmark" else "%s"
-                ),
-                (old,),
-            )
+def _restore(conn: _Conn, old: dict[str, str] | None) -> None:
+    if conn.dialect == "postgresql" and old:
+        cur = conn.raw.cursor()
+        try:
+            postgres.set_session(cur, conn.paramstyle, old)
+        except Exception:
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                cur.close()
 
 
 def _estimate(conn: _Conn, gen: SqlGenerator, ref: TableRef, where: str | None) -> int:

@@ -57,8 +57,9 @@ FORMATS: dict[TypeClass, str] = {
     TypeClass.CHAR: "the UTF-8 bytes with trailing spaces removed (char(n) padding)",
     TypeClass.JSON: "the document text as the database returns it (jsonb: PostgreSQL's form)",
     TypeClass.DATE: "'YYYY-MM-DD'",
-    TypeClass.TIME: "'HH:MM:SS[.f]' with timestamp_precision fractional digits",
-    TypeClass.TIMESTAMP: "'YYYY-MM-DD HH:MM:SS[.f]' with timestamp_precision fractional digits",
+    TypeClass.TIME: "'HH:MM:SS[.f]': at most timestamp_precision fractional digits, trailing "
+    "zeros and a bare '.' removed",
+    TypeClass.TIMESTAMP: "'YYYY-MM-DD HH:MM:SS[.f]', fraction as for time",
     TypeClass.TIMESTAMPTZ: "converted to UTC, then as timestamp",
     TypeClass.UUID: "36 characters, lower-case hex with hyphens",
     TypeClass.BINARY: "lower-case hex, no prefix",
@@ -79,13 +80,16 @@ _COMPATIBLE: tuple[tuple[TypeClass, ...], ...] = (
 TIMESTAMP_MODES = ("truncate", "round")
 #: Digits the T-SQL float rendering reproduces exactly (see docs/checksum.md, "float").
 MAX_PORTABLE_FLOAT_DIGITS = 14
+#: Beyond 15 digits "the shortest round-trip form" is not the same everywhere: PostgreSQL
+#: prints the double nearest 1e23 as 9.999999999999999e+22, Python as 1e+23.
+MAX_FLOAT_DIGITS = 15
 
 
 @dataclass(frozen=True)
 class EncodingOptions:
     """Knobs of the encoding; both sides of one reconciliation always use the same values.
 
-    ``float_digits``: significant digits kept of float/real values (1-17; at most 14 when a
+    ``float_digits``: significant digits kept of float/real values (1-15; at most 14 when a
     SQL Server takes part).  ``timestamp_precision``: fractional second digits (0-6) of time
     and timestamp values; ``timestamp_mode``: ``"truncate"`` (default: what a pipeline that
     passes values through Python's microsecond datetimes does) or ``"round"`` (half up).
@@ -96,8 +100,10 @@ class EncodingOptions:
     timestamp_mode: str = "truncate"
 
     def __post_init__(self) -> None:
-        if not 1 <= self.float_digits <= 17:
-            raise ConfigError(f"float_digits={self.float_digits!r} is out of range: pass 1 to 17")
+        if not 1 <= self.float_digits <= MAX_FLOAT_DIGITS:
+            raise ConfigError(
+                f"float_digits={self.float_digits!r} is out of range: pass 1 to {MAX_FLOAT_DIGITS}"
+            )
         if not 0 <= self.timestamp_precision <= 6:
             raise ConfigError(
                 f"timestamp_precision={self.timestamp_precision!r} is out of range: pass 0 to 6"

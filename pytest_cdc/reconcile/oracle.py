@@ -116,7 +116,13 @@ def render_timestamp(value: Any, options: EncodingOptions) -> str:
         f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
         f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
     )
-    return f"{text}.{digits}" if digits else text
+    return text + _fraction_text(digits)
+
+
+def _fraction_text(digits: str) -> str:
+    """'.ddd' without trailing zeros, or '' for a whole second (ISO output style)."""
+    digits = digits.rstrip("0")
+    return "." + digits if digits else ""
 
 
 def render_time(value: dt.time, options: EncodingOptions) -> str:
@@ -127,8 +133,7 @@ def render_time(value: dt.time, options: EncodingOptions) -> str:
     micro = micro // scale * scale
     seconds, fraction = divmod(micro, 1_000_000)
     text = f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-    digits = f"{fraction:06d}"[: options.timestamp_precision]
-    return f"{text}.{digits}" if digits else text
+    return text + _fraction_text(f"{fraction:06d}"[: options.timestamp_precision])
 
 
 def encode_field(fmt: TypeClass, text: str | None) -> bytes:

@@ -132,11 +132,11 @@ class TsqlGenerator(SqlGenerator):
         if fmt is TypeClass.DATE:
             return f"CONVERT(char(10), {x}, 23)"
         if fmt is TypeClass.TIME:
-            return self._cut_text(f"CAST({x} AS time(7))", "time(7)", 8)
+            return self._cut_text(f"CAST({x} AS time(7))", "time(7)", 8, scope)
         if fmt in (TypeClass.TIMESTAMP, TypeClass.TIMESTAMPTZ):
             if native is TypeClass.TIMESTAMPTZ:
                 x = f"SWITCHOFFSET({x}, '+00:00')"
-            return self._cut_text(f"CAST({x} AS datetime2(7))", "datetime2(7)", 19)
+            return self._cut_text(f"CAST({x} AS datetime2(7))", "datetime2(7)", 19, scope)
         raise ValueError(f"cannot render {col.data_type!r} as {fmt.value}")
 
     def _decimal(self, x: str, col: Column, scope: Scope) -> str:
@@ -154,18 +154,23 @@ class TsqlGenerator(SqlGenerator):
             f" ELSE {no_dot} END"
         )
 
-    def _cut_text(self, x: str, type_name: str, width: int) -> str:
-        """Text at the configured precision: truncate, or round half up, the 100ns value."""
+    def _cut_text(self, x: str, type_name: str, width: int, scope: Scope) -> str:
+        """Text at the configured precision: truncate, or round half up, the 100ns value; then
+        trailing fractional zeros and a bare '.' dropped (PostgreSQL's ISO output style)."""
         precision = self.options.timestamp_precision
         if self.options.timestamp_mode == "round":
-            # 7 stored digits: add half a unit of the last kept digit, then cut.
-            half = 5 * 10 ** (6 - precision)  # in units of 100 ns
+            half = 5 * 10 ** (6 - precision)  # half a unit of the last kept digit, in 100 ns
             x = f"CAST(DATEADD(nanosecond, {half * 100}, {x}) AS {type_name})"
         # Style 121 for datetime2 and the default for time: ISO, 7 fractional digits.
         style = ", 121" if type_name.startswith("datetime2") else ""
-        text = f"CONVERT(varchar(27), {x}{style})"
-        keep = width if precision == 0 else width + 1 + precision
-        return f"LEFT({text}, {keep})"
+        text = scope.bind(f"LEFT(CONVERT(varchar(27), {x}{style}), {width + 1 + precision})")
+        rev = scope.bind(f"REVERSE({text})")
+        stripped = f"SUBSTRING({rev}, PATINDEX('%[^0]%', {rev}), 40)"
+        no_dot = scope.bind(
+            f"REVERSE(SUBSTRING({stripped}, CASE WHEN LEFT({stripped}, 1) = '.' THEN 2 ELSE 1 END,"
+            " 40))"
+        )
+        return f"CASE WHEN {precision} = 0 THEN LEFT({text}, {width}) ELSE {no_dot} END"
 
     def _float(self, v: str, scope: Scope) -> str:
         digits = self.options.float_digits

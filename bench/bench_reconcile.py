@@ -1,0 +1,188 @@
+"""Benchmark: pytest-cdc reconcile against reladiff, a bare count(*) and a bare checksum query.
+
+    /work/venv/bin/python bench/bench_reconcile.py [--rows 5000000] [--url URL]
+
+Two tables of ``--rows`` rows (bigint key + five typed columns) in schema cdc_bench_<rows> on
+the server (created once, reused): ``dst_same`` is a copy of ``src``, ``dst_diff`` differs in
+3 rows (one changed, one deleted, one added).  Every measurement runs in a fresh child process
+so that its peak RSS is its own.  Needs ``pip install reladiff`` for the peer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from typing import Any
+
+SETUP = """
+CREATE SCHEMA IF NOT EXISTS {schema};
+SET search_path = {schema};
+DROP TABLE IF EXISTS src, dst_same, dst_diff;
+CREATE TABLE src (id bigint PRIMARY KEY, qty integer, price numeric(12,2),
+                  ratio double precision, label text, created timestamp);
+INSERT INTO src SELECT g, (g*7)%1000, ((g*13)%100000)/100.0, g/7.0, 'item-'||md5(g::text),
+       timestamp '2020-01-01' + g*interval '1 second' FROM generate_series(1, {rows}) g;
+CREATE TABLE dst_same AS SELECT * FROM src; ALTER TABLE dst_same ADD PRIMARY KEY (id);
+CREATE TABLE dst_diff AS SELECT * FROM src; ALTER TABLE dst_diff ADD PRIMARY KEY (id);
+UPDATE dst_diff SET price = price + 1 WHERE id = {changed};
+DELETE FROM dst_diff WHERE id = {deleted};
+INSERT INTO dst_diff VALUES ({added}, 1, 1.00, 0.5, 'extra', timestamp '2030-01-01');
+VACUUM ANALYZE src; VACUUM ANALYZE dst_same; VACUUM ANALYZE dst_diff;
+"""
+COLUMNS = ("qty", "price", "ratio", "label", "created")
+
+
+def expected(rows: int) -> dict[str, int]:
+    return {"changed": min(1_234_567, rows // 3), "deleted": rows // 2, "added": rows + 1}
+
+
+def ensure_tables(url: str, rows: int) -> str:
+    import psycopg2
+
+    schema = f"cdc_bench_{rows}"
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    cur = conn.cursor()
+    cur.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s"
+        " AND table_name IN ('src', 'dst_same', 'dst_diff')",
+        (schema,),
+    )
+    if cur.fetchone()[0] != 3:
+        print(f"creating {schema} ({rows} rows a table)...", flush=True)
+        script = SETUP.format(schema=schema, rows=rows, **expected(rows))
+        for statement in script.split(";"):
+            if statement.strip():
+                cur.execute(statement)
+    conn.close()
+    return schema
+
+
+def one(name: str, url: str, schema: str, rows: int) -> dict[str, Any]:
+    """Run one measurement in this (child) process."""
+    started = time.perf_counter()
+    result: dict[str, Any] = {}
+    if name.startswith("pytest-cdc"):
+        from pytest_cdc.reconcile import reconcile
+
+        target = "dst_same" if name.endswith("identical") else "dst_diff"
+        report = reconcile(
+            url, url, table=f"{schema}.src", target_table=f"{schema}.{target}", key="id"
+        )
+        result["found"] = {
+            "missing": report.missing,
+            "extra": report.extra,
+            "changed": [c.key for c in report.changed],
+        }
+    elif name.startswith("reladiff"):
+        import reladiff
+
+        target = "dst_same" if name.endswith("identical") else "dst_diff"
+        t1 = reladiff.connect_to_table(url, f"{schema}.src", "id", thread_count=2)
+        t2 = reladiff.connect_to_table(url, f"{schema}.{target}", "id", thread_count=2)
+        diff = list(reladiff.diff_tables(t1, t2, extra_columns=COLUMNS, threaded=True))
+        result["found"] = sorted({str(row[1][0]) for row in diff})
+    else:
+        import psycopg2
+
+        conn = psycopg2.connect(url)
+        cur = conn.cursor()
+        if name == "bare count(*)":
+            cur.execute(f"SELECT count(*) FROM {schema}.src")
+        else:  # one bare full-table checksum, no canonical encoding, no segments
+            cur.execute(
+                "SELECT count(*), sum(('x' || left(md5(id::text || qty::text || price::text"
+                " || ratio::text || label || created::text), 16))::bit(64)::bigint)"
+                f" FROM {schema}.src"
+            )
+        result["found"] = [str(v) for v in cur.fetchone()]
+        conn.close()
+    result["seconds"] = time.perf_counter() - started
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        schema = f"cdc_bench_{args.rows}"
+        print(json.dumps(one(args.one, args.url, schema, args.rows)))
+        return 0
+    ensure_tables(args.url, args.rows)
+    names = [
+        "bare count(*)",
+        "bare checksum query",
+        "pytest-cdc identical",
+        "pytest-cdc 3 differing",
+        "reladiff identical",
+        "reladiff 3 differing",
+    ]
+    results: dict[str, dict[str, Any]] = {}
+    for name in names:
+        out = subprocess.run(
+            [sys.executable, __file__, "--rows", str(args.rows), "--url", args.url, "--one", name],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if out.returncode != 0:
+            print(f"{name}: failed\n{out.stderr.strip()[-2000:]}")
+            continue
+        results[name] = json.loads(out.stdout.strip().splitlines()[-1])
+        r = results[name]
+        print(f"{name:<24} {r['seconds']:8.2f} s  peak RSS {r['peak_rss_mb']:6.1f} MB", flush=True)
+    want = expected(args.rows)
+    print(f"\nrows a table: {args.rows}; differences planted at id {want}")
+    if "pytest-cdc 3 differing" in results:
+        found = results["pytest-cdc 3 differing"]["found"]
+        exact = found == {
+            "missing": [[str(want["deleted"])]],
+            "extra": [[str(want["added"])]],
+            "changed": [[str(want["changed"])]],
+        }
+        print(f"pytest-cdc found exactly the 3 rows: {exact} {found}")
+    if "reladiff 3 differing" in results:
+        print(f"reladiff found keys: {results['reladiff 3 differing']['found']}")
+
+    def ratio(a: str, b: str) -> str:
+        if a in results and b in results:
+            return f"{results[a]['seconds'] / results[b]['seconds']:.2f}x"
+        return "n/a"
+
+    print(
+        "reladiff / pytest-cdc, identical:       "
+        f"{ratio('reladiff identical', 'pytest-cdc identical')}"
+        "  (target >= 2x)"
+    )
+    print(
+        f"reladiff / pytest-cdc, 3 differing:     "
+        f"{ratio('reladiff 3 differing', 'pytest-cdc 3 differing')}"
+    )
+    print(
+        f"pytest-cdc 3 differing / identical:     "
+        f"{ratio('pytest-cdc 3 differing', 'pytest-cdc identical')}  (target <= 1.3x)"
+    )
+    print(
+        f"pytest-cdc identical / bare checksum:   "
+        f"{ratio('pytest-cdc identical', 'bare checksum query')}"
+    )
+    print(
+        f"pytest-cdc identical / bare count(*):   {ratio('pytest-cdc identical', 'bare count(*)')}"
+    )
+    peak = max(
+        (r["peak_rss_mb"] for n, r in results.items() if n.startswith("pytest-cdc")), default=0.0
+    )
+    print(f"pytest-cdc peak RSS: {peak:.1f} MB  (target <= 150 MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,308 @@
+"""PostgreSQL to PostgreSQL reconciliation, end to end on the running server.
+
+Two scratch schemas play source and target.  Property tests (hypothesis) plant one change
+of each kind and check that exactly that row is reported; other tests cover keys of each
+type, recursion into segments, where/column mapping, and the pyodbc (psqlODBC) driver path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from reconcile_helpers import ODBC, connect, load, schemas, server_url
+
+from pytest_cdc.reconcile import (
+    ReconcileError,
+    assert_checksums_match,
+    assert_row_counts_match,
+    reconcile,
+)
+
+DDL = "id bigint PRIMARY KEY, name text, qty integer, price numeric(12,2), seen timestamp"
+
+
+def make_rows(n: int) -> list[tuple[Any, ...]]:
+    rng = random.Random(n)
+    return [
+        (
+            i,
+            rng.choice(["", None, "a|b", "<null>", "x;y", "\U0001f600", f"n{i}"]),
+            rng.choice([None, i * 3]),
+            Decimal(rng.randint(-10000, 10000)) / 100,
+            dt.datetime(2024, 1, 1) + dt.timedelta(seconds=i, microseconds=i % 7),
+        )
+        for i in range(1, n + 1)
+    ]
+
+
+@pytest.fixture(scope="module")
+def pg() -> Any:
+    conn = connect()
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def pair(pg: Any) -> Any:
+    with schemas(pg, 2) as names:
+        yield names
+
+
+def both(
+    pg: Any, pair: list[str], src_rows: list[Any], dst_rows: list[Any], ddl: str = DDL
+) -> None:
+    load(pg, f'"{pair[0]}".t', ddl, src_rows)
+    load(pg, f'"{pair[1]}".t', ddl, dst_rows)
+
+
+def run(pg: Any, pair: list[str], **kwargs: Any) -> Any:
+    kwargs.setdefault("key", "id")
+    return reconcile(pg, pg, table=f"{pair[0]}.t", target_table=f"{pair[1]}.t", **kwargs)
+
+
+def test_identical_tables_are_equal(pg: Any, pair: list[str]) -> None:
+    rows = make_rows(300)
+    both(pg, pair, rows, list(reversed(rows)))
+    report = run(pg, pair)
+    assert report.equal
+    assert (report.source_rows, report.target_rows) == (300, 300)
+    assert report.queries
+
+
+def test_each_kind_of_difference_is_reported(pg: Any, pair: list[str]) -> None:
+    rows = make_rows(200)
+    dst = [list(r) for r in rows]
+    dst[10][3] = Decimal("999.99")  # changed
+    del dst[20]  # missing in target (id 21)
+    dst.append([1000, "new", 1, Decimal(1), dt.datetime(2030, 1, 1)])  # extra
+    both(pg, pair, rows, dst)
+    report = run(pg, pair, leaf_rows=16)
+    assert (report.missing_count, report.extra_count, report.changed_count) == (1, 1, 1)
+    assert report.missing == [["21"]]
+    assert report.extra == [["1000"]]
+    assert report.changed[0].key == ["11"]
+    assert report.changed[0].differences == {"price": [str(rows[10][3]), "999.99"]}
+    assert report.segments_compared > 1
+
+
+def test_recursion_splits_big_differing_segments(pg: Any, pair: list[str]) -> None:
+    rows = make_rows(3000)
+    dst = [list(r) for r in rows]
+    for i in (5, 1500, 2999):
+        dst[i][2] = -1
+    both(pg, pair, rows, dst)
+    report = run(pg, pair, leaf_rows=50)
+    assert sorted(int(c.key[0]) for c in report.changed) == [6, 1501, 3000]
+    assert report.changed_count == 3 and report.missing_count == report.extra_count == 0
+
+
+def test_duplicate_rows_are_counted(pg: Any, pair: list[str]) -> None:
+    ddl = "id bigint, name text"
+    src = [(1, "a"), (2, "b"), (3, "c")]
+    both(pg, pair, src, [*src, (2, "b")], ddl)
+    report = run(pg, pair)
+    assert report.extra == [["2"]] and report.extra_count == 1
+    assert report.target_rows == 4
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_every_single_change_is_detected(pg: Any, data: st.DataObject) -> None:
+    rows = [list(r) for r in make_rows(60)]
+    dst = [list(r) for r in rows]
+    kind = data.draw(st.sampled_from(["cell", "delete", "duplicate", "swap"]))
+    i = data.draw(st.integers(0, len(rows) - 1))
+    if kind == "cell":
+        col = data.draw(st.integers(1, 4))
+        old = dst[i][col]
+        new = {
+            1: ["", None, "<null>", "a|b", "x"],
+            2: [None, 0, -7],
+            3: [Decimal("0.01")],
+            4: [dt.datetime(1999, 1, 1), None],
+        }[col]
+        dst[i][col] = data.draw(st.sampled_from([v for v in new if v != old] or [None]))
+        if dst[i][col] == old:
+            return
+    elif kind == "delete":
+        del dst[i]
+    elif kind == "duplicate":
+        dst.append(list(dst[i]))
+    else:  # swap two values between columns of the same type (name <-> a text form of qty)
+        if dst[i][1] == (None if dst[i][2] is None else str(dst[i][2])):
+            return
+        dst[i][1], dst[i][2] = (None if dst[i][2] is None else str(dst[i][2])), None
+        if dst[i][1] == rows[i][1] and dst[i][2] == rows[i][2]:
+            return
+    random.Random(i).shuffle(dst)  # row order never matters
+    with schemas(pg, 2) as names:
+        ddl = DDL.replace(" PRIMARY KEY", "")  # the target may hold a duplicated row
+        both(pg, names, [tuple(r) for r in rows], [tuple(r) for r in dst], ddl)
+        report = run(pg, names, leaf_rows=8)
+    assert not report.equal, (kind, i)
+    assert report.differing_count == 1, (kind, i, report.to_text())
+
+
+@pytest.mark.parametrize(
+    ("ddl", "rows", "key"),
+    [
+        (
+            "k text, v int",
+            [(f"k{i:03d}\U0001f600" if i % 3 else f"K {i}", i) for i in range(120)],
+            "k",
+        ),
+        ("k uuid, v int", [(f"{i:08x}-0000-4000-8000-{i:012x}", i) for i in range(120)], "k"),
+        (
+            "k timestamp, v int",
+            [(dt.datetime(2020, 1, 1) + dt.timedelta(hours=i), i) for i in range(120)],
+            "k",
+        ),
+        (
+            "k date, v int",
+            [(dt.date(2020, 1, 1) + dt.timedelta(days=i), i) for i in range(120)],
+            "k",
+        ),
+        ("a int, b text, v int", [(i % 5, f"b{i}", i) for i in range(120)], "a,b"),
+        ("k numeric(10,3), v int", [(Decimal(i) / 8, i) for i in range(120)], "k"),
+    ],
+    ids=["text", "uuid", "timestamp", "date", "composite", "numeric"],
+)
+def test_key_types(pg: Any, pair: list[str], ddl: str, rows: list[Any], key: str) -> None:
+    dst = [list(r) for r in rows]
+    dst[77][-1] = -1
+    both(pg, pair, rows, [tuple(r) for r in dst], ddl)
+    report = run(pg, pair, key=key, leaf_rows=10)
+    assert report.changed_count == 1 and report.differing_count == 1
+    assert report.changed[0].differences == {"v": ["77", "-1"]}
+
+
+def test_where_column_selection_and_mapping(pg: Any, pair: list[str]) -> None:
+    load(pg, f'"{pair[0]}".t', "id int, a text, b int, lag int", [(1, "x", 1, 0), (2, "y", 2, 9)])
+    load(pg, f'"{pair[1]}".t', "id int, alpha text, b int", [(1, "x", 5), (2, "z", 2)])
+    report = run(
+        pg, pair, columns=["a"], column_map={"a": "alpha"}, where="id = 1", target_where="id = 1"
+    )
+    assert report.equal and report.columns == ["id", "a"]
+    report = run(pg, pair, columns=["a"], column_map={"a": "alpha"})
+    assert report.changed[0].differences == {"a": ["y", "z"]}
+
+
+def test_unknown_column_is_a_clear_error(pg: Any, pair: list[str]) -> None:
+    load(pg, f'"{pair[0]}".t', "id int, a text", [])
+    load(pg, f'"{pair[1]}".t', "id int, b text", [])
+    with pytest.raises(ReconcileError, match=r"column 'a' is not in target table .*column_map="):
+        run(pg, pair)
+    with pytest.raises(ReconcileError, match="no key column"):
+        run(pg, pair, key=[])
+
+
+def test_unsupported_type_names_the_column(pg: Any, pair: list[str]) -> None:
+    load(pg, f'"{pair[0]}".t', "id int, span interval", [])
+    load(pg, f'"{pair[1]}".t', "id int, span interval", [])
+    with pytest.raises(ReconcileError, match=r"column 'span' .* 'interval'.*columns="):
+        run(pg, pair)
+    assert run(pg, pair, columns=[]).equal
+
+
+def test_hostile_identifiers_are_quoted(pg: Any, pair: list[str]) -> None:
+    table = 'we"ird; DROP TABLE x; --[t]é'
+    column = "co'l]; SELECT 1 --\U0001f600"
+    quoted_table = '"' + table.replace('"', '""') + '"'
+    quoted_column = '"' + column.replace('"', '""') + '"'
+    cur = pg.cursor()
+    for schema, last in zip(pair, ("b", "c"), strict=True):
+        cur.execute(f'CREATE TABLE "{schema}".{quoted_table} ("k;]" int, {quoted_column} text)')
+        cur.execute(f'INSERT INTO "{schema}".{quoted_table} VALUES (1, %s), (2, %s)', ("a", last))
+    report = reconcile(
+        pg,
+        pg,
+        table=f'"{pair[0]}".{quoted_table}',
+        target_table=f'"{pair[1]}".{quoted_table}',
+        key="k;]",
+    )
+    assert report.changed[0].differences == {column: ["b", "c"]}
+    assert table in report.source_table
+    # A key value that looks like SQL is only ever a quoted literal.
+    for schema in pair:
+        cur.execute(
+            f'INSERT INTO "{schema}".{quoted_table} VALUES (3, %s)', ("x'); DROP TABLE t; --",)
+        )
+    assert reconcile(
+        pg,
+        pg,
+        table=f'"{pair[0]}".{quoted_table}',
+        target_table=f'"{pair[0]}".{quoted_table}',
+        key=column,
+    ).equal
+
+
+def test_assert_helpers(pg: Any, pair: list[str]) -> None:
+    rows = make_rows(40)
+    both(pg, pair, rows, rows[:-1])
+    with pytest.raises(pytest.fail.Exception) as info:
+        assert_checksums_match(pg, pg, table=f"{pair[0]}.t", target_table=f"{pair[1]}.t", key="id")
+    message = str(info.value)
+    assert message.index("1 missing in target") < message.index("missing in target (id): 40")
+    with pytest.raises(pytest.fail.Exception, match=r"row counts differ: .* 40 rows.* 39"):
+        assert_row_counts_match(pg, pg, table=f"{pair[0]}.t", target_table=f"{pair[1]}.t")
+    assert assert_row_counts_match(pg, pg, table=f"{pair[0]}.t", target_table=f"{pair[0]}.t") == (
+        40,
+        40,
+    )
+
+
+def test_url_strings_and_threads(pair: list[str], pg: Any) -> None:
+    rows = make_rows(500)
+    dst = [list(r) for r in rows]
+    dst[100][1] = "changed"
+    both(pg, pair, rows, [tuple(r) for r in dst])
+    report = reconcile(
+        server_url(),
+        server_url(),
+        table=f"{pair[0]}.t",
+        target_table=f"{pair[1]}.t",
+        key="id",
+        leaf_rows=20,
+    )
+    assert report.changed_count == 1 and report.changed[0].key == ["101"]
+
+
+def test_pyodbc_side_agrees_with_psycopg2(pg: Any, pair: list[str]) -> None:
+    pyodbc = pytest.importorskip("pyodbc")
+    if "PostgreSQL Unicode" not in pyodbc.drivers():
+        pytest.skip("needs the psqlODBC driver 'PostgreSQL Unicode' (apt install odbc-postgresql)")
+    rows = make_rows(300)
+    extra = "f real, d double precision, u uuid, b bytea, ok boolean, tz timestamptz, j jsonb"
+    more = [
+        (
+            r[0] / 3,
+            r[0] / 7,
+            f"{r[0]:08x}-0000-4000-8000-{r[0]:012x}",
+            bytes([r[0] % 256]),
+            r[0] % 2 == 0,
+            dt.datetime(2024, 5, 1, tzinfo=dt.UTC),
+            '{"a": [1, 2]}',
+        )
+        for r in rows
+    ]
+    src = [r + m for r, m in zip(rows, more, strict=False)]
+    dst = [list(r) for r in src]
+    dst[200][6] = 1.0
+    both(pg, pair, src, [tuple(r) for r in dst], DDL + ", " + extra)
+    conn = pyodbc.connect(ODBC.format(), autocommit=True)
+    try:
+        report = reconcile(
+            conn, pg, table=f"{pair[0]}.t", target_table=f"{pair[1]}.t", key="id", leaf_rows=25
+        )
+        assert report.changed_count == 1 and report.differing_count == 1
+        assert list(report.changed[0].differences) == ["d"]
+        same = reconcile(conn, pg, table=f"{pair[0]}.t", target_table=f"{pair[0]}.t", key="id")
+        assert same.equal
+    finally:
+        conn.close()
