@@ -2,7 +2,8 @@
 
 1. One ``assert_no_table_scan`` (SET LOCAL enable_seqscan, EXPLAIN, rollback, parse) against
    a bare ``EXPLAIN (FORMAT JSON)`` through psycopg2 on the same connection: inside an open
-   transaction as under the ``cdc_db`` fixture (a savepoint to roll back: two round trips),
+   transaction as under the ``cdc_db`` fixture (a savepoint to set and roll back: three
+   round trips),
    and on an idle autocommit connection (one implicit transaction: one round trip).
    Target: <= 1.5x.
 2. Parsing a 1 MB showplan built by replicating the RelOps of a real plan, against bare
@@ -60,10 +61,12 @@ def bench_assert(url: str, rounds: int, *, in_transaction: bool) -> dict[str, fl
 
     def floor() -> object:
         # The statements the helper sends, without any Python around them.  In a transaction
-        # the SET LOCAL has to be rolled back: one more round trip than a bare EXPLAIN.
+        # the savepoint needs a round trip of its own (a syntax error in the same string
+        # would abort the caller's transaction before it exists) and the SET LOCAL must be
+        # rolled back: two more round trips than a bare EXPLAIN.
         if in_transaction:
-            cur.execute("SAVEPOINT p; SET LOCAL enable_seqscan = off; EXPLAIN (FORMAT JSON) "
-                        + SQL, (5,))
+            cur.execute("SAVEPOINT p; SET LOCAL enable_seqscan = off")
+            cur.execute("EXPLAIN (FORMAT JSON) " + SQL, (5,))
             cur.fetchone()
             cur.execute("ROLLBACK TO SAVEPOINT p; RELEASE SAVEPOINT p")
         else:

@@ -105,24 +105,31 @@ def _pg_sandbox(raw: Any, setup: Sequence[str], *,
                 raw.autocommit = False
         return
     end: list[str] = []
+    cur = raw.cursor()
     if state == "intrans":
-        begin = [f"SAVEPOINT {_SAVEPOINT}"]
+        # The savepoint gets a round trip of its own: the server parses a whole query string
+        # before running any of it, so a syntax error in the caller's SQL sent along with
+        # SAVEPOINT would abort the caller's transaction with no savepoint to return to.
+        try:
+            _run_all(cur, raw, [f"SAVEPOINT {_SAVEPOINT}", *setup])
+        except BaseException:
+            cur.close()
+            raise
+        begin: list[str] = []
+        setup = []
         end = [f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}", f"RELEASE SAVEPOINT {_SAVEPOINT}"]
     elif getattr(raw, "autocommit", False):
+        # A syntax error rejects the whole string, BEGIN included: the ROLLBACK then only
+        # draws a "no transaction in progress" warning.
         begin, end = ["BEGIN"], ["ROLLBACK"]
     else:
         begin = []  # the driver opens the transaction itself; raw.rollback() ends it
-    cur = raw.cursor()
     try:
         yield cur, [*begin, *setup]
     finally:
         try:
             if end:
-                if _is_psycopg2(raw):
-                    cur.execute("; ".join(end))
-                else:
-                    for statement in end:
-                        cur.execute(statement)
+                _run_all(cur, raw, end)
             else:
                 raw.rollback()
         finally:
@@ -131,6 +138,15 @@ def _pg_sandbox(raw: Any, setup: Sequence[str], *,
 
 def _is_psycopg2(raw: Any) -> bool:
     return type(raw).__module__.startswith("psycopg2")
+
+
+def _run_all(cur: Any, raw: Any, statements: Sequence[str]) -> None:
+    """Fixed statements of our own, in one round trip where the driver allows it."""
+    if _is_psycopg2(raw):
+        cur.execute("; ".join(statements))
+    else:
+        for statement in statements:
+            cur.execute(statement)
 
 
 def _run_first(cur: Any, raw: Any, prelude: list[str], sql: str, params: Any) -> None:

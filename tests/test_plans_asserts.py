@@ -283,3 +283,23 @@ def test_pyodbc_connection_to_postgresql(cdc_databases: dict[str, Any]) -> None:
     finally:
         conn.rollback()
         conn.close()
+
+
+def test_syntax_error_leaves_the_caller_transaction_usable(orders: CdcConnection) -> None:
+    with pytest.raises(psycopg2.errors.SyntaxError):
+        assert_no_table_scan(orders, "SELEC * FROM orders")
+    with pytest.raises(psycopg2.errors.UndefinedTable):
+        explain(orders, "SELECT * FROM no_such_table", analyze=True)
+    assert orders.raw.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_INTRANS
+    assert orders.fetchval("SELECT count(*) FROM orders") == 50
+
+
+def test_syntax_error_on_idle_connections(side_conn: Any) -> None:
+    for autocommit in (True, False):
+        side_conn.autocommit = autocommit
+        for analyze in (False, True):
+            with pytest.raises(psycopg2.errors.SyntaxError):
+                explain(side_conn, "SELEC 1", analyze=analyze)
+            assert side_conn.info.transaction_status == (
+                psycopg2.extensions.TRANSACTION_STATUS_IDLE)
+            assert side_conn.autocommit is autocommit
