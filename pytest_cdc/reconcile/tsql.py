@@ -23,6 +23,8 @@ from pytest_cdc.reconcile.sqlgen import Scope, SqlGenerator
 
 UTF8_COLLATION = "Latin1_General_100_BIN2_UTF8"
 BINARY_COLLATION = "Latin1_General_100_BIN2"
+#: Below this a double is subnormal and holds fewer than 15 significant digits.
+SMALLEST_NORMAL = "2.2250738585072014E-308"
 #: First SQL Server major version with UTF-8 collations (2019).
 MIN_UTF8_VERSION = 15
 
@@ -192,7 +194,18 @@ class TsqlGenerator(SqlGenerator):
         # the same double; otherwise the shortest form has 16-17 digits and, for
         # float_digits <= 14, rounds like the 17-digit expansion (docs/checksum.md).
         back = f"TRY_CAST(CAST({m15} AS varchar(40)) + 'E' + CAST({unit} AS varchar(10)) AS float)"
-        m = scope.bind(f"CASE WHEN {back} = ABS({v}) THEN {m15} ELSE {big} END")
+        # Subnormals hold fewer than 15 digits, so there the shortest form is found by trying
+        # 1, 2, ... digits (a ladder evaluated only for those rare values).
+        ladder = " ".join(
+            f"WHEN TRY_CAST(CAST(ROUND({big}, {k} - LEN({m17})) AS varchar(40)) + 'E'"
+            f" + CAST({unit} AS varchar(10)) AS float) = ABS({v})"
+            f" THEN ROUND({big}, {k} - LEN({m17}))"
+            for k in range(1, 16)
+        )
+        m = scope.bind(
+            f"CASE WHEN ABS({v}) < {SMALLEST_NORMAL} THEN CASE {ladder} ELSE {big} END"
+            f" WHEN {back} = ABS({v}) THEN {m15} ELSE {big} END"
+        )
         width = f"LEN(CAST({m} AS varchar(40)))"
         rounded = scope.bind(f"CAST(ROUND({m}, {digits} - {width}) AS varchar(40))")
         digits_text = scope.bind(
