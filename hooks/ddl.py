@@ -28,6 +28,14 @@ def _ident_names(items: list[exp.Expression] | None) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _type_name(kind: exp.Expression | None) -> str:
+    """``VARCHAR``, ``NVARCHAR``, ``INT``...: enough for the type rules, and far cheaper than
+    generating the full SQL of every column type."""
+    if isinstance(kind, exp.DataType):
+        return str(kind.this.name if hasattr(kind.this, "name") else kind.this).upper()
+    return ""
+
+
 def _constraint_index(node: exp.Expression, name: str | None) -> dict[str, Any] | None:
     """A PRIMARY KEY / UNIQUE table constraint as an index dict, else None."""
     if isinstance(node, exp.PrimaryKey):
@@ -103,6 +111,7 @@ _DDL_TARGET = re.compile(
     r"\s*(?:CREATE\s+(?:UNIQUE\s+)?(?:(?:NON)?CLUSTERED\s+)?(?:COLUMNSTORE\s+)?INDEX\b.*?\bON\s+"
     r"(?:ONLY\s+)?"
     r"|ALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?"
+    r"|(?:ALTER|DROP)\s+INDEX\b.*?\bON\s+"
     r"|CREATE\s+(?:(?:UNLOGGED|TEMP|TEMPORARY)\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?)" + _QUALIFIED,
     re.I | re.S,
 )
@@ -133,7 +142,7 @@ def _create_table(tree: exp.Create, dialect: str, path: str, line: int) -> Op:
             if isinstance(item, exp.ColumnDef):
                 name = item.name.lower()
                 kind = item.args.get("kind")
-                columns[name] = kind.sql(dialect=dialect).upper() if kind else ""
+                columns[name] = _type_name(kind)
                 for constraint in item.args.get("constraints") or []:
                     ckind = constraint.args.get("kind")
                     if isinstance(ckind, exp.PrimaryKeyColumnConstraint):
@@ -197,7 +206,7 @@ def _alter(tree: exp.Alter, dialect: str, path: str, line: int) -> list[Op]:
                     "op": "add_column",
                     "table": key,
                     "column": action.name.lower(),
-                    "type": kind.sql(dialect=dialect).upper() if kind else "",
+                    "type": _type_name(kind),
                 }
             )
         elif isinstance(action, exp.AddConstraint):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from pytest_cdc_hooks.ddl import extract_ops
 from pytest_cdc_hooks.findings import Finding, line_col, line_starts
-from pytest_cdc_hooks.parsing import Parsed, parse_statement
+from pytest_cdc_hooks.parsing import Parsed, parse_statement, statement_kind
 from pytest_cdc_hooks.rules import Context, RuleRegistry
 from pytest_cdc_hooks.schema import Schema
 from pytest_cdc_hooks.source import parse_noqa
@@ -33,25 +33,38 @@ class Stats:
         return [self.statements, self.ok, self.skipped, self.not_understood]
 
 
-_ANALYZED: dict[tuple[str, str], tuple[list[Parsed], list[ScanIssue], Stats]] = {}
+_SPLIT: dict[tuple[str, str], tuple[list[Statement], list[ScanIssue]]] = {}
+_PARSED: dict[tuple[str, int, str], Parsed] = {}
+
+#: Statements that can change the schema model; the schema loader parses nothing else.
+SCHEMA_KINDS = frozenset(
+    {"CREATE TABLE", "CREATE INDEX", "ALTER TABLE", "ALTER INDEX", "DROP INDEX", "DROP TABLE"}
+)
 
 
-def analyze(text: str, dialect: str) -> tuple[list[Parsed], list[ScanIssue], Stats]:
-    """Split and parse ``text``; memoised per process, as a DDL file is read by the schema
-    loader and linted in the same run (callers must not change the trees)."""
-    key = (text, dialect)
-    found = _ANALYZED.get(key)
-    if found is None:
-        found = _ANALYZED[key] = _analyze(text, dialect)
-    parsed, issues, stats = found
-    return parsed, issues, Stats(*stats.as_list())
+def analyze(
+    text: str, dialect: str, kinds: frozenset[str] | None = None
+) -> tuple[list[Parsed], list[ScanIssue], Stats]:
+    """Split ``text`` and parse its statements (only those of ``kinds``, when given; the others
+    count as skipped).
 
-
-def _analyze(text: str, dialect: str) -> tuple[list[Parsed], list[ScanIssue], Stats]:
-    statements, issues = split_statements(text, dialect)
-    parsed = [parse_statement(stmt, dialect) for stmt in statements]
-    stats = Stats(statements=len(parsed))
-    for p in parsed:
+    Memoised per process, statement by statement: the schema loader and the lint read the same
+    DDL files in one run, and sqlglot is the expensive part.  Callers must not change the trees.
+    """
+    split_key = (text, dialect)
+    split = _SPLIT.get(split_key)
+    if split is None:
+        split = _SPLIT[split_key] = split_statements(text, dialect)
+    statements, issues = split
+    parsed: list[Parsed] = []
+    stats = Stats(statements=len(statements))
+    for stmt in statements:
+        if kinds is not None and statement_kind(stmt.text) not in kinds:
+            p = Parsed(stmt, [], "skipped", stmt.start, "not needed")
+        else:
+            key = (stmt.text, stmt.start, dialect)
+            p = _PARSED.get(key) or _PARSED.setdefault(key, parse_statement(stmt, dialect))
+        parsed.append(p)
         if p.status == "ok":
             stats.ok += 1
         elif p.status == "skipped":

@@ -71,7 +71,16 @@ def statement_kind(text: str) -> str:
     return words[0]
 
 
-def _relevant(kind: str) -> bool:
+# Maintenance that changes no index definition: not worth a "not understood" warning.
+_HARMLESS_ALTER_INDEX = re.compile(
+    r"\s*ALTER\s+INDEX\b.*?\b(?:REBUILD|REORGANIZE|SET\b|ALTER\s+COLUMN|RESET\b|ATTACH\b)",
+    re.I | re.S,
+)
+
+
+def _relevant(kind: str, text: str = "") -> bool:
+    if kind == "ALTER INDEX" and _HARMLESS_ALTER_INDEX.match(text):
+        return False
     parts = kind.split()
     if not parts:
         return False
@@ -148,7 +157,7 @@ def parse_statement(stmt: Statement, dialect: str) -> Parsed:
     if error is not None:
         return Parsed(stmt, [], "not_understood", error_at, error)
     if _is_command(trees):
-        if _relevant(kind):
+        if _relevant(kind, text):
             return Parsed(
                 stmt, trees, "not_understood", stmt.start, f"{kind} is not modelled by sqlglot"
             )

@@ -90,10 +90,10 @@ def load_schema(config: HookConfig, cache: ResultCache) -> LoadedSchema:
 def _file_ops(text: str, dialect: str, shown: str) -> dict[str, Any]:
     from pytest_cdc_hooks.ddl import extract_ops, uncertain_op
     from pytest_cdc_hooks.findings import line_col, line_starts
-    from pytest_cdc_hooks.lint import analyze
+    from pytest_cdc_hooks.lint import SCHEMA_KINDS, analyze
     from pytest_cdc_hooks.parsing import statement_kind
 
-    parsed, _issues, stats = analyze(text, dialect)
+    parsed, _issues, stats = analyze(text, dialect, SCHEMA_KINDS)
     starts = line_starts(text)
     ops: list[dict[str, Any]] = []
     not_understood: list[tuple[int, int, str]] = []

@@ -70,6 +70,14 @@ class Schema:
         #: table key ("" for unknown tables) -> where DDL touching it was not understood
         self.uncertain: dict[str, tuple[str, int]] = {}
 
+    def _index_owner(self) -> dict[str, str]:
+        owners: dict[str, str] = {}
+        for key, table in self.tables.items():
+            for index in table.indexes:
+                if index.name:
+                    owners.setdefault(index.name.lower(), key)
+        return owners
+
     def doubt(self, key: str) -> tuple[str, int] | None:
         """Where a not-understood DDL statement may have changed table ``key``, if anywhere."""
         return self.uncertain.get(key) or self.uncertain.get("")
@@ -105,8 +113,11 @@ class Schema:
                 table.indexes.append(index)
         elif kind == "drop_index":
             name = op["name"]
-            tables = [self.tables[key]] if key in self.tables else list(self.tables.values())
-            for table in tables:
+            if key not in self.tables:
+                # PostgreSQL's DROP INDEX names no table: find the owner by index name
+                key = self._index_owner().get(name, "")
+            table = self.tables.get(key)
+            if table is not None:
                 table.indexes = [i for i in table.indexes if (i.name or "").lower() != name]
         elif kind == "drop_table":
             self.tables.pop(key, None)

@@ -47,23 +47,31 @@ _COMMON = [
     r"(?P<close>\))",
     r"(?P<semi>;)",
     r"(?P<number>\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)",
-    # anything else that is not blank, so that a statement ends at its last character
-    r"(?P<other>[^\s])",
+    # runs of operators and punctuation, so that a statement ends at its last character
+    r"(?P<other>(?:[^\s\w'\"()\[\];$/\-]|/(?!\*)|-(?!-))+|[^\s])",
 ]
+# Each pattern is matched (not searched) at the current position after optional blanks: every
+# non-blank character starts some token, so the regex engine never tries the alternatives at
+# each blank on the way.
 _PG = re.compile(
-    "|".join(
+    r"\s*(?:"
+    + "|".join(
         [
             # E'...' strings take backslash escapes; must be tried before the plain string.
             r"(?P<estring>(?<![\w$])[eE]'(?:[^'\\]|\\.|'')*')",
-            # identifiers may contain $, which must not start a dollar quote
-            r"(?P<word>[A-Za-z_\x80-\uffff][\w$]*)",
+            # PostgreSQL needs no keywords to split statements, so a whole run of identifiers,
+            # numbers and operators is one token (fewer tokens, faster); identifiers may contain
+            # $, which must not start a dollar quote.
+            r"(?P<word>(?:[A-Za-z_\x80-\uffff][\w$]*|\d[\w.]*|[^\s\w'\"()$;/\-]|/(?!\*)|-(?!-))+)",
             r"(?P<dollar>\$(?:[A-Za-z_\x80-\uffff][\w]*)?\$)",
             *_COMMON,
         ]
     )
+    + ")"
 )
 _TSQL = re.compile(
-    "|".join(
+    r"\s*(?:"
+    + "|".join(
         [
             r"(?P<word>[A-Za-z_@#\x80-\uffff][\w@#$]*)",
             r"(?P<bracket>\[(?:[^\]]|\]\])*\])",
@@ -71,6 +79,7 @@ _TSQL = re.compile(
             *_COMMON,
         ]
     )
+    + ")"
 )
 _COMMENT_TOKEN = re.compile(r"/\*|\*/")
 _GO_TAIL = re.compile(r"[ \t]*(?:\d+[ \t]*)?(?:--[^\n]*)?(?:\r?\n|$)")
@@ -152,26 +161,18 @@ def _tokens(text: str, start: int, end: int, tsql: bool, issues: list[ScanIssue]
     pattern = _TSQL if tsql else _PG
     out: list[_Tok] = []
     pos = start
-    line_start = True  # only whitespace since the last newline (for GO)
+    match = pattern.match
     while pos < end:
-        m = pattern.search(text, pos, end)
+        m = match(text, pos, end)
         if m is None:
-            break
-        if not line_start or "\n" in text[pos : m.start()]:
-            gap = text[pos : m.start()]
-            nl = gap.rfind("\n")
-            if nl >= 0:
-                line_start = gap[nl + 1 :].strip() == ""
-            elif gap.strip():
-                line_start = False
+            break  # only blanks are left
         kind = m.lastgroup or ""
-        s = m.start()
+        s = m.start(kind)
         pos = m.end()
         if kind == "line_comment":
             continue
         if kind == "block_comment":
             pos = _skip_block_comment(text, s, end, issues)
-            line_start = False
             continue
         if kind in ("bad_string", "bad_ident", "bad_bracket"):
             what = {"bad_string": "string literal", "bad_ident": "quoted identifier"}.get(
@@ -181,7 +182,7 @@ def _tokens(text: str, start: int, end: int, tsql: bool, issues: list[ScanIssue]
             out.append(_Tok("lit", s, end, ""))
             return out
         if kind == "dollar":
-            tag = m.group()
+            tag = m.group(kind)
             close = text.find(tag, pos, end)
             if close < 0:
                 issues.append(ScanIssue(s, f"unterminated dollar-quoted string {tag}"))
@@ -189,23 +190,21 @@ def _tokens(text: str, start: int, end: int, tsql: bool, issues: list[ScanIssue]
                 return out
             out.append(_Tok("dollar", s, close + len(tag), tag))
             pos = close + len(tag)
-            line_start = False
             continue
         if kind == "word":
-            word = m.group().upper()
-            if tsql and word == "GO" and line_start:
+            word = m.group(kind).upper()
+            # GO separates batches only alone on its line (optionally with a count)
+            if tsql and word == "GO" and _starts_line(text, s):
                 tail = _GO_TAIL.match(text, pos, end)
                 if tail is not None:
                     out.append(_Tok("go", s, tail.end(), "GO"))
                     pos = tail.end()
-                    line_start = True
                     continue
             out.append(_Tok("word", s, pos, word))
         elif kind in ("open", "close", "semi", "other"):
-            out.append(_Tok(kind, s, pos, m.group()))
+            out.append(_Tok(kind, s, pos, m.group(kind)))
         else:
             out.append(_Tok("lit", s, pos, ""))
-        line_start = False
     return out
 
 
