@@ -310,3 +310,11 @@ def test_statement_text_survives_every_encoding(claim: str, prefix: bytes, codec
         assert plan.statements[0].text == text
 
     check()
+
+
+def test_udf_body_is_a_statement_of_its_own() -> None:
+    plan = load_plan(HERE / "ok_mssql_udf.sqlplan")
+    outer, body = plan.statements
+    assert [n.operator for n in outer.nodes()] == ["Compute Scalar", "Clustered Index Seek"]
+    assert [n.label for n in body.nodes()] == ["Table Scan on dbo.Orders"]
+    assert [n.relation for n in plan.scans()] == ["Orders"]

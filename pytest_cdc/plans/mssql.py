@@ -170,7 +170,9 @@ class _Parser:
         for child in el:
             if child.tag == self.relop:
                 yield child
-            else:
+            elif _local(child.tag) != "Statements":
+                # A scalar UDF's body sits inside the operator as statements of its own; it
+                # is reported as those statements, not as children of this operator.
                 yield from self._child_relops(child)
 
     def node(self, relop: ET.Element) -> PlanNode:
