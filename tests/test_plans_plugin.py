@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from pytest_cdc.plan_plugin import statement_kind
@@ -19,7 +21,12 @@ def items(cdc_db):
 
 
 @pytest.fixture
-def pt(pytester: pytest.Pytester) -> pytest.Pytester:
+def pt(pytester: pytest.Pytester, cdc_databases: dict[str, Any],
+       monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A pytester whose runs use this session's database instead of starting their own."""
+    url = cdc_databases["default"].prepare().url
+    assert url is not None
+    monkeypatch.setenv("PYTEST_CDC_DB", url.raw)
     pytester.makeconftest(CONFTEST)
     return pytester
 
