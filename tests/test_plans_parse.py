@@ -318,3 +318,19 @@ def test_udf_body_is_a_statement_of_its_own() -> None:
     assert [n.operator for n in outer.nodes()] == ["Compute Scalar", "Clustered Index Seek"]
     assert [n.label for n in body.nodes()] == ["Table Scan on dbo.Orders"]
     assert [n.relation for n in plan.scans()] == ["Orders"]
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_bomless_utf16_is_recognised(codec: str) -> None:
+    text = (HERE / "ok_mssql_seek_lookup.sqlplan").read_text(encoding="utf-8")
+    assert len(parse_showplan(text.encode(codec)).lookups()) == 1
+
+
+def test_bytes_that_are_neither_utf8_nor_utf16_are_refused() -> None:
+    with pytest.raises(PlanFormatError, match=r"not utf-8 or utf-16 text \(byte 1\)"):
+        parse_showplan(b"<\xff\xfe ShowPlanXML/>")
+
+
+def test_text_input_with_bom_character() -> None:
+    text = "\ufeff" + (HERE / "ok_mssql_table_scan.sqlplan").read_text(encoding="utf-8")
+    assert parse_showplan(text).scans()
