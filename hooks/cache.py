@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +61,8 @@ class ResultCache:
             # dicts keep insertion order: drop the oldest entries
             for key in list(self._data)[: len(self._data) - MAX_ENTRIES]:
                 del self._data[key]
+        import tempfile
+
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")

@@ -11,16 +11,13 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from difflib import get_close_matches
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import tomllib
 
 from pytest_cdc.errors import ConfigError, UnsupportedDialect
-from pytest_cdc.indexes import normalize_dialect
 
 __all__ = ["HookConfig", "ReconciliationTable", "find_pyproject", "load_config"]
 
@@ -44,8 +41,7 @@ TABLE_KEYS = frozenset(
 OTHER_KEYS: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
-class ReconciliationTable:
+class ReconciliationTable(NamedTuple):
     name: str
     key: tuple[str, ...]
     timestamp: str | None = None
@@ -57,19 +53,41 @@ class ReconciliationTable:
     line: int = 1
 
 
-@dataclass(frozen=True)
 class HookConfig:
-    root: Path
-    pyproject: Path | None = None
-    dialects: tuple[tuple[str, str], ...] = ()
-    default_dialect: str = "postgres"
-    ddl: tuple[str, ...] = ()
-    queries: tuple[str, ...] = ()
-    tables: tuple[ReconciliationTable, ...] = ()
-    ignore: tuple[str, ...] = ()
-    strict: bool = False
-    cache: bool = True
-    _raw: str = field(default="", repr=False)
+    """The hooks' settings.  A plain class, not a dataclass: every hook run starts a process,
+    and importing dataclasses (and inspect behind it) is a noticeable part of a cached run."""
+
+    def __init__(
+        self,
+        root: Path,
+        pyproject: Path | None = None,
+        *,
+        dialects: tuple[tuple[str, str], ...] = (),
+        default_dialect: str = "postgres",
+        ddl: tuple[str, ...] = (),
+        queries: tuple[str, ...] = (),
+        tables: tuple[ReconciliationTable, ...] = (),
+        ignore: tuple[str, ...] = (),
+        strict: bool = False,
+        cache: bool = True,
+        raw: str = "",
+    ) -> None:
+        self.root = root
+        self.pyproject = pyproject
+        self.dialects = dialects
+        self.default_dialect = default_dialect
+        self.ddl = ddl
+        self.queries = queries
+        self.tables = tables
+        self.ignore = ignore
+        self.strict = strict
+        self.cache = cache
+        self._raw = raw
+        self._root_prefix = os.path.join(os.path.abspath(root), "")
+        self._relative_cache: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"HookConfig(root={str(self.root)!r}, pyproject={str(self.pyproject)!r})"
 
     def relative(self, path: str | Path) -> str:
         """``path`` relative to the project root, with forward slashes (for glob matching)."""
@@ -84,14 +102,6 @@ class HookConfig:
             found = found.replace(os.sep, "/")
             self._relative_cache[key] = found
         return found
-
-    @cached_property
-    def _root_prefix(self) -> str:
-        return os.path.join(os.path.abspath(self.root), "")
-
-    @cached_property
-    def _relative_cache(self) -> dict[str, str]:
-        return {}
 
     def ddl_stamp(self) -> str:
         """Changes when any DDL file is added, removed or touched (cheap: stat only)."""
@@ -202,6 +212,8 @@ def load_config(path: str | Path | None = None, cwd: Path | None = None) -> Hook
 
 
 def _unknown(key: str, known: Iterable[str], where: str, pyproject: Path) -> ConfigError:
+    from difflib import get_close_matches
+
     close = get_close_matches(key, sorted(known), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     names = ", ".join(sorted(known))
@@ -216,9 +228,25 @@ def _strings(value: Any, key: str, pyproject: Path) -> tuple[str, ...]:
     raise ConfigError(f"{pyproject}: [{TABLE}] {key} must be a list of strings, got {value!r}")
 
 
+# The built-in names, resolved without importing the dialect registry (a cached run is short).
+_BUILTIN_DIALECTS = {
+    "postgres": "postgres",
+    "postgresql": "postgres",
+    "pg": "postgres",
+    "tsql": "tsql",
+    "mssql": "tsql",
+    "sqlserver": "tsql",
+}
+
+
 def _dialect(value: Any, key: str, pyproject: Path) -> str:
     if not isinstance(value, str):
         raise ConfigError(f"{pyproject}: [{TABLE}] {key} must be a dialect name, got {value!r}")
+    known = _BUILTIN_DIALECTS.get(value.strip().lower())
+    if known is not None:
+        return known
+    from pytest_cdc.indexes import normalize_dialect  # the registry knows third-party dialects
+
     try:
         return normalize_dialect(value)
     except UnsupportedDialect as error:
@@ -262,7 +290,7 @@ def _parse(section: Mapping[str, Any], pyproject: Path, text: str) -> HookConfig
         ignore=tuple(code.upper() for code in ignore),
         strict=bool(section.get("strict", False)),
         cache=bool(section.get("cache", True)),
-        _raw=raw,
+        raw=raw,
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +43,13 @@ def read_text(path: Path, shown: str) -> tuple[bytes, str | None, Finding | None
     return data, text, None
 
 
-@dataclass
 class LoadedSchema:
-    schema: Any  # pytest_cdc_hooks.schema.Schema (imported lazily: it needs sqlglot)
-    fingerprint: str
-    findings: list[Finding] = field(default_factory=list)
-    stats: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
-    files: int = 0
+    def __init__(self, schema: Any, fingerprint: str) -> None:
+        self.schema = schema  # a pytest_cdc_hooks.schema.Schema
+        self.fingerprint = fingerprint
+        self.findings: list[Finding] = []
+        self.stats = [0, 0, 0, 0]
+        self.files = 0
 
 
 def load_schema(config: HookConfig, cache: ResultCache) -> LoadedSchema:

@@ -12,8 +12,7 @@ never needs the parser.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["Index", "Op", "Schema", "Table", "table_key"]
 
@@ -30,8 +29,7 @@ def table_key(parts: list[str] | tuple[str, ...], dialect: str) -> str:
     return ".".join(parts[-2:]).lower()
 
 
-@dataclass
-class Index:
+class Index(NamedTuple):
     name: str | None
     columns: tuple[str, ...]
     include: tuple[str, ...] = ()
@@ -42,15 +40,15 @@ class Index:
     line: int = 0
 
 
-@dataclass
 class Table:
-    key: str
-    name: str
-    dialect: str
-    columns: dict[str, str] = field(default_factory=dict)
-    indexes: list[Index] = field(default_factory=list)
-    path: str = ""
-    line: int = 0
+    def __init__(self, key: str, name: str, dialect: str, *, path: str = "", line: int = 0) -> None:
+        self.key = key
+        self.name = name
+        self.dialect = dialect
+        self.columns: dict[str, str] = {}
+        self.indexes: list[Index] = []
+        self.path = path
+        self.line = line
 
     def unique_keys(self) -> list[tuple[str, ...]]:
         return [i.columns for i in self.indexes if (i.unique or i.primary) and not i.where]

@@ -1,0 +1,209 @@
+"""Benchmark the pre-commit hooks against sqlfluff and squawk on one generated corpus.
+
+    python bench/bench_hooks.py            # full corpus (~480 KB, 480 files) + 1,000 DDL files
+    python bench/bench_hooks.py --quick    # a quarter of it
+
+Every tool runs as the separate process pre-commit would start, in the same run, on the same
+files.  Wall times are the best of ``--repeat`` runs (the machine is shared: the best run shows
+what the tool can do); CPU times are reported beside them.  Targets (issue 6):
+
+- cdc-sql-lint >= 30x faster than ``sqlfluff lint`` (same files, same dialects);
+- a repeated cdc-sql-lint run (cache warm: pre-commit runs on every commit) within 3x of squawk
+  on the PostgreSQL migrations;
+- cdc-index-coverage over 1,000 DDL files <= 2 s;
+- the share of statements not understood by the parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from corpus import write_corpus, write_ddl_corpus
+
+BIN = Path(sys.executable).parent
+STATS = re.compile(r"(\d+) statements: (\d+) parsed, (\d+) skipped, (\d+) not understood")
+
+
+def tool(name: str) -> str | None:
+    found = BIN / name
+    return str(found) if found.exists() else shutil.which(name)
+
+
+def timed(
+    cmd: Sequence[str], cwd: Path, env: dict[str, str], repeat: int
+) -> tuple[float, float, str]:
+    """Best wall time, CPU time of that run, and stderr of the last run."""
+    best_wall = float("inf")
+    best_cpu = 0.0
+    err = ""
+    for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        if proc.returncode not in (0, 1):
+            raise SystemExit(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        err = proc.stderr
+        if wall < best_wall:
+            best_wall, best_cpu = wall, cpu
+    return best_wall, best_cpu, err
+
+
+def row(label: str, wall: float, cpu: float, note: str = "") -> None:
+    print(f"  {label:<46} {wall:8.3f} s wall {cpu:8.3f} s cpu  {note}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a quarter of the corpus")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (best kept)")
+    parser.add_argument("--keep", action="store_true", help="keep the corpus directory")
+    args = parser.parse_args()
+
+    lint, coverage = tool("cdc-sql-lint"), tool("cdc-index-coverage")
+    if not lint or not coverage:
+        print("cdc-sql-lint is not installed: pip install -e '.[dev]'", file=sys.stderr)
+        return 2
+    sqlfluff, squawk = tool("sqlfluff"), tool("squawk")
+
+    root = Path(tempfile.mkdtemp(prefix="cdc-bench-hooks-"))
+    cache = root / ".cache"
+    env = {**os.environ, "PYTEST_CDC_CACHE_DIR": str(cache)}
+    try:
+        scale = 4 if args.quick else 1
+        corpus = root / "corpus"
+        groups = write_corpus(corpus, migrations=160 // scale, query_files=80 // scale)
+        files = [p for g in groups.values() for p in g]
+        rel = [str(p.relative_to(corpus)) for p in files]
+        size = sum(p.stat().st_size for p in files)
+        pg = [str(p.relative_to(corpus)) for p in groups["pg_ddl"] + groups["pg_queries"]]
+        ms = [str(p.relative_to(corpus)) for p in groups["ms_ddl"] + groups["ms_queries"]]
+        pg_migrations = [str(p.relative_to(corpus)) for p in groups["pg_ddl"]]
+        print(
+            f"corpus: {len(files)} files, {size / 1024:.0f} KB "
+            f"({len(pg)} PostgreSQL, {len(ms)} T-SQL); best of {args.repeat}"
+        )
+
+        print("cdc-sql-lint")
+        cold = timed([lint, "--no-cache", "--stats", *rel], corpus, env, args.repeat)
+        m = STATS.search(cold[2])
+        share = ""
+        if m:
+            total, _ok, skipped, nu = (int(x) for x in m.groups())
+            share = (
+                f"{total} statements, {nu} not understood ({nu / total:.1%}), "
+                f"{skipped} skipped (not needed by any rule)"
+            )
+        row("cold (no cache)", cold[0], cold[1], share)
+        timed([lint, *rel], corpus, env, 1)  # fill the cache
+        warm = timed([lint, *rel], corpus, env, max(args.repeat, 5))
+        row("repeated run (cache warm)", warm[0], warm[1])
+        one = timed([lint, rel[0]], corpus, env, max(args.repeat, 5))
+        row("one changed file (cache warm)", one[0], one[1])
+
+        fluff = None
+        if sqlfluff:
+            print("sqlfluff lint (all rules, same files, same dialects)")
+            f_pg = timed(
+                [
+                    sqlfluff,
+                    "lint",
+                    "--dialect",
+                    "postgres",
+                    "--disable-progress-bar",
+                    "--processes",
+                    "1",
+                    *pg,
+                ],
+                corpus,
+                env,
+                1,
+            )
+            f_ms = timed(
+                [
+                    sqlfluff,
+                    "lint",
+                    "--dialect",
+                    "tsql",
+                    "--disable-progress-bar",
+                    "--processes",
+                    "1",
+                    *ms,
+                ],
+                corpus,
+                env,
+                1,
+            )
+            fluff = (f_pg[0] + f_ms[0], f_pg[1] + f_ms[1])
+            row("postgres + tsql (one run each)", *fluff)
+        else:
+            print("sqlfluff: not installed (pip install sqlfluff) - comparison skipped")
+
+        squawk_time = None
+        if squawk:
+            print(f"squawk (PostgreSQL migrations only: {len(pg_migrations)} files)")
+            sq = timed([squawk, *pg_migrations], corpus, env, max(args.repeat, 5))
+            squawk_time = sq
+            row("squawk", sq[0], sq[1])
+            ours_pg = timed([lint, *pg_migrations], corpus, env, max(args.repeat, 5))
+            row("cdc-sql-lint, same files (cache warm)", ours_pg[0], ours_pg[1])
+            ours_pg_cold = timed([lint, "--no-cache", *pg_migrations], corpus, env, args.repeat)
+            row("cdc-sql-lint, same files (no cache)", ours_pg_cold[0], ours_pg_cold[1])
+        else:
+            print("squawk: not installed (pip install squawk-cli) - comparison skipped")
+
+        ddl_files = 1000 // scale
+        print(f"cdc-index-coverage over {ddl_files:,} DDL files (+ 40 query files)")
+        ddl_root = root / "ddl"
+        write_ddl_corpus(ddl_root, files=ddl_files)
+        c_cold = timed([coverage, "--no-cache", "--stats"], ddl_root, env, args.repeat)
+        m = STATS.search(c_cold[2])
+        note = ""
+        if m:
+            total, _ok, skipped, nu = (int(x) for x in m.groups())
+            note = f"{total} statements, {nu} not understood ({nu / total:.1%})"
+        row("cold (no cache)", c_cold[0], c_cold[1], note)
+        timed([coverage], ddl_root, env, 1)
+        c_warm = timed([coverage], ddl_root, env, max(args.repeat, 5))
+        row("repeated run (cache warm)", c_warm[0], c_warm[1])
+
+        print("ratios")
+        if fluff:
+            print(f"  sqlfluff / cdc-sql-lint cold:  {fluff[0] / cold[0]:7.1f}x  (target >= 30x)")
+            print(f"  sqlfluff / cdc-sql-lint warm:  {fluff[0] / warm[0]:7.1f}x")
+        if squawk_time:
+            print(
+                f"  cdc-sql-lint warm / squawk:    {ours_pg[0] / squawk_time[0]:7.2f}x  "
+                "(target <= 3x, PostgreSQL migrations)"
+            )
+            print(f"  cdc-sql-lint cold / squawk:    {ours_pg_cold[0] / squawk_time[0]:7.2f}x")
+        print(
+            f"  index coverage, 1,000 files:   {c_cold[0]:7.2f} s cold, {c_warm[0]:.2f} s warm"
+            "  (target <= 2 s)"
+        )
+        if share:
+            print(f"  not understood (lint corpus):  {share}")
+    finally:
+        if args.keep:
+            print(f"corpus kept in {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
