@@ -119,8 +119,31 @@ def _parse(text: str, dialect: str) -> list[exp.Expression]:
     return [t for t in trees if isinstance(t, exp.Expression)]
 
 
+# Client-side variables: psql ``:name`` / ``:'name'`` / ``:"name"`` and sqlcmd ``$(Name)``.
+# They are replaced by text of the same length (so offsets stay right) that sqlglot reads as a
+# string, an identifier or a name.
+_PSQL_VAR = re.compile(r"(?<![:\w]):(?:'(\w+)'|\"(\w+)\"|([A-Za-z_]\w*))")
+_SQLCMD_VAR = re.compile(r"\$\((\w+)\)")
+
+
+def _psql_var(m: re.Match[str]) -> str:
+    if m.group(1) is not None:
+        return f" '{m.group(1)}'"
+    if m.group(2) is not None:
+        return f' "{m.group(2)}"'
+    return f"_{m.group(3)}"
+
+
+def without_client_variables(text: str, dialect: str) -> str:
+    if dialect == "tsql":
+        return _SQLCMD_VAR.sub(lambda m: f"v_{m.group(1)}_", text) if "$(" in text else text
+    return _PSQL_VAR.sub(_psql_var, text) if ":" in text else text
+
+
 def parse_statement(stmt: Statement, dialect: str) -> Parsed:
-    text = stmt.text
+    if stmt.text.startswith(("\\", ":")):
+        return Parsed(stmt, [], "skipped", stmt.start, "client command (psql / sqlcmd)")
+    text = without_client_variables(stmt.text, dialect)
     kind = statement_kind(text)
     if kind == "DO" and dialect == "postgres":
         return Parsed(stmt, [], "skipped", stmt.start, "DO block (its DDL is checked separately)")

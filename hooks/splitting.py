@@ -57,6 +57,8 @@ _PG = re.compile(
     r"\s*(?:"
     + "|".join(
         [
+            # psql meta-commands (\set, \connect, \i ...) run to the end of their line
+            r"(?P<meta>\\[^\n]*)",
             # E'...' strings take backslash escapes; must be tried before the plain string.
             r"(?P<estring>(?<![\w$])[eE]'(?:[^'\\]|\\.|'')*')",
             # PostgreSQL needs no keywords to split statements, so a whole run of identifiers,
@@ -76,6 +78,9 @@ _TSQL = re.compile(
             r"(?P<word>[A-Za-z_@#\x80-\uffff][\w@#$]*)",
             r"(?P<bracket>\[(?:[^\]]|\]\])*\])",
             r"(?P<bad_bracket>\[)",
+            # sqlcmd commands (:setvar, :r, :on error ...) when first on their line
+            r"(?P<meta>:(?:setvar|r|on|connect|out|error|listvar|exit|quit|reset|servers|xml)\b"
+            r"[^\n]*)",
             *_COMMON,
         ]
     )
@@ -201,6 +206,12 @@ def _tokens(text: str, start: int, end: int, tsql: bool, issues: list[ScanIssue]
                     pos = tail.end()
                     continue
             out.append(_Tok("word", s, pos, word))
+        elif kind == "meta":
+            if tsql and not _starts_line(text, s):
+                out.append(_Tok("other", s, s + 1, ":"))
+                pos = s + 1
+            else:
+                out.append(_Tok("meta", s, pos, ""))
         elif kind in ("open", "close", "semi", "other"):
             out.append(_Tok(kind, s, pos, m.group(kind)))
         else:
@@ -284,6 +295,11 @@ def _split_pg(text: str, toks: list[_Tok], out: list[Statement], issues: list[Sc
         if tok.kind == "semi":
             _finish_pg(text, current, out, issues)
             current = []
+        elif tok.kind == "meta":
+            # a client command ends the statement before it and is a statement of its own
+            _finish_pg(text, current, out, issues)
+            _emit(text, [tok], out, issues, nested=False)
+            current = []
         else:
             current.append(tok)
     _finish_pg(text, current, out, issues)
@@ -344,6 +360,10 @@ def _split_tsql(
         if tok.kind in ("semi", "go"):
             i += 1
             continue
+        if tok.kind == "meta":
+            _emit(text, [tok], out, issues, nested)
+            i += 1
+            continue
         j = _tsql_statement_end(text, toks, i)
         stmt = toks[i:j]
         if stmt:
@@ -372,7 +392,7 @@ def _tsql_statement_end(text: str, toks: list[_Tok], i: int) -> int:
     prev = ""
     while k < n:
         tok = toks[k]
-        if tok.kind == "go":
+        if tok.kind in ("go", "meta"):
             return k
         if tok.kind == "open":
             depth += 1

@@ -112,3 +112,26 @@ def test_scan_issues_have_offsets() -> None:
         (21, "unbalanced ')'"),
         (31, "unterminated string literal"),
     ]
+
+
+def test_client_commands_and_variables() -> None:
+    from pytest_cdc_hooks.lint import analyze
+
+    psql = (
+        "\\set ix 'ix_' :table\n"
+        'CREATE INDEX CONCURRENTLY IF NOT EXISTS :"ix" ON :"schema".:"table" (a);\n'
+        "SELECT a FROM t WHERE s = :'schema' AND n::int > :limit;\n"
+    )
+    parsed, issues, stats = analyze(psql, "postgres")
+    assert not issues
+    assert [p.status for p in parsed] == ["skipped", "ok", "ok"]
+    assert stats.not_understood == 0
+
+    sqlcmd = (
+        ":setvar Table orders\n"
+        "CREATE NONCLUSTERED INDEX [ix_$(Table)] ON [dbo].[$(Table)] ([id]) WITH (ONLINE = ON)\n"
+        "GO\n"
+    )
+    parsed, issues, _ = analyze(sqlcmd, "tsql")
+    assert not issues
+    assert [p.status for p in parsed] == ["skipped", "ok"]
