@@ -28,6 +28,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from pytest_cdc.urls import DatabaseURL, parse_url
 
 SERVER_BINARIES = ("initdb", "postgres")
 _PORT = 5432  # only names the socket file: every cluster has a socket directory of its own
+MAX_SPARES = 2  # one per xdist worker on a 2-core machine; more only costs disk
 
 # Where distributions put versioned server binaries that are not on PATH.
 _SEARCH_GLOBS = (
@@ -192,6 +194,7 @@ class EmbeddedPostgres:
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _user: pwd.struct_passwd | None = field(default=None, init=False, repr=False)
     _bindir: Path | None = field(default=None, init=False, repr=False)
+    _background: threading.Thread | None = field(default=None, init=False, repr=False)
 
     # -- paths ----------------------------------------------------------------------------
     @property
@@ -236,11 +239,9 @@ class EmbeddedPostgres:
         self._user = _run_user()
         self._prepare_home()
         cleanup_leftovers(self.home)
-        cached = self._cached_cluster()
+        self.version = self._server_version()
         self.run_dir = self._new_run_dir()
-        t0 = time.perf_counter()
-        self._copy_cluster(cached, self.data_dir)
-        self.timings["copy"] = time.perf_counter() - t0
+        self._prepare_data_dir()
         self._launch()
         self.timings["start"] = time.perf_counter() - started
         return self
@@ -248,6 +249,7 @@ class EmbeddedPostgres:
     def stop(self, *, remove: bool | None = None) -> None:
         """Fast shutdown, then remove the files unless ``keep`` (or ``remove=False``)."""
         remove = (not self.keep) if remove is None else remove
+        self.join_background()
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
             # SIGINT is PostgreSQL's "fast" shutdown: roll back sessions, exit cleanly.
@@ -347,45 +349,112 @@ class EmbeddedPostgres:
             "--wal-segsize=1",
         ]
 
-    def _cached_cluster(self) -> Path:
-        self.version = self._server_version()
+    # -- the cached cluster and its spare copies ------------------------------------------
+    #
+    # The cache holds one pristine cluster per server version.  Copying it (tens of MB) is
+    # most of a warm start, so after each start a background thread leaves a ready-made copy
+    # (a "spare") beside it, and the next session only has to rename that into place.  With
+    # no cache at all, initdb runs straight into the run directory and a second initdb fills
+    # the cache in the background: off the critical path either way.
+
+    def _cache_key(self) -> str:
         owner = self._user.pw_name if self._user else str(os.geteuid())
-        key = hashlib.sha256(
+        return hashlib.sha256(
             "\0".join([self.version, str(self._bindir), owner, *self._initdb_args()]).encode()
         ).hexdigest()[:16]
-        cached = self.home / "cache" / key
-        if (cached / "PG_VERSION").exists():
-            self.timings["initdb"] = 0.0
-            return cached
-        lock_path = self.home / "cache" / f"{key}.lock"
-        with open(lock_path, "w") as lock:
-            # Several xdist workers may start at once: one runs initdb, the others wait for it.
+
+    @property
+    def _cache_root(self) -> Path:
+        return self.home / "cache"
+
+    def _prepare_data_dir(self) -> None:
+        key = self._cache_key()
+        cached = self._cache_root / key
+        t0 = time.perf_counter()
+        if self._take_spare(key):
+            self.timings.update(initdb=0.0, copy=0.0, spare=time.perf_counter() - t0)
+            self._in_background(lambda: self._make_spare(key))
+        elif (cached / "PG_VERSION").exists():
+            self._copy_cluster(cached, self.data_dir)
+            self.timings.update(initdb=0.0, copy=time.perf_counter() - t0)
+            self._in_background(lambda: self._make_spare(key))
+        else:
+            self._initdb(self.data_dir)
+            self.timings.update(initdb=time.perf_counter() - t0, copy=0.0)
+            self._in_background(lambda: self._fill_cache(key, then_spare=True))
+
+    def _take_spare(self, key: str) -> bool:
+        for spare in sorted(self._cache_root.glob(f"{key}.spare-*")):
+            try:
+                # rename is atomic: of two sessions racing for one spare, one gets it.
+                os.rename(spare, self.data_dir)
+            except OSError:
+                continue
+            return True
+        return False
+
+    def _fill_cache(self, key: str, *, then_spare: bool = False) -> None:
+        cached = self._cache_root / key
+        with open(self._cache_root / f"{key}.lock", "w") as lock:
+            # xdist workers start together: one fills the cache, the others find it filled.
             fcntl.flock(lock, fcntl.LOCK_EX)
-            if (cached / "PG_VERSION").exists():
-                self.timings["initdb"] = 0.0
-                return cached
-            t0 = time.perf_counter()
-            staging = self.home / "cache" / f"{key}.tmp-{os.getpid()}"
-            shutil.rmtree(staging, ignore_errors=True)
-            staging.mkdir(mode=0o700)
-            self._chown(staging)
-            result = subprocess.run(
-                [str(self._bindir / "initdb"), "-D", str(staging), *self._initdb_args()],  # type: ignore[operator]
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-                user=self._user.pw_uid if self._user else None,
-                group=self._user.pw_gid if self._user else None,
-                cwd=str(staging),
-            )
-            if result.returncode != 0:
-                shutil.rmtree(staging, ignore_errors=True)
-                last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-                raise EmbeddedError(f"initdb failed ({self._bindir}/initdb): {last[0]}")
-            os.rename(staging, cached)
-            self.timings["initdb"] = time.perf_counter() - t0
-        return cached
+            if not (cached / "PG_VERSION").exists():
+                staging = self._staging_dir(key)
+                self._initdb(staging)
+                os.rename(staging, cached)
+        if then_spare:
+            self._make_spare(key)
+
+    def _make_spare(self, key: str) -> None:
+        cached = self._cache_root / key
+        if not (cached / "PG_VERSION").exists():
+            return
+        if len(list(self._cache_root.glob(f"{key}.spare-*"))) >= MAX_SPARES:
+            return
+        staging = self._staging_dir(key)
+        staging.rmdir()  # cp -a creates it
+        self._copy_cluster(cached, staging)
+        os.rename(staging, self._cache_root / f"{key}.spare-{secrets.token_hex(4)}")
+
+    def _staging_dir(self, key: str) -> Path:
+        # The pid comes last so that cleanup_leftovers can tell when its maker died mid-way.
+        staging = self._cache_root / f"{key}.tmp-{secrets.token_hex(4)}-{os.getpid()}"
+        staging.mkdir(mode=0o700)
+        self._chown(staging)
+        return staging
+
+    def _in_background(self, work: Callable[[], object]) -> None:
+        def run() -> None:
+            with contextlib.suppress(Exception):  # a missing spare only costs the next start
+                work()
+
+        self._background = threading.Thread(target=run, name="cdc-embedded-cache", daemon=True)
+        self._background.start()
+
+    def join_background(self) -> None:
+        """Wait for the cache and spare work started with the server (stop() does this)."""
+        if self._background is not None:
+            self._background.join(timeout=60)
+            self._background = None
+
+    def _initdb(self, target: Path) -> None:
+        assert self._bindir is not None
+        target.mkdir(mode=0o700, exist_ok=True)
+        self._chown(target)
+        result = subprocess.run(
+            [str(self._bindir / "initdb"), "-D", str(target), *self._initdb_args()],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            user=self._user.pw_uid if self._user else None,
+            group=self._user.pw_gid if self._user else None,
+            cwd=str(target),
+        )
+        if result.returncode != 0:
+            shutil.rmtree(target, ignore_errors=True)
+            last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise EmbeddedError(f"initdb failed ({self._bindir}/initdb): {last[0]}")
 
     def _new_run_dir(self) -> Path:
         run_dir = self.home / "run" / f"{os.getpid()}-{secrets.token_hex(4)}"
@@ -492,7 +561,7 @@ def cleanup_leftovers(home: Path) -> list[Path]:
         _kill_postmaster(run_dir / "data" / "postmaster.pid")
         shutil.rmtree(run_dir, ignore_errors=True)
         removed.append(run_dir)
-    # An interrupted initdb leaves a staging directory behind.
+    # An interrupted initdb or spare copy leaves a staging directory behind.
     for staging in (home / "cache").glob("*.tmp-*"):
         pid = staging.name.rsplit("-", 1)[-1]
         if pid.isdigit() and not _pid_alive(int(pid)):

@@ -304,8 +304,11 @@ class DatabaseHandle:
             for name in sorted(self._clones):
                 with contextlib.suppress(Exception):
                     self.drop_database(name)
-        if self.embedded is not None and not self.embedded.keep:
-            self.embedded.stop()
+        if self.embedded is not None:
+            if self.embedded.keep:
+                self.embedded.join_background()
+            else:
+                self.embedded.stop()
         if self._container is not None:
             with contextlib.suppress(Exception):
                 self._container.stop()

@@ -68,14 +68,25 @@ def test_start_query_stop(home: Path) -> None:
     assert not run_dir.exists()
 
 
-def test_second_start_uses_the_cached_cluster(home: Path) -> None:
+def test_later_starts_use_the_cache_and_its_spares(home: Path) -> None:
     first = EmbeddedPostgres(home=home).start()
-    first.stop()
+    first.stop()  # waits for the background work: cache filled, one spare copy made
+    cache = home / "cache"
+    assert [p.name for p in cache.glob("*/PG_VERSION")] != []
+    assert len([p for p in cache.iterdir() if p.is_dir() and "." not in p.name]) == 1
+    assert len(list(cache.glob("*.spare-*"))) == 1
     second = EmbeddedPostgres(home=home).start()
     second.stop()
-    assert first.timings["initdb"] > 0
+    assert first.timings["initdb"] > 0  # cold: initdb ran (into the run directory)
     assert second.timings["initdb"] == 0.0
-    assert len(list((home / "cache").glob("*/PG_VERSION"))) == 1
+    assert "spare" in second.timings  # warm: a ready copy was renamed into place
+    assert len(list(cache.glob("*.spare-*"))) == 1  # and replaced in the background
+    # with the spares gone, a start copies the cached cluster itself
+    for spare in cache.glob("*.spare-*"):
+        shutil.rmtree(spare)
+    third = EmbeddedPostgres(home=home).start()
+    third.stop()
+    assert "spare" not in third.timings and third.timings["initdb"] == 0.0
 
 
 def test_stop_server_and_restart_keep_data(home: Path) -> None:
@@ -215,7 +226,11 @@ def test_killed_pytest_leaves_nothing_running_and_next_run_cleans(
         pytest.fail("the postmaster outlived the killed pytest process")
     leftovers = list((home / "run").iterdir())
     assert len(leftovers) == 1
-    assert cleanup_leftovers(home) == leftovers
+    removed = cleanup_leftovers(home)
+    assert leftovers[0] in removed
+    # and any half-made cache copy of the killed process goes too
+    assert list((home / "run").iterdir()) == []
+    assert list((home / "cache").glob("*.tmp-*")) == []
 
 
 def test_ctrl_c_stops_and_removes_the_cluster(pytester: pytest.Pytester, home: Path) -> None:
