@@ -225,3 +225,34 @@ def test_cache_key_includes_settings(isolated: Path, capsys: pytest.CaptureFixtu
     assert main([str(f)]) == 1
     write(isolated / "pyproject.toml", '[tool.pytest-cdc]\nignore = ["CDC101", "CDC102"]\n')
     assert main([str(f)]) == 0
+
+
+def test_plugin_found_through_its_entry_point(
+    isolated: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An installed distribution with a ``pytest_cdc`` entry point adds a rule to main()."""
+    site = tmp_path / "site"
+    dist = site / "acme_cdc_rules-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-cdc-rules\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[pytest_cdc]\nacme = acme_cdc_rules\n")
+    (site / "acme_cdc_rules.py").write_text(
+        "from sqlglot import exp\n"
+        "from pytest_cdc_hooks.rules import Rule\n\n"
+        "def check(ctx, tree):\n"
+        "    for t in tree.find_all(exp.Table):\n"
+        "        if t.name.startswith('legacy_'):\n"
+        "            yield t, None\n\n"
+        "def pytest_cdc_register_lint_rules(registry):\n"
+        "    registry.add(Rule('ACME001', 'no-legacy', 'legacy table', check))\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(site))
+    f = write(isolated / "q.sql", "SELECT a FROM legacy_orders WHERE id = 1;\n")
+    assert main([str(f)]) == 1
+    assert capsys.readouterr().out == f"{f}:1:15: ACME001 legacy table\n"
+    assert main(["--list-rules"]) == 0
+    assert "ACME001  no-legacy: legacy table" in capsys.readouterr().out
