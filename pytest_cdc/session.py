@@ -61,6 +61,8 @@ class DatabaseHandle:
     _template: str | None = None
     _clones: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _admin_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _admin_conn: Any = field(default=None, repr=False)
     _prepared: bool = False
 
     def __repr__(self) -> str:
@@ -213,14 +215,24 @@ class DatabaseHandle:
 
     # -- server-level operations ---------------------------------------------------------
     def _admin(self, statements: list[str]) -> None:
-        raw = self._connect_raw()
-        try:
-            cur = raw.cursor()
-            for sql in statements:
-                cur.execute(sql)
-            cur.close()
-        finally:
-            raw.close()
+        # One long-lived autocommit connection for CREATE/DROP DATABASE: opening one per
+        # statement would cost two connects per database-isolated test.
+        with self._admin_lock:
+            if self._admin_conn is None:
+                self._admin_conn = self._connect_raw()
+            try:
+                cur = self._admin_conn.cursor()
+                try:
+                    for sql in statements:
+                        cur.execute(sql)
+                finally:
+                    cur.close()
+            except Exception:
+                # A broken admin connection is replaced next time rather than reused.
+                conn, self._admin_conn = self._admin_conn, None
+                with contextlib.suppress(Exception):
+                    conn.close()
+                raise
 
     def _create_database(self, name: str, template: str | None) -> None:
         if not name.startswith(TEST_DB_PREFIX):
@@ -304,6 +316,10 @@ class DatabaseHandle:
             for name in sorted(self._clones):
                 with contextlib.suppress(Exception):
                     self.drop_database(name)
+        if self._admin_conn is not None:
+            with contextlib.suppress(Exception):
+                self._admin_conn.close()
+            self._admin_conn = None
         if self.embedded is not None:
             if self.embedded.keep:
                 self.embedded.join_background()
