@@ -91,6 +91,8 @@ def one(name: str, url: str, schema: str, rows: int) -> dict[str, Any]:
             reladiff.diff_tables(t1, t2, extra_columns=COLUMNS, threaded=True, algorithm=algorithm)
         )
         result["found"] = sorted({str(row[1][0]) for row in diff})
+    elif name.startswith("aggregation"):
+        result["found"] = aggregation(name, url, schema, rows)
     else:
         import psycopg2
 
@@ -111,18 +113,69 @@ def one(name: str, url: str, schema: str, rows: int) -> dict[str, Any]:
     return result
 
 
+def aggregation(name: str, url: str, schema: str, rows: int) -> list[str]:
+    """One pass over src with ~rows/10000 segments: (a) sum of per-row 64-bit MD5 integers,
+    or (b) one MD5 over the segment's canonical rows concatenated in key order."""
+    import psycopg2
+
+    from pytest_cdc.reconcile.encoding import Column, ColumnPair, TypeClass
+    from pytest_cdc.reconcile.postgres import PostgresGenerator, prepare_session
+    from pytest_cdc.reconcile.sqlgen import Scope, TableRef
+
+    types = {
+        "id": ("bigint", TypeClass.INTEGER),
+        "qty": ("integer", TypeClass.INTEGER),
+        "price": ("numeric", TypeClass.DECIMAL),
+        "ratio": ("double precision", TypeClass.FLOAT),
+        "label": ("text", TypeClass.TEXT),
+        "created": ("timestamp without time zone", TypeClass.TIMESTAMP),
+    }
+    pairs = [ColumnPair(Column(n, t, c), Column(n, t, c), c) for n, (t, c) in types.items()]
+    gen = PostgresGenerator()
+    table = TableRef(schema, "src")
+    bounds = [[str(b)] for b in range(10_000, rows, 10_000)]
+    conn = psycopg2.connect(url)
+    cur = conn.cursor()
+    prepare_session(cur, "pyformat")
+    if name.endswith("(a)"):
+        sql = gen.checksum_query(table, pairs[:1], pairs, "source", bounds)
+    else:
+        cur.execute("SET enable_sort = on")  # string_agg(... ORDER BY) needs its sorts
+        scope = Scope(gen.apply_keyword)
+        text = gen.row_text(pairs, "source", scope)
+        seg = gen.segment_case(pairs[:1], "source", bounds, 0)
+        sql = (
+            f"SELECT {seg} AS seg, count(*), md5(string_agg({text}, '' ORDER BY t.id))"
+            f" FROM {scope.from_clause(gen.table(table))} GROUP BY 1"
+        )
+    cur.execute(sql)
+    found = [str(len(cur.fetchall()))]
+    conn.close()
+    return found
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--aggregation",
+        action="store_true",
+        help="also time one segmented pass with per-row sums (a) against string_agg MD5 (b)",
+    )
     args = parser.parse_args()
     if args.one:
         schema = f"cdc_bench_{args.rows}"
         print(json.dumps(one(args.one, args.url, schema, args.rows)))
         return 0
     ensure_tables(args.url, args.rows)
+    parser_names = [
+        "aggregation (a)",
+        "aggregation (b)",
+    ]
     names = [
+        *(parser_names if args.aggregation else []),
         "bare count(*)",
         "bare checksum query",
         "pytest-cdc identical",
