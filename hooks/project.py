@@ -59,6 +59,7 @@ def load_schema(config: HookConfig, cache: ResultCache) -> LoadedSchema:
     schema = Schema()
     digest = hashlib.sha256()
     loaded = LoadedSchema(schema, "")
+    files: list[tuple[str, str, str, str | None]] = []  # shown, dialect, key, text if missing
     for path in config.ddl_files():
         shown = config.relative(path)
         dialect = config.dialect_for(path)
@@ -68,10 +69,15 @@ def load_schema(config: HookConfig, cache: ResultCache) -> LoadedSchema:
             continue
         key = content_key(data, dialect, shown, "schema-ops")
         digest.update(key.encode())
-        entry = cache.get(key)
-        if entry is None:
-            entry = _file_ops(text or "", dialect, shown)
+        files.append((shown, dialect, key, None if cache.get(key) is not None else text))
+    missing = [(text, dialect, shown) for shown, dialect, _, text in files if text is not None]
+    computed = dict(zip([m[2] for m in missing], _all_file_ops(missing), strict=True))
+    for shown, _dialect, key, _text in files:
+        entry = computed.get(shown)
+        if entry is not None:
             cache.put(key, entry)
+        else:
+            entry = cache.get(key)
         for op in entry["ops"]:
             schema.apply(op)
         for line, col, reason in entry["not_understood"]:
@@ -84,6 +90,34 @@ def load_schema(config: HookConfig, cache: ResultCache) -> LoadedSchema:
         loaded.files += 1
     loaded.fingerprint = digest.hexdigest()[:16]
     return loaded
+
+
+#: Below this many files to parse, starting worker processes costs more than it saves.
+PARALLEL_MIN_FILES = 64
+
+
+def _all_file_ops(missing: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
+    """Schema operations of every file not in the cache, on all cores when there are many.
+
+    A first run (or a new checkout) parses every migration; sqlglot is pure Python, so the
+    work is spread over forked workers, which inherit the already imported parser.
+    """
+    import os
+
+    workers = min(os.cpu_count() or 1, 8)
+    if workers < 2 or len(missing) < PARALLEL_MIN_FILES:
+        return [_file_ops(*m) for m in missing]
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return [_file_ops(*m) for m in missing]
+    import sqlglot  # noqa: F401 - imported before forking, so workers share it
+    from pytest_cdc_hooks import lint  # noqa: F401
+
+    context = multiprocessing.get_context("fork")
+    chunk = max(1, len(missing) // (workers * 4))
+    with context.Pool(workers) as pool:
+        return pool.starmap(_file_ops, missing, chunksize=chunk)
 
 
 def _file_ops(text: str, dialect: str, shown: str) -> dict[str, Any]:

@@ -208,3 +208,34 @@ def test_repeated_run_uses_the_cache(
     monkeypatch.setattr("pytest_cdc_hooks.usage.analyze", broken)
     second = run(where, [], capsys, monkeypatch)
     assert [m.group() for m in second[1]] == [m.group() for m in first[1]]
+
+
+def test_many_migrations_parse_in_parallel_with_the_same_result(
+    isolated: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pytest_cdc_hooks.project as project
+
+    (isolated / "pyproject.toml").write_text(
+        '[tool.pytest-cdc]\nddl = ["m/*.sql"]\nqueries = ["q/*.sql"]\n'
+        '[[tool.pytest-cdc.reconciliation-tables]]\nname = "t5"\nkey = ["id"]\n'
+        'timestamp = "ts"\n',
+        encoding="utf-8",
+    )
+    (isolated / "m").mkdir()
+    (isolated / "q").mkdir()
+    for i in range(80):
+        (isolated / "m" / f"V{i}.sql").write_text(
+            f"CREATE TABLE t{i} (id int PRIMARY KEY, ts timestamptz, v text);\n"
+            f"CREATE INDEX CONCURRENTLY ix_t{i}_v ON t{i} (v);\n"
+            f"ALTER TABLE t{i} ADD CONSTRAINT x UNIQUE USING INDEX ix_t{i}_v;\n",
+            encoding="utf-8",
+        )
+    (isolated / "q" / "q.sql").write_text("SELECT id FROM t5 WHERE v = $1;\n", encoding="utf-8")
+    monkeypatch.setattr(project, "PARALLEL_MIN_FILES", 10**6)
+    serial = (main(["--no-cache", "--format", "json"]), capsys.readouterr().out)
+    monkeypatch.setattr(project, "PARALLEL_MIN_FILES", 2)
+    parallel = (main(["--no-cache", "--format", "json"]), capsys.readouterr().out)
+    assert parallel == serial
+    codes = [f["code"] for f in json.loads(serial[1])]
+    assert codes.count("CDC000") == 80
+    assert "CDC203" in codes
