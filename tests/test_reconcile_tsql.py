@@ -8,6 +8,7 @@ step in Python and compared with the oracle.  Live tests skip unless CDC_TEST_MS
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -20,7 +21,7 @@ from sqlglot import exp
 
 from pytest_cdc.errors import ConfigError, UnsupportedDialect
 from pytest_cdc.reconcile import oracle
-from pytest_cdc.reconcile.encoding import Column, ColumnPair, EncodingOptions
+from pytest_cdc.reconcile.encoding import Column, ColumnPair, EncodingOptions, TypeClass
 from pytest_cdc.reconcile.sqlgen import TableRef
 from pytest_cdc.reconcile.tsql import TYPE_CLASSES, TsqlGenerator, check_server, estimate_sql
 
@@ -271,3 +272,53 @@ def test_live_sql_server_matches_the_oracle() -> None:
         assert got[2] == oracle.row_hash(oracle.encode_row(fmts, [2, None, None, None, None, None]))
     finally:
         conn.close()
+
+
+# -- decimal and timestamp renderings, replayed --------------------------------------------
+def _strip_fraction(text: str) -> str:
+    """REVERSE / PATINDEX('%[^0]%') / drop a leading '.' / REVERSE, as the T-SQL does."""
+    rev = text[::-1]
+    first = next((i for i, ch in enumerate(rev) if ch != "0"), len(rev))
+    rest = rev[first:]
+    return (rest[1:] if rest.startswith(".") else rest)[::-1]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.decimals(
+        allow_nan=False,
+        allow_infinity=False,
+        places=4,
+        min_value=Decimal("-1e12"),
+        max_value=Decimal("1e12"),
+    )
+)
+def test_tsql_decimal_steps_equal_the_oracle(value: Decimal) -> None:
+    text = f"{value:.4f}"  # CAST(decimal(18,4) AS varchar): the declared scale, no exponent
+    got = "0" if value == 0 else (text if "." not in text else _strip_fraction(text))
+    assert got == oracle.render(TypeClass.DECIMAL, value)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.datetimes(min_value=dt.datetime(1, 1, 1), max_value=dt.datetime(9999, 12, 30)),
+    st.integers(0, 6),
+    st.sampled_from(["truncate", "round"]),
+)
+def test_tsql_timestamp_steps_equal_the_oracle(
+    value: dt.datetime, precision: int, mode: str
+) -> None:
+    options = EncodingOptions(timestamp_precision=precision, timestamp_mode=mode)
+    if mode == "round":  # DATEADD(nanosecond, half a unit of the last kept digit)
+        value = value + dt.timedelta(microseconds=5 * 10 ** (6 - precision) // 10)
+    # CONVERT(varchar(27), datetime2(7), 121): 'yyyy-mm-dd hh:mi:ss.fffffff'
+    text = value.strftime("%Y-%m-%d %H:%M:%S").rjust(19, "0") + f".{value.microsecond:06d}0"
+    text = f"{value.year:04d}" + text[text.index("-") :]
+    cut = text[: 19 + 1 + precision]
+    got = cut[:19] if precision == 0 else _strip_fraction(cut)
+    original = (
+        value - dt.timedelta(microseconds=5 * 10 ** (6 - precision) // 10)
+        if mode == "round"
+        else value
+    )
+    assert got == oracle.render(TypeClass.TIMESTAMP, original, options)
