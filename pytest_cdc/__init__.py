@@ -29,6 +29,33 @@ _LAZY: dict[str, str] = {
     "CdcError": "pytest_cdc.errors",
     "ConfigError": "pytest_cdc.errors",
     "DatabaseUnavailable": "pytest_cdc.errors",
+    # plans and assertions
+    "explain": "pytest_cdc.asserts",
+    "assert_no_table_scan": "pytest_cdc.asserts",
+    "assert_uses_index": "pytest_cdc.asserts",
+    "assert_plan": "pytest_cdc.asserts",
+    "PlanError": "pytest_cdc.asserts",
+    "Plan": "pytest_cdc.plans",
+    "PlanNode": "pytest_cdc.plans",
+    "Statement": "pytest_cdc.plans",
+    "MissingIndex": "pytest_cdc.plans",
+    "load_plan": "pytest_cdc.plans.load",
+    "QueryAnalysis": "pytest_cdc.analysis",
+    "analyze_postgres_query": "pytest_cdc.analysis",
+    "analyze_sqlserver_query": "pytest_cdc.analysis",
+    "analyze_plan": "pytest_cdc.analysis",
+    "row_count": "pytest_cdc.analysis",
+    "CdcQueries": "pytest_cdc.plan_plugin",
+    "AssertNumQueries": "pytest_cdc.plan_plugin",
+    "RecordedQuery": "pytest_cdc.plan_plugin",
+    # checksums
+    "reconcile": "pytest_cdc.reconcile",
+    "assert_checksums_match": "pytest_cdc.reconcile",
+    "assert_row_counts_match": "pytest_cdc.reconcile",
+    "ReconcileReport": "pytest_cdc.reconcile",
+    "ChangedRow": "pytest_cdc.reconcile",
+    "EncodingOptions": "pytest_cdc.reconcile",
+    "ReconcileError": "pytest_cdc.reconcile",
     # indexes
     "IndexRecommendation": "pytest_cdc.indexes",
     "recommend_indexes_for_reconciliation": "pytest_cdc.indexes",
@@ -38,6 +65,20 @@ _LAZY: dict[str, str] = {
 __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:
+    from pytest_cdc.analysis import (
+        QueryAnalysis,
+        analyze_plan,
+        analyze_postgres_query,
+        analyze_sqlserver_query,
+        row_count,
+    )
+    from pytest_cdc.asserts import (
+        PlanError,
+        assert_no_table_scan,
+        assert_plan,
+        assert_uses_index,
+        explain,
+    )
     from pytest_cdc.database import CdcConnection, QueryEvent, dialect_of, listen
     from pytest_cdc.dialects import Dialect, DialectRegistry, get_dialect
     from pytest_cdc.embedded import EmbeddedPostgres
@@ -46,6 +87,18 @@ if TYPE_CHECKING:
         IndexRecommendation,
         generate_index_ddl,
         recommend_indexes_for_reconciliation,
+    )
+    from pytest_cdc.plan_plugin import AssertNumQueries, CdcQueries, RecordedQuery
+    from pytest_cdc.plans import MissingIndex, Plan, PlanNode, Statement
+    from pytest_cdc.plans.load import load_plan
+    from pytest_cdc.reconcile import (
+        ChangedRow,
+        EncodingOptions,
+        ReconcileError,
+        ReconcileReport,
+        assert_checksums_match,
+        assert_row_counts_match,
+        reconcile,
     )
     from pytest_cdc.session import DatabaseHandle
     from pytest_cdc.urls import DatabaseURL, mask_password, parse_url
