@@ -28,10 +28,9 @@ def test_import_is_cheap() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_hooks_package_has_its_own_name() -> None:
-    import importlib.util
+def test_installed_top_level_names_are_our_own() -> None:
+    """hooks/ installs as pytest_cdc_hooks: no generic top-level 'hooks' in site-packages."""
+    import importlib.metadata
 
-    assert importlib.util.find_spec("pytest_cdc_hooks") is not None
-    assert importlib.util.find_spec("hooks") is None or "pytest_cdc" not in str(
-        importlib.util.find_spec("hooks").origin  # type: ignore[union-attr]
-    )
+    top_level = importlib.metadata.distribution("pytest-cdc").read_text("top_level.txt") or ""
+    assert sorted(top_level.split()) == ["pytest_cdc", "pytest_cdc_hooks"]
