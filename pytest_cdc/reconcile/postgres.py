@@ -134,15 +134,23 @@ class PostgresGenerator(SqlGenerator):
         digits = self.options.float_digits
         # float8::text is the shortest round-trip form; as numeric it rounds exactly.
         exact = f"abs({v})::text::numeric"
-        # The decimal exponent from the (fast, float) log10, corrected by comparing the exact
-        # decimal with the powers of ten next to the guess: exact even where log10 is off by
-        # one (999.9999999999999 and friends).
+        # The decimal exponent of that form, from the (fast, float) log10, corrected where
+        # log10 is off by one next to a power of ten (log10(999.9999999999999) = 3).  The
+        # correction compares v with the double nearest 10^K, which is exact: rounding is
+        # monotonic, so v < double(10^K) exactly when v's shortest form is below 10^K.
+        # Outside 1e-300..1e300 the doubles next to 10^K may not exist; compare as numeric.
         guess = f"floor(log10(abs({v})))::int"
-        power = "('1e' || ({g} + {k})::text)::numeric"
-        exponent = (
-            f"({guess} + ({exact} >= {power.format(g=guess, k=1)})::int"
-            f" - ({exact} < {power.format(g=guess, k=0)})::int)"
+        as_float = "('1e' || ({g} + {k})::text)::float8"
+        as_numeric = "('1e' || ({g} + {k})::text)::numeric"
+        fast = (
+            f"({guess} + (abs({v}) >= {as_float.format(g=guess, k=1)})::int"
+            f" - (abs({v}) < {as_float.format(g=guess, k=0)})::int)"
         )
+        slow = (
+            f"({guess} + ({exact} >= {as_numeric.format(g=guess, k=1)})::int"
+            f" - ({exact} < {as_numeric.format(g=guess, k=0)})::int)"
+        )
+        exponent = f"(CASE WHEN abs({v}) BETWEEN 1e-300 AND 1e300 THEN {fast} ELSE {slow} END)"
         rounded = f"trim_scale(round({exact}, {digits - 1} - {exponent}))::text"
         return (
             f"CASE WHEN {v} = 0 THEN '0' WHEN {v} = 'NaN' THEN 'NaN'"
