@@ -306,3 +306,24 @@ def test_pyodbc_side_agrees_with_psycopg2(pg: Any, pair: list[str]) -> None:
         assert same.equal
     finally:
         conn.close()
+
+
+def test_connection_pools_on_both_sides(pg: Any, pair: list[str]) -> None:
+    from pytest_cdc.connectors.psycopg2 import Psycopg2Connector
+    from pytest_cdc.pool import ConnectionPool
+
+    rows = make_rows(120)
+    both(pg, pair, rows, rows[1:])
+    with (
+        ConnectionPool(Psycopg2Connector(server_url()), max_size=2, name="src") as src,
+        ConnectionPool(Psycopg2Connector(server_url()), max_size=2, name="dst") as dst,
+    ):
+        report = reconcile(
+            src, dst, table=f"{pair[0]}.t", target_table=f"{pair[1]}.t", key="id", leaf_rows=10
+        )
+        assert report.missing == [["1"]] and report.differing_count == 1
+        # The borrowed connections went back with their session settings restored.
+        with src.connection() as conn:
+            cur = conn.cursor()
+            cur.execute("SELECT current_setting('enable_sort')")
+            assert cur.fetchone()[0] == "on"
