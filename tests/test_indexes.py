@@ -257,11 +257,21 @@ def test_generated_identifiers_round_trip_through_sqlglot(
 
 @pytest.fixture
 def pg() -> Iterator[Any]:
+    """A throwaway database: CREATE INDEX CONCURRENTLY waits for every older transaction in
+    its database, and a shared test database always has some open."""
     psycopg2 = pytest.importorskip("psycopg2")
+    from psycopg2.extensions import make_dsn, parse_dsn
+
     try:
-        conn = psycopg2.connect(PG_URL, connect_timeout=5)
+        admin = psycopg2.connect(PG_URL, connect_timeout=5)
     except psycopg2.OperationalError as error:  # pragma: no cover - depends on the machine
         pytest.skip(f"needs a PostgreSQL at {PG_URL}: set CDC_TEST_PG_URL ({error})")
+    admin.autocommit = True
+    name = f"cdc_idx_{uuid.uuid4().hex[:10]}"
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    dsn = make_dsn(**{**parse_dsn(PG_URL), "dbname": name})
+    conn = psycopg2.connect(dsn, connect_timeout=5)
     # CREATE INDEX CONCURRENTLY refuses to run inside a transaction block.
     conn.autocommit = True
     schema = f"cdc idx {uuid.uuid4().hex[:8]}"
@@ -270,9 +280,10 @@ def pg() -> Iterator[Any]:
     try:
         yield conn, schema
     finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP SCHEMA {quote_identifier(schema, 'postgres')} CASCADE")
         conn.close()
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
 
 
 def test_recommended_indexes_create_on_postgres(pg: tuple[Any, str]) -> None:
