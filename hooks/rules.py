@@ -210,7 +210,22 @@ def _no_where(ctx: Context, tree: exp.Expression) -> Iterable[Hit]:
         yield node, f"{verb} without WHERE changes every row: add a WHERE (or use TRUNCATE)"
 
 
+_CATALOG_SCHEMAS = frozenset({"sys", "pg_catalog", "information_schema"})
+
+
+def _catalog_only(tree: exp.Expression) -> bool:
+    """True when every table read is a system catalog view (sys.*, pg_catalog, ...): monitoring
+    queries like that have no indexes of yours to miss."""
+    tables = list(tree.find_all(exp.Table))
+    return bool(tables) and all(
+        t.db.lower() in _CATALOG_SCHEMAS or (not t.db and t.name.lower().startswith("pg_"))
+        for t in tables
+    )
+
+
 def _function_on_column(ctx: Context, tree: exp.Expression) -> Iterable[Hit]:
+    if _catalog_only(tree):
+        return
     for predicate in _predicates(tree):
         for side in _sides(predicate):
             if isinstance(side, exp.Cast | exp.TryCast) and _wraps_column(side):
@@ -237,6 +252,8 @@ def _function_on_column(ctx: Context, tree: exp.Expression) -> Iterable[Hit]:
 
 
 def _leading_wildcard(ctx: Context, tree: exp.Expression) -> Iterable[Hit]:
+    if _catalog_only(tree):
+        return
     for node in tree.find_all(exp.Like, exp.ILike):
         pattern = node.args.get("expression")
         prefix = _string_prefix(pattern) if pattern is not None else None
