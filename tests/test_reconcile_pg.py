@@ -327,3 +327,14 @@ def test_connection_pools_on_both_sides(pg: Any, pair: list[str]) -> None:
             cur = conn.cursor()
             cur.execute("SELECT current_setting('enable_sort')")
             assert cur.fetchone()[0] == "on"
+
+
+def test_one_pool_of_one_serves_both_sides(pg: Any, pair: list[str]) -> None:
+    from pytest_cdc.connectors.psycopg2 import Psycopg2Connector
+    from pytest_cdc.pool import ConnectionPool
+
+    rows = make_rows(50)
+    both(pg, pair, rows, rows)
+    with ConnectionPool(Psycopg2Connector(server_url()), max_size=1, timeout=5) as pool:
+        report = reconcile(pool, pool, table=f"{pair[0]}.t", target_table=f"{pair[1]}.t", key="id")
+    assert report.equal and report.source_rows == 50

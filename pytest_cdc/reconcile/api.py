@@ -252,7 +252,8 @@ def reconcile(
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         src = stack.enter_context(_opened(source))
-        dst = stack.enter_context(_opened(target))
+        # The same pool or handle on both sides: borrow once (a pool of one would block).
+        dst = src if target is source else stack.enter_context(_opened(target))
         src_gen, dst_gen = _generator(src, options), _generator(dst, options)
         src_ref = _table_ref(src, table)
         dst_ref = _table_ref(dst, target_table or table)
@@ -335,7 +336,7 @@ def assert_row_counts_match(
 
     with contextlib.ExitStack() as stack:
         src = stack.enter_context(_opened(source))
-        dst = stack.enter_context(_opened(target))
+        dst = src if target is source else stack.enter_context(_opened(target))
         options = EncodingOptions()
         gens = (_generator(src, options), _generator(dst, options))
         refs = (_table_ref(src, table), _table_ref(dst, target_table or table))
