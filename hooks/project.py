@@ -52,8 +52,12 @@ class LoadedSchema:
         self.files = 0
 
 
-def load_schema(config: HookConfig, cache: ResultCache) -> LoadedSchema:
-    """Replay every configured DDL file in migration order into one schema model."""
+def load_schema(config: HookConfig, cache: ResultCache, *, parallel: bool = True) -> LoadedSchema:
+    """Replay every configured DDL file in migration order into one schema model.
+
+    ``parallel=False`` keeps the parsing in this process, so that its parse memo is inherited
+    by workers forked afterwards (the lint parses the same DDL files again).
+    """
     from pytest_cdc_hooks.schema import Schema
 
     schema = Schema()
@@ -71,7 +75,8 @@ def load_schema(config: HookConfig, cache: ResultCache) -> LoadedSchema:
         digest.update(key.encode())
         files.append((shown, dialect, key, None if cache.get(key) is not None else text))
     missing = [(text, dialect, shown) for shown, dialect, _, text in files if text is not None]
-    computed = dict(zip([m[2] for m in missing], _all_file_ops(missing), strict=True))
+    results = _all_file_ops(missing) if parallel else [_file_ops(*m) for m in missing]
+    computed = dict(zip([m[2] for m in missing], results, strict=True))
     for shown, _dialect, key, _text in files:
         entry = computed.get(shown)
         if entry is not None:

@@ -57,7 +57,10 @@ def lint_files(
         # a stat-based stamp keeps cached runs from reading every DDL file, and the schema
         # itself is only built when some file has to be linted.
         schema_key = config.ddl_stamp()
-        state["load_schema"] = lambda: load_schema(config, cache)
+        state["load_schema"] = lambda: load_schema(config, cache, parallel=False)
+    # Pass 1: what the cache already knows; pass 2: lint the rest (in parallel when many).
+    entries: list[dict[str, Any] | None] = []
+    todo: list[tuple[int, str, str, str, bool, bool, str]] = []
     for name in paths:
         data, text, problem = read_text(Path(name), name)
         if problem is not None:
@@ -70,48 +73,67 @@ def lint_files(
         )
         entry = cache.get(key)
         if entry is None:
-            entry = _lint_one(
-                text or "",
-                name,
-                file_dialect,
-                is_ddl,
-                is_query,
-                ignored,
-                state,
-                config,
-                cache,
-                extra_plugins,
-            )
+            todo.append((len(entries), text or "", name, file_dialect, is_ddl, is_query, key))
+        entries.append(entry)
+    if todo:
+        _prepare(state, extra_plugins)
+        for (index, *_, key), entry in zip(todo, _lint_all(todo, ignored, state), strict=True):
             cache.put(key, entry)
+            entries[index] = entry
+    for entry in entries:
+        assert entry is not None
         findings.extend(Finding(*f) for f in entry["findings"])
         totals = [a + b for a, b in zip(totals, entry["stats"], strict=True)]
     cache.save()
     return findings, totals
 
 
-def _lint_one(
-    text: str,
-    name: str,
-    dialect: str,
-    is_ddl: bool,
-    is_query: bool,
+def _prepare(state: dict[str, Any], extra_plugins: tuple[object, ...]) -> None:
+    """Load the rules (with plugins) and the schema once, before any worker is forked."""
+    from pytest_cdc_hooks.plugins import register_plugin_rules
+    from pytest_cdc_hooks.rules import builtin_registry
+
+    registry = builtin_registry()
+    register_plugin_rules(registry, extra_plugins)
+    state["registry"] = registry
+    if "load_schema" in state:
+        state["schema"] = state.pop("load_schema")()
+
+
+#: Below this many files to lint, starting worker processes costs more than it saves.
+PARALLEL_MIN_FILES = 64
+# Set in the parent right before forking; the workers inherit it.
+_WORK: dict[str, Any] = {}
+
+
+def _lint_all(
+    todo: list[tuple[int, str, str, str, bool, bool, str]],
     ignored: frozenset[str],
     state: dict[str, Any],
-    config: HookConfig,
-    cache: ResultCache,
-    extra_plugins: tuple[object, ...],
-) -> dict[str, Any]:
+) -> list[dict[str, Any]]:
+    """Lint every uncached file; on all cores when there are many (sqlglot is pure Python)."""
+    import os
+
+    jobs = [(text, name, d, is_ddl, is_query) for _, text, name, d, is_ddl, is_query, _ in todo]
+    _WORK.update(ignored=ignored, state=state)
+    workers = min(os.cpu_count() or 1, 8)
+    import multiprocessing
+
+    if (
+        workers < 2
+        or len(jobs) < PARALLEL_MIN_FILES
+        or "fork" not in multiprocessing.get_all_start_methods()
+    ):
+        return [_lint_job(*job) for job in jobs]
+    chunk = max(1, len(jobs) // (workers * 4))
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        return pool.starmap(_lint_job, jobs, chunksize=chunk)
+
+
+def _lint_job(text: str, name: str, dialect: str, is_ddl: bool, is_query: bool) -> dict[str, Any]:
     from pytest_cdc_hooks.lint import lint_text
 
-    if "registry" not in state:
-        from pytest_cdc_hooks.plugins import register_plugin_rules
-        from pytest_cdc_hooks.rules import builtin_registry
-
-        registry = builtin_registry()
-        register_plugin_rules(registry, extra_plugins)
-        state["registry"] = registry
-    if "schema" not in state and "load_schema" in state:
-        state["schema"] = state["load_schema"]()
+    state = _WORK["state"]
     loaded = state.get("schema")
     found, stats = lint_text(
         text,
@@ -121,7 +143,7 @@ def _lint_one(
         is_ddl=is_ddl,
         is_query=is_query,
         schema=loaded.schema if loaded is not None else None,
-        ignore=ignored,
+        ignore=_WORK["ignored"],
     )
     return {"findings": [list(f) for f in found], "stats": stats.as_list()}
 

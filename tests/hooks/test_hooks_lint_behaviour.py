@@ -256,3 +256,22 @@ def test_plugin_found_through_its_entry_point(
     assert capsys.readouterr().out == f"{f}:1:15: ACME001 legacy table\n"
     assert main(["--list-rules"]) == 0
     assert "ACME001  no-legacy: legacy table" in capsys.readouterr().out
+
+
+def test_many_files_lint_in_parallel_with_the_same_result(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pytest_cdc_hooks.sql_lint as sql_lint
+
+    write(isolated / "pyproject.toml", '[tool.pytest-cdc]\nddl = ["m/*.sql"]\n')
+    write(isolated / "m" / "V1.sql", "CREATE TABLE acct (no varchar(9) PRIMARY KEY);\n")
+    files = [
+        str(write(isolated / f"q{i}.sql", f"SELECT * FROM acct WHERE no = {i};\n" + BAD))
+        for i in range(70)
+    ]
+    monkeypatch.setattr(sql_lint, "PARALLEL_MIN_FILES", 10**6)
+    serial = (main(["--no-cache", *files]), capsys.readouterr().out)
+    monkeypatch.setattr(sql_lint, "PARALLEL_MIN_FILES", 2)
+    parallel = (main(["--no-cache", *files]), capsys.readouterr().out)
+    assert parallel == serial
+    assert serial[1].count("CDC105") == 70  # the schema reached the workers
