@@ -247,7 +247,7 @@ def _query_findings(
         usable = [i for i in serving if not i.where or _conjuncts_imply(use["conjuncts"], i.where)]
         if usable:
             continue
-        fix = _fix(table.name, wanted, dialect)
+        fix = _fix(table.name, wanted, table.dialect or model.dialect)
         if serving:
             partial = serving[0]
             code, severity = "CDC206", "warning"
