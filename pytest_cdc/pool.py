@@ -649,35 +649,35 @@ class ConnectionPool:
             for slot in self._idle:
                 if now >= slot.expires or slot.generation != self._generation:
                     to_close.append((slot, "expired"))
+                    nconns -= 1
                 elif nconns > self._min_size and now - slot.returned >= self.max_idle:
                     to_close.append((slot, "idle"))
                     nconns -= 1
                 elif nconns > self._max_size:
                     to_close.append((slot, "closed"))
                     nconns -= 1
-                elif hc and now - slot.checked >= hc:
-                    to_check.append(slot)
                 else:
+                    if hc and now - slot.checked >= hc:
+                        to_check.append(slot)
                     keep.append(slot)
             self._idle = keep
-            for slot, _ in to_close:
-                self._out[id(slot.conn)] = slot
         for slot, reason in to_close:
             self._discard(slot, reason)
         for slot in to_check:
+            # One at a time, so requests still find the others idle meanwhile.
+            with self._lock:
+                try:
+                    self._idle.remove(slot)
+                except ValueError:
+                    continue  # lent out meanwhile: the request vets it itself
             self._check_idle(slot)
         self._grow()
         return self._next_tick()
 
     def _check_idle(self, slot: _Slot) -> None:
         """Check a connection taken off the idle deque; put it back or replace it."""
-        with self._lock:
-            self._out[id(slot.conn)] = slot
         if self._run_check(slot):
-            now = monotonic()
-            slot.checked = now
-            with self._lock:
-                del self._out[id(slot.conn)]
+            slot.checked = monotonic()
             self._give_back(slot, slot.returned)
         else:
             self._discard(slot, "broken")
@@ -727,9 +727,6 @@ class ConnectionPool:
                 slot = self._open_slot()
             except PoolConnectError:
                 return
-            with self._lock:
-                self._out[id(slot.conn)] = slot
-                del self._out[id(slot.conn)]
             self._give_back(slot, monotonic())
 
     def _next_tick(self) -> float:
@@ -769,8 +766,6 @@ class ConnectionPool:
             self._generation += 1
             slots = list(self._idle)
             self._idle.clear()
-            for slot in slots:
-                self._out[id(slot.conn)] = slot
         for slot in slots:
             self._discard(slot, "expired")
         self._wake.set()
@@ -824,8 +819,6 @@ class ConnectionPool:
             self._opened = True
             slots = list(self._idle)
             self._idle.clear()
-            for slot in slots:
-                self._out[id(slot.conn)] = slot
             while self._waiters:
                 w = self._waiters.popleft()
                 w.retry = True

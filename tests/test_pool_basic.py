@@ -41,6 +41,9 @@ def admin() -> Iterator[Any]:
     except psycopg2.OperationalError as exc:
         pytest.skip(f"needs PostgreSQL at {URL}: {str(exc).strip()}")
     conn.autocommit = True
+    with conn.cursor() as cur:
+        # A bug that leaves a pooled transaction open must fail a test, not hang it.
+        cur.execute("SET lock_timeout = '10s'")
     yield conn
     conn.close()
 
@@ -129,8 +132,8 @@ def test_returned_in_transaction_is_rolled_back(make_pool: Any, admin: Any) -> N
     table = f"pool_rb_{uuid.uuid4().hex[:8]}"
     with admin.cursor() as cur:
         cur.execute(f"CREATE TABLE {table} (x int)")
+    pool = make_pool(max_size=1)
     try:
-        pool = make_pool(max_size=1)
         conn = pool.getconn()
         with conn.cursor() as cur:
             cur.execute("BEGIN")  # by hand, in autocommit mode
@@ -149,6 +152,7 @@ def test_returned_in_transaction_is_rolled_back(make_pool: Any, admin: Any) -> N
         assert query(admin, f"SELECT count(*) FROM {table}") == 0
         assert pool.get_stats()["returns_rolled_back"] == 2
     finally:
+        pool.close()  # a transaction left open would hold a lock DROP TABLE waits for
         with admin.cursor() as cur:
             cur.execute(f"DROP TABLE {table}")
 
@@ -227,6 +231,43 @@ def test_waiter_gets_returned_connection(make_pool: Any) -> None:
     assert got == [held]
     assert pool.get_stats()["requests_queued"] == 1
     pool.putconn(held)
+
+
+def test_waiters_are_served_in_arrival_order(make_pool: Any) -> None:
+    pool = make_pool(max_size=1)
+    held = pool.getconn()
+    got: dict[str, Any] = {}
+
+    def wait(name: str) -> None:
+        got[name] = pool.getconn(timeout=30)
+
+    first = threading.Thread(target=wait, args=("first",))
+    first.start()
+    wait_for(lambda: pool.get_stats()["requests_waiting"] == 1, what="the first waiter")
+    second = threading.Thread(target=wait, args=("second",))
+    second.start()
+    wait_for(lambda: pool.get_stats()["requests_waiting"] == 2, what="the second waiter")
+    pool.putconn(held)  # handed straight to the first waiter, not left for anyone to grab
+    first.join(5)
+    assert not first.is_alive()
+    assert got == {"first": held}
+    pool.putconn(got["first"])
+    second.join(5)
+    assert not second.is_alive()
+    assert got["second"] is held
+    pool.putconn(held)
+
+
+def test_reconnection_backs_off(admin: Any) -> None:
+    connector = Psycopg2Connector("postgresql://postgres@127.0.0.1:1/test")
+    with ConnectionPool(connector, name="backoff", connect_timeout=1) as pool:
+        for _ in range(50):
+            with pytest.raises(PoolConnectError):
+                pool.getconn()
+        # Two attempts made the server count as down; the other requests failed at once
+        # without knocking on the port again until the (doubling) delay has passed.
+        assert pool.get_stats()["connections_errors"] <= 4
+        assert pool.get_stats()["requests_errors"] == 50
 
 
 def test_max_waiting_rejects_extra_requests(make_pool: Any) -> None:

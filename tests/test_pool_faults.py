@@ -30,6 +30,9 @@ def admin() -> Iterator[Any]:
     except psycopg2.OperationalError as exc:
         pytest.skip(f"needs PostgreSQL at {URL}: {str(exc).strip()}")
     conn.autocommit = True
+    with conn.cursor() as cur:
+        # A bug that leaves a pooled transaction open must fail a test, not hang it.
+        cur.execute("SET lock_timeout = '10s'")
     yield conn
     conn.close()
 

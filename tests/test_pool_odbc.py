@@ -32,6 +32,9 @@ def admin() -> Iterator[Any]:
     except psycopg2.OperationalError as exc:
         pytest.skip(f"needs PostgreSQL at {URL}: {str(exc).strip()}")
     conn.autocommit = True
+    with conn.cursor() as cur:
+        # A bug that leaves a pooled transaction open must fail a test, not hang it.
+        cur.execute("SET lock_timeout = '10s'")
     yield conn
     conn.close()
 
@@ -110,8 +113,8 @@ def test_odbc_autocommit_off_is_rolled_back_and_restored(make_pool: Any, admin: 
     table = f"pool_odbc_{uuid.uuid4().hex[:8]}"
     with admin.cursor() as cur:
         cur.execute(f"CREATE TABLE {table} (x int)")
+    pool = make_pool(max_size=1)
     try:
-        pool = make_pool(max_size=1)
         conn = pool.getconn()
         conn.autocommit = False
         conn.cursor().execute(f"INSERT INTO {table} VALUES (1)")
@@ -125,6 +128,7 @@ def test_odbc_autocommit_off_is_rolled_back_and_restored(make_pool: Any, admin: 
             assert cur.fetchone()[0] == 0
         assert pool.get_stats()["returns_rolled_back"] == 1
     finally:
+        pool.close()  # a transaction left open would hold a lock DROP TABLE waits for
         with admin.cursor() as cur:
             cur.execute(f"DROP TABLE {table}")
 
