@@ -275,3 +275,17 @@ def test_many_files_lint_in_parallel_with_the_same_result(
     parallel = (main(["--no-cache", *files]), capsys.readouterr().out)
     assert parallel == serial
     assert serial[1].count("CDC105") == 70  # the schema reached the workers
+
+
+def test_a_mistyped_statement_is_still_reported(
+    isolated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = write(
+        isolated / "q.sql",
+        "CREATE FUNCTION f() RETURNS int AS $$ select 1 $$ LANGUAGE sql STRICT PARALLEL SAFE;\n"
+        "SELEC order_id FROM orders;\n",
+    )
+    assert main(["--strict", str(f)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1
+    assert out[0].startswith(f"{f}:2:16: CDC000 not understood")  # at FROM
