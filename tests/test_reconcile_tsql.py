@@ -9,7 +9,6 @@ step in Python and compared with the oracle.  Live tests skip unless CDC_TEST_MS
 from __future__ import annotations
 
 import datetime as dt
-import os
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -216,62 +215,90 @@ def test_tsql_float_steps_on_edge_values(x: float, digits: int) -> None:
     assert tsql_float(x, digits) == oracle.render_float(x, digits)
 
 
+NEEDS_MSSQL = (
+    "needs a SQL Server 2019+: pass"
+    " --cdc-db='mssql=mssql://sa:PASSWORD@HOST:1433/master?TrustServerCertificate=yes'"
+)
+
+
+@pytest.fixture
+def mssql(cdc_databases: dict[str, object], cdc_connect: Any) -> Any:
+    if "mssql" not in cdc_databases:
+        pytest.skip(NEEDS_MSSQL)
+    return cdc_connect("mssql")
+
+
+LIVE_ROWS = [
+    (
+        1,
+        "a\U0001f600;|",
+        2.675,
+        Decimal("1.5000"),
+        dt.datetime(2020, 1, 2, 3, 4, 5, 123456),
+        "6f9619ff-8b86-d011-b42d-00c04fc964ff",
+    ),
+    (2, None, None, None, None, None),
+    (3, "", -0.0, Decimal("0.0000"), dt.datetime(1, 1, 1), "00000000-0000-0000-0000-000000000000"),
+]
+LIVE_DDL = "i int PRIMARY KEY, t nvarchar(100), f float, d decimal(12, 4), ts datetime2(7)"
+
+
 @pytest.mark.mssql
-def test_live_sql_server_matches_the_oracle() -> None:
-    url = os.environ.get("CDC_TEST_MSSQL")
-    if not url:
-        pytest.skip(
-            "needs a SQL Server 2019+: set CDC_TEST_MSSQL=mssql://... (runs in the workflow)"
-        )
-    from pytest_cdc.dialects import default_registry
-    from pytest_cdc.urls import parse_url
+def test_live_sql_server_rows_hash_like_the_oracle(mssql: Any) -> None:
+    cur = mssql.raw_cursor()
+    cur.execute(f"CREATE TABLE #probe ({LIVE_DDL}, u uniqueidentifier)")
+    cur.executemany("INSERT INTO #probe VALUES (?, ?, ?, ?, ?, ?)", LIVE_ROWS)
+    cols = [
+        pair("i", "int", key=True),
+        pair("t", "nvarchar"),
+        pair("f", "float"),
+        pair("d", "decimal"),
+        pair("ts", "datetime2"),
+        pair("u", "uniqueidentifier"),
+    ]
+    cur.execute(TsqlGenerator().fetch_query(TableRef(None, "#probe"), cols[:1], cols, "source"))
+    got = {int(row[0]): int(row[1]) for row in cur.fetchall()}
+    fmts = [c.fmt for c in cols]
+    for row in LIVE_ROWS:
+        assert got[row[0]] == oracle.row_hash(oracle.encode_row(fmts, list(row))), row
 
-    parsed = parse_url(url)
-    conn = default_registry().for_scheme(parsed.scheme).connect(parsed)
+
+@pytest.mark.mssql
+def test_live_sql_server_to_postgresql(mssql: Any) -> None:
+    from reconcile_helpers import connect, load, schemas
+
+    from pytest_cdc.reconcile import reconcile
+
+    cur = mssql.raw_cursor()
+    cur.execute(f"CREATE TABLE dbo.cdc_reconcile_orders ({LIVE_DDL})")
+    cur.executemany(
+        "INSERT INTO dbo.cdc_reconcile_orders VALUES (?, ?, ?, ?, ?)", [r[:5] for r in LIVE_ROWS]
+    )
+    pg = connect()
     try:
-        cur = conn.cursor()
-        cur.execute(
-            "CREATE TABLE #probe (i int, t nvarchar(100), f float, d decimal(12, 4),"
-            " ts datetime2(7), u uniqueidentifier)"
-        )
-        values = [
-            (
-                1,
-                "a\U0001f600;|",
-                2.675,
-                Decimal("1.5000"),
-                "2020-01-02 03:04:05.1234567",
-                "6F9619FF-8B86-D011-B42D-00C04FC964FF",
-            ),
-            (2, None, None, None, None, None),
-        ]
-        cur.executemany("INSERT INTO #probe VALUES (?, ?, ?, ?, ?, ?)", values)
-        cols = [
-            pair("i", "int", key=True),
-            pair("t", "nvarchar"),
-            pair("f", "float"),
-            pair("d", "decimal"),
-            pair("ts", "datetime2"),
-            pair("u", "uniqueidentifier"),
-        ]
-        sql = TsqlGenerator().fetch_query(TableRef(None, "#probe"), cols[:1], cols, "source")
-        cur.execute(sql)
-        got = {row[0]: int(row[1]) for row in cur.fetchall()}
-        import datetime as dt
-
-        fmts = [c.fmt for c in cols]
-        row1 = [
-            1,
-            "a\U0001f600;|",
-            2.675,
-            Decimal("1.5"),
-            dt.datetime(2020, 1, 2, 3, 4, 5, 123456),
-            "6f9619ff-8b86-d011-b42d-00c04fc964ff",
-        ]
-        assert got[1] == oracle.row_hash(oracle.encode_row(fmts, row1))
-        assert got[2] == oracle.row_hash(oracle.encode_row(fmts, [2, None, None, None, None, None]))
+        with schemas(pg, 1) as (schema,):
+            ddl = "i int, t text, f double precision, d numeric(12, 4), ts timestamp"
+            rows = [list(r[:5]) for r in LIVE_ROWS]
+            load(pg, f'"{schema}".orders', ddl, rows)
+            report = reconcile(
+                mssql,
+                pg,
+                table="dbo.cdc_reconcile_orders",
+                target_table=f"{schema}.orders",
+                key="i",
+            )
+            assert report.equal, report.to_text()
+            pg.cursor().execute(f"UPDATE \"{schema}\".orders SET t = 'x' WHERE i = 1")
+            report = reconcile(
+                mssql,
+                pg,
+                table="dbo.cdc_reconcile_orders",
+                target_table=f"{schema}.orders",
+                key="i",
+            )
+            assert report.changed_count == 1 and list(report.changed[0].differences) == ["t"]
     finally:
-        conn.close()
+        pg.close()
 
 
 # -- decimal and timestamp renderings, replayed --------------------------------------------
