@@ -3,7 +3,7 @@
 No SQL Server runs here, so: every generated statement must parse with sqlglot's tsql dialect;
 hostile identifiers must come back from the parser as the very same single identifiers; and
 the float rendering algorithm (the one part whose bytes are not obvious) is replayed step by
-step in Python and compared with the oracle.  Live tests skip unless CDC_TEST_MSSQL is set.
+step in Python and compared with the oracle.  Live tests need --cdc-db=mssql=... and skip here.
 """
 
 from __future__ import annotations
