@@ -133,7 +133,7 @@ def test_backends_killed_under_load(admin: Any) -> None:
         join_all([k], 30)
 
     assert not wrong
-    assert not other_errors, other_errors[:3]
+    assert not other_errors, (other_errors[:3], pool.get_stats())
     assert len(killed) >= KILLS, "the killer hardly ran; the test proves nothing"
     assert len(driver_errors) <= len(killed)
 
@@ -144,7 +144,7 @@ def test_backends_killed_under_load(admin: Any) -> None:
     stats = pool.get_stats()
     # Every kill was noticed exactly once (a backend killed while still logging in counts as a
     # failed connect), and every lost connection was replaced.
-    assert stats["connections_lost"] + stats["connections_errors"] == len(killed)
+    assert stats["connections_lost"] + stats["connections_errors"] == len(killed), stats
     assert stats["connections_replaced"] == stats["connections_lost"]
     assert stats["connections_num"] == size + stats["connections_replaced"]
     assert stats["pool_size"] == size
