@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -11,7 +12,9 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from pytest_cdc import metrics_plugin
+# Imported here, in the outer process, so that pytester's in-process runs (which forget the
+# modules they import) all share this one module and its session registry.
+from pytest_cdc import metrics, metrics_plugin
 from pytest_cdc.metrics_plugin import ENV_FILE, ENV_PUSHGATEWAY, resolve_settings
 
 URL = os.environ.get("PYTEST_CDC_TEST_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -54,8 +57,10 @@ def closed_port_url(auth: str = "") -> str:
 @pytest.mark.usefixtures("server")
 def test_metrics_file_written_at_session_end(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(TEST_WITH_POOL)
+    outer = metrics.session_metrics()
     result = pytester.runpytest(*PLUGIN, *QUIET, "--cdc-metrics-file=out/pool.prom")
     result.assert_outcomes(passed=1)
+    assert metrics.session_metrics() is outer  # the inner run gave the outer one back
     text = (pytester.path / "out" / "pool.prom").read_text()
     assert 'db_connection_acquire_seconds_count{pool="plugin-pool"} 1.0' in text
     assert "# TYPE db_connection_pool_size gauge" in text
@@ -145,3 +150,15 @@ def test_plugin_import_is_light() -> None:
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     assert metrics_plugin.JOB == "pytest-cdc"
+
+
+@pytest.mark.usefixtures("server")
+def test_cdc_fixtures_report_their_pool(pytester: pytest.Pytester) -> None:
+    # Through the whole plugin: the fixtures' pool registers with the session metrics.
+    pytester.makepyfile(
+        "def test_query(cdc_db):\n    assert cdc_db.fetchval('SELECT 1') == 1\n"
+    )
+    result = pytester.runpytest(*QUIET, f"--cdc-db={URL}", "--cdc-metrics-file=m.prom")
+    result.assert_outcomes(passed=1)
+    text = (pytester.path / "m.prom").read_text()
+    assert re.search(r'^db_connection_acquire_seconds_count\{pool="[^"]+"\} 1\.0$', text, re.M)
