@@ -477,3 +477,22 @@ def test_pool_without_metrics_never_imports_prometheus(admin: Any) -> None:
         "assert 'prometheus_client' not in sys.modules, 'imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_worker_lets_a_forgotten_pool_go(admin: Any, app_name: str) -> None:
+    # The worker holds the pool only weakly: a pool nobody references is collected, its
+    # worker stops and its connections close.
+    import gc
+    import weakref
+
+    pool = ConnectionPool(Psycopg2Connector(URL, application_name=app_name), min_size=1)
+    pool.wait(10)
+    worker = pool._worker
+    assert worker is not None
+    ref = weakref.ref(pool)
+    del pool
+    # The worker may still be finishing a round of work (holding it for that long).
+    wait_for(lambda: gc.collect() >= 0 and ref() is None, what="the pool to be collected")
+    worker.join(5)
+    assert not worker.is_alive()
+    wait_for(lambda: not backends(admin, app_name), what="the connection to close")
