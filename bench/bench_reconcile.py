@@ -67,7 +67,7 @@ def one(name: str, url: str, schema: str, rows: int) -> dict[str, Any]:
     started = time.perf_counter()
     result: dict[str, Any] = {}
     if name.startswith("pytest-cdc"):
-        from pytest_cdc.reconcile import reconcile
+        from pytest_cdc.checksums import reconcile
 
         target = "dst_same" if name.endswith("identical") else "dst_diff"
         report = reconcile(
@@ -118,9 +118,9 @@ def aggregation(name: str, url: str, schema: str, rows: int) -> list[str]:
     or (b) one MD5 over the segment's canonical rows concatenated in key order."""
     import psycopg2
 
-    from pytest_cdc.reconcile.encoding import Column, ColumnPair, TypeClass
-    from pytest_cdc.reconcile.postgres import PostgresGenerator, prepare_session
-    from pytest_cdc.reconcile.sqlgen import Scope, TableRef
+    from pytest_cdc.checksums.encoding import Column, ColumnPair, TypeClass
+    from pytest_cdc.checksums.postgres import PostgresGenerator, prepare_session
+    from pytest_cdc.checksums.sqlgen import Scope, TableRef
 
     types = {
         "id": ("bigint", TypeClass.INTEGER),

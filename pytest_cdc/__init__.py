@@ -49,13 +49,13 @@ _LAZY: dict[str, str] = {
     "AssertNumQueries": "pytest_cdc.plan_plugin",
     "RecordedQuery": "pytest_cdc.plan_plugin",
     # checksums
-    "reconcile": "pytest_cdc.reconcile",
-    "assert_checksums_match": "pytest_cdc.reconcile",
-    "assert_row_counts_match": "pytest_cdc.reconcile",
-    "ReconcileReport": "pytest_cdc.reconcile",
-    "ChangedRow": "pytest_cdc.reconcile",
-    "EncodingOptions": "pytest_cdc.reconcile",
-    "ReconcileError": "pytest_cdc.reconcile",
+    "reconcile": "pytest_cdc.checksums",
+    "assert_checksums_match": "pytest_cdc.checksums",
+    "assert_row_counts_match": "pytest_cdc.checksums",
+    "ReconcileReport": "pytest_cdc.checksums",
+    "ChangedRow": "pytest_cdc.checksums",
+    "EncodingOptions": "pytest_cdc.checksums",
+    "ReconcileError": "pytest_cdc.checksums",
     # indexes
     "IndexRecommendation": "pytest_cdc.indexes",
     "recommend_indexes_for_reconciliation": "pytest_cdc.indexes",
@@ -79,6 +79,15 @@ if TYPE_CHECKING:
         assert_uses_index,
         explain,
     )
+    from pytest_cdc.checksums import (
+        ChangedRow,
+        EncodingOptions,
+        ReconcileError,
+        ReconcileReport,
+        assert_checksums_match,
+        assert_row_counts_match,
+        reconcile,
+    )
     from pytest_cdc.database import CdcConnection, QueryEvent, dialect_of, listen
     from pytest_cdc.dialects import Dialect, DialectRegistry, get_dialect
     from pytest_cdc.embedded import EmbeddedPostgres
@@ -91,15 +100,6 @@ if TYPE_CHECKING:
     from pytest_cdc.plan_plugin import AssertNumQueries, CdcQueries, RecordedQuery
     from pytest_cdc.plans import MissingIndex, Plan, PlanNode, Statement
     from pytest_cdc.plans.load import load_plan
-    from pytest_cdc.reconcile import (
-        ChangedRow,
-        EncodingOptions,
-        ReconcileError,
-        ReconcileReport,
-        assert_checksums_match,
-        assert_row_counts_match,
-        reconcile,
-    )
     from pytest_cdc.session import DatabaseHandle
     from pytest_cdc.urls import DatabaseURL, mask_password, parse_url
 

@@ -23,10 +23,10 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from pytest_cdc.checksums.encoding import Column, TypeClass
+from pytest_cdc.checksums.postgres import TYPE_CLASSES as PG_TYPES
+from pytest_cdc.checksums.tsql import TYPE_CLASSES as MSSQL_TYPES
 from pytest_cdc.errors import ConfigError
-from pytest_cdc.reconcile.encoding import Column, TypeClass
-from pytest_cdc.reconcile.postgres import TYPE_CLASSES as PG_TYPES
-from pytest_cdc.reconcile.tsql import TYPE_CLASSES as MSSQL_TYPES
 
 __all__ = ["rows_for", "value_strategy"]
 

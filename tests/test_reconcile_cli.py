@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from reconcile_helpers import connect, load, schemas, server_url
 
+from pytest_cdc.checksums import ReconcileReport
 from pytest_cdc.cli import main
-from pytest_cdc.reconcile import ReconcileReport
 
 
 @pytest.fixture

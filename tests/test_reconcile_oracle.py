@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reconcile_helpers import connect, schemas
 
-from pytest_cdc.reconcile import oracle
-from pytest_cdc.reconcile.encoding import Column, ColumnPair, EncodingOptions, TypeClass
-from pytest_cdc.reconcile.postgres import PostgresGenerator
-from pytest_cdc.reconcile.sqlgen import Scope, TableRef
+from pytest_cdc.checksums import oracle
+from pytest_cdc.checksums.encoding import Column, ColumnPair, EncodingOptions, TypeClass
+from pytest_cdc.checksums.postgres import PostgresGenerator
+from pytest_cdc.checksums.sqlgen import Scope, TableRef
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

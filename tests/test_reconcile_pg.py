@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reconcile_helpers import ODBC, connect, load, schemas, server_url
 
-from pytest_cdc.reconcile import (
+from pytest_cdc.checksums import (
     ReconcileError,
     assert_checksums_match,
     assert_row_counts_match,

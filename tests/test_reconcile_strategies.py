@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from reconcile_helpers import connect, schemas
 
+from pytest_cdc.checksums import reconcile
 from pytest_cdc.errors import ConfigError
-from pytest_cdc.reconcile import reconcile
 from pytest_cdc.strategies import rows_for, value_strategy
 
 SCHEMA = {

@@ -18,11 +18,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
+from pytest_cdc.checksums import oracle
+from pytest_cdc.checksums.encoding import Column, ColumnPair, EncodingOptions, TypeClass
+from pytest_cdc.checksums.sqlgen import TableRef
+from pytest_cdc.checksums.tsql import TYPE_CLASSES, TsqlGenerator, check_server, estimate_sql
 from pytest_cdc.errors import ConfigError, UnsupportedDialect
-from pytest_cdc.reconcile import oracle
-from pytest_cdc.reconcile.encoding import Column, ColumnPair, EncodingOptions, TypeClass
-from pytest_cdc.reconcile.sqlgen import TableRef
-from pytest_cdc.reconcile.tsql import TYPE_CLASSES, TsqlGenerator, check_server, estimate_sql
 
 TABLE = TableRef("dbo", "orders")
 BOUNDS = [["10", "b"], ["20", "a"], ["30", "c'); DROP TABLE x; --"]]
@@ -267,7 +267,7 @@ def test_live_sql_server_rows_hash_like_the_oracle(mssql: Any) -> None:
 def test_live_sql_server_to_postgresql(mssql: Any) -> None:
     from reconcile_helpers import connect, load, schemas
 
-    from pytest_cdc.reconcile import reconcile
+    from pytest_cdc.checksums import reconcile
 
     cur = mssql.raw_cursor()
     cur.execute(f"CREATE TABLE dbo.cdc_reconcile_orders ({LIVE_DDL})")

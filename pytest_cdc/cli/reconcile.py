@@ -74,7 +74,7 @@ def _columns(spec: str | None) -> tuple[list[str] | None, dict[str, str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pytest_cdc.reconcile import reconcile
+    from pytest_cdc.checksums import reconcile
 
     source_table, _, target_table = args.table.partition("=")
     columns, column_map = _columns(args.columns)

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pact import Verifier
 from reconcile_helpers import connect, load, schemas
 
-from pytest_cdc.reconcile import reconcile
+from pytest_cdc.checksums import reconcile
 
 PACT_FILE = Path(__file__).parent / "pacts" / "cdc-gate-job-pytest-cdc-reconcile.json"
 ROWS = [(1, Decimal("1.50")), (2, Decimal("2.00")), (3, Decimal("3.25"))]

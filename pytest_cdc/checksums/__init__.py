@@ -7,9 +7,9 @@ difference down to the exact rows.
 
 from __future__ import annotations
 
-from pytest_cdc.reconcile.api import assert_checksums_match, assert_row_counts_match, reconcile
-from pytest_cdc.reconcile.encoding import EncodingOptions, ReconcileError, TypeClass
-from pytest_cdc.reconcile.report import ChangedRow, ReconcileReport
+from pytest_cdc.checksums.api import assert_checksums_match, assert_row_counts_match, reconcile
+from pytest_cdc.checksums.encoding import EncodingOptions, ReconcileError, TypeClass
+from pytest_cdc.checksums.report import ChangedRow, ReconcileReport
 
 __all__ = [
     "ChangedRow",

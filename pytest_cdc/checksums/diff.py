@@ -22,16 +22,16 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from pytest_cdc.reconcile.encoding import ColumnPair
-from pytest_cdc.reconcile.report import ChangedRow, QueryRecord, ReconcileReport
-from pytest_cdc.reconcile.segments import (
+from pytest_cdc.checksums.encoding import ColumnPair
+from pytest_cdc.checksums.report import ChangedRow, QueryRecord, ReconcileReport
+from pytest_cdc.checksums.segments import (
     KeyText,
     Segment,
     pick_bounds,
     sample_percent,
     segments_from_bounds,
 )
-from pytest_cdc.reconcile.sqlgen import SqlGenerator, TableRef
+from pytest_cdc.checksums.sqlgen import SqlGenerator, TableRef
 
 T = TypeVar("T")
 _NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")

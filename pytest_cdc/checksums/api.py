@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pytest_cdc.reconcile import postgres, tsql
-from pytest_cdc.reconcile.diff import Reconciler, Settings, Side
-from pytest_cdc.reconcile.encoding import (
+from pytest_cdc.checksums import postgres, tsql
+from pytest_cdc.checksums.diff import Reconciler, Settings, Side
+from pytest_cdc.checksums.encoding import (
     LENGTH_PREFIXED,
     Column,
     ColumnPair,
@@ -26,8 +26,8 @@ from pytest_cdc.reconcile.encoding import (
     ReconcileError,
     pair_format,
 )
-from pytest_cdc.reconcile.report import ReconcileReport
-from pytest_cdc.reconcile.sqlgen import SqlGenerator, TableRef
+from pytest_cdc.checksums.report import ReconcileReport
+from pytest_cdc.checksums.sqlgen import SqlGenerator, TableRef
 from pytest_cdc.urls import mask_password
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from pytest_cdc.reconcile.encoding import (
+from pytest_cdc.checksums.encoding import (
     LENGTH_PREFIXED,
     ColumnPair,
     EncodingOptions,

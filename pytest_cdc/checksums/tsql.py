@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pytest_cdc.errors import ConfigError, UnsupportedDialect
-from pytest_cdc.reconcile.encoding import (
+from pytest_cdc.checksums.encoding import (
     MAX_PORTABLE_FLOAT_DIGITS,
     Column,
     ColumnPair,
     TypeClass,
 )
-from pytest_cdc.reconcile.sqlgen import Scope, SqlGenerator
+from pytest_cdc.checksums.sqlgen import Scope, SqlGenerator
+from pytest_cdc.errors import ConfigError, UnsupportedDialect
 
 UTF8_COLLATION = "Latin1_General_100_BIN2_UTF8"
 BINARY_COLLATION = "Latin1_General_100_BIN2"

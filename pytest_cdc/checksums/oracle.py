@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from pytest_cdc.reconcile.encoding import LENGTH_PREFIXED, EncodingOptions, TypeClass
+from pytest_cdc.checksums.encoding import LENGTH_PREFIXED, EncodingOptions, TypeClass
 
 _DEFAULT = EncodingOptions()
 

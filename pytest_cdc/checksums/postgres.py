@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from pytest_cdc.reconcile.encoding import LENGTH_PREFIXED, Column, ColumnPair, TypeClass
-from pytest_cdc.reconcile.sqlgen import Scope, SqlGenerator
+from pytest_cdc.checksums.encoding import LENGTH_PREFIXED, Column, ColumnPair, TypeClass
+from pytest_cdc.checksums.sqlgen import Scope, SqlGenerator
 
 #: information_schema data_type -> type class.
 TYPE_CLASSES: dict[str, TypeClass] = {
