@@ -10,14 +10,18 @@ import hashlib
 import json
 import os
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import tomllib
-
 from pytest_cdc.errors import ConfigError, UnsupportedDialect
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - the package still installs on 3.10
+    import tomli as tomllib
 
 __all__ = ["HookConfig", "ReconciliationTable", "find_pyproject", "load_config"]
 
