@@ -31,7 +31,7 @@ import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pytest_cdc.embedded import EmbeddedPostgres, _run_user, cleanup_leftovers, find_bindir  # noqa: E402
+from pytest_cdc.embedded import EmbeddedPostgres, _run_user, cleanup_leftovers, find_bindir
 
 RESULTS: list[tuple[str, float, str, float | None, float]] = []
 
@@ -84,17 +84,47 @@ def bench_by_hand(repeat: int) -> float:
             for p in (work, sock):
                 os.chown(p, user.pw_uid, user.pw_gid)
         t0 = time.perf_counter()
-        subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U",
-                        "postgres", "-N", "--locale=C", "-E", "UTF8"], check=True,
-                       capture_output=True)
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l",
-                        str(work / "log"), "-o",
-                        f"-c listen_addresses='' -c unix_socket_directories={sock} -c fsync=off",
-                        "start"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                *prefix,
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-N",
+                "--locale=C",
+                "-E",
+                "UTF8",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            [
+                *prefix,
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-w",
+                "-l",
+                str(work / "log"),
+                "-o",
+                f"-c listen_addresses='' -c unix_socket_directories={sock} -c fsync=off",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+        )
         _first_query(f"postgresql://postgres@/postgres?host={sock}")
         times.append(time.perf_counter() - t0)
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                        "stop"], check=False, capture_output=True)
+        subprocess.run(
+            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            check=False,
+            capture_output=True,
+        )
         shutil.rmtree(work, ignore_errors=True)
     return statistics.median(times)
 
@@ -109,13 +139,17 @@ def bench_pytest_postgresql() -> tuple[float | None, str]:
     work = Path(tempfile.mkdtemp(prefix="cdc-bench-ppg-"))
     (work / "test_one.py").write_text(
         "from pytest_postgresql import factories\n"
-        "proc = factories.postgresql_proc(port=None, unixsocketdir='%s')\n"
+        f"proc = factories.postgresql_proc(port=None, unixsocketdir='{work}')\n"
         "db = factories.postgresql('proc')\n"
-        "def test_x(db):\n    db.cursor().execute('select 1')\n" % work
+        "def test_x(db):\n    db.cursor().execute('select 1')\n"
     )
     t0 = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cdc", str(work)],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cdc", str(work)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     elapsed = time.perf_counter() - t0
     shutil.rmtree(work, ignore_errors=True)
     if result.returncode != 0:
@@ -127,9 +161,13 @@ def _pytest_seconds(test_file: str, n_args: list[str], env: dict[str, str]) -> f
     work = Path(tempfile.mkdtemp(prefix="cdc-bench-suite-"))
     (work / "test_suite.py").write_text(test_file)
     t0 = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             *n_args, str(work)], capture_output=True, text=True, env=env,
-                            check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *n_args, str(work)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     elapsed = time.perf_counter() - t0
     shutil.rmtree(work, ignore_errors=True)
     if result.returncode != 0:
@@ -141,7 +179,10 @@ def bench_isolation(n: int, n_db: int) -> dict[str, float]:
     env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     plug = ["-p", "pytest_cdc.plugin"]
     warmup = "def test_w(cdc_db):\n    pass\n"
-    base = warmup + f"import pytest\n@pytest.mark.parametrize('i', range({n}))\ndef test_x(i):\n    pass\n"
+    base = (
+        warmup
+        + f"import pytest\n@pytest.mark.parametrize('i', range({n}))\ndef test_x(i):\n    pass\n"
+    )
     rollback = warmup + (
         f"import pytest\n@pytest.mark.parametrize('i', range({n}))\n"
         "def test_x(cdc_db, i):\n    pass\n"
@@ -220,18 +261,34 @@ def main() -> None:
         ratio = f"{ours / peer:5.2f}x" if peer else "   - "
         ok = "ok" if ours <= target else "MISSED"
         peer_s = f"{peer * 1000:9.1f} ms" if peer is not None else "        -   "
-        print(f"{what:34} {ours * 1000:9.1f} ms  | {peer_name:28} {peer_s} {ratio}"
-              f" | target <= {target * 1000:.0f} ms: {ok}")
+        print(
+            f"{what:34} {ours * 1000:9.1f} ms  | {peer_name:28} {peer_s} {ratio}"
+            f" | target <= {target * 1000:.0f} ms: {ok}"
+        )
 
     print(f"\nmachine: {os.cpu_count()} cores, {sys.platform}, python {sys.version.split()[0]}")
     print(f"{'step':34} {'pytest-cdc':>12}  | {'peer':28} {'peer time':>12} ratio")
     row("cold start to first query", cold, "initdb+pg_ctl+connect (hand)", hand, 1.0)
     row("warm start to first query", warm, "initdb+pg_ctl+connect (hand)", hand, 0.3)
-    row("rollback isolation, per test", iso["rollback"], "BEGIN/SAVEPOINT/ROLLBACK", iso_hand["rollback"], 0.002)
-    row("database isolation, per test", iso["database"], "CREATE DB TEMPLATE+DROP", iso_hand["database"], 0.060)
+    row(
+        "rollback isolation, per test",
+        iso["rollback"],
+        "BEGIN/SAVEPOINT/ROLLBACK",
+        iso_hand["rollback"],
+        0.002,
+    )
+    row(
+        "database isolation, per test",
+        iso["database"],
+        "CREATE DB TEMPLATE+DROP",
+        iso_hand["database"],
+        0.060,
+    )
     row("plugin import overhead", imp, "pytest without the plugin", bare, 0.030)
-    print(f"pytest-postgresql postgresql_proc: "
-          + (f"{ppg:.2f} s ({ppg_note})" if ppg is not None else ppg_note))
+    print(
+        "pytest-postgresql postgresql_proc: "
+        + (f"{ppg:.2f} s ({ppg_note})" if ppg is not None else ppg_note)
+    )
 
 
 if __name__ == "__main__":

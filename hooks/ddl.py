@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pytest_cdc_hooks.schema import Op, table_key
 from sqlglot import exp
+
+from pytest_cdc_hooks.schema import Op, table_key
 
 __all__ = ["extract_ops", "uncertain_op"]
 

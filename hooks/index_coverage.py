@@ -24,13 +24,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pytest_cdc.errors import CdcError
 from pytest_cdc_hooks.cache import ResultCache, content_key
 from pytest_cdc_hooks.cli import base_parser, exit_code, fail_usage, print_stats, report
 from pytest_cdc_hooks.config import HookConfig, ReconciliationTable, load_config
 from pytest_cdc_hooks.findings import Finding
 from pytest_cdc_hooks.project import LoadedSchema, load_schema, read_text
-
-from pytest_cdc.errors import CdcError
 
 __all__ = ["check_coverage", "main"]
 
@@ -99,9 +98,8 @@ def _doubt(loaded: LoadedSchema, finding: Finding, table: ReconciliationTable) -
     """
     if finding.code == "CDC201":
         return finding
-    from pytest_cdc_hooks.schema import table_key
-
     from pytest_cdc.indexes import split_qualified_name
+    from pytest_cdc_hooks.schema import table_key
 
     parts = split_qualified_name(table.name)
     doubt = None

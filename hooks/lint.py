@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlglot import exp
+
 from pytest_cdc_hooks.ddl import extract_ops
 from pytest_cdc_hooks.findings import Finding, line_col, line_starts
 from pytest_cdc_hooks.parsing import Parsed, parse_statement, statement_kind
@@ -11,7 +13,6 @@ from pytest_cdc_hooks.rules import Context, RuleRegistry
 from pytest_cdc_hooks.schema import Schema
 from pytest_cdc_hooks.source import parse_noqa
 from pytest_cdc_hooks.splitting import ScanIssue, Statement, split_statements
-from sqlglot import exp
 
 __all__ = ["Stats", "analyze", "lint_text", "node_offset"]
 

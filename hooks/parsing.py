@@ -17,9 +17,10 @@ import re
 from typing import NamedTuple
 
 import sqlglot
-from pytest_cdc_hooks.splitting import Statement
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError
+
+from pytest_cdc_hooks.splitting import Statement
 
 __all__ = ["Parsed", "parse_statement"]
 

@@ -117,6 +117,7 @@ def _all_file_ops(missing: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
     if "fork" not in multiprocessing.get_all_start_methods():
         return [_file_ops(*m) for m in missing]
     import sqlglot  # noqa: F401 - imported before forking, so workers share it
+
     from pytest_cdc_hooks import lint  # noqa: F401
 
     context = multiprocessing.get_context("fork")

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from difflib import get_close_matches
 from typing import Any
 
-from pytest_cdc_hooks.schema import Schema, Table, table_key
-from pytest_cdc_hooks.splitting import Statement
 from sqlglot import exp
 
 from pytest_cdc.errors import ConfigError
+from pytest_cdc_hooks.schema import Schema, Table, table_key
+from pytest_cdc_hooks.splitting import Statement
 
 __all__ = ["Context", "Rule", "RuleRegistry", "builtin_registry"]
 

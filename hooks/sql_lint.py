@@ -10,13 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pytest_cdc.errors import CdcError
 from pytest_cdc_hooks.cache import ResultCache, content_key
 from pytest_cdc_hooks.cli import base_parser, exit_code, fail_usage, print_stats, report
 from pytest_cdc_hooks.config import HookConfig, load_config
 from pytest_cdc_hooks.findings import Finding
 from pytest_cdc_hooks.project import load_schema, read_text
-
-from pytest_cdc.errors import CdcError
 
 __all__ = ["lint_files", "main"]
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from sqlglot import exp
+
 from pytest_cdc_hooks.findings import line_col, line_starts
 from pytest_cdc_hooks.lint import analyze, node_offset
 from pytest_cdc_hooks.schema import table_key
-from sqlglot import exp
 
 __all__ = ["file_uses", "normalize_predicate", "select_uses"]
 

@@ -39,7 +39,7 @@ def test_installed_top_level_names_are_our_own() -> None:
 def test_functions_are_not_shadowed_by_submodules() -> None:
     import types
 
-    import pytest_cdc.checksums  # noqa: F401 - importing a submodule sets a package attribute
+    import pytest_cdc.checksums
 
     for name in ("reconcile", "explain", "assert_no_table_scan", "assert_checksums_match"):
         assert not isinstance(getattr(pytest_cdc, name), types.ModuleType), name

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 import sqlglot
-from pytest_cdc_hooks.index_coverage import main
 from sqlglot import exp
+
+from pytest_cdc_hooks.index_coverage import main
 
 PROJECTS = Path(__file__).resolve().parent / "files" / "coverage"
 FINDING = re.compile(r"^(?P<path>.+?):(?P<line>\d+):(?P<col>\d+): (?P<code>CDC\d{3}) (?P<msg>.+)$")

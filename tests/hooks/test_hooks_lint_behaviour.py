@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 import pytest_cdc_hooks.lint
 from pytest_cdc_hooks.config import load_config
 from pytest_cdc_hooks.rules import Rule

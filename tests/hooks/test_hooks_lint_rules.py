@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from pytest_cdc_hooks.rules import CORE_CODES, builtin_registry
 from pytest_cdc_hooks.sql_lint import main
 

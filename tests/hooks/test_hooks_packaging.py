@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import tomllib
+
 from pytest_cdc_hooks.rules import CORE_CODES, builtin_registry
 
 REPO = Path(__file__).resolve().parents[2]

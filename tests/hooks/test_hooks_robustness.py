@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from pytest_cdc_hooks import index_coverage, sql_lint
 from pytest_cdc_hooks.lint import lint_text
 from pytest_cdc_hooks.rules import builtin_registry
