@@ -2,8 +2,10 @@
 
 prometheus_client is imported only when a :class:`PoolMetrics` is made, so pools without
 metrics (``metrics=None``) and a pytest run without ``--cdc-metrics-file``/``--cdc-pushgateway``
-never load it.  Gauges are computed when the registry is collected (no cost per acquire);
-counters and histograms are updated through label children resolved once per pool.
+never load it.  Nothing from prometheus_client runs on the acquire/release path: gauges are
+read from the pool, and the acquire histogram and waits counter from counts the pool keeps
+under its own lock, when the registry is collected.  Rare events (errors, timeouts, health
+checks in the background) go through ordinary label children resolved once per pool.
 """
 
 from __future__ import annotations
@@ -57,13 +59,14 @@ _families: weakref.WeakKeyDictionary[Any, _Families] = weakref.WeakKeyDictionary
 _ACQUIRE = "db_connection_acquire_seconds"
 
 
-class _AcquireHistogram:
-    """``db_connection_acquire_seconds``, binned by the pools themselves.
+class _PoolCounters:
+    """``db_connection_acquire_seconds`` and ``db_connection_pool_waits_total``, kept by the
+    pools themselves.
 
-    A prometheus_client Histogram takes its own lock and walks its buckets on every observe,
-    which would double the cost of an uncontended acquire.  Instead each pool bins the time
-    under the lock it takes anyway when the connection comes back, and this collector sums the
-    bins per pool label when the registry is collected.
+    A prometheus_client Histogram or Counter takes its own lock on every update (and the
+    histogram walks its buckets), which would double the cost of an uncontended acquire and
+    serialise contended ones.  Instead each pool counts under the lock it holds anyway, and
+    this collector sums the counts per pool label when the registry is collected.
     """
 
     def __init__(self) -> None:
@@ -75,22 +78,30 @@ class _AcquireHistogram:
             self._bound.append(bound)
 
     def describe(self) -> list[Any]:
-        from prometheus_client.core import HistogramMetricFamily
+        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
-        return [HistogramMetricFamily(_ACQUIRE, _ACQUIRE_DOC, labels=["pool"])]
+        return [
+            HistogramMetricFamily(_ACQUIRE, _ACQUIRE_DOC, labels=["pool"]),
+            CounterMetricFamily(_WAITS, _WAITS_DOC, labels=["pool"]),
+        ]
 
     def collect(self) -> list[Any]:
-        from prometheus_client.core import HistogramMetricFamily
+        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
         per_label: dict[str, tuple[list[int], float]] = {}
+        waits: dict[str, int] = {}
         with self._lock:
             bound = list(self._bound)
         for b in bound:
-            bins, total = b.acquire_snapshot()
+            bins, total, waited = b.snapshot()
             seen_bins, seen_total = per_label.get(b.pool_label, ([0] * len(bins), 0.0))
             per_label[b.pool_label] = (
                 [x + y for x, y in zip(seen_bins, bins, strict=True)], seen_total + total,
             )
+            waits[b.pool_label] = waits.get(b.pool_label, 0) + waited
+        waits_family = CounterMetricFamily(_WAITS, _WAITS_DOC, labels=["pool"])
+        for label, count in sorted(waits.items()):
+            waits_family.add_metric([label], count)
         family = HistogramMetricFamily(_ACQUIRE, _ACQUIRE_DOC, labels=["pool"])
         for label, (bins, total) in sorted(per_label.items()):
             cumulative, buckets = 0, []
@@ -99,10 +110,12 @@ class _AcquireHistogram:
                 le = "+Inf" if bound_value == float("inf") else repr(float(bound_value))
                 buckets.append((le, cumulative))
             family.add_metric([label], buckets, total)
-        return [family]
+        return [family, waits_family]
 
 
 _ACQUIRE_DOC = "Time to acquire a connection (counted when it is given back)."
+_WAITS = "db_connection_pool_waits_total"
+_WAITS_DOC = "Requests that had to wait for a connection."
 
 
 class _Families:
@@ -125,10 +138,6 @@ class _Families:
         self.size = make(Gauge, "db_connection_pool_size", "Open connections.", pool)
         self.active = make(Gauge, "db_connection_pool_active", "Connections lent out.", pool)
         self.idle = make(Gauge, "db_connection_pool_idle", "Idle connections.", pool)
-        self.waits = make(
-            Counter, "db_connection_pool_waits_total",
-            "Requests that had to wait for a connection.", pool,
-        )
         self.timeouts = make(
             Counter, "db_connection_pool_timeouts_total",
             "Requests that gave up waiting (PoolTimeout).", pool,
@@ -138,14 +147,14 @@ class _Families:
             "Pool errors by type (connect_failed, connection_lost, timeout, ...).",
             ("pool", "error_type"),
         )
-        self.acquire = _AcquireHistogram()
+        self.counters = _PoolCounters()
         try:
-            registry.register(self.acquire)
+            registry.register(self.counters)
         except ValueError:
             existing = getattr(registry, "_names_to_collectors", {}).get(_ACQUIRE)
-            if not isinstance(existing, _AcquireHistogram):
+            if not isinstance(existing, _PoolCounters):
                 raise
-            self.acquire = existing
+            self.counters = existing
         self.health = make(
             Histogram, "db_connection_health_check_seconds",
             "Time taken by background and on-acquire health checks.", pool,
@@ -179,8 +188,8 @@ class PoolMetrics:
 class BoundMetrics:
     """Metrics of one pool; the pool calls these on its paths, so they stay small."""
 
-    __slots__ = ("_errors", "_health", "_lock", "_timeouts", "_waits", "acquire_bins",
-                 "acquire_bounds", "acquire_sum", "errors_family", "pool_label")
+    __slots__ = ("_errors", "_health", "_lock", "_timeouts", "acquire_bins", "acquire_bounds",
+                 "acquire_sum", "errors_family", "pool_label", "waits")
 
     def __init__(self, families: _Families, pool: ConnectionPool) -> None:
         label = mask_password(pool.name)
@@ -197,24 +206,21 @@ class BoundMetrics:
         families.size.labels(label).set_function(reader(0))
         families.active.labels(label).set_function(reader(1))
         families.idle.labels(label).set_function(reader(2))
-        self._waits = families.waits.labels(label)
         self._timeouts = families.timeouts.labels(label)
-        # Written by the pool under its own lock (see _AcquireHistogram); the last bin is +Inf.
+        # Written by the pool under its own lock (see _PoolCounters); the last bin is +Inf.
         self._lock = pool._lock
         self.acquire_bounds = ACQUIRE_BUCKETS
         self.acquire_bins = [0] * (len(ACQUIRE_BUCKETS) + 1)
         self.acquire_sum = 0.0
-        families.acquire.add(self)
+        self.waits = 0
+        families.counters.add(self)
         self._health = families.health.labels(label)
         self.errors_family = families.errors
         self._errors: dict[str, Any] = {}
 
-    def acquire_snapshot(self) -> tuple[list[int], float]:
+    def snapshot(self) -> tuple[list[int], float, int]:
         with self._lock:
-            return list(self.acquire_bins), self.acquire_sum
-
-    def waited(self) -> None:
-        self._waits.inc()
+            return list(self.acquire_bins), self.acquire_sum, self.waits
 
     def timed_out(self) -> None:
         self._timeouts.inc()

@@ -360,7 +360,7 @@ class ConnectionPool:
                         self._requests_queued += 1
                         m = self._metrics
                         if m is not None:
-                            m.waited()
+                            m.waits += 1  # lock held: see metrics._PoolCounters
                     remaining = deadline - now
                     if remaining <= 0:
                         self._requests_errors += 1
@@ -372,10 +372,9 @@ class ConnectionPool:
                     slot = self._wait(remaining)
                     if slot is not None:
                         break
-            if queued:
-                with self._lock:
+                if queued:
                     self._requests_wait_s += monotonic() - wait_from
-                queued = False  # a request that must wait again is queued again
+                    queued = False  # a request that must wait again is queued again
             if connect:
                 try:
                     return self._connect_for_request()
@@ -389,7 +388,8 @@ class ConnectionPool:
                     # for a connection or the next attempt rather than fail the request.
                     continue
             assert slot is not None
-            if self._usable(slot, monotonic()):
+            now = monotonic()
+            if now < slot.fresh_until or self._usable(slot, now):
                 return slot
 
     def _wait(self, timeout: float) -> _Slot | None:
