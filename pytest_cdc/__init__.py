@@ -56,6 +56,18 @@ _LAZY: dict[str, str] = {
     "ChangedRow": "pytest_cdc.checksums",
     "EncodingOptions": "pytest_cdc.checksums",
     "ReconcileError": "pytest_cdc.checksums",
+    # pools and metrics
+    "ConnectionPool": "pytest_cdc.pool",
+    "PoolError": "pytest_cdc.pool_errors",
+    "PoolTimeout": "pytest_cdc.pool_errors",
+    "PoolClosed": "pytest_cdc.pool_errors",
+    "TooManyRequests": "pytest_cdc.pool_errors",
+    "PoolConnectError": "pytest_cdc.pool_errors",
+    "initialize_pools": "pytest_cdc.pools",
+    "get_postgres_pool": "pytest_cdc.pools",
+    "get_sqlserver_pool": "pytest_cdc.pools",
+    "close_pools": "pytest_cdc.pools",
+    "PoolMetrics": "pytest_cdc.metrics",
     # indexes
     "IndexRecommendation": "pytest_cdc.indexes",
     "recommend_indexes_for_reconciliation": "pytest_cdc.indexes",
@@ -97,9 +109,24 @@ if TYPE_CHECKING:
         generate_index_ddl,
         recommend_indexes_for_reconciliation,
     )
+    from pytest_cdc.metrics import PoolMetrics
     from pytest_cdc.plan_plugin import AssertNumQueries, CdcQueries, RecordedQuery
     from pytest_cdc.plans import MissingIndex, Plan, PlanNode, Statement
     from pytest_cdc.plans.load import load_plan
+    from pytest_cdc.pool import ConnectionPool
+    from pytest_cdc.pool_errors import (
+        PoolClosed,
+        PoolConnectError,
+        PoolError,
+        PoolTimeout,
+        TooManyRequests,
+    )
+    from pytest_cdc.pools import (
+        close_pools,
+        get_postgres_pool,
+        get_sqlserver_pool,
+        initialize_pools,
+    )
     from pytest_cdc.session import DatabaseHandle
     from pytest_cdc.urls import DatabaseURL, mask_password, parse_url
 
