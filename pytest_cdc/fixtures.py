@@ -140,10 +140,15 @@ class _TestConnections:
 
         def undo() -> None:
             # The pool rolls back a connection returned inside a transaction, and discards one
-            # that is broken, so a test that broke its connection cannot poison the next test.
-            with contextlib.suppress(Exception):
+            # that is broken, so a test that broke its connection cannot poison the next test;
+            # when our rollback failed, it also checks the connection with a round trip (pyodbc
+            # cannot tell a dead connection otherwise).
+            healthy = True
+            try:
                 dialect.rollback(raw)
-            pool.putconn(raw)
+            except Exception:
+                healthy = False
+            pool.putconn(raw, check=not healthy)
 
         self.undo.append(undo)
         return conn

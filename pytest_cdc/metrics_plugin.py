@@ -117,6 +117,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         metrics.disable_session_metrics(config.stash[_PREVIOUS])
 
 
+_WRITTEN: pytest.StashKey[Path] = pytest.StashKey()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    written = config.stash.get(_WRITTEN, None)
+    if written is not None:
+        terminalreporter.write_line(f"cdc: pool metrics written to {written}")
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     if _PREVIOUS not in config.stash:
@@ -137,6 +146,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             metrics.write_metrics_file(str(path), registry)
+            config.stash[_WRITTEN] = path
         except OSError as exc:
             warnings.warn(
                 pytest.PytestWarning(

@@ -143,3 +143,22 @@ def test_refuses_to_drop_non_test_database(cdc_databases: dict[str, object]) -> 
     handle = cdc_databases["default"]
     with pytest.raises(UnsafeOperation, match="refusing to drop database 'postgres'"):
         handle.drop_database("postgres")  # type: ignore[attr-defined]
+
+
+def test_a_test_that_breaks_its_connection_does_not_poison_the_next(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        def test_kills_its_own_backend(cdc_db):
+            with pytest.raises(Exception):
+                cdc_db.execute("select pg_terminate_backend(pg_backend_pid())")
+
+        def test_next_one_gets_a_working_connection(cdc_db):
+            assert cdc_db.fetchval("select 1") == 1
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=2)
