@@ -72,9 +72,17 @@ run-hooks: $(BOOTSTRAP)
 update-hooks: $(BOOTSTRAP)
 	$(PYTHON) -m pre_commit autoupdate
 
+# The peers the benchmarks compare against are the "bench" extra; .venv gets it on first use
+# (an environment of your own: pip install -e '.[dev,bench]').
+BENCH_EXTRA := $(if $(BOOTSTRAP),$(VENV)/.pytest-cdc-bench-installed)
+
+$(VENV)/.pytest-cdc-bench-installed: pyproject.toml | bootstrap
+	$(PYTHON) -m pip install -q -e '.[dev,bench]'
+	@touch $@
+
 # Each benchmark runs pytest-cdc and its peers in one run and prints ratios. All of them run;
 # the target fails at the end if any failed.
-bench: $(BOOTSTRAP)
+bench: $(BOOTSTRAP) $(BENCH_EXTRA)
 	@failed=""; \
 	for script in bench/bench_*.py; do \
 		[ -e "$$script" ] || { echo "no benchmarks in bench/"; break; }; \
