@@ -68,6 +68,11 @@ def _opened(obj: Any) -> Iterator[_Conn]:
     yield _adapt(obj, None)
 
 
+def _shared(source: Any, target: Any) -> bool:
+    """Whether both sides must use one connection: the same connection, pool or handle."""
+    return target is source and not isinstance(source, str)
+
+
 def _adapt(raw: Any, label: str | None, dialect: str | None = None) -> _Conn:
     from pytest_cdc.database import dialect_of, paramstyle_of
 
@@ -253,7 +258,8 @@ def reconcile(
     with contextlib.ExitStack() as stack:
         src = stack.enter_context(_opened(source))
         # The same pool or handle on both sides: borrow once (a pool of one would block).
-        dst = src if target is source else stack.enter_context(_opened(target))
+        # The same URL string opens a second connection, so the sides run concurrently.
+        dst = src if _shared(source, target) else stack.enter_context(_opened(target))
         src_gen, dst_gen = _generator(src, options), _generator(dst, options)
         src_ref = _table_ref(src, table)
         dst_ref = _table_ref(dst, target_table or table)
@@ -336,7 +342,7 @@ def assert_row_counts_match(
 
     with contextlib.ExitStack() as stack:
         src = stack.enter_context(_opened(source))
-        dst = src if target is source else stack.enter_context(_opened(target))
+        dst = src if _shared(source, target) else stack.enter_context(_opened(target))
         options = EncodingOptions()
         gens = (_generator(src, options), _generator(dst, options))
         refs = (_table_ref(src, table), _table_ref(dst, target_table or table))
