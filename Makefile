@@ -51,7 +51,7 @@ demo: $(BOOTSTRAP)
 	$(PYTHON) -m pytest examples -p no:cacheprovider -v
 
 test: $(BOOTSTRAP)
-	$(PYTHON) -m pytest -n 2 --cdc-db=server=$(CDC_SERVER) $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -n 2 --dist loadgroup --cdc-db=server=$(CDC_SERVER) $(PYTEST_ARGS)
 
 lint: $(BOOTSTRAP)
 	$(PYTHON) -m ruff check .

@@ -19,16 +19,23 @@ SHOWPLANS = REPO.parent / "shared" / "showplans"
 SERVER_URL_ENV = "CDC_TEST_SERVER"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    try:
-        from hypothesis import HealthCheck, settings
-    except ImportError:  # pragma: no cover - hypothesis is in the dev extra
-        return
+try:
+    from hypothesis import HealthCheck, settings
+
+    # Registered at import, before hypothesis's own pytest_configure looks up
+    # --hypothesis-profile; "dev" is the default, .ci/run sets HYPOTHESIS_PROFILE=ci.
     settings.register_profile(
         "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
     )
     settings.register_profile("dev", max_examples=40, deadline=None)
-    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+except ImportError:  # pragma: no cover - hypothesis is in the dev extra
+    settings = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Runs before hypothesis's plugin, which then applies --hypothesis-profile if given.
+    if settings is not None:
+        settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,8 @@ from pytest_cdc.embedded import EmbeddedPostgres, cleanup_leftovers, find_bindir
 from pytest_cdc.errors import EmbeddedError
 
 REPO = Path(__file__).resolve().parents[1]
+# util-linux puts runuser in /usr/sbin, which a non-login PATH may lack.
+RUNUSER = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin")
 
 
 def _proc_uid(pid: int) -> int:
@@ -123,10 +125,12 @@ def _unprivileged_python() -> tuple[str, str]:
         user = pwd.getpwnam("postgres").pw_name
     except KeyError:
         pytest.skip("needs an unprivileged 'postgres' user")
+    if RUNUSER is None:
+        pytest.skip("needs runuser (util-linux) to switch to the unprivileged user")
     for python in ("/usr/bin/python3", sys.executable):
         probe = subprocess.run(
             [
-                "runuser",
+                RUNUSER,
                 "-u",
                 user,
                 "--",
@@ -145,6 +149,7 @@ def _unprivileged_python() -> tuple[str, str]:
 def test_start_as_a_normal_user(tmp_path: Path) -> None:
     """Not root: the server runs as the calling user, in a home that user owns."""
     user, python = _unprivileged_python()
+    assert RUNUSER is not None
     home = Path(tempfile.mkdtemp(prefix="cdc-userhome-"))
     shutil.chown(home, user)
     script = (
@@ -158,7 +163,7 @@ def test_start_as_a_normal_user(tmp_path: Path) -> None:
         "run = pg.run_dir; pg.stop(); print('GONE', not run.exists())\n"
     )
     result = subprocess.run(
-        ["runuser", "-u", user, "--", python, "-c", script],
+        [RUNUSER, "-u", user, "--", python, "-c", script],
         capture_output=True,
         text=True,
         timeout=120,
