@@ -96,7 +96,7 @@ def _outermost_relops(text: str) -> list[str]:
         if match.group() == "</RelOp>":
             depth -= 1
             if depth == 0:
-                found.append(text[start:match.end()])
+                found.append(text[start : match.end()])
         else:
             if depth == 0:
                 start = match.start()
@@ -141,8 +141,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2000)
     args = parser.parse_args()
 
-    for in_transaction, title in ((True, "in a transaction (cdc_db)"),
-                                  (False, "autocommit, idle (scripts)")):
+    for in_transaction, title in (
+        (True, "in a transaction (cdc_db)"),
+        (False, "autocommit, idle (scripts)"),
+    ):
         r = bench_assert(args.db, args.rounds, in_transaction=in_transaction)
         print(f"-- {title}, medians of {args.rounds}")
         print(f"bare EXPLAIN (psycopg2):        {r['bare'] * 1e6:8.1f} us")

@@ -123,32 +123,47 @@ def main() -> None:
         return best
 
     print(f"uncontended: 1 thread, 1 connection; best of {args.rounds} x {args.seconds:g} s")
-    u = best_of([
-        ("ours", lambda: ours(1)),
-        ("ours+metrics", lambda: ours(1, True)),
-        ("psycopg2 ThreadedConnectionPool", lambda: pg2(1)),
-        ("psycopg_pool", lambda: pg3(1)),
-    ], 1)
+    u = best_of(
+        [
+            ("ours", lambda: ours(1)),
+            ("ours+metrics", lambda: ours(1, True)),
+            ("psycopg2 ThreadedConnectionPool", lambda: pg2(1)),
+            ("psycopg_pool", lambda: pg3(1)),
+        ],
+        1,
+    )
     t = args.threads
-    print(f"contended: {t} threads sharing {args.size} connections ({t} for psycopg2, which"
-          f" cannot make a caller wait); total; best of {args.rounds} x {args.seconds:g} s")
-    c = best_of([
-        ("ours", lambda: ours(args.size)),
-        ("ours+metrics", lambda: ours(args.size, True)),
-        ("psycopg_pool", lambda: pg3(args.size)),
-        (f"psycopg2 ThreadedConnectionPool ({t} conns)", lambda: pg2(t)),
-    ], t)
+    print(
+        f"contended: {t} threads sharing {args.size} connections ({t} for psycopg2, which"
+        f" cannot make a caller wait); total; best of {args.rounds} x {args.seconds:g} s"
+    )
+    c = best_of(
+        [
+            ("ours", lambda: ours(args.size)),
+            ("ours+metrics", lambda: ours(args.size, True)),
+            ("psycopg_pool", lambda: pg3(args.size)),
+            (f"psycopg2 ThreadedConnectionPool ({t} conns)", lambda: pg2(t)),
+        ],
+        t,
+    )
     tcp = u["psycopg2 ThreadedConnectionPool"]
     print("ratios (time per op: lower is better; throughput: higher is better)")
-    print(f"  uncontended time/op  ours / psycopg2 TCP:         {tcp / u['ours']:.2f}x"
-          "  (target <= 1.5)")
+    print(
+        f"  uncontended time/op  ours / psycopg2 TCP:         {tcp / u['ours']:.2f}x"
+        "  (target <= 1.5)"
+    )
     print(f"  uncontended time/op  ours+metrics / psycopg2 TCP: {tcp / u['ours+metrics']:.2f}x")
-    print(f"  uncontended time/op  ours / psycopg_pool:         "
-          f"{u['psycopg_pool'] / u['ours']:.2f}x")
-    print(f"  contended throughput ours / psycopg_pool:         "
-          f"{c['ours'] / c['psycopg_pool']:.2f}x  (target >= 1.0)")
-    print(f"  contended throughput ours+metrics / psycopg_pool: "
-          f"{c['ours+metrics'] / c['psycopg_pool']:.2f}x")
+    print(
+        f"  uncontended time/op  ours / psycopg_pool:         {u['psycopg_pool'] / u['ours']:.2f}x"
+    )
+    print(
+        f"  contended throughput ours / psycopg_pool:         "
+        f"{c['ours'] / c['psycopg_pool']:.2f}x  (target >= 1.0)"
+    )
+    print(
+        f"  contended throughput ours+metrics / psycopg_pool: "
+        f"{c['ours+metrics'] / c['psycopg_pool']:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -88,8 +88,9 @@ def _estimate_warnings(plan: Plan) -> list[str]:
     return found
 
 
-def _analysis(plan: Plan, table_rows: dict[str, float], big_table_rows: int,
-              suggested: Sequence[str]) -> QueryAnalysis:
+def _analysis(
+    plan: Plan, table_rows: dict[str, float], big_table_rows: int, suggested: Sequence[str]
+) -> QueryAnalysis:
     warnings = _estimate_warnings(plan)
     for node in plan.scans():
         rows = table_rows.get(node.relation or "", 0.0)
@@ -112,20 +113,34 @@ def _analysis(plan: Plan, table_rows: dict[str, float], big_table_rows: int,
         actual_rows=plan.actual_rows,
         execution_time_ms=plan.execution_time_ms,
         planning_time_ms=planning,
-        scan_types=tuple(dict.fromkeys(
-            n.label for n in plan.nodes() if n.is_scan or n.is_seek or n.is_lookup
-            or "Scan" in n.operator)),
-        join_types=tuple(dict.fromkeys(
-            n.operator + (f" ({n.logical_operator})" if n.logical_operator else "")
-            for n in plan.nodes() if any(word in n.operator for word in _JOIN_WORDS))),
+        scan_types=tuple(
+            dict.fromkeys(
+                n.label
+                for n in plan.nodes()
+                if n.is_scan or n.is_seek or n.is_lookup or "Scan" in n.operator
+            )
+        ),
+        join_types=tuple(
+            dict.fromkeys(
+                n.operator + (f" ({n.logical_operator})" if n.logical_operator else "")
+                for n in plan.nodes()
+                if any(word in n.operator for word in _JOIN_WORDS)
+            )
+        ),
         warnings=tuple(dict.fromkeys(warnings)),
         suggested_indexes=tuple(suggested),
     )
 
 
-def analyze_postgres_query(conn: Any, sql: str, params: Any = None, *, analyze: bool = True,
-                           buffers: bool = True, big_table_rows: int = BIG_TABLE_ROWS
-                           ) -> QueryAnalysis:
+def analyze_postgres_query(
+    conn: Any,
+    sql: str,
+    params: Any = None,
+    *,
+    analyze: bool = True,
+    buffers: bool = True,
+    big_table_rows: int = BIG_TABLE_ROWS,
+) -> QueryAnalysis:
     """EXPLAIN (ANALYZE, BUFFERS) ``sql`` in a rolled-back savepoint and judge the plan."""
     from pytest_cdc.plans.suggest import filter_columns, suggest_ddl
 
@@ -138,8 +153,14 @@ def analyze_postgres_query(conn: Any, sql: str, params: Any = None, *, analyze: 
     return _analysis(plan, table_rows, big_table_rows, suggested)
 
 
-def analyze_sqlserver_query(conn: Any, sql: str, params: Any = None, *, analyze: bool = True,
-                            big_table_rows: int = BIG_TABLE_ROWS) -> QueryAnalysis:
+def analyze_sqlserver_query(
+    conn: Any,
+    sql: str,
+    params: Any = None,
+    *,
+    analyze: bool = True,
+    big_table_rows: int = BIG_TABLE_ROWS,
+) -> QueryAnalysis:
     """The actual (STATISTICS XML; changes rolled back) or estimated plan, judged."""
     plan = explain(conn, sql, params, analyze=analyze)
     return analyze_plan(plan, big_table_rows=big_table_rows)
@@ -162,6 +183,7 @@ def analyze_plan(plan: Plan, *, big_table_rows: int = BIG_TABLE_ROWS) -> QueryAn
 
 
 # -- row counts ----------------------------------------------------------------------------
+
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
@@ -229,5 +251,3 @@ def _mssql_row_count(raw: Any, table: str, *, exact: bool) -> int:
         return int(estimate)
     finally:
         cur.close()
-
-

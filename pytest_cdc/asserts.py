@@ -43,6 +43,7 @@ class PlanError(CdcError):
 
 # -- connections ---------------------------------------------------------------------------
 
+
 def _raw(db: Any) -> Any:
     return db.raw if isinstance(db, CdcConnection) else db
 
@@ -73,8 +74,9 @@ def _pg_state(raw: Any) -> str:
 
 
 @contextmanager
-def _pg_sandbox(raw: Any, setup: Sequence[str], *,
-                read_only: bool = False) -> Iterator[tuple[Any, list[str]]]:
+def _pg_sandbox(
+    raw: Any, setup: Sequence[str], *, read_only: bool = False
+) -> Iterator[tuple[Any, list[str]]]:
     """A cursor inside a savepoint (or transaction) that is rolled back on exit.
 
     Yields the cursor and the statements that must precede the caller's first one; psycopg2
@@ -162,8 +164,17 @@ def _run_first(cur: Any, raw: Any, prelude: list[str], sql: str, params: Any) ->
 
 # -- explain ------------------------------------------------------------------------------
 
-def _pg_plan(raw: Any, sql: str, params: Any, *, analyze: bool = False, buffers: bool = False,
-             seqscan_off: bool = False, map_all: bool = True) -> Plan:
+
+def _pg_plan(
+    raw: Any,
+    sql: str,
+    params: Any,
+    *,
+    analyze: bool = False,
+    buffers: bool = False,
+    seqscan_off: bool = False,
+    map_all: bool = True,
+) -> Plan:
     options = "FORMAT JSON" + (", ANALYZE" if analyze else "") + (", BUFFERS" if buffers else "")
     setup = ["SET LOCAL enable_seqscan = off"] if seqscan_off else []
     with _pg_sandbox(raw, setup, read_only=not analyze) as (cur, prelude):
@@ -186,8 +197,9 @@ def _mssql_plan(raw: Any, sql: str, params: Any, *, analyze: bool = False) -> Pl
     return explain_sqlserver(raw, sql, params, actual=analyze)
 
 
-def explain(db: Any, sql: str, params: Any = None, *, analyze: bool = False,
-            buffers: bool = False) -> Plan:
+def explain(
+    db: Any, sql: str, params: Any = None, *, analyze: bool = False, buffers: bool = False
+) -> Plan:
     """The plan of ``sql`` on ``db``; with ``analyze`` the statement runs (rolled back on
     PostgreSQL) and the plan carries actual rows and times."""
     raw = _raw(db)
@@ -197,6 +209,7 @@ def explain(db: Any, sql: str, params: Any = None, *, analyze: bool = False,
 
 
 # -- checks -------------------------------------------------------------------------------
+
 
 def _names(value: str | Collection[str] | None) -> set[str] | None:
     if value is None:
@@ -214,14 +227,20 @@ def _matches(node: PlanNode, names: set[str]) -> bool:
             schema, _, table = name.rpartition(".")
             # PostgreSQL plans name the schema only with VERBOSE: then a qualified name is
             # matched on its table part alone.
-            if table == rel and (not schema or node.schema is None
-                                 or schema == node.schema.lower()):
+            if table == rel and (
+                not schema or node.schema is None or schema == node.schema.lower()
+            ):
                 return True
     return False
 
 
-def offending_scans(plan: Plan, *, tables: str | Collection[str] | None = None,
-                    allow: str | Collection[str] = (), disabled: bool = False) -> list[PlanNode]:
+def offending_scans(
+    plan: Plan,
+    *,
+    tables: str | Collection[str] | None = None,
+    allow: str | Collection[str] = (),
+    disabled: bool = False,
+) -> list[PlanNode]:
     """The scan nodes an ``assert_no_table_scan`` with these arguments would fail on.
 
     With ``disabled``, any node reading a table that the planner had to keep although it was
@@ -230,9 +249,11 @@ def offending_scans(plan: Plan, *, tables: str | Collection[str] | None = None,
     """
     wanted, allowed = _names(tables), _names(allow) or set()
     return [
-        node for node in plan.nodes()
+        node
+        for node in plan.nodes()
         if (node.is_scan or (disabled and node.disabled and node.relation is not None))
-        and (wanted is None or _matches(node, wanted)) and not _matches(node, allowed)
+        and (wanted is None or _matches(node, wanted))
+        and not _matches(node, allowed)
     ]
 
 
@@ -271,8 +292,11 @@ def _index_lines(dialect: str, sql: str, plan: Plan, nodes: Sequence[PlanNode]) 
         source = "from the query's filter columns: equality first, then range"
     ddl = suggest_ddl(missing, dialect, reason="serves the query's predicate")
     if not ddl:
-        return ["", "no index can be derived: the query does not filter the scanned tables on a"
-                " column (add a selective WHERE, or allow= the table if a scan is intended)"]
+        return [
+            "",
+            "no index can be derived: the query does not filter the scanned tables on a"
+            " column (add a selective WHERE, or allow= the table if a scan is intended)",
+        ]
     return ["", f"an index that would serve it ({source}):", *("    " + s for s in ddl)]
 
 
@@ -324,8 +348,11 @@ def scan_failure(
     if not bad:
         return plan, None
     names = sorted({n.label for n in bad})
-    how = ("no index can serve it" if mode == "index-possible"
-           else "the planner chose it with current statistics")
+    how = (
+        "no index can serve it"
+        if mode == "index-possible"
+        else "the planner chose it with current statistics"
+    )
     lines = [f"table scan: {'; '.join(names)} ({how})"]
     if note:
         lines.append(note)
@@ -413,9 +440,11 @@ def assert_plan(
         if plan.root is not None:
             bad.append(plan.root)
     if max_rows is not None:
+
         def rows(node: PlanNode) -> float:
             value = node.actual_rows if analyze else node.estimated_rows
             return value or 0.0
+
         heavy = [n for n in plan.nodes() if rows(n) > max_rows]
         if heavy:
             kind = "actual" if analyze else "estimated"

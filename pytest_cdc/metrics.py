@@ -96,7 +96,8 @@ class _PoolCounters:
             bins, total, waited = b.snapshot()
             seen_bins, seen_total = per_label.get(b.pool_label, ([0] * len(bins), 0.0))
             per_label[b.pool_label] = (
-                [x + y for x, y in zip(seen_bins, bins, strict=True)], seen_total + total,
+                [x + y for x, y in zip(seen_bins, bins, strict=True)],
+                seen_total + total,
             )
             waits[b.pool_label] = waits.get(b.pool_label, 0) + waited
         waits_family = CounterMetricFamily(_WAITS, _WAITS_DOC, labels=["pool"])
@@ -122,8 +123,9 @@ class _Families:
     def __init__(self, registry: CollectorRegistry) -> None:
         from prometheus_client import Counter, Gauge, Histogram
 
-        def make(cls: Callable[..., Any], name: str, doc: str, labels: tuple[str, ...],
-                 **kw: Any) -> Any:
+        def make(
+            cls: Callable[..., Any], name: str, doc: str, labels: tuple[str, ...], **kw: Any
+        ) -> Any:
             try:
                 return cls(name, doc, labels, registry=registry, **kw)
             except ValueError:
@@ -139,11 +141,14 @@ class _Families:
         self.active = make(Gauge, "db_connection_pool_active", "Connections lent out.", pool)
         self.idle = make(Gauge, "db_connection_pool_idle", "Idle connections.", pool)
         self.timeouts = make(
-            Counter, "db_connection_pool_timeouts_total",
-            "Requests that gave up waiting (PoolTimeout).", pool,
+            Counter,
+            "db_connection_pool_timeouts_total",
+            "Requests that gave up waiting (PoolTimeout).",
+            pool,
         )
         self.errors = make(
-            Counter, "db_connection_pool_errors_total",
+            Counter,
+            "db_connection_pool_errors_total",
             "Pool errors by type (connect_failed, connection_lost, timeout, ...).",
             ("pool", "error_type"),
         )
@@ -156,8 +161,10 @@ class _Families:
                 raise
             self.counters = existing
         self.health = make(
-            Histogram, "db_connection_health_check_seconds",
-            "Time taken by background and on-acquire health checks.", pool,
+            Histogram,
+            "db_connection_health_check_seconds",
+            "Time taken by background and on-acquire health checks.",
+            pool,
             buckets=HEALTH_CHECK_BUCKETS,
         )
 
@@ -188,8 +195,18 @@ class PoolMetrics:
 class BoundMetrics:
     """Metrics of one pool; the pool calls these on its paths, so they stay small."""
 
-    __slots__ = ("_errors", "_health", "_lock", "_timeouts", "acquire_bins", "acquire_bounds",
-                 "acquire_sum", "errors_family", "pool_label", "waits")
+    __slots__ = (
+        "_errors",
+        "_health",
+        "_lock",
+        "_timeouts",
+        "acquire_bins",
+        "acquire_bounds",
+        "acquire_sum",
+        "errors_family",
+        "pool_label",
+        "waits",
+    )
 
     def __init__(self, families: _Families, pool: ConnectionPool) -> None:
         label = mask_password(pool.name)
@@ -256,8 +273,12 @@ def write_metrics_file(path: str, registry: CollectorRegistry) -> None:
 
 
 def push_metrics(
-    url: str, registry: CollectorRegistry, *, job: str = "pytest-cdc",
-    grouping_key: dict[str, str] | None = None, timeout: float = 5.0,
+    url: str,
+    registry: CollectorRegistry,
+    *,
+    job: str = "pytest-cdc",
+    grouping_key: dict[str, str] | None = None,
+    timeout: float = 5.0,
 ) -> None:
     """Push the registry to a Prometheus Pushgateway; raises on failure (callers warn)."""
     from prometheus_client import push_to_gateway

@@ -158,7 +158,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if settings.pushgateway is not None:
         try:
             metrics.push_metrics(
-                settings.pushgateway, registry, job=JOB,
+                settings.pushgateway,
+                registry,
+                job=JOB,
                 grouping_key={"worker": worker} if worker else None,
             )
         except Exception as exc:

@@ -46,6 +46,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 # -- cdc_queries ---------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class RecordedQuery:
     """One statement run through a cdc connection."""
@@ -105,13 +106,15 @@ class CdcQueries:
     ) -> AbstractContextManager[CdcQueries]:
         """Fail unless the ``with`` block runs exactly ``num`` statements (at most ``num``
         with ``exact=False``), optionally only counting those on one named database."""
-        return _assert_num_queries(num, exact=exact, database=database, info=info,
-                                   verbose=self.verbose)
+        return _assert_num_queries(
+            num, exact=exact, database=database, info=info, verbose=self.verbose
+        )
 
 
 @contextmanager
-def _assert_num_queries(num: int, *, exact: bool, database: str | None, info: str | None,
-                        verbose: bool) -> Iterator[CdcQueries]:
+def _assert_num_queries(
+    num: int, *, exact: bool, database: str | None, info: str | None, verbose: bool
+) -> Iterator[CdcQueries]:
     __tracebackhide__ = True
     captured = CdcQueries(verbose=verbose)
     with captured.capture():
@@ -128,8 +131,9 @@ def _assert_num_queries(num: int, *, exact: bool, database: str | None, info: st
     if info:
         message += f"\n{info}"
     if verbose:
-        listing = "\n".join(f"  {i}. [{q.database}] {q.sql.strip()}" for i, q in
-                            enumerate(counted, 1))
+        listing = "\n".join(
+            f"  {i}. [{q.database}] {q.sql.strip()}" for i, q in enumerate(counted, 1)
+        )
         message += "\n\nqueries:\n" + (listing or "  (none)")
     pytest.fail(message, pytrace=False)
 
@@ -159,10 +163,10 @@ def cdc_assert_num_queries(pytestconfig: pytest.Config) -> AssertNumQueries:
     """``with cdc_assert_num_queries(3): ...`` fails unless exactly 3 statements ran."""
     verbose = _verbose(pytestconfig)
 
-    def assert_num(num: int, *, database: str | None = None,
-                   info: str | None = None) -> AbstractContextManager[CdcQueries]:
-        return _assert_num_queries(num, exact=True, database=database, info=info,
-                                   verbose=verbose)
+    def assert_num(
+        num: int, *, database: str | None = None, info: str | None = None
+    ) -> AbstractContextManager[CdcQueries]:
+        return _assert_num_queries(num, exact=True, database=database, info=info, verbose=verbose)
 
     return assert_num
 
@@ -172,15 +176,16 @@ def cdc_assert_max_num_queries(pytestconfig: pytest.Config) -> AssertNumQueries:
     """``with cdc_assert_max_num_queries(3): ...`` fails when more than 3 statements ran."""
     verbose = _verbose(pytestconfig)
 
-    def assert_max(num: int, *, database: str | None = None,
-                   info: str | None = None) -> AbstractContextManager[CdcQueries]:
-        return _assert_num_queries(num, exact=False, database=database, info=info,
-                                   verbose=verbose)
+    def assert_max(
+        num: int, *, database: str | None = None, info: str | None = None
+    ) -> AbstractContextManager[CdcQueries]:
+        return _assert_num_queries(num, exact=False, database=database, info=info, verbose=verbose)
 
     return assert_max
 
 
 # -- the marker ----------------------------------------------------------------------------
+
 
 def statement_kind(sql: str) -> str | None:
     """The statement's first keyword, upper-cased, when the marker checks it."""
@@ -196,8 +201,9 @@ def statement_kind(sql: str) -> str | None:
 
 
 class _ScanChecker:
-    def __init__(self, *, allow: Any = (), tables: Any = None,
-                 mode: str = "index-possible") -> None:
+    def __init__(
+        self, *, allow: Any = (), tables: Any = None, mode: str = "index-possible"
+    ) -> None:
         from pytest_cdc.asserts import _check_mode
 
         _check_mode(mode)
@@ -221,8 +227,14 @@ class _ScanChecker:
             params = params[0] if params else None
         self.checked += 1
         try:
-            _, message = scan_failure(event.connection, event.sql, params, tables=self.tables,
-                                      allow=self.allow, mode=self.mode)
+            _, message = scan_failure(
+                event.connection,
+                event.sql,
+                params,
+                tables=self.tables,
+                allow=self.allow,
+                mode=self.mode,
+            )
         except Exception as exc:  # the statement itself will report real errors
             self.unexplained.append(f"{event.sql.strip()[:80]!r}: {str(exc).splitlines()[0]}")
             return
@@ -230,8 +242,7 @@ class _ScanChecker:
             self.failures.append(f"[{event.connection.name}] {message}")
 
     def report(self) -> str:
-        head = (f"{MARKER}: {len(self.failures)} of {self.checked} checked statements"
-                " scan a table")
+        head = f"{MARKER}: {len(self.failures)} of {self.checked} checked statements scan a table"
         return "\n\n".join([head, *self.failures])
 
 

@@ -80,8 +80,15 @@ class _Slot:
     """One pooled connection and its timestamps (monotonic seconds)."""
 
     __slots__ = (
-        "acquire_s", "checked", "conn", "created", "expires", "fresh_until", "generation",
-        "returned", "taken",
+        "acquire_s",
+        "checked",
+        "conn",
+        "created",
+        "expires",
+        "fresh_until",
+        "generation",
+        "returned",
+        "taken",
     )
 
     def __init__(self, conn: Any, now: float, expires: float, generation: int) -> None:
@@ -451,8 +458,10 @@ class ConnectionPool:
                 m.acquire_bins[bisect_left(m.acquire_bounds, slot.acquire_s)] += 1
                 m.acquire_sum += slot.acquire_s
             if (
-                now < slot.expires and slot.generation == self._generation
-                and not self._closed and self._nconns <= self._max_size
+                now < slot.expires
+                and slot.generation == self._generation
+                and not self._closed
+                and self._nconns <= self._max_size
             ):
                 slot.checked = slot.returned = now
                 fresh = now + _PROBE_AFTER
@@ -619,7 +628,9 @@ class ConnectionPool:
             if self._down_since is not None:
                 logger.warning(
                     "pool %r: reconnected to %s after %.1f s",
-                    self.name, self.connector.describe(), now - self._down_since,
+                    self.name,
+                    self.connector.describe(),
+                    now - self._down_since,
                 )
             self._down_since = None
             self._retry_at = 0.0
@@ -717,7 +728,9 @@ class ConnectionPool:
                         logger.error(
                             "pool %r: giving up reconnecting to %s after %.0f s (%s);"
                             " requests will still retry",
-                            self.name, self.connector.describe(), now - self._down_since,
+                            self.name,
+                            self.connector.describe(),
+                            now - self._down_since,
                             self._last_error,
                         )
                         return
@@ -958,4 +971,3 @@ def _run_worker(ref: weakref.ref[ConnectionPool], wake: threading.Event) -> None
         del pool
         wake.wait(delay)
         wake.clear()
-

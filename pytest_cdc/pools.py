@@ -31,12 +31,25 @@ __all__ = [
     "pool_from_config",
 ]
 
-CONFIG_KEYS = frozenset({
-    "host", "port", "database", "user", "password", "driver", "min_size", "max_size",
-    "max_idle_time", "max_lifetime", "health_check_interval", "acquire_timeout", "pool_name",
-    # Extra driver settings: psycopg2 keyword arguments, or ODBC connection-string keys.
-    "options",
-})
+CONFIG_KEYS = frozenset(
+    {
+        "host",
+        "port",
+        "database",
+        "user",
+        "password",
+        "driver",
+        "min_size",
+        "max_size",
+        "max_idle_time",
+        "max_lifetime",
+        "health_check_interval",
+        "acquire_timeout",
+        "pool_name",
+        # Extra driver settings: psycopg2 keyword arguments, or ODBC connection-string keys.
+        "options",
+    }
+)
 
 _lock = threading.Lock()
 _pools: dict[str, ConnectionPool] = {}
@@ -62,14 +75,25 @@ def _postgres_connector(config: Mapping[str, Any], app_name: str) -> Connector:
     options = dict(config.get("options") or {})
     driver = config.get("driver")
     if driver and driver != "psycopg2":
-        params = {"DRIVER": str(driver), "SERVER": host, "PORT": str(port),
-                  "DATABASE": database, "UID": user}
+        params = {
+            "DRIVER": str(driver),
+            "SERVER": host,
+            "PORT": str(port),
+            "DATABASE": database,
+            "UID": user,
+        }
         if password is not None:
             params["PWD"] = str(password)
         params.update({str(k): str(v) for k, v in options.items()})
         return OdbcConnector(build_connection_string(params), dialect="postgresql")
-    kwargs: dict[str, Any] = {"host": host, "port": port, "dbname": database, "user": user,
-                              "application_name": app_name, **options}
+    kwargs: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "dbname": database,
+        "user": user,
+        "application_name": app_name,
+        **options,
+    }
     if password is not None:
         kwargs["password"] = str(password)
     shown = f"postgresql://{user}{':***' if password else ''}@{host}:{port}/{database}"

@@ -50,8 +50,9 @@ def value(registry: CollectorRegistry, name: str, **labels: str) -> float | None
 
 
 def test_exact_names_and_values(registry: CollectorRegistry, pools: list[Any]) -> None:
-    pool = ConnectionPool(Psycopg2Connector(URL), max_size=1, name="m1",
-                          metrics=PoolMetrics(registry))
+    pool = ConnectionPool(
+        Psycopg2Connector(URL), max_size=1, name="m1", metrics=PoolMetrics(registry)
+    )
     pools.append(pool)
     held = pool.getconn()
     assert value(registry, "db_connection_pool_size", pool="m1") == 1
@@ -64,8 +65,7 @@ def test_exact_names_and_values(registry: CollectorRegistry, pools: list[Any]) -
     assert value(registry, "db_connection_pool_idle", pool="m1") == 1
     assert value(registry, "db_connection_pool_waits_total", pool="m1") == 1
     assert value(registry, "db_connection_pool_timeouts_total", pool="m1") == 1
-    assert value(registry, "db_connection_pool_errors_total", pool="m1",
-                 error_type="timeout") == 1
+    assert value(registry, "db_connection_pool_errors_total", pool="m1", error_type="timeout") == 1
     assert value(registry, "db_connection_acquire_seconds_count", pool="m1") == 1
     text = metrics.render(registry)
     declared = {name for name in families(text) if not name.endswith("_created")}
@@ -76,29 +76,40 @@ def test_health_checks_and_connect_errors_are_counted(
     registry: CollectorRegistry, pools: list[Any]
 ) -> None:
     m = PoolMetrics(registry)
-    pool = ConnectionPool(Psycopg2Connector(URL), min_size=1, name="hc",
-                          health_check_interval=0.05, metrics=m)
+    pool = ConnectionPool(
+        Psycopg2Connector(URL), min_size=1, name="hc", health_check_interval=0.05, metrics=m
+    )
     pools.append(pool)
     deadline = time.monotonic() + 10
     while not value(registry, "db_connection_health_check_seconds_count", pool="hc"):
         assert time.monotonic() < deadline, "no health check observed"
         time.sleep(0.02)
-    down = ConnectionPool(Psycopg2Connector("postgresql://postgres@127.0.0.1:1/test"),
-                          name="down", metrics=m, connect_timeout=1)
+    down = ConnectionPool(
+        Psycopg2Connector("postgresql://postgres@127.0.0.1:1/test"),
+        name="down",
+        metrics=m,
+        connect_timeout=1,
+    )
     pools.append(down)
     with pytest.raises(PoolConnectError):
         down.getconn()
     failed = down.get_stats()["connections_errors"]
     assert failed >= 1
-    assert value(registry, "db_connection_pool_errors_total", pool="down",
-                 error_type="connect_failed") == failed
+    assert (
+        value(registry, "db_connection_pool_errors_total", pool="down", error_type="connect_failed")
+        == failed
+    )
 
 
 def test_no_password_in_any_label_or_value(registry: CollectorRegistry, pools: list[Any]) -> None:
     secret = "hunter2-pw"
     url = f"postgresql://postgres:{secret}@127.0.0.1:1/test"
-    pool = ConnectionPool(Psycopg2Connector(url, display=url), name=url,
-                          metrics=PoolMetrics(registry), connect_timeout=1)
+    pool = ConnectionPool(
+        Psycopg2Connector(url, display=url),
+        name=url,
+        metrics=PoolMetrics(registry),
+        connect_timeout=1,
+    )
     pools.append(pool)
     with pytest.raises(PoolConnectError) as info:
         pool.getconn()
@@ -125,8 +136,9 @@ def test_double_registration_never_crashes(registry: CollectorRegistry, pools: l
 
 
 def test_gauges_read_zero_after_close(registry: CollectorRegistry) -> None:
-    pool = ConnectionPool(Psycopg2Connector(URL), min_size=2, name="gone",
-                          metrics=PoolMetrics(registry))
+    pool = ConnectionPool(
+        Psycopg2Connector(URL), min_size=2, name="gone", metrics=PoolMetrics(registry)
+    )
     pool.wait(10)
     assert value(registry, "db_connection_pool_size", pool="gone") == 2
     pool.close()

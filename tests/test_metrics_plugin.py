@@ -83,8 +83,9 @@ def test_push_warning_masks_credentials(pytester: pytest.Pytester) -> None:
     assert "s3cret-token" not in result.stdout.str()
 
 
-def test_env_var_enables_the_file(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
-                                  tmp_path: Path) -> None:
+def test_env_var_enables_the_file(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     target = tmp_path / "env.prom"
     monkeypatch.setenv(ENV_FILE, str(target))
     pytester.makepyfile("def test_ok():\n    pass\n")
@@ -102,7 +103,10 @@ def test_env_var_enables_the_file(pytester: pytest.Pytester, monkeypatch: pytest
     ],
 )
 def test_metrics_file_precedence(
-    pytester: pytest.Pytester, args: tuple[str, ...], ini: str | None, env: str | None,
+    pytester: pytest.Pytester,
+    args: tuple[str, ...],
+    ini: str | None,
+    env: str | None,
     expected: str | None,
 ) -> None:
     if ini:
@@ -126,7 +130,10 @@ def test_metrics_file_precedence(
     ],
 )
 def test_pushgateway_precedence(
-    pytester: pytest.Pytester, args: tuple[str, ...], ini: str | None, env: str | None,
+    pytester: pytest.Pytester,
+    args: tuple[str, ...],
+    ini: str | None,
+    env: str | None,
     expected: str,
 ) -> None:
     if ini:
@@ -138,8 +145,9 @@ def test_pushgateway_precedence(
 
 def test_options_are_in_the_cdc_group(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest(*PLUGIN, "--help")
-    result.stdout.fnmatch_lines(["*pytest-cdc*", "*--cdc-metrics-file=PATH*",
-                                 "*--cdc-pushgateway=URL*"])
+    result.stdout.fnmatch_lines(
+        ["*pytest-cdc*", "*--cdc-metrics-file=PATH*", "*--cdc-pushgateway=URL*"]
+    )
 
 
 def test_plugin_import_is_light() -> None:
@@ -155,9 +163,7 @@ def test_plugin_import_is_light() -> None:
 @pytest.mark.usefixtures("server")
 def test_cdc_fixtures_report_their_pool(pytester: pytest.Pytester) -> None:
     # Through the whole plugin: the fixtures' pool registers with the session metrics.
-    pytester.makepyfile(
-        "def test_query(cdc_db):\n    assert cdc_db.fetchval('SELECT 1') == 1\n"
-    )
+    pytester.makepyfile("def test_query(cdc_db):\n    assert cdc_db.fetchval('SELECT 1') == 1\n")
     result = pytester.runpytest(*QUIET, f"--cdc-db={URL}", "--cdc-metrics-file=m.prom")
     result.assert_outcomes(passed=1)
     text = (pytester.path / "m.prom").read_text()

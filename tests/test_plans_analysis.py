@@ -24,10 +24,12 @@ def test_big_table_scan_warns_and_suggests_an_index(cdc_db: CdcConnection) -> No
     assert result.scan_types == ("Seq Scan on big",)
     assert "Seq Scan on big reads a table of about 20,000 rows" in result.warnings
     assert result.suggested_indexes == (
-        'CREATE INDEX CONCURRENTLY IF NOT EXISTS "ix_big_grp" ON "big" ("grp")',)
+        'CREATE INDEX CONCURRENTLY IF NOT EXISTS "ix_big_grp" ON "big" ("grp")',
+    )
     assert "warning: Seq Scan on big" in str(result)
-    small = analyze_postgres_query(cdc_db, "SELECT * FROM big WHERE grp = %s", (3,),
-                                   big_table_rows=50_000)
+    small = analyze_postgres_query(
+        cdc_db, "SELECT * FROM big WHERE grp = %s", (3,), big_table_rows=50_000
+    )
     assert small.ok
 
 
@@ -48,7 +50,8 @@ def test_join_types_reported(cdc_db: CdcConnection) -> None:
     cdc_db.execute("CREATE TABLE a (id int PRIMARY KEY)")
     cdc_db.execute("CREATE TABLE b (id int PRIMARY KEY, a_id int)")
     result = analyze_postgres_query(
-        cdc_db, "SELECT * FROM a JOIN b ON b.a_id = a.id", analyze=False)
+        cdc_db, "SELECT * FROM a JOIN b ON b.a_id = a.id", analyze=False
+    )
     assert result.join_types
     assert result.actual_rows is None
 

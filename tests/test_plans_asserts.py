@@ -124,13 +124,19 @@ def test_unknown_mode_is_a_config_error(orders: CdcConnection) -> None:
 
 def test_partitions_are_reported_as_the_parent(cdc_db: CdcConnection) -> None:
     cdc_db.execute("CREATE TABLE events (id int, kind int, at date) PARTITION BY RANGE (at)")
-    cdc_db.execute("CREATE TABLE events_2024 PARTITION OF events"
-                   " FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')")
-    cdc_db.execute("CREATE TABLE events_2025 PARTITION OF events"
-                   " FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')")
+    cdc_db.execute(
+        "CREATE TABLE events_2024 PARTITION OF events"
+        " FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')"
+    )
+    cdc_db.execute(
+        "CREATE TABLE events_2025 PARTITION OF events"
+        " FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')"
+    )
     plan = explain(cdc_db, "SELECT * FROM events WHERE kind = 3")
     assert {(n.relation, n.partition) for n in plan.scans()} == {
-        ("events", "events_2024"), ("events", "events_2025")}
+        ("events", "events_2024"),
+        ("events", "events_2025"),
+    }
     with pytest.raises(Failed) as info:
         assert_no_table_scan(cdc_db, "SELECT * FROM events WHERE kind = 3")
     assert "Seq Scan on events (partition events_2024)" in _fail_text(info)
@@ -200,12 +206,14 @@ def test_aborted_transaction_is_reported_not_hidden(side_conn: Any) -> None:
 
 def test_assert_uses_index(orders: CdcConnection) -> None:
     orders.execute("CREATE INDEX ix_orders_updated ON orders (updated_at)")
-    assert_uses_index(orders, "SELECT id FROM orders WHERE updated_at > now()",
-                      index="ix_orders_updated")
+    assert_uses_index(
+        orders, "SELECT id FROM orders WHERE updated_at > now()", index="ix_orders_updated"
+    )
     with pytest.raises(Failed) as info:
         assert_uses_index(orders, "SELECT id FROM orders WHERE id = 1", index="ix_orders_updated")
     assert "index 'ix_orders_updated' is not used; indexes in the plan: orders_pkey" in str(
-        info.value)
+        info.value
+    )
 
 
 def test_assert_plan_limits(orders: CdcConnection) -> None:
@@ -228,21 +236,27 @@ def test_recommended_indexes_turn_failing_assertions_into_passing(cdc_db: CdcCon
         " timestamptz, payload text, checksum text, deleted boolean NOT NULL DEFAULT false)"
     )
     cdc_db.execute(
-        'INSERT INTO "Sync Items" SELECT g % 3, g, \'open\', now(), \'p\', md5(g::text), false'
+        "INSERT INTO \"Sync Items\" SELECT g % 3, g, 'open', now(), 'p', md5(g::text), false"
         " FROM generate_series(1, 200) g"
     )
     queries = [
         ('SELECT * FROM "Sync Items" WHERE tenant = %s AND item_id = %s', (1, 4)),
         ('SELECT item_id FROM "Sync Items" WHERE changed_at > %s', ("2024-01-01",)),
-        ('SELECT item_id FROM "Sync Items" WHERE status = %s AND changed_at > %s',
-         ("open", "2024-01-01")),
+        (
+            'SELECT item_id FROM "Sync Items" WHERE status = %s AND changed_at > %s',
+            ("open", "2024-01-01"),
+        ),
     ]
     for sql, params in queries:
         with pytest.raises(Failed, match="CREATE INDEX"):
             assert_no_table_scan(cdc_db, sql, params)
     recs = recommend_indexes_for_reconciliation(
-        "Sync Items", ["tenant", "item_id"], timestamp_column="changed_at",
-        status_column="status", checksum_columns=["checksum"], active_filter="NOT deleted",
+        "Sync Items",
+        ["tenant", "item_id"],
+        timestamp_column="changed_at",
+        status_column="status",
+        checksum_columns=["checksum"],
+        active_filter="NOT deleted",
     )
     for rec in recs:
         # CONCURRENTLY cannot run in the test's transaction; the rest of the DDL is the same.
@@ -251,8 +265,11 @@ def test_recommended_indexes_turn_failing_assertions_into_passing(cdc_db: CdcCon
         assert_no_table_scan(cdc_db, sql, params)
     partial = recs[-1]
     assert partial.kind == "active_partial"
-    assert_uses_index(cdc_db, 'SELECT item_id FROM "Sync Items" WHERE changed_at > now()'
-                      " AND NOT deleted", index=index_name(partial, "postgresql"))
+    assert_uses_index(
+        cdc_db,
+        'SELECT item_id FROM "Sync Items" WHERE changed_at > now() AND NOT deleted',
+        index=index_name(partial, "postgresql"),
+    )
 
 
 def test_pyodbc_connection_to_postgresql(cdc_databases: dict[str, Any]) -> None:
@@ -265,8 +282,10 @@ def test_pyodbc_connection_to_postgresql(cdc_databases: dict[str, Any]) -> None:
 
     url = cdc_databases["default"].prepare().url
     assert url is not None
-    odbc_url = parse_url("postgresql+odbc" + url.raw[url.raw.index("://"):],
-                         schemes={"postgresql+odbc": "postgresql"})
+    odbc_url = parse_url(
+        "postgresql+odbc" + url.raw[url.raw.index("://") :],
+        schemes={"postgresql+odbc": "postgresql"},
+    )
     conn = get_dialect("postgresql").connect(odbc_url)
     try:
         conn.autocommit = False
@@ -301,5 +320,6 @@ def test_syntax_error_on_idle_connections(side_conn: Any) -> None:
             with pytest.raises(psycopg2.errors.SyntaxError):
                 explain(side_conn, "SELEC 1", analyze=analyze)
             assert side_conn.info.transaction_status == (
-                psycopg2.extensions.TRANSACTION_STATUS_IDLE)
+                psycopg2.extensions.TRANSACTION_STATUS_IDLE
+            )
             assert side_conn.autocommit is autocommit

@@ -44,8 +44,13 @@ def committed_table(pg_url: str) -> Iterator[str]:
 
 
 def test_plan_text_lists_scans_seeks_lookups(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["plan", str(HERE / "ok_mssql_seek_lookup.sqlplan"),
-                 str(HERE / "ok_mssql_table_scan.sqlplan")])
+    code = main(
+        [
+            "plan",
+            str(HERE / "ok_mssql_seek_lookup.sqlplan"),
+            str(HERE / "ok_mssql_table_scan.sqlplan"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "seeks: 1\n  Index Seek on dbo.Orders using IX_Orders_CustomerId" in out
@@ -61,15 +66,27 @@ def test_plan_fail_on_scan(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_plan_json(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["plan", "--format", "json", str(HERE / "ok_mssql_table_scan.sqlplan"),
-                 str(HERE / "ok_pg_parallel_partitions.json")]) == 0
+    assert (
+        main(
+            [
+                "plan",
+                "--format",
+                "json",
+                str(HERE / "ok_mssql_table_scan.sqlplan"),
+                str(HERE / "ok_pg_parallel_partitions.json"),
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert [d["dialect"] for d in data] == ["mssql", "postgresql"]
     assert data[0]["scans"] == ["Table Scan on dbo.Change Log"]
     assert data[0]["missing_indexes"][0]["equality"] == ["Status"]
     sqlglot.parse_one(data[0]["index_ddl"][0], read="tsql")
-    assert data[1]["scans"] == ["Parallel Seq Scan on events_2024 events_1",
-                                "Parallel Seq Scan on events_2025 events_2"]
+    assert data[1]["scans"] == [
+        "Parallel Seq Scan on events_2024 events_1",
+        "Parallel Seq Scan on events_2025 events_2",
+    ]
 
 
 @pytest.mark.parametrize("name", ["bad_doctype.sqlplan", "bad_truncated.json", "missing.sqlplan"])
@@ -96,10 +113,27 @@ def test_plan_on_real_showplans(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.parametrize(("dialect", "read"), [("postgresql", "postgres"), ("mssql", "tsql")])
 def test_recommend_indexes_prints_parseable_ddl(
-        dialect: str, read: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["recommend-indexes", "--table", "sales.orders", "--key", "tenant,id",
-                 "--timestamp", "updated_at", "--status", "status", "--checksum-columns",
-                 "amount,note", "--active-filter", "deleted = false", "--dialect", dialect])
+    dialect: str, read: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "recommend-indexes",
+            "--table",
+            "sales.orders",
+            "--key",
+            "tenant,id",
+            "--timestamp",
+            "updated_at",
+            "--status",
+            "status",
+            "--checksum-columns",
+            "amount,note",
+            "--active-filter",
+            "deleted = false",
+            "--dialect",
+            dialect,
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     statements = [line for line in out.splitlines() if line.startswith("CREATE")]
@@ -110,29 +144,58 @@ def test_recommend_indexes_prints_parseable_ddl(
 
 
 def test_recommend_indexes_json(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["recommend-indexes", "--table", "t", "--key", "id", "--dialect", "postgresql",
-                 "--format", "json", "--no-concurrently"]) == 0
+    assert (
+        main(
+            [
+                "recommend-indexes",
+                "--table",
+                "t",
+                "--key",
+                "id",
+                "--dialect",
+                "postgresql",
+                "--format",
+                "json",
+                "--no-concurrently",
+            ]
+        )
+        == 0
+    )
     (rec,) = json.loads(capsys.readouterr().out)
     assert rec["kind"] == "primary_key"
     assert rec["ddl"] == 'CREATE UNIQUE INDEX IF NOT EXISTS "ux_t_id" ON "t" ("id")'
 
 
-def test_explain_live(pg_url: str, committed_table: str,
-                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_explain_live(
+    pg_url: str, committed_table: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     sql = f"SELECT * FROM {committed_table} WHERE sku = 's1'"
     assert main(["explain", "--db", pg_url, sql]) == 0
     assert f">> Seq Scan on {committed_table}" in capsys.readouterr().out
     assert main(["explain", "--db", pg_url, "--fail-on-scan", sql]) == 1
     capsys.readouterr()
-    assert main(["explain", "--db", pg_url, "--format", "json", "--analyze",
-                 f"SELECT * FROM {committed_table} WHERE id = 5"]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                "--db",
+                pg_url,
+                "--format",
+                "json",
+                "--analyze",
+                f"SELECT * FROM {committed_table} WHERE id = 5",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["scans"] == []
     assert data["plan"]["actual"] is True
 
 
-def test_row_count_live(pg_url: str, committed_table: str,
-                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_row_count_live(
+    pg_url: str, committed_table: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["row-count", "--db", pg_url, "--table", committed_table, "--exact"]) == 0
     assert capsys.readouterr().out.strip() == "300"
     assert main(["row-count", "--db", pg_url, "--table", "no_such_table"]) == 2

@@ -24,6 +24,7 @@ def real(name: str) -> Path:
 
 # -- PostgreSQL ----------------------------------------------------------------------------
 
+
 def test_pg_seq_scan_is_a_scan_and_index_scan_a_seek() -> None:
     plan = load_plan(HERE / "ok_pg_seq_scan.json")
     assert plan.dialect == "postgresql"
@@ -43,7 +44,9 @@ def test_pg_parallel_seq_scans_on_partitions_map_to_parent() -> None:
     assert [n.operator for n in scans] == ["Parallel Seq Scan", "Parallel Seq Scan"]
     mapped = map_partitions(plan, {"events_2024": "events", "events_2025": "events"})
     assert {(n.relation, n.partition) for n in mapped.scans()} == {
-        ("events", "events_2024"), ("events", "events_2025")}
+        ("events", "events_2024"),
+        ("events", "events_2025"),
+    }
     assert "Parallel Seq Scan on events (partition events_2024)" in render_plan(mapped)
     assert map_partitions(plan, {}) is plan
 
@@ -69,8 +72,13 @@ def test_pg_analyze_totals_loops_and_flags_disk_sort() -> None:
 
 
 def test_pg_index_scan_without_cond_is_a_full_scan_unless_limited() -> None:
-    node = {"Node Type": "Index Scan", "Index Name": "t_pkey", "Relation Name": "t",
-            "Total Cost": 60.0, "Plan Rows": 1000}
+    node = {
+        "Node Type": "Index Scan",
+        "Index Name": "t_pkey",
+        "Relation Name": "t",
+        "Total Cost": 60.0,
+        "Plan Rows": 1000,
+    }
     assert parse_explain_json([{"Plan": node}]).scans()
     limited = {"Node Type": "Limit", "Total Cost": 1.0, "Plan Rows": 10, "Plans": [node]}
     assert not parse_explain_json([{"Plan": limited}]).scans()
@@ -85,13 +93,15 @@ def test_pg_json_accepts_text_bytes_and_objects() -> None:
 
 # -- SQL Server: hand-written ----------------------------------------------------------------
 
+
 def test_key_lookup_is_not_a_scan_and_booleans_as_digits() -> None:
     plan = load_plan(HERE / "ok_mssql_seek_lookup.sqlplan")
     assert plan.dialect == "mssql"
     assert plan.scans() == []
     assert [(n.operator, n.index) for n in plan.lookups()] == [("Key Lookup", "PK_Orders")]
     assert [(n.operator, n.schema, n.relation) for n in plan.seeks()] == [
-        ("Index Seek", "dbo", "Orders")]
+        ("Index Seek", "dbo", "Orders")
+    ]
 
 
 def test_table_scan_missing_index_and_implicit_conversion() -> None:
@@ -101,7 +111,12 @@ def test_table_scan_missing_index_and_implicit_conversion() -> None:
     assert dict(scan.details)["TableCardinality"] == "250000"
     (mi,) = plan.missing_indexes
     assert (mi.table, mi.equality, mi.inequality, mi.include, mi.impact) == (
-        "Change Log", ("Status",), ("Updated",), ("Id",), 98.5)
+        "Change Log",
+        ("Status",),
+        ("Updated",),
+        ("Id",),
+        98.5,
+    )
     assert any(w.startswith("implicit conversion affects seek plan") for w in plan.warnings)
 
 
@@ -170,6 +185,7 @@ def test_directory_is_not_a_plan() -> None:
 
 # -- SQL Server: real plans from ../shared/showplans --------------------------------------------
 
+
 def test_real_recommendations_plan_table_scans_and_missing_indexes() -> None:
     plan = load_plan(real("sqltoolsservice__TestShowPlanRecommendations.xml"))
     assert len(plan.statements) == 4
@@ -195,11 +211,16 @@ def test_real_inequality_index_missing_index_columns_and_aliases() -> None:
     assert {(n.relation, n.alias) for n in plan.scans()} == {("Users", "u"), ("Posts", "p")}
     (mi,) = plan.missing_indexes
     assert (mi.table, mi.equality, mi.inequality, mi.include) == (
-        "Posts", ("PostTypeId",), ("Score",), ("CommentCount", "OwnerUserId"))
+        "Posts",
+        ("PostTypeId",),
+        ("Score",),
+        ("CommentCount", "OwnerUserId"),
+    )
 
 
-@pytest.mark.parametrize("name", ["html-query-plan__KeyLookup.sqlplan",
-                                  "html-query-plan__rid_lookup.sqlplan"])
+@pytest.mark.parametrize(
+    "name", ["html-query-plan__KeyLookup.sqlplan", "html-query-plan__rid_lookup.sqlplan"]
+)
 def test_real_lookups_are_not_scans(name: str) -> None:
     plan = load_plan(real(name))
     assert plan.scans() == []
@@ -268,8 +289,12 @@ def test_disabled_nodes_count_in_index_possible_mode() -> None:
     from pytest_cdc.asserts import offending_scans
 
     disabled_index_scan = {
-        "Node Type": "Bitmap Heap Scan", "Relation Name": "t", "Disabled": True,
-        "Total Cost": 5.0, "Plan Rows": 3, "Recheck Cond": "(a = 1)",
+        "Node Type": "Bitmap Heap Scan",
+        "Relation Name": "t",
+        "Disabled": True,
+        "Total Cost": 5.0,
+        "Plan Rows": 3,
+        "Recheck Cond": "(a = 1)",
     }
     plan = parse_explain_json([{"Plan": disabled_index_scan}])
     assert plan.scans() == []
@@ -290,8 +315,12 @@ _TEMPLATE = (
 @pytest.mark.parametrize("claim", ["utf-8", "utf-16"])
 @pytest.mark.parametrize(
     ("prefix", "codec"),
-    [(b"", "utf-8"), (b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"),
-     (b"\xfe\xff", "utf-16-be")],
+    [
+        (b"", "utf-8"),
+        (b"\xef\xbb\xbf", "utf-8"),
+        (b"\xff\xfe", "utf-16-le"),
+        (b"\xfe\xff", "utf-16-be"),
+    ],
 )
 def test_statement_text_survives_every_encoding(claim: str, prefix: bytes, codec: str) -> None:
     from xml.sax.saxutils import escape

@@ -21,8 +21,9 @@ def items(cdc_db):
 
 
 @pytest.fixture
-def pt(pytester: pytest.Pytester, cdc_databases: dict[str, Any],
-       monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+def pt(
+    pytester: pytest.Pytester, cdc_databases: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> pytest.Pytester:
     """A pytester whose runs use this session's database instead of starting their own."""
     url = cdc_databases["default"].prepare().url
     assert url is not None
@@ -44,17 +45,20 @@ def test_marker_fails_on_any_scanning_statement(pt: pytest.Pytester) -> None:
     )
     result = pt.runpytest()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "*cdc_no_table_scan: 1 of 2 checked statements scan a table*",
-        "*table scan: Seq Scan on items (no index can serve it)*",
-        ">> Seq Scan on items*",
-        '*CREATE INDEX CONCURRENTLY IF NOT EXISTS "ix_items_sku" ON "items" ("sku")*',
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*cdc_no_table_scan: 1 of 2 checked statements scan a table*",
+            "*table scan: Seq Scan on items (no index can serve it)*",
+            ">> Seq Scan on items*",
+            '*CREATE INDEX CONCURRENTLY IF NOT EXISTS "ix_items_sku" ON "items" ("sku")*',
+        ]
+    )
     assert "Traceback" not in result.stdout.str()
 
 
 def test_marker_passes_when_indexed_and_skips_ddl_inserts_and_tableless(
-        pt: pytest.Pytester) -> None:
+    pt: pytest.Pytester,
+) -> None:
     pt.makepyfile(
         """
         import pytest
@@ -93,10 +97,12 @@ def test_marker_allow_and_mode(pt: pytest.Pytester) -> None:
     )
     result = pt.runpytest()
     result.assert_outcomes(passed=1, failed=2)
-    result.stdout.fnmatch_lines([
-        "*the planner chose it with current statistics*",
-        "*unknown plan mode 'sometimes'*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*the planner chose it with current statistics*",
+            "*unknown plan mode 'sometimes'*",
+        ]
+    )
 
 
 def test_marker_warns_about_statements_it_cannot_explain(pt: pytest.Pytester) -> None:
@@ -159,18 +165,22 @@ def test_cdc_queries_records_and_counts(pt: pytest.Pytester) -> None:
     )
     result = pt.runpytest()
     result.assert_outcomes(passed=3, failed=1)
-    result.stdout.fnmatch_lines([
-        "*expected 1 queries but 2 were run (add -v to show them)*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*expected 1 queries but 2 were run (add -v to show them)*",
+        ]
+    )
     verbose = pt.runpytest("-v", "-k", "too_many")
     verbose.assert_outcomes(failed=1)
-    verbose.stdout.fnmatch_lines([
-        "*expected 1 queries but 2 were run*",
-        "*the report page*",
-        "*queries:*",
-        "*1. [[]default[]] SELECT 1*",
-        "*2. [[]default[]] SELECT 2 AS second_query*",
-    ])
+    verbose.stdout.fnmatch_lines(
+        [
+            "*expected 1 queries but 2 were run*",
+            "*the report page*",
+            "*queries:*",
+            "*1. [[]default[]] SELECT 1*",
+            "*2. [[]default[]] SELECT 2 AS second_query*",
+        ]
+    )
 
 
 @pytest.mark.parametrize(

@@ -46,8 +46,11 @@ def _hinted_tables(sql: str) -> dict[str, list[str]]:
     for tree in sqlglot.parse(sql, read="tsql"):
         assert tree is not None
         for table in tree.find_all(exp.Table):
-            hints = [h.sql("tsql").upper() for hint in table.args.get("hints") or []
-                     for h in hint.expressions]
+            hints = [
+                h.sql("tsql").upper()
+                for hint in table.args.get("hints") or []
+                for h in hint.expressions
+            ]
             found[table.name] = hints
     return found
 
@@ -56,23 +59,33 @@ def _hinted_tables(sql: str) -> dict[str, list[str]]:
     ("sql", "expected"),
     [
         ("SELECT * FROM dbo.Orders WHERE CustomerId = ?", {"Orders": ["FORCESEEK"]}),
-        ("SELECT o.Id FROM dbo.Orders AS o JOIN dbo.Customers c ON c.Id = o.CustomerId"
-         " WHERE c.Region = @r", {"Orders": ["FORCESEEK"], "Customers": ["FORCESEEK"]}),
-        ("SELECT * FROM dbo.Orders WITH (NOLOCK) WHERE Id = 1",
-         {"Orders": ["NOLOCK", "FORCESEEK"]}),
+        (
+            "SELECT o.Id FROM dbo.Orders AS o JOIN dbo.Customers c ON c.Id = o.CustomerId"
+            " WHERE c.Region = @r",
+            {"Orders": ["FORCESEEK"], "Customers": ["FORCESEEK"]},
+        ),
+        (
+            "SELECT * FROM dbo.Orders WITH (NOLOCK) WHERE Id = 1",
+            {"Orders": ["NOLOCK", "FORCESEEK"]},
+        ),
         ("SELECT * FROM dbo.Orders WITH (FORCESEEK) WHERE Id = 1", {"Orders": ["FORCESEEK"]}),
-        ("WITH recent AS (SELECT Id FROM dbo.Orders WHERE UpdatedAt > @t)"
-         " SELECT * FROM recent JOIN dbo.Lines l ON l.OrderId = recent.Id",
-         {"Orders": ["FORCESEEK"], "recent": [], "Lines": ["FORCESEEK"]}),
+        (
+            "WITH recent AS (SELECT Id FROM dbo.Orders WHERE UpdatedAt > @t)"
+            " SELECT * FROM recent JOIN dbo.Lines l ON l.OrderId = recent.Id",
+            {"Orders": ["FORCESEEK"], "recent": [], "Lines": ["FORCESEEK"]},
+        ),
         ("UPDATE dbo.Orders SET Status = 'x' WHERE Id = ?", {"Orders": ["FORCESEEK"]}),
         ("DELETE FROM dbo.Orders WHERE Id = ?", {"Orders": ["FORCESEEK"]}),
-        ("INSERT INTO dbo.Archive (Id) SELECT Id FROM dbo.Orders WHERE Status = 'old'",
-         {"Archive": [], "Orders": ["FORCESEEK"]}),
+        (
+            "INSERT INTO dbo.Archive (Id) SELECT Id FROM dbo.Orders WHERE Status = 'old'",
+            {"Archive": [], "Orders": ["FORCESEEK"]},
+        ),
         ("SELECT * FROM [Sales Data].[Change Log] WHERE [Key] = 1", {"Change Log": ["FORCESEEK"]}),
     ],
 )
 def test_forceseek_rewrite_parses_and_hints_every_read_table(
-        sql: str, expected: dict[str, list[str]]) -> None:
+    sql: str, expected: dict[str, list[str]]
+) -> None:
     rewritten = add_forceseek(sql)
     parses_as_tsql(rewritten)
     assert _hinted_tables(rewritten) == expected
@@ -88,8 +101,9 @@ def test_missing_index_ddl_from_plans_parses() -> None:
     real = SHOWPLANS / "html-query-plan__stack_overflow~inequality_index.sqlplan"
     if real.exists():
         plans.append(load_plan(real))
-    statements = [ddl for plan in plans
-                  for ddl in suggest_ddl(plan.missing_indexes, "mssql", reason="test")]
+    statements = [
+        ddl for plan in plans for ddl in suggest_ddl(plan.missing_indexes, "mssql", reason="test")
+    ]
     assert statements[0].startswith("CREATE NONCLUSTERED INDEX [ix_change_log_status_updated")
     assert "ON [dbo].[Change Log] ([Status], [Updated]) INCLUDE ([Id])" in statements[0]
     for ddl in statements:
@@ -103,17 +117,24 @@ def test_missing_index_without_key_columns_gives_no_ddl() -> None:
 
 def test_recommended_ddl_parses_in_both_dialects() -> None:
     recs = recommend_indexes_for_reconciliation(
-        "sales.Orders", ["Id"], timestamp_column="UpdatedAt", status_column="Status",
-        checksum_columns=["Amount"], active_filter="IsDeleted = 0")
+        "sales.Orders",
+        ["Id"],
+        timestamp_column="UpdatedAt",
+        status_column="Status",
+        checksum_columns=["Amount"],
+        active_filter="IsDeleted = 0",
+    )
     for rec in recs:
         parses_as_tsql(generate_index_ddl(rec, "mssql", fillfactor=90))
         assert sqlglot.parse_one(generate_index_ddl(rec, "postgresql"), read="postgres")
 
 
 def test_error_8622_is_recognised() -> None:
-    msg = ("('42000', '[42000] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]Query"
-           " processor could not produce a query plan because of the hints defined in this"
-           " query. (8622) (SQLExecDirectW)')")
+    msg = (
+        "('42000', '[42000] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]Query"
+        " processor could not produce a query plan because of the hints defined in this"
+        " query. (8622) (SQLExecDirectW)')"
+    )
     assert is_no_plan_with_hints(Exception(msg))
     assert not is_no_plan_with_hints(Exception("Invalid object name 'x'. (208)"))
 
@@ -121,8 +142,13 @@ def test_error_8622_is_recognised() -> None:
 # -- scripts/sql templates for SQL Server --------------------------------------------------
 
 SQLCMD_VARS = {
-    "Schema": "dbo", "Table": "Orders", "KeyCol": "Id", "TsCol": "UpdatedAt",
-    "StatusCol": "Status", "ChecksumCols": "[Amount], [Note]", "ActiveFilter": "IsDeleted = 0",
+    "Schema": "dbo",
+    "Table": "Orders",
+    "KeyCol": "Id",
+    "TsCol": "UpdatedAt",
+    "StatusCol": "Status",
+    "ChecksumCols": "[Amount], [Note]",
+    "ActiveFilter": "IsDeleted = 0",
 }
 
 
@@ -132,7 +158,8 @@ def _batches(path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "name", ["mssql_index_usage.sql", "mssql_fragmentation.sql", "mssql_stats_freshness.sql"])
+    "name", ["mssql_index_usage.sql", "mssql_fragmentation.sql", "mssql_stats_freshness.sql"]
+)
 def test_mssql_maintenance_queries_parse(name: str) -> None:
     for batch in _batches(SQL_DIR / name):
         for tree in sqlglot.parse(batch, read="tsql", error_level=sqlglot.ErrorLevel.RAISE):
@@ -154,6 +181,7 @@ def test_mssql_reconciliation_template_parses() -> None:
 
 # -- the showplan protocol through a stand-in connection -------------------------------------
 
+
 class StandInError(Exception):
     """Plays pyodbc.Error."""
 
@@ -174,8 +202,10 @@ class StandInCursor:
         if not self.server.showplan:
             raise AssertionError(f"statement ran without SHOWPLAN: {sql!r}")
         if "FORCESEEK" in upper and not self.server.seekable:
-            raise StandInError("[42000] Query processor could not produce a query plan because"
-                               " of the hints defined in this query. (8622)")
+            raise StandInError(
+                "[42000] Query processor could not produce a query plan because"
+                " of the hints defined in this query. (8622)"
+            )
         plan = self.server.seek_plan if "FORCESEEK" in upper else self.server.plan
         self.description = [(SHOWPLAN_COLUMN,)]
         self.rows = [(plan,)]

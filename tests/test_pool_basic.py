@@ -27,9 +27,21 @@ from pytest_cdc.pool import (
 URL = os.environ.get("PYTEST_CDC_TEST_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 STATS_KEYS = {
-    "pool_min", "pool_max", "pool_size", "pool_available", "requests_waiting", "requests_num",
-    "requests_queued", "requests_wait_ms", "requests_errors", "usage_ms", "connections_num",
-    "connections_ms", "connections_errors", "connections_lost", "connections_replaced",
+    "pool_min",
+    "pool_max",
+    "pool_size",
+    "pool_available",
+    "requests_waiting",
+    "requests_num",
+    "requests_queued",
+    "requests_wait_ms",
+    "requests_errors",
+    "usage_ms",
+    "connections_num",
+    "connections_ms",
+    "connections_errors",
+    "connections_lost",
+    "connections_replaced",
     "returns_bad",
 }
 
@@ -423,8 +435,14 @@ def test_callbacks(make_pool: Any) -> None:
         seen["check"] += 1
         query(conn, "SELECT 1")
 
-    pool = make_pool(min_size=1, max_size=1, configure=configure, reset=reset, check=check,
-                     health_check_interval=0.05)
+    pool = make_pool(
+        min_size=1,
+        max_size=1,
+        configure=configure,
+        reset=reset,
+        check=check,
+        health_check_interval=0.05,
+    )
     with pool.connection() as conn:
         assert query(conn, "SHOW statement_timeout") == "5s"
     wait_for(lambda: seen["check"] >= 1, what="a health check")

@@ -68,7 +68,11 @@ def test_backends_killed_under_load(admin: Any) -> None:
     size = 8
     pool = ConnectionPool(
         Psycopg2Connector(URL, application_name=app_name),
-        min_size=size, max_size=size, timeout=20, name="kill", health_check_interval=0.05,
+        min_size=size,
+        max_size=size,
+        timeout=20,
+        name="kill",
+        health_check_interval=0.05,
     )
     pool.wait(15)
     wrong: list[str] = []
@@ -172,8 +176,13 @@ def test_server_stopped_and_restarted(cluster: Any) -> None:
     reconnect_timeout = 4.0
     pool = ConnectionPool(
         Psycopg2Connector(cluster.url.raw, display=cluster.url.masked),
-        min_size=2, max_size=4, timeout=2, name="restart",
-        reconnect_timeout=reconnect_timeout, health_check_interval=0.2, connect_timeout=2,
+        min_size=2,
+        max_size=4,
+        timeout=2,
+        name="restart",
+        reconnect_timeout=reconnect_timeout,
+        health_check_interval=0.2,
+        connect_timeout=2,
     )
     pool.wait(15)
     state = {"phase": "up"}
@@ -205,8 +214,10 @@ def test_server_stopped_and_restarted(cluster: Any) -> None:
         cluster.stop_server()
         state["phase"] = "down"
         # Once the old connections are gone, every request fails with the pool's error.
-        wait_for(lambda: outcomes["down"][-20:].count("PoolConnectError") == 20,
-                 what="requests failing while the server is down")
+        wait_for(
+            lambda: outcomes["down"][-20:].count("PoolConnectError") == 20,
+            what="requests failing while the server is down",
+        )
         with pytest.raises(PoolConnectError) as info:
             pool.getconn()
         assert "'restart' cannot connect" in str(info.value)
@@ -215,8 +226,11 @@ def test_server_stopped_and_restarted(cluster: Any) -> None:
         cluster.restart()
         back = time.monotonic()
         state["phase"] = "back"
-        wait_for(lambda: "ok" in outcomes["back"], what="a query after the restart",
-                 timeout=reconnect_timeout)
+        wait_for(
+            lambda: "ok" in outcomes["back"],
+            what="a query after the restart",
+            timeout=reconnect_timeout,
+        )
         recovered = time.monotonic() - back
         assert recovered <= reconnect_timeout
     finally:

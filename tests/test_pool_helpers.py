@@ -11,9 +11,19 @@ from pytest_cdc.errors import ConfigError
 from pytest_cdc.pool_errors import PoolClosed
 from pytest_cdc.pools import close_pools, get_postgres_pool, get_sqlserver_pool, initialize_pools
 
-PG = {"host": "127.0.0.1", "port": 5432, "database": "test", "user": "postgres",
-      "min_size": 1, "max_size": 3, "max_idle_time": 60, "max_lifetime": 600,
-      "health_check_interval": 5, "acquire_timeout": 5, "pool_name": "seed-pg"}
+PG = {
+    "host": "127.0.0.1",
+    "port": 5432,
+    "database": "test",
+    "user": "postgres",
+    "min_size": 1,
+    "max_size": 3,
+    "max_idle_time": 60,
+    "max_lifetime": 600,
+    "health_check_interval": 5,
+    "acquire_timeout": 5,
+    "pool_name": "seed-pg",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -25,8 +35,9 @@ def _close() -> Iterator[None]:
 @pytest.fixture
 def reachable() -> None:
     try:
-        psycopg2.connect(host="127.0.0.1", port=5432, dbname="test", user="postgres",
-                         connect_timeout=3).close()
+        psycopg2.connect(
+            host="127.0.0.1", port=5432, dbname="test", user="postgres", connect_timeout=3
+        ).close()
     except psycopg2.OperationalError as exc:
         pytest.skip(f"needs PostgreSQL at 127.0.0.1:5432: {exc}")
 
@@ -58,10 +69,18 @@ def test_postgres_through_odbc_driver() -> None:
 
 def test_sqlserver_config_builds_connection_string_without_showing_password() -> None:
     # No SQL Server here: min_size=0 so nothing connects; only the settings are checked.
-    initialize_pools(sqlserver_config={
-        "host": "db.example", "port": 14330, "database": "cdc", "user": "sa",
-        "password": "Sup3r;Secret", "min_size": 0, "max_size": 2, "pool_name": "mssql",
-    })
+    initialize_pools(
+        sqlserver_config={
+            "host": "db.example",
+            "port": 14330,
+            "database": "cdc",
+            "user": "sa",
+            "password": "Sup3r;Secret",
+            "min_size": 0,
+            "max_size": 2,
+            "pool_name": "mssql",
+        }
+    )
     pool = get_sqlserver_pool()
     cs = pool.connector.connection_string  # type: ignore[attr-defined]
     assert "DRIVER={ODBC Driver 18 for SQL Server}" in cs

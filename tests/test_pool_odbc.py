@@ -155,9 +155,7 @@ def test_odbc_connection_killed_in_use_is_replaced(make_pool: Any, admin: Any) -
         assert fetchval(conn, "SELECT pg_backend_pid()") != pid
 
 
-def test_odbc_health_worker_replaces_killed_idle(
-    make_pool: Any, admin: Any, app_name: str
-) -> None:
+def test_odbc_health_worker_replaces_killed_idle(make_pool: Any, admin: Any, app_name: str) -> None:
     pool = make_pool(min_size=2, max_size=2, health_check_interval=0.1)
     pool.wait(10)
     before = backends(admin, app_name)

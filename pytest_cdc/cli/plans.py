@@ -19,20 +19,29 @@ EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 def register(subparsers: Any) -> None:
     """Add the plan subcommands to the ``pytest-cdc`` parser."""
     p = subparsers.add_parser(
-        "explain", help="explain a query on a live database and show its plan tree and scans",
+        "explain",
+        help="explain a query on a live database and show its plan tree and scans",
         description="Explain SQL on a live database: the plan tree with scans marked.",
     )
-    p.add_argument("--db", required=True, metavar="URL",
-                   help="database URL, e.g. postgresql://postgres@127.0.0.1:5432/test")
+    p.add_argument(
+        "--db",
+        required=True,
+        metavar="URL",
+        help="database URL, e.g. postgresql://postgres@127.0.0.1:5432/test",
+    )
     p.add_argument("sql", help="the statement to explain")
-    p.add_argument("--analyze", action="store_true",
-                   help="run it (changes rolled back) and show actual rows and times")
+    p.add_argument(
+        "--analyze",
+        action="store_true",
+        help="run it (changes rolled back) and show actual rows and times",
+    )
     p.add_argument("--buffers", action="store_true", help="PostgreSQL: add BUFFERS")
     _common(p)
     p.set_defaults(func=run_explain)
 
     p = subparsers.add_parser(
-        "plan", help="analyse saved plan files (.sqlplan/.xml showplans, PostgreSQL .json)",
+        "plan",
+        help="analyse saved plan files (.sqlplan/.xml showplans, PostgreSQL .json)",
         description="Analyse saved plans: scans, seeks, lookups, missing indexes.",
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="plan files")
@@ -40,27 +49,44 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run_plan)
 
     p = subparsers.add_parser(
-        "recommend-indexes", help="print CREATE INDEX statements for a reconciliation table",
+        "recommend-indexes",
+        help="print CREATE INDEX statements for a reconciliation table",
         description="Indexes that serve reconciliation reads on one table, as DDL.",
     )
     p.add_argument("--table", required=True, help="table name, optionally schema-qualified")
-    p.add_argument("--key", required=True, action="append", metavar="COLUMN",
-                   help="primary key column (repeat or comma-separate for composite keys)")
+    p.add_argument(
+        "--key",
+        required=True,
+        action="append",
+        metavar="COLUMN",
+        help="primary key column (repeat or comma-separate for composite keys)",
+    )
     p.add_argument("--timestamp", metavar="COLUMN", help="change timestamp / watermark column")
     p.add_argument("--status", metavar="COLUMN", help="status column filtered by equality")
-    p.add_argument("--checksum-columns", metavar="A,B", default="",
-                   help="columns the checksum pass reads (INCLUDE columns)")
-    p.add_argument("--active-filter", metavar="PREDICATE",
-                   help="predicate of the rows reconciliation reads, e.g. \"deleted = false\"")
+    p.add_argument(
+        "--checksum-columns",
+        metavar="A,B",
+        default="",
+        help="columns the checksum pass reads (INCLUDE columns)",
+    )
+    p.add_argument(
+        "--active-filter",
+        metavar="PREDICATE",
+        help='predicate of the rows reconciliation reads, e.g. "deleted = false"',
+    )
     p.add_argument("--dialect", required=True, choices=("postgresql", "mssql"))
     p.add_argument("--fillfactor", type=int, help="fill factor percentage (10..100)")
-    p.add_argument("--no-concurrently", action="store_true",
-                   help="PostgreSQL: plain CREATE INDEX (e.g. inside a transaction)")
+    p.add_argument(
+        "--no-concurrently",
+        action="store_true",
+        help="PostgreSQL: plain CREATE INDEX (e.g. inside a transaction)",
+    )
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=run_recommend)
 
     p = subparsers.add_parser(
-        "row-count", help="rows in a table from statistics (or exact with --exact)",
+        "row-count",
+        help="rows in a table from statistics (or exact with --exact)",
         description="Row count from planner statistics; exact count when they are missing.",
     )
     p.add_argument("--db", required=True, metavar="URL")
@@ -70,13 +96,18 @@ def register(subparsers: Any) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=("text", "json"), default="text",
-                   help="output format (default: text)")
-    p.add_argument("--fail-on-scan", action="store_true",
-                   help="exit 1 when a plan contains a table or index scan")
+    p.add_argument(
+        "--format", choices=("text", "json"), default="text", help="output format (default: text)"
+    )
+    p.add_argument(
+        "--fail-on-scan",
+        action="store_true",
+        help="exit 1 when a plan contains a table or index scan",
+    )
 
 
 # -- database connections ------------------------------------------------------------------
+
 
 def _connect(spec: str) -> Any:
     from pytest_cdc.dialects import default_registry, get_dialect
@@ -84,8 +115,9 @@ def _connect(spec: str) -> Any:
 
     url = parse_url(spec, schemes=default_registry().schemes)
     if url.scheme in ("embedded", "docker"):
-        raise CdcError(f"--db {url.masked!r}: give a server URL such as"
-                       " postgresql://USER@HOST:PORT/DB")
+        raise CdcError(
+            f"--db {url.masked!r}: give a server URL such as postgresql://USER@HOST:PORT/DB"
+        )
     dialect = get_dialect(url.scheme)
     try:
         return dialect.connect(url)
@@ -99,6 +131,7 @@ def _connect(spec: str) -> Any:
 
 
 # -- output --------------------------------------------------------------------------------
+
 
 def _summary(plan: Any, dialect: str) -> dict[str, Any]:
     from pytest_cdc.plans.suggest import suggest_ddl
@@ -162,11 +195,13 @@ def run_plan(args: argparse.Namespace) -> int:
             continue
         summary = _summary(plan, plan.dialect)
         if args.format == "json":
-            results.append({"file": path, "dialect": plan.dialect, **summary,
-                            "plan": plan.to_dict()})
+            results.append(
+                {"file": path, "dialect": plan.dialect, **summary, "plan": plan.to_dict()}
+            )
         else:
-            _print_text(f"{path} ({plan.dialect}, {len(plan.statements)} statements):",
-                        plan, summary)
+            _print_text(
+                f"{path} ({plan.dialect}, {len(plan.statements)} statements):", plan, summary
+            )
         if args.fail_on_scan and plan.scans() and status == EXIT_OK:
             status = EXIT_FINDINGS
     if args.format == "json":
@@ -180,21 +215,42 @@ def run_recommend(args: argparse.Namespace) -> int:
     keys = [k.strip() for value in args.key for k in value.split(",") if k.strip()]
     checksum = [c.strip() for c in args.checksum_columns.split(",") if c.strip()]
     recs = recommend_indexes_for_reconciliation(
-        args.table, keys, timestamp_column=args.timestamp, status_column=args.status,
-        checksum_columns=checksum, active_filter=args.active_filter,
+        args.table,
+        keys,
+        timestamp_column=args.timestamp,
+        status_column=args.status,
+        checksum_columns=checksum,
+        active_filter=args.active_filter,
     )
     rows = [
-        (rec, generate_index_ddl(rec, args.dialect, concurrently=not args.no_concurrently,
-                                 fillfactor=args.fillfactor))
+        (
+            rec,
+            generate_index_ddl(
+                rec, args.dialect, concurrently=not args.no_concurrently, fillfactor=args.fillfactor
+            ),
+        )
         for rec in recs
     ]
     if args.format == "json":
-        print(json.dumps([
-            {"kind": rec.kind, "table": rec.table, "columns": list(rec.columns),
-             "include": list(rec.include), "where": rec.where, "unique": rec.unique,
-             "reason": rec.reason, "estimated_impact": rec.estimated_impact, "ddl": ddl}
-            for rec, ddl in rows
-        ], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "kind": rec.kind,
+                        "table": rec.table,
+                        "columns": list(rec.columns),
+                        "include": list(rec.include),
+                        "where": rec.where,
+                        "unique": rec.unique,
+                        "reason": rec.reason,
+                        "estimated_impact": rec.estimated_impact,
+                        "ddl": ddl,
+                    }
+                    for rec, ddl in rows
+                ],
+                indent=2,
+            )
+        )
         return EXIT_OK
     for rec, ddl in rows:
         print(f"-- {rec.kind}: {rec.reason}")

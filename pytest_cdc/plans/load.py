@@ -50,7 +50,8 @@ def load_plan(path: str | os.PathLike[str]) -> Plan:
         return parse_showplan(data, source=str(p))
     except (PlanFormatError, UnicodeDecodeError) as exc:
         hint = (
-            "save it with EXPLAIN (FORMAT JSON)" if kind == "postgresql"
+            "save it with EXPLAIN (FORMAT JSON)"
+            if kind == "postgresql"
             else "save it from SSMS/ADS as .sqlplan or with SET SHOWPLAN_XML ON"
         )
         raise PlanFileError(f"plan file {str(p)!r}: {exc}; {hint}") from None

@@ -37,9 +37,13 @@ class MissingIndex:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "table": self.table, "schema": self.schema, "database": self.database,
-            "equality": list(self.equality), "inequality": list(self.inequality),
-            "include": list(self.include), "impact": self.impact,
+            "table": self.table,
+            "schema": self.schema,
+            "database": self.database,
+            "equality": list(self.equality),
+            "inequality": list(self.inequality),
+            "include": list(self.include),
+            "impact": self.impact,
         }
 
 

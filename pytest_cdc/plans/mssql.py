@@ -18,17 +18,28 @@ from pytest_cdc.plans.postgres import PlanFormatError
 
 SHOWPLAN_NS = "http://schemas.microsoft.com/sqlserver/2004/07/showplan"
 
-SCAN_OPERATORS = frozenset({
-    "Table Scan", "Clustered Index Scan", "Index Scan", "Columnstore Index Scan",
-})
+SCAN_OPERATORS = frozenset(
+    {
+        "Table Scan",
+        "Clustered Index Scan",
+        "Index Scan",
+        "Columnstore Index Scan",
+    }
+)
 SEEK_OPERATORS = frozenset({"Index Seek", "Clustered Index Seek"})
 LOOKUP_OPERATORS = frozenset({"Key Lookup", "RID Lookup"})
 
 # Elements of a RelOp that are not the operator-specific element holding Object/child RelOps.
-_RELOP_META = frozenset({
-    "OutputList", "RunTimeInformation", "Warnings", "MemoryFractions", "RunTimePartitionSummary",
-    "InternalInfo",
-})
+_RELOP_META = frozenset(
+    {
+        "OutputList",
+        "RunTimeInformation",
+        "Warnings",
+        "MemoryFractions",
+        "RunTimePartitionSummary",
+        "InternalInfo",
+    }
+)
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.S)
 _DTD = re.compile(r"<!(?:DOCTYPE|ENTITY)", re.I)
 
@@ -152,8 +163,10 @@ class _Parser:
             if stats is not None:
                 self.actual = True
                 elapsed = _float(stats.get("ElapsedTime"))
-        root = roots[0] if len(roots) == 1 else (
-            PlanNode(operator="Sequence", children=tuple(roots)) if roots else None
+        root = (
+            roots[0]
+            if len(roots) == 1
+            else (PlanNode(operator="Sequence", children=tuple(roots)) if roots else None)
         )
         return Statement(
             root=root,
@@ -184,9 +197,7 @@ class _Parser:
                 op_el = child
                 break
         obj = op_el.find(f"{ns}Object") if op_el is not None else None
-        lookup = physical in LOOKUP_OPERATORS or (
-            op_el is not None and _bool(op_el.get("Lookup"))
-        )
+        lookup = physical in LOOKUP_OPERATORS or (op_el is not None and _bool(op_el.get("Lookup")))
         operator = physical
         if lookup and physical == "Clustered Index Seek":
             operator = "Key Lookup"
@@ -234,7 +245,8 @@ class _Parser:
             predicate=predicate,
             node_id=int(node_id) if node_id and node_id.isdigit() else None,
             details=tuple(
-                (key, str(relop.get(key))) for key in ("TableCardinality", "EstimatedRowsRead")
+                (key, str(relop.get(key)))
+                for key in ("TableCardinality", "EstimatedRowsRead")
                 if relop.get(key) is not None
             ),
         )
@@ -260,15 +272,19 @@ class _Parser:
 
     def warnings(self, el: ET.Element) -> Iterator[str]:
         """Showplan warnings as sentences; the ones worth acting on get specific wording."""
-        for attr, label in (("NoJoinPredicate", "no join predicate"),
-                            ("UnmatchedIndexes", "filtered index not used (parameterised)")):
+        for attr, label in (
+            ("NoJoinPredicate", "no join predicate"),
+            ("UnmatchedIndexes", "filtered index not used (parameterised)"),
+        ):
             if _bool(el.get(attr)):
                 yield label
         for w in el:
             tag = _local(w.tag)
             if tag == "PlanAffectingConvert":
-                yield (f"implicit conversion affects {w.get('ConvertIssue', 'the plan').lower()}:"
-                       f" {w.get('Expression')}")
+                yield (
+                    f"implicit conversion affects {w.get('ConvertIssue', 'the plan').lower()}:"
+                    f" {w.get('Expression')}"
+                )
             elif tag == "SpillToTempDb":
                 yield f"spill to tempdb (level {w.get('SpillLevel', '?')})"
             elif tag in ("SortSpillDetails", "HashSpillDetails"):
@@ -290,8 +306,9 @@ SHOWPLAN_COLUMN = "Microsoft SQL Server 2005 XML Showplan"
 NO_PLAN_WITH_HINTS = 8622  # "could not produce a query plan because of the hints"
 
 
-def explain_sqlserver(conn: Any, sql: str, params: Sequence[Any] | None = None, *,
-                      actual: bool = False) -> Plan:
+def explain_sqlserver(
+    conn: Any, sql: str, params: Sequence[Any] | None = None, *, actual: bool = False
+) -> Plan:
     """The estimated (``SET SHOWPLAN_XML ON``) or actual (``SET STATISTICS XML ON``) plan.
 
     Each SET must be alone in its batch; the OFF runs in ``finally`` so a failing statement

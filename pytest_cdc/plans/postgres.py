@@ -16,8 +16,15 @@ DISABLE_COST = 1.0e10
 _SEEK_TYPES = frozenset({"Index Scan", "Index Only Scan", "Bitmap Index Scan"})
 _INDEX_READS = frozenset({"Index Scan", "Index Only Scan"})
 _PREDICATE_KEYS = ("Index Cond", "Recheck Cond", "Filter", "Hash Cond", "Merge Cond", "Join Filter")
-_DETAIL_KEYS = ("Rows Removed by Filter", "Sort Method", "Join Type", "Strategy",
-                "Shared Hit Blocks", "Shared Read Blocks", "Temp Written Blocks")
+_DETAIL_KEYS = (
+    "Rows Removed by Filter",
+    "Sort Method",
+    "Join Type",
+    "Strategy",
+    "Shared Hit Blocks",
+    "Shared Read Blocks",
+    "Temp Written Blocks",
+)
 
 
 class PlanFormatError(CdcError):
@@ -170,8 +177,9 @@ def map_partitions(plan: Plan, parents: dict[str, str]) -> Plan:
     def fix(node: PlanNode) -> PlanNode:
         children = tuple(fix(child) for child in node.children)
         if node.relation in parents:
-            return replace(node, relation=parents[node.relation], partition=node.relation,
-                           children=children)
+            return replace(
+                node, relation=parents[node.relation], partition=node.relation, children=children
+            )
         return replace(node, children=children) if children != node.children else node
 
     statements = tuple(

@@ -42,8 +42,11 @@ def filter_columns(sql: str, dialect: str = "postgres") -> dict[str, MissingInde
     conditions += [j.args["on"] for j in tree.find_all(exp.Join) if j.args.get("on") is not None]
     for condition in conditions:
         for predicate in _conjuncts(condition):
-            bucket = equality if isinstance(predicate, _EQUALITY) else (
-                ranges if isinstance(predicate, _RANGE) else None)
+            bucket = (
+                equality
+                if isinstance(predicate, _EQUALITY)
+                else (ranges if isinstance(predicate, _RANGE) else None)
+            )
             if bucket is None:
                 continue
             for column in _compared_columns(predicate):
@@ -78,8 +81,11 @@ def _conjuncts(condition: exp.Expr) -> Iterable[exp.Expr]:
 
 
 def _compared_columns(predicate: exp.Expr) -> list[exp.Column]:
-    sides = [predicate.this] if not isinstance(predicate, exp.Binary) else [
-        predicate.left, predicate.right]
+    sides = (
+        [predicate.this]
+        if not isinstance(predicate, exp.Binary)
+        else [predicate.left, predicate.right]
+    )
     return [side for side in sides if isinstance(side, exp.Column)]
 
 
@@ -98,7 +104,8 @@ def recommendation_for(missing: MissingIndex, *, reason: str) -> IndexRecommenda
         include=tuple(c for c in missing.include if c not in missing.key_columns),
         reason=reason,
         estimated_impact=f"{missing.impact:.0f}% lower cost (optimizer estimate)"
-        if missing.impact is not None else "",
+        if missing.impact is not None
+        else "",
         kind="query",
     )
 
