@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -357,7 +356,8 @@ class CdcSession:
         self.settings = settings
         self.registry = registry
         self.worker = worker
-        self.session_id = secrets.token_hex(3)
+        # Short and random: names every database this session makes (cdc_test_<id>_...).
+        self.session_id = os.urandom(3).hex()
         self._counter = 0
         self._counter_lock = threading.Lock()
         self._on_ready = on_ready

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pytest_cdc.errors import UrlError
 
@@ -56,6 +55,8 @@ class DatabaseURL:
     @property
     def path(self) -> str:
         """The URL's path, decoded (``sqlite:////abs/app.db`` -> ``//abs/app.db``)."""
+        from urllib.parse import unquote, urlsplit
+
         return unquote(urlsplit(self.raw).path)
 
     @property
@@ -67,6 +68,8 @@ class DatabaseURL:
 
     def with_database(self, database: str) -> DatabaseURL:
         """The same server, another database (used for per-test clones)."""
+        from urllib.parse import urlsplit
+
         parts = urlsplit(self.raw)
         raw = parts._replace(path="/" + database).geturl()
         return DatabaseURL(
@@ -130,6 +133,8 @@ def parse_url(
             " postgresql://USER@HOST:PORT/DB, mssql://USER:PASSWORD@HOST:PORT/DB, embedded"
             " or docker:postgres"
         )
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     known = schemes if schemes is not None else _BUILTIN_SCHEMES

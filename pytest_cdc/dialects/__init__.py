@@ -7,7 +7,6 @@ the plugin special-cases them beyond listing them first.
 
 from __future__ import annotations
 
-from difflib import get_close_matches
 from typing import TYPE_CHECKING
 
 from pytest_cdc.dialects.base import Dialect
@@ -39,6 +38,8 @@ class DialectRegistry:
         found = self._by_name.get(name) or self._by_scheme.get(name)
         if found is None:
             known = sorted(set(self._by_name) | set(self._by_scheme))
+            from difflib import get_close_matches
+
             hint = get_close_matches(name, known, n=1)
             did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise UnsupportedDialect(
