@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg2
@@ -205,8 +205,21 @@ def test_cleanup_keeps_live_and_kept_clusters(home: Path) -> None:
         pg.stop()
 
 
+@pytest.fixture
+def run_in_home(
+    pytester: pytest.Pytester, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., pytest.RunResult]:
+    """Run pytest in a subprocess whose embedded clusters live under ``home``."""
+    monkeypatch.setenv("PYTEST_CDC_HOME", str(home))
+    return pytester.runpytest_subprocess
+
+
+def _printed_pid(result: pytest.RunResult) -> int:
+    return int(next(line for line in result.outlines if "PID " in line).split("PID ")[1])
+
+
 def test_killed_pytest_leaves_nothing_running_and_next_run_cleans(
-    pytester: pytest.Pytester, home: Path
+    pytester: pytest.Pytester, home: Path, run_in_home: Callable[..., pytest.RunResult]
 ) -> None:
     pytester.makepyfile(
         """
@@ -216,12 +229,8 @@ def test_killed_pytest_leaves_nothing_running_and_next_run_cleans(
             os.kill(os.getpid(), signal.SIGKILL)
         """
     )
-    os.environ["PYTEST_CDC_HOME"] = str(home)
-    try:
-        result = pytester.runpytest_subprocess("-s")
-    finally:
-        del os.environ["PYTEST_CDC_HOME"]
-    pid = int(next(line for line in result.outlines if "PID " in line).split("PID ")[1])
+    result = run_in_home("-s")
+    pid = _printed_pid(result)
     # the parent-death signal stops the postmaster without any cleanup code running
     for _ in range(500):
         if not Path(f"/proc/{pid}").exists():
@@ -238,7 +247,9 @@ def test_killed_pytest_leaves_nothing_running_and_next_run_cleans(
     assert list((home / "cache").glob("*.tmp-*")) == []
 
 
-def test_ctrl_c_stops_and_removes_the_cluster(pytester: pytest.Pytester, home: Path) -> None:
+def test_ctrl_c_stops_and_removes_the_cluster(
+    pytester: pytest.Pytester, home: Path, run_in_home: Callable[..., pytest.RunResult]
+) -> None:
     pytester.makepyfile(
         """
         import os, signal
@@ -247,24 +258,18 @@ def test_ctrl_c_stops_and_removes_the_cluster(pytester: pytest.Pytester, home: P
             os.kill(os.getpid(), signal.SIGINT)
         """
     )
-    os.environ["PYTEST_CDC_HOME"] = str(home)
-    try:
-        result = pytester.runpytest_subprocess("-s")
-    finally:
-        del os.environ["PYTEST_CDC_HOME"]
+    result = run_in_home("-s")
     assert result.ret == pytest.ExitCode.INTERRUPTED
-    pid = int(next(line for line in result.outlines if "PID " in line).split("PID ")[1])
+    pid = _printed_pid(result)
     assert not Path(f"/proc/{pid}").exists()
     assert list((home / "run").iterdir()) == []
 
 
-def test_keep_prints_how_to_connect(pytester: pytest.Pytester, home: Path) -> None:
+def test_keep_prints_how_to_connect(
+    pytester: pytest.Pytester, home: Path, run_in_home: Callable[..., pytest.RunResult]
+) -> None:
     pytester.makepyfile("def test_x(cdc_db): cdc_db.execute('select 1')")
-    os.environ["PYTEST_CDC_HOME"] = str(home)
-    try:
-        result = pytester.runpytest_subprocess("--cdc-keep")
-    finally:
-        del os.environ["PYTEST_CDC_HOME"]
+    result = run_in_home("--cdc-keep")
     line = next(line for line in result.outlines if "kept the embedded PostgreSQL" in line)
     socket_dir = re.search(r'psql "host=(\S+) port', line).group(1)  # type: ignore[union-attr]
     conn = psycopg2.connect(host=socket_dir, port=5432, user="postgres", dbname="postgres")
