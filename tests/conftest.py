@@ -8,7 +8,9 @@ command).  Tests that need the server skip with a reason when it is not configur
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,6 +51,24 @@ def server_url(cdc_databases: dict[str, object]) -> str:
         )
     url = handle.url  # type: ignore[attr-defined]
     return str(url.raw)
+
+
+@pytest.fixture(scope="module")
+def admin() -> Iterator[Any]:
+    """An autocommit psycopg2 connection to the test server (the pool suites' observer)."""
+    import psycopg2
+
+    url = os.environ.get("PYTEST_CDC_TEST_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    try:
+        conn = psycopg2.connect(url, connect_timeout=3)
+    except psycopg2.OperationalError as exc:
+        pytest.skip(f"needs PostgreSQL at {url}: {str(exc).strip()}")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        # A bug that leaves a pooled transaction open must fail a test, not hang it.
+        cur.execute("SET lock_timeout = '10s'")
+    yield conn
+    conn.close()
 
 
 @pytest.fixture

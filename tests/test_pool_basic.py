@@ -46,20 +46,6 @@ STATS_KEYS = {
 }
 
 
-@pytest.fixture(scope="module")
-def admin() -> Iterator[Any]:
-    try:
-        conn = psycopg2.connect(URL, connect_timeout=3)
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"needs PostgreSQL at {URL}: {str(exc).strip()}")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        # A bug that leaves a pooled transaction open must fail a test, not hang it.
-        cur.execute("SET lock_timeout = '10s'")
-    yield conn
-    conn.close()
-
-
 @pytest.fixture
 def app_name() -> str:
     return f"cdc-pool-test-{uuid.uuid4().hex[:10]}"

@@ -23,20 +23,6 @@ ITERATIONS = 500  # per thread at least: 8000 acquire/query/release in all, and 
 KILLS = 40  # ...until the killer has terminated this many pool backends
 
 
-@pytest.fixture(scope="module")
-def admin() -> Iterator[Any]:
-    try:
-        conn = psycopg2.connect(URL, connect_timeout=3)
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"needs PostgreSQL at {URL}: {str(exc).strip()}")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        # A bug that leaves a pooled transaction open must fail a test, not hang it.
-        cur.execute("SET lock_timeout = '10s'")
-    yield conn
-    conn.close()
-
-
 def backends(admin: Any, app_name: str, *, settled: bool = False) -> set[int]:
     # settled: skip backends still logging in; killing those shows up as failed connects.
     sql = "SELECT pid FROM pg_stat_activity WHERE application_name = %s"
