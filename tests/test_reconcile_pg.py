@@ -338,3 +338,31 @@ def test_one_pool_of_one_serves_both_sides(pg: Any, pair: list[str]) -> None:
     with ConnectionPool(Psycopg2Connector(server_url()), max_size=1, timeout=5) as pool:
         report = reconcile(pool, pool, table=f"{pair[0]}.t", target_table=f"{pair[1]}.t", key="id")
     assert report.equal and report.source_rows == 50
+
+
+def test_sides_on_one_server_share_its_parallel_workers(pg: Any, pair: list[str]) -> None:
+    from pytest_cdc.checksums import api
+
+    def workers(conn: Any) -> int:
+        cur = conn.cursor()
+        cur.execute("SELECT current_setting('max_parallel_workers_per_gather')::int")
+        return int(cur.fetchone()[0])
+
+    # One URL string on both sides opens two connections (the passes run at once); one
+    # connection object, pool or handle is used once.
+    assert not api._shared(server_url(), server_url())
+    assert api._shared(pg, pg)
+    other = connect()
+    try:
+        before = workers(pg)
+        restore = api._share_workers(api._adapt(pg, "a"), api._adapt(other, "b"))
+        assert [workers(pg), workers(other)] == [before // 2, before // 2]
+        for conn, old in restore:
+            api._restore(conn, old)
+        assert [workers(pg), workers(other)] == [before, before]
+        rows = make_rows(60)
+        both(pg, pair, rows, rows)
+        report = reconcile(pg, other, table=f"{pair[0]}.t", target_table=f"{pair[1]}.t", key="id")
+        assert report.equal and [workers(pg), workers(other)] == [before, before]
+    finally:
+        other.close()

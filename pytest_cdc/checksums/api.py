@@ -214,6 +214,29 @@ def _restore(conn: _Conn, old: dict[str, str] | None) -> None:
                 cur.close()
 
 
+def _share_workers(src: _Conn, dst: _Conn) -> list[tuple[_Conn, dict[str, str]]]:
+    """Both sides on one PostgreSQL server run at once: split its parallel workers.
+
+    Each pass is CPU-bound, so two concurrent passes with a full set of workers each only add
+    processes (and one JIT compilation each) that compete for the same cores. Returns the
+    settings to restore. Only speed depends on this, never a checksum.
+    """
+    if src.dialect != "postgresql" or dst.dialect != "postgresql":
+        return []
+    ids = [_query(conn, postgres.SERVER_IDENTITY)[0] for conn in (src, dst)]
+    if tuple(ids[0][:2]) != tuple(ids[1][:2]):
+        return []
+    out = []
+    for conn, row in zip((src, dst), ids, strict=True):
+        workers = {"max_parallel_workers_per_gather": str(int(row[2]) // 2)}
+        cur = conn.raw.cursor()
+        try:
+            out.append((conn, postgres.set_session(cur, conn.paramstyle, workers)))
+        finally:
+            cur.close()
+    return out
+
+
 def _estimate(conn: _Conn, gen: SqlGenerator, ref: TableRef, where: str | None) -> int:
     """Rows to plan segments for: planner statistics, or COUNT(*) when there are none."""
     if not where:
@@ -278,6 +301,8 @@ def reconcile(
         if dst.raw is not src.raw:
             restore_dst = _prepare(dst, pairs, "target")
             stack.callback(_restore, dst, restore_dst)
+            for conn, old in _share_workers(src, dst):
+                stack.callback(_restore, conn, old)
         shared = threading.Lock()
         src_side = Side("source", src.raw, src_gen, src_ref, where, shared)
         dst_lock = shared if dst.raw is src.raw else threading.Lock()

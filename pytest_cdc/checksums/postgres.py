@@ -225,6 +225,14 @@ def read_columns(cursor: object, schema: str, table: str, paramstyle: str) -> li
 SESSION_SETTINGS = {"extra_float_digits": "1", "DateStyle": "ISO, MDY", "enable_sort": "off"}
 
 
+#: Which server a connection talks to (postmaster start time and port), and its parallel
+#: workers per Gather: see api._share_workers.
+SERVER_IDENTITY = (
+    "SELECT pg_postmaster_start_time()::text, inet_server_port(),"
+    " current_setting('max_parallel_workers_per_gather')::int"
+)
+
+
 def prepare_session(cursor: Any, paramstyle: str) -> dict[str, str]:
     """Apply :data:`SESSION_SETTINGS`; returns the previous values to restore."""
     return set_session(cursor, paramstyle, SESSION_SETTINGS)
