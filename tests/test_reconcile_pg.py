@@ -366,3 +366,36 @@ def test_sides_on_one_server_share_its_parallel_workers(pg: Any, pair: list[str]
         assert report.equal and [workers(pg), workers(other)] == [before, before]
     finally:
         other.close()
+
+
+def test_text_key_segments_follow_code_point_order(pg: Any, pair: list[str]) -> None:
+    # The column's own collation (ICU) orders 'a' < 'B' < 'é'; the segments must follow code
+    # points ("C"), like the boundaries, range conditions and SQL Server's binary order.
+    from pytest_cdc.checksums.encoding import Column, ColumnPair, TypeClass
+    from pytest_cdc.checksums.postgres import PostgresGenerator
+    from pytest_cdc.checksums.sqlgen import TableRef
+
+    words = ["a", "B", "b", "Z", "é", "e", "É", "\U0001f600", "", "a b", "ab", "A"]
+    rows = [(f"{w}{i}", i) for i, w in enumerate(words * 5)]
+    load(pg, f'"{pair[0]}".t', 'k text COLLATE "und-x-icu", v int', rows)
+    keys = sorted(r[0] for r in rows)  # Python sorts str by code point, as "C" does
+    bounds = [[keys[i]] for i in range(7, len(keys), 7)]
+    col = Column("k", "text", TypeClass.TEXT)
+    key = ColumnPair(col, col, TypeClass.TEXT, is_key=True)
+    value = ColumnPair(
+        Column("v", "integer", TypeClass.INTEGER),
+        Column("v", "integer", TypeClass.INTEGER),
+        TypeClass.INTEGER,
+    )
+    sql = PostgresGenerator().checksum_query(
+        TableRef(pair[0], "t"), [key], [key, value], "source", bounds
+    )
+    cur = pg.cursor()
+    cur.execute(sql)
+    got = {int(seg): int(n) for seg, n, _ in cur.fetchall()}
+    edges = [b[0] for b in bounds]
+    want: dict[int, int] = {}
+    for k, _ in rows:
+        seg = sum(1 for e in edges if e <= k)
+        want[seg] = want.get(seg, 0) + 1
+    assert got == want

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from pytest_cdc.checksums.encoding import LENGTH_PREFIXED, Column, ColumnPair, TypeClass
+from pytest_cdc.checksums.encoding import Column, ColumnPair, TypeClass
 from pytest_cdc.checksums.sqlgen import Scope, SqlGenerator
 
 #: information_schema data_type -> type class.
@@ -147,9 +147,11 @@ class PostgresGenerator(SqlGenerator):
     def segment_case(
         self, keys: Sequence[ColumnPair], side: str, bounds: Sequence[Sequence[str]], first: int
     ) -> str:
-        # One non-text key: width_bucket's binary search in C is twice as cheap as a CASE
-        # tree; text keys keep the tree, whose comparisons carry COLLATE "C".
-        if len(keys) != 1 or keys[0].fmt in LENGTH_PREFIXED or not bounds:
+        # One key: width_bucket's binary search in C is cheaper than a CASE tree (text keys,
+        # 100 bounds, 1M rows: 0.46 s against 0.66 s).  For text both the key and every
+        # bound carry an explicit COLLATE "C", so the search compares in "C" order, exactly
+        # like the tree and range_condition.  Composite keys keep the tree.
+        if len(keys) != 1 or not bounds:
             return super().segment_case(keys, side, bounds, first)
         lits = ", ".join(self.typed_literal(keys[0], side, b[0]) for b in bounds)
         bucket = f"width_bucket({self.sort_expr(keys[0], side)}, ARRAY[{lits}])"
