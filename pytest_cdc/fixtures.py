@@ -26,13 +26,13 @@ import pytest
 
 from pytest_cdc.database import CdcConnection
 from pytest_cdc.errors import CdcError, ConfigError
-from pytest_cdc.settings import ISOLATIONS, CdcSettings
 
 if TYPE_CHECKING:
     from pytest_cdc.session import CdcSession, DatabaseHandle
+    from pytest_cdc.settings import CdcSettings
 
 SESSION_KEY = pytest.StashKey["CdcSession"]()
-SETTINGS_KEY = pytest.StashKey[CdcSettings]()
+SETTINGS_KEY = pytest.StashKey["CdcSettings"]()
 
 #: The type of the ``cdc_connect`` fixture, for annotations in users' tests.
 CdcConnect = Callable[[str], CdcConnection]
@@ -49,7 +49,14 @@ def cdc_settings(pytestconfig: pytest.Config) -> CdcSettings:
 @pytest.fixture(scope="session")
 def cdc_session(pytestconfig: pytest.Config) -> CdcSession:
     """The session's databases; started lazily, closed at the end of the session."""
-    return pytestconfig.stash[SESSION_KEY]
+    from pytest_cdc.session import session_for
+
+    error: CdcError | None = None
+    try:
+        return session_for(pytestconfig)
+    except CdcError as exc:
+        error = exc
+    pytest.fail(str(error), pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +85,8 @@ def _marker(request: pytest.FixtureRequest) -> _Marker:
         raise ConfigError(
             f"@pytest.mark.cdc got unknown argument(s) {sorted(unknown)}; use db=, isolation="
         )
+    from pytest_cdc.settings import ISOLATIONS
+
     isolation = mark.kwargs.get("isolation", "rollback")
     if isolation not in ISOLATIONS:
         raise ConfigError(

@@ -65,11 +65,6 @@ class BuiltinDialects:
         registry.register(SqlServerDialect())
 
 
-def _worker_id(config: pytest.Config) -> str:
-    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
-    return str(workerinput["workerid"]) if workerinput else "main"
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
@@ -79,29 +74,19 @@ def pytest_configure(config: pytest.Config) -> None:
         " fresh database cloned from the template, dropped after the test); db limits it to"
         " one database name or a list of names.",
     )
-    from pytest_cdc.dialects import DialectRegistry
-    from pytest_cdc.session import CdcSession
-
     try:
         resolved = _settings.resolve(config)
         config.stash[SETTINGS_KEY] = resolved
-        registry = DialectRegistry()
         config.pluginmanager.register(BuiltinDialects(), "cdc-builtin-dialects")
-        config.hook.pytest_cdc_register_dialects(registry=registry)
-        session = CdcSession(
-            resolved,
-            registry,
-            worker=_worker_id(config),
-            on_ready=lambda handle: config.hook.pytest_cdc_database_ready(
-                name=handle.name, handle=handle
-            ),
-            loader=lambda handle, raw, path: config.hook.pytest_cdc_load_schema(
-                handle=handle, connection=raw, path=path
-            ),
-        )
+        # With only the embedded default there is nothing to check yet, and building the
+        # session (dialects, URL parsing) waits for the first test that asks for a database;
+        # URLs and load files are checked now, so a typo is a usage error before any test.
+        if resolved.load or any(spec != "embedded" for spec in resolved.databases.values()):
+            from pytest_cdc.session import session_for
+
+            session_for(config)
     except CdcError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.stash[SESSION_KEY] = session
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -129,7 +114,14 @@ def _header_line(handle: DatabaseHandle, *, prepare: bool) -> str:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     session: CdcSession | None = config.stash.get(SESSION_KEY, None)
     if session is None:
-        return []
+        resolved = config.stash.get(SETTINGS_KEY, None)
+        if resolved is None:
+            return []
+        # Only the embedded default, not started yet (the session is built on first use).
+        return [
+            f"cdc: {name} = embedded PostgreSQL (started on first use)"
+            for name in resolved.databases
+        ]
     resolved = session.settings
     lines = []
     for handle in session.handles.values():

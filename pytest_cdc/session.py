@@ -421,6 +421,39 @@ class CdcSession:
             handle.close()
 
 
+def _worker_id(config: Any) -> str:
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    return str(workerinput["workerid"]) if workerinput else "main"
+
+
+def session_for(config: Any) -> CdcSession:
+    """The session of this pytest run, built on first use (raises CdcError on bad settings).
+
+    Dialects are collected through ``pytest_cdc_register_dialects`` at this point, so a
+    dialect from any conftest.py loaded by then is known.
+    """
+    from pytest_cdc.dialects import DialectRegistry
+    from pytest_cdc.fixtures import SESSION_KEY, SETTINGS_KEY
+
+    session: CdcSession | None = config.stash.get(SESSION_KEY, None)
+    if session is None:
+        registry = DialectRegistry()
+        config.hook.pytest_cdc_register_dialects(registry=registry)
+        session = CdcSession(
+            config.stash[SETTINGS_KEY],
+            registry,
+            worker=_worker_id(config),
+            on_ready=lambda handle: config.hook.pytest_cdc_database_ready(
+                name=handle.name, handle=handle
+            ),
+            loader=lambda handle, raw, path: config.hook.pytest_cdc_load_schema(
+                handle=handle, connection=raw, path=path
+            ),
+        )
+        config.stash[SESSION_KEY] = session
+    return session
+
+
 def load_script(handle: DatabaseHandle, raw: Any, path: str) -> None:
     """Run one SQL file, batch by batch, with autocommit (it builds the template)."""
     assert handle.dialect is not None

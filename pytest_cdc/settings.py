@@ -11,8 +11,6 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pytest_cdc.urls import DEFAULT_NAME, split_spec
-
 if TYPE_CHECKING:
     import pytest
 
@@ -113,6 +111,7 @@ def _env_bool(name: str, value: str | None) -> bool | None:
 
 def _databases(specs: list[str]) -> dict[str, str]:
     from pytest_cdc.errors import ConfigError
+    from pytest_cdc.urls import DEFAULT_NAME, split_spec
 
     found: dict[str, str] = {}
     for spec in specs:
@@ -141,8 +140,8 @@ def resolve(config: pytest.Config, environ: dict[str, str] | None = None) -> Cdc
         databases, source = _databases(env_db), "env"
     else:
         databases, source = {}, "default"
-    if DEFAULT_NAME not in databases:
-        databases = {DEFAULT_NAME: "embedded", **databases}
+    if "default" not in databases:  # pytest_cdc.urls.DEFAULT_NAME, without importing it
+        databases = {"default": "embedded", **databases}
 
     pg_bin = config.getoption("cdc_pg_bin") or config.getini("cdc_pg_bin") or env.get(ENV_PG_BIN)
 

@@ -99,14 +99,31 @@ def test_builtin_dialects_use_the_same_hook(pytester: pytest.Pytester) -> None:
         def pytest_cdc_register_dialects(registry):
             seen.append(sorted(registry.names()))
 
-        def pytest_report_header():
-            return f"SEEN {seen}"
+        def pytest_terminal_summary(terminalreporter):
+            terminalreporter.write_line(f"SEEN {seen}")
+        """
+    )
+    pytester.makepyfile("def test_x(cdc_session): pass")
+    result = pytester.runpytest()
+    # the built-in plugin registers first (tryfirst), through the very same hook call, once
+    assert "SEEN [['mssql', 'postgresql']]" in result.outlines
+
+
+def test_dialects_are_collected_only_when_a_database_is_used(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        calls = []
+
+        def pytest_cdc_register_dialects(registry):
+            calls.append(1)
+
+        def pytest_terminal_summary(terminalreporter):
+            terminalreporter.write_line(f"CALLS {len(calls)}")
         """
     )
     pytester.makepyfile("def test_x(): pass")
     result = pytester.runpytest()
-    # the built-in plugin registers first (tryfirst), through the very same hook call
-    result.stdout.fnmatch_lines(["SEEN [['mssql', 'postgresql']]"])
+    assert "CALLS 0" in result.outlines
 
 
 def test_unknown_scheme_without_the_dialect(pytester: pytest.Pytester) -> None:
