@@ -18,12 +18,24 @@ def tables() -> Any:
     conn = connect()
     try:
         with schemas(conn, 3) as names:
-            load(conn, f'"{names[0]}".orders', "id int, amount_src int, note text",
-                 [(1, 10, "a"), (2, 20, "b"), (3, 30, None)])
-            load(conn, f'"{names[1]}".orders', "id int, amount int, note text",
-                 [(1, 10, "a"), (2, 20, "b"), (3, 30, None)])
-            load(conn, f'"{names[2]}".orders', "id int, amount int, note text",
-                 [(1, 10, "a"), (2, 21, "b")])
+            load(
+                conn,
+                f'"{names[0]}".orders',
+                "id int, amount_src int, note text",
+                [(1, 10, "a"), (2, 20, "b"), (3, 30, None)],
+            )
+            load(
+                conn,
+                f'"{names[1]}".orders',
+                "id int, amount int, note text",
+                [(1, 10, "a"), (2, 20, "b"), (3, 30, None)],
+            )
+            load(
+                conn,
+                f'"{names[2]}".orders',
+                "id int, amount int, note text",
+                [(1, 10, "a"), (2, 21, "b")],
+            )
             yield names
     finally:
         conn.close()
@@ -31,9 +43,18 @@ def tables() -> Any:
 
 def args(names: list[str], target: int, *extra: str) -> list[str]:
     return [
-        "reconcile", "--source", server_url(), "--target", server_url(),
-        "--table", f"{names[0]}.orders={names[target]}.orders", "--key", "id",
-        "--columns", "amount_src:amount,note", *extra,
+        "reconcile",
+        "--source",
+        server_url(),
+        "--target",
+        server_url(),
+        "--table",
+        f"{names[0]}.orders={names[target]}.orders",
+        "--key",
+        "id",
+        "--columns",
+        "amount_src:amount,note",
+        *extra,
     ]
 
 
@@ -68,8 +89,19 @@ def test_errors_exit_2_on_one_line_with_the_password_masked(
     tables: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     secret = server_url().replace("postgres@", "postgres:s3cret@")
-    code = main(["reconcile", "--source", secret, "--target", secret,
-                 "--table", f"{tables[0]}.nope", "--key", "id"])
+    code = main(
+        [
+            "reconcile",
+            "--source",
+            secret,
+            "--target",
+            secret,
+            "--table",
+            f"{tables[0]}.nope",
+            "--key",
+            "id",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "s3cret" not in err and "***" in err
