@@ -136,12 +136,29 @@ def _run_user() -> pwd.struct_passwd | None:
     )
 
 
+#: Below this much free RAM-backed space the cluster stays on disk (Docker's default
+#: /dev/shm is 64 MB: far too small for test data).
+MIN_SHM_FREE = 2 << 30
+
+
 def default_home() -> Path:
-    """Base directory for the cache and the run directories (``PYTEST_CDC_HOME`` overrides)."""
+    """Base directory for the cache and the run directories.
+
+    ``PYTEST_CDC_HOME`` wins.  Otherwise a RAM-backed ``/dev/shm`` with room to spare: test
+    data is thrown away anyway, and CREATE/DROP DATABASE (``database`` isolation) copies and
+    deletes files, which on some disks costs ten times more (measured here: 220 ms against
+    17 ms per database).  Else the temporary directory.
+    """
     env = os.environ.get("PYTEST_CDC_HOME")
     if env:
         return Path(env)
-    return Path(tempfile.gettempdir()) / f"pytest-cdc-{os.geteuid()}"
+    name = f"pytest-cdc-{os.geteuid()}"
+    shm = Path("/dev/shm")
+    with contextlib.suppress(OSError):
+        usage = shutil.disk_usage(shm)
+        if usage.free >= MIN_SHM_FREE and os.access(shm, os.W_OK | os.X_OK):
+            return shm / name
+    return Path(tempfile.gettempdir()) / name
 
 
 def _pid_alive(pid: int) -> bool:

@@ -300,3 +300,16 @@ def test_xdist_workers_get_their_own_cluster(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest_subprocess("-n", "2", "-s", "-p", "no:randomly")
     result.assert_outcomes(passed=4)
+
+
+def test_default_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_cdc import embedded
+
+    monkeypatch.setenv("PYTEST_CDC_HOME", "/somewhere/else")
+    assert embedded.default_home() == Path("/somewhere/else")
+    monkeypatch.delenv("PYTEST_CDC_HOME")
+    home = embedded.default_home()
+    assert home.name == f"pytest-cdc-{os.geteuid()}"
+    shm_free = shutil.disk_usage("/dev/shm").free if Path("/dev/shm").is_dir() else 0
+    expected = "/dev/shm" if shm_free >= embedded.MIN_SHM_FREE else tempfile.gettempdir()
+    assert str(home.parent) == expected
