@@ -31,13 +31,21 @@ import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pytest_cdc.embedded import EmbeddedPostgres, _run_user, cleanup_leftovers, find_bindir
+from pytest_cdc.embedded import (
+    EmbeddedPostgres,
+    _run_user,
+    cleanup_leftovers,
+    default_home,
+    find_bindir,
+)
 
 RESULTS: list[tuple[str, float, str, float | None, float]] = []
 
 
 def _home() -> Path:
-    path = Path(tempfile.mkdtemp(prefix="cdc-bench-"))
+    # Where the plugin itself would put its clusters (/dev/shm when it has room).
+    base = default_home().parent
+    path = Path(tempfile.mkdtemp(prefix="cdc-bench-", dir=base))
     path.chmod(0o711)
     return path
 
