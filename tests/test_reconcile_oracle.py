@@ -52,7 +52,7 @@ CASES: list[tuple[str, TypeClass, Any]] = [
     ("character(12)", TypeClass.CHAR, st.text(alphabet="ab ;", max_size=12)),
     ("date", TypeClass.DATE, st.dates()),
     ("timestamp", TypeClass.TIMESTAMP, STAMPS),
-    ("timestamptz", TypeClass.TIMESTAMPTZ, STAMPS.map(lambda d: d.replace(tzinfo=dt.UTC))),
+    ("timestamptz", TypeClass.TIMESTAMPTZ, STAMPS.map(lambda d: d.replace(tzinfo=dt.timezone.utc))),
     ("time", TypeClass.TIME, st.times()),
     ("uuid", TypeClass.UUID, st.uuids().map(str)),
     ("bytea", TypeClass.BINARY, st.binary(max_size=40)),

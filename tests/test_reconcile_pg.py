@@ -286,7 +286,7 @@ def test_pyodbc_side_agrees_with_psycopg2(pg: Any, pair: list[str]) -> None:
             f"{r[0]:08x}-0000-4000-8000-{r[0]:012x}",
             bytes([r[0] % 256]),
             r[0] % 2 == 0,
-            dt.datetime(2024, 5, 1, tzinfo=dt.UTC),
+            dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc),
             '{"a": [1, 2]}',
         )
         for r in rows

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import importlib
 import re
+import sys
 from pathlib import Path
 
-import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 in the CI matrix
+    import tomli as tomllib
 
 from pytest_cdc_hooks.rules import CORE_CODES, builtin_registry
 
