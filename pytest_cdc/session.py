@@ -301,11 +301,6 @@ class DatabaseHandle:
         self.prepare()
         return self._wrap(self._connect_raw(database or self._main_database))
 
-    @property
-    def main_database(self) -> str | None:
-        self.prepare()
-        return self._main_database
-
     def close(self) -> None:
         if self._pool is not None:
             with contextlib.suppress(Exception):
@@ -362,7 +357,6 @@ class CdcSession:
         self._counter_lock = threading.Lock()
         self._on_ready = on_ready
         self._loader = loader
-        self._metrics: Any = None
         self.handles: dict[str, DatabaseHandle] = {}
         for name, spec in settings.databases.items():
             handle = DatabaseHandle(name=name, spec=spec, session=self)
@@ -398,14 +392,9 @@ class CdcSession:
     def metrics(self) -> Any:
         """The pool metrics of this session (``--cdc-metrics-file``/``--cdc-pushgateway``),
         or None when metrics are off (prometheus_client is then never imported)."""
-        if self._metrics is not None:
-            return self._metrics
         from pytest_cdc.metrics import session_metrics
 
         return session_metrics()
-
-    def set_metrics(self, metrics: Any) -> None:
-        self._metrics = metrics
 
     def database_ready(self, handle: DatabaseHandle) -> None:
         if self._on_ready is not None:

@@ -313,3 +313,13 @@ def test_default_home(monkeypatch: pytest.MonkeyPatch) -> None:
     shm_free = shutil.disk_usage("/dev/shm").free if Path("/dev/shm").is_dir() else 0
     expected = "/dev/shm" if shm_free >= embedded.MIN_SHM_FREE else tempfile.gettempdir()
     assert str(home.parent) == expected
+
+
+def test_context_manager_for_scripts(home: Path) -> None:
+    from pytest_cdc.embedded import embedded_postgres
+
+    with embedded_postgres(home=home) as pg:
+        conn = psycopg2.connect(pg.url_for("postgres").raw)
+        conn.close()
+        run_dir = pg.run_dir
+    assert run_dir is not None and not run_dir.exists()

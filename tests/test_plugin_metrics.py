@@ -19,7 +19,9 @@ def test_fixture_pools_in_metrics_file(pytester: pytest.Pytester, tmp_path: Path
     )
     out = tmp_path / "metrics.prom"
     secret = "Pw-in-url-42"
-    result = pytester.runpytest(
+    # In a subprocess: pytester's in-process runs drop modules first imported inside them
+    # (pytest_cdc.metrics here), which would split the metrics state between two copies.
+    result = pytester.runpytest_subprocess(
         f"--cdc-metrics-file={out}",
         f"--cdc-db=server=postgresql://postgres:{secret}@127.0.0.1:5432/test",
     )

@@ -92,9 +92,6 @@ class Dialect:
     def drop_database_sql(self, name: str) -> list[str]:
         raise UnsupportedDialect(f"dialect {self.name!r} cannot drop databases")
 
-    def list_databases_sql(self, prefix: str) -> str:
-        raise UnsupportedDialect(f"dialect {self.name!r} cannot list databases")
-
     def split_script(self, script: str) -> list[str]:
         """Split a load script into batches the driver can run one at a time."""
         return [script] if script.strip() else []

@@ -79,11 +79,5 @@ class SqlServerDialect(Dialect):
             f"DROP DATABASE IF EXISTS {q}",
         ]
 
-    def list_databases_sql(self, prefix: str) -> str:
-        escaped = (
-            prefix.replace("'", "''").replace("[", "[[]").replace("_", "[_]").replace("%", "[%]")
-        )
-        return f"SELECT name FROM sys.databases WHERE name LIKE N'{escaped}%'"
-
     def split_script(self, script: str) -> list[str]:
         return [batch for batch in _GO.split(script) if batch.strip()]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pytest_cdc.dialects.base import Dialect
 
@@ -53,15 +53,6 @@ class PostgresDialect(Dialect):
         conn_params.update(params)
         return OdbcConnector(build_connection_string(conn_params), dialect=self.name)
 
-    def server_version_num(self, conn: Any) -> int:
-        cur = conn.cursor()
-        try:
-            cur.execute("SHOW server_version_num")
-            row = cur.fetchone()
-        finally:
-            cur.close()
-        return int(row[0])
-
     def create_database_sql(
         self, name: str, template: str | None, *, version_num: int | None = None
     ) -> list[str]:
@@ -77,7 +68,3 @@ class PostgresDialect(Dialect):
     def drop_database_sql(self, name: str) -> list[str]:
         # FORCE (13+) ends sessions a test forgot to close instead of failing the teardown.
         return [f"DROP DATABASE IF EXISTS {self.quote_identifier(name)} WITH (FORCE)"]
-
-    def list_databases_sql(self, prefix: str) -> str:
-        escaped = prefix.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
-        return f"SELECT datname FROM pg_database WHERE datname LIKE '{escaped}%'"
