@@ -74,9 +74,11 @@ class SqlGenerator:
 
     # -- small pieces each engine overrides ------------------------------------------------
     def quote(self, name: str) -> str:
-        if "\x00" in name:
-            raise ValueError(f"identifier {name!r} contains a NUL character")
-        return '"' + name.replace('"', '""') + '"'
+        # The dialect registry owns identifier quoting (and its NUL check): one rule for the
+        # fixtures, the index DDL and the checksum SQL.
+        from pytest_cdc.dialects import get_dialect
+
+        return get_dialect(self.name).quote_identifier(name)
 
     def string_literal(self, text: str) -> str:
         if "\x00" in text:

@@ -73,11 +73,6 @@ class TsqlGenerator(SqlGenerator):
     apply_keyword: ClassVar[str] = "CROSS APPLY"
     concat_operator: ClassVar[str] = " + "
 
-    def quote(self, name: str) -> str:
-        if "\x00" in name:
-            raise ValueError(f"identifier {name!r} contains a NUL character")
-        return "[" + name.replace("]", "]]") + "]"
-
     def string_literal(self, text: str) -> str:
         if "\x00" in text:
             raise ValueError(f"literal {text!r} contains a NUL character")
