@@ -467,6 +467,9 @@ class EmbeddedPostgres:
             user=self._user.pw_uid if self._user else None,
             group=self._user.pw_gid if self._user else None,
             cwd=str(target),
+            # initdb may run in the background thread: it must not outlive a killed pytest
+            # and go on writing into a staging directory the next run is cleaning up.
+            preexec_fn=_parent_death_signal(),
         )
         if result.returncode != 0:
             shutil.rmtree(target, ignore_errors=True)
@@ -582,7 +585,13 @@ def cleanup_leftovers(home: Path) -> list[Path]:
     for staging in (home / "cache").glob("*.tmp-*"):
         pid = staging.name.rsplit("-", 1)[-1]
         if pid.isdigit() and not _pid_alive(int(pid)):
-            shutil.rmtree(staging, ignore_errors=True)
+            # An orphaned initdb may still be finishing (it got its parent-death signal a
+            # moment ago) and recreate files under us: retry briefly.
+            for _ in range(100):
+                shutil.rmtree(staging, ignore_errors=True)
+                if not staging.exists():
+                    break
+                time.sleep(0.01)
             removed.append(staging)
     return removed
 
