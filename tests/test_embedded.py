@@ -26,6 +26,20 @@ REPO = Path(__file__).resolve().parents[1]
 RUNUSER = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin")
 
 
+def _exited(pid: int, *, timeout: float) -> bool:
+    """Wait up to ``timeout`` s for ``pid`` to exit (gone, or a zombie awaiting its parent)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.01)
+    return False
+
+
 def _proc_uid(pid: int) -> int:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(r"^Uid:\s+(\d+)", status, re.M).group(1))  # type: ignore[union-attr]
@@ -185,14 +199,7 @@ def test_cleanup_removes_clusters_of_dead_processes(home: Path) -> None:
     removed = cleanup_leftovers(home)
     assert removed == [run_dir]
     assert not run_dir.exists()
-    for _ in range(300):
-        if (
-            not Path(f"/proc/{postmaster}").exists()
-            or "Z" in Path(f"/proc/{postmaster}/stat").read_text().split()[2]
-        ):
-            break
-        time.sleep(0.01)
-    else:
+    if not _exited(postmaster, timeout=3):
         pytest.fail("the leftover postmaster is still running")
 
 
@@ -232,11 +239,7 @@ def test_killed_pytest_leaves_nothing_running_and_next_run_cleans(
     result = run_in_home("-s")
     pid = _printed_pid(result)
     # the parent-death signal stops the postmaster without any cleanup code running
-    for _ in range(500):
-        if not Path(f"/proc/{pid}").exists():
-            break
-        time.sleep(0.02)
-    else:
+    if not _exited(pid, timeout=10):
         pytest.fail("the postmaster outlived the killed pytest process")
     leftovers = list((home / "run").iterdir())
     assert len(leftovers) == 1
@@ -279,10 +282,7 @@ def test_keep_prints_how_to_connect(
     assert cleanup_leftovers(home) == []  # kept clusters survive the next run's cleanup
     pid = int((run_dir / "data" / "postmaster.pid").read_text().split()[0])
     os.kill(pid, signal.SIGINT)
-    for _ in range(500):
-        if not Path(f"/proc/{pid}").exists():
-            break
-        time.sleep(0.02)
+    _exited(pid, timeout=10)
     shutil.rmtree(run_dir)
 
 
