@@ -110,3 +110,18 @@ def test_errors_exit_2_on_one_line_with_the_password_masked(
     code = main(args(tables, 1, "--where", "no_such_column = 1"))
     err = capsys.readouterr().err
     assert code == 2 and "no_such_column" in err and len(err.strip().splitlines()) == 1
+
+
+def test_aggregation_choice_and_its_refusal(
+    tables: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report.json"
+    code = main(args(tables, 2, "--aggregation", "sum", "--format", "json", "--output", str(out)))
+    assert code == 1
+    assert json.loads(out.read_text())["options"]["aggregation"] == "sum"
+    capsys.readouterr()
+    # These tables have no index on id: the ordered aggregation is refused in one line.
+    assert main(args(tables, 1, "--aggregation", "ordered")) == 2
+    err = capsys.readouterr().err
+    assert "aggregation='ordered' cannot be used" in err and "lead an index" in err
+    assert len(err.strip().splitlines()) == 1

@@ -9,6 +9,7 @@ step in Python and compared with the oracle.  Live tests need --cdc-db=mssql=...
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -21,7 +22,13 @@ from sqlglot import exp
 from pytest_cdc.checksums import oracle
 from pytest_cdc.checksums.encoding import Column, ColumnPair, EncodingOptions, TypeClass
 from pytest_cdc.checksums.sqlgen import TableRef
-from pytest_cdc.checksums.tsql import TYPE_CLASSES, TsqlGenerator, check_server, estimate_sql
+from pytest_cdc.checksums.tsql import (
+    TYPE_CLASSES,
+    TsqlGenerator,
+    check_server,
+    estimate_sql,
+    key_index_sql,
+)
 from pytest_cdc.errors import ConfigError, UnsupportedDialect
 
 TABLE = TableRef("dbo", "orders")
@@ -41,7 +48,15 @@ def statements(
     gen: TsqlGenerator, keys: list[ColumnPair], cols: list[ColumnPair], table: TableRef = TABLE
 ) -> dict[str, str]:
     rng = gen.range_condition(keys, "source", BOUNDS[0], BOUNDS[1])
+    int_key = keys[:1]
     return {
+        "digest": gen.digest_query(
+            table, int_key, cols, "source", [b[:1] for b in BOUNDS], user_where="1 = 1"
+        ),
+        "digest restricted": gen.digest_query(
+            table, int_key, cols, "source", [b[:1] for b in BOUNDS[:2]], first=7, restrict=rng
+        ),
+        "digest one segment": gen.digest_query(table, int_key, cols, "source", []),
         "checksum": gen.checksum_query(table, keys, cols, "source", BOUNDS, user_where="1 = 1"),
         "checksum restricted": gen.checksum_query(
             table, keys, cols, "source", BOUNDS[:1], first=7, restrict=rng
@@ -52,6 +67,7 @@ def statements(
         "values": gen.values_query(table, keys, cols, "source", BOUNDS),
         "count": gen.count_query(table, user_where="[id] > 3"),
         "estimate": estimate_sql("qmark"),
+        "key index": key_index_sql("qmark"),
     }
 
 
@@ -80,6 +96,43 @@ def test_text_is_hashed_as_utf8_and_sums_are_exact() -> None:
     assert not [f for f in tree.find_all(exp.Anonymous) if f.name.upper().endswith("CHECKSUM")]
 
 
+def test_segment_digest_hashes_the_row_text_in_key_order() -> None:
+    """The ordered aggregation's MD5 reads the very row text the per-row hash reads."""
+    gen = TsqlGenerator()
+    key = [pair("id", "bigint", key=True)]
+    cols = [*key, pair("name", "nvarchar"), pair("f", "float")]
+    sql = gen.digest_query(TABLE, key, cols, "source", [["10"], ["20"]])
+    row_hash = gen.fetch_query(TABLE, key, cols, "source")
+    text = row_hash[row_hash.index("HASHBYTES('MD5', ") + 17 : row_hash.rindex("), 1, 8)")]
+    assert f"SELECT {text} AS r, t.[id] AS k FROM" in sql
+    assert "STRING_AGG(CAST(q.r AS varchar(max)), '') WITHIN GROUP (ORDER BY q.k)" in sql
+    # Bounds are cast to the key's own type so the index seek survives.
+    assert "(1, CAST(10 AS bigint), CAST(20 AS bigint))" in sql
+    assert "t.[id] < CAST(10 AS bigint)" in sql and "t.[id] >= CAST(20 AS bigint)" in sql
+    tree = sqlglot.parse_one(sql, read="tsql")
+    assert len(list(tree.find_all(exp.Union))) == 2  # first segment, the VALUES, last segment
+
+
+@pytest.mark.parametrize(
+    ("data_type", "ordered"),
+    [
+        ("int", True),
+        ("bigint", True),
+        ("date", True),
+        ("uniqueidentifier", False),
+        ("nvarchar", False),
+        ("decimal", False),
+        ("datetime2", False),
+    ],
+)
+def test_ordered_keys_are_the_ones_whose_order_postgresql_shares(
+    data_type: str, ordered: bool
+) -> None:
+    gen = TsqlGenerator()
+    assert gen.ordered_key([pair("k", data_type, key=True)], "source") is ordered
+    assert not gen.ordered_key(KEYS, "source")  # composite
+
+
 def test_uuid_keys_never_use_uniqueidentifier_order() -> None:
     key = [pair("id", "uniqueidentifier", key=True)]
     sql = TsqlGenerator().checksum_query(
@@ -98,7 +151,7 @@ def test_hostile_identifiers_stay_single_identifiers(name: str) -> None:
     cols = [*keys, pair(name + "_v", "nvarchar")]
     table = TableRef(name, name)
     for purpose, sql in statements(gen, keys, cols, table).items():
-        if purpose == "estimate":
+        if purpose in ("estimate", "key index"):
             continue
         tree = sqlglot.parse_one(sql, read="tsql")
         tables = {(t.db, t.name) for t in tree.find_all(exp.Table)}
@@ -261,15 +314,27 @@ def test_live_sql_server_rows_hash_like_the_oracle(mssql: Any) -> None:
     fmts = [c.fmt for c in cols]
     for row in LIVE_ROWS:
         assert got[row[0]] == oracle.row_hash(oracle.encode_row(fmts, list(row))), row
+    # The ordered aggregation: segments [..2) and [2..], each one MD5 of its rows in key order.
+    cur.execute(
+        TsqlGenerator().digest_query(TableRef(None, "#probe"), cols[:1], cols, "source", [["2"]])
+    )
+    digests = {int(seg): (int(n), total) for seg, n, total in cur.fetchall()}
+    texts = [oracle.encode_row(fmts, list(r)) for r in sorted(LIVE_ROWS)]
+    assert digests == {
+        0: (1, hashlib.md5(texts[0]).hexdigest()),
+        1: (2, hashlib.md5(b"".join(texts[1:])).hexdigest()),
+    }
 
 
 @pytest.mark.mssql
-def test_live_sql_server_to_postgresql(mssql: Any) -> None:
+@pytest.mark.parametrize("aggregation", ["sum", "ordered"])
+def test_live_sql_server_to_postgresql(mssql: Any, aggregation: str) -> None:
     from reconcile_helpers import connect, load, schemas
 
     from pytest_cdc.checksums import reconcile
 
     cur = mssql.raw_cursor()
+    cur.execute("DROP TABLE IF EXISTS dbo.cdc_reconcile_orders")
     cur.execute(f"CREATE TABLE dbo.cdc_reconcile_orders ({LIVE_DDL})")
     cur.executemany(
         "INSERT INTO dbo.cdc_reconcile_orders VALUES (?, ?, ?, ?, ?)", [r[:5] for r in LIVE_ROWS]
@@ -277,7 +342,7 @@ def test_live_sql_server_to_postgresql(mssql: Any) -> None:
     pg = connect()
     try:
         with schemas(pg, 1) as (schema,):
-            ddl = "i int, t text, f double precision, d numeric(12, 4), ts timestamp"
+            ddl = "i int PRIMARY KEY, t text, f double precision, d numeric(12, 4), ts timestamp"
             rows = [list(r[:5]) for r in LIVE_ROWS]
             load(pg, f'"{schema}".orders', ddl, rows)
             report = reconcile(
@@ -286,8 +351,10 @@ def test_live_sql_server_to_postgresql(mssql: Any) -> None:
                 table="dbo.cdc_reconcile_orders",
                 target_table=f"{schema}.orders",
                 key="i",
+                aggregation=aggregation,
             )
             assert report.equal, report.to_text()
+            assert report.options["aggregation"] == aggregation
             pg.cursor().execute(f"UPDATE \"{schema}\".orders SET t = 'x' WHERE i = 1")
             report = reconcile(
                 mssql,
@@ -295,6 +362,7 @@ def test_live_sql_server_to_postgresql(mssql: Any) -> None:
                 table="dbo.cdc_reconcile_orders",
                 target_table=f"{schema}.orders",
                 key="i",
+                aggregation=aggregation,
             )
             assert report.changed_count == 1 and list(report.changed[0].differences) == ["t"]
     finally:

@@ -247,6 +247,53 @@ def _estimate(conn: _Conn, gen: SqlGenerator, ref: TableRef, where: str | None) 
     return int(_query(conn, gen.count_query(ref, user_where=where))[0][0])
 
 
+AGGREGATIONS = ("auto", "sum", "ordered")
+
+
+def _aggregation(
+    wanted: str,
+    sides: Sequence[tuple[_Conn, SqlGenerator, TableRef, str]],
+    key_pairs: Sequence[ColumnPair],
+) -> str:
+    """The segment aggregation both sides can run: docs/checksum.md, "Aggregation".
+
+    "ordered" (one MD5 a segment over its rows in key order) needs a single key column that
+    both engines order alike and that leads an index on both sides; "auto" takes it when it
+    can and otherwise falls back to the additive per-row sums, which work for any key.
+    """
+    if wanted not in AGGREGATIONS:
+        raise ReconcileError(
+            f"aggregation={wanted!r} is not one of {', '.join(AGGREGATIONS)}: pass one of those"
+        )
+    if wanted == "sum":
+        return "sum"
+    why = None
+    for conn, gen, ref, label in sides:
+        if not gen.ordered_key(key_pairs, label):
+            col = key_pairs[0].source if label == "source" else key_pairs[0].target
+            why = (
+                "it needs one key column of an integer, date"
+                + (", numeric, timestamp or uuid" if conn.dialect == "postgresql" else "")
+                + f" type, and the {label} key is "
+                + (f"{col.data_type!r}" if len(key_pairs) == 1 else "composite")
+            )
+            break
+        module = postgres if conn.dialect == "postgresql" else tsql
+        column = key_pairs[0].source if label == "source" else key_pairs[0].target
+        rows = _query(conn, module.key_index_sql(conn.paramstyle), (gen.table(ref), column.name))
+        if not rows or int(rows[0][0]) != 1:
+            why = (
+                f"the {label} key column {column.name!r} of {str(ref)!r} must be NOT NULL and"
+                " lead an index"
+            )
+            break
+    if why is None:
+        return "ordered"
+    if wanted == "ordered":
+        raise ReconcileError(f"aggregation='ordered' cannot be used: {why}; pass aggregation='sum'")
+    return "sum"
+
+
 def reconcile(
     source: Any,
     target: Any,
@@ -264,6 +311,7 @@ def reconcile(
     leaf_rows: int = 10_000,
     show: int = 10,
     max_keys: int = 1000,
+    aggregation: str = "auto",
 ) -> ReconcileReport:
     """Compare ``table`` on ``source`` with ``target_table`` (default: same name) on ``target``.
 
@@ -303,6 +351,11 @@ def reconcile(
             stack.callback(_restore, dst, restore_dst)
             for conn, old in _share_workers(src, dst):
                 stack.callback(_restore, conn, old)
+        settings.aggregation = _aggregation(
+            aggregation,
+            [(src, src_gen, src_ref, "source"), (dst, dst_gen, dst_ref, "target")],
+            key_pairs,
+        )
         shared = threading.Lock()
         src_side = Side("source", src.raw, src_gen, src_ref, where, shared)
         dst_lock = shared if dst.raw is src.raw else threading.Lock()
@@ -315,7 +368,11 @@ def reconcile(
             target_table=str(dst_ref),
             key=keys,
             columns=[p.name for p in pairs],
-            options={**asdict(options), "leaf_rows": settings.leaf_rows},
+            options={
+                **asdict(options),
+                "leaf_rows": settings.leaf_rows,
+                "aggregation": settings.aggregation,
+            },
         )
         engine = Reconciler(
             src_side,

@@ -39,6 +39,18 @@ TYPE_CLASSES: dict[str, TypeClass] = {
     "bytea": TypeClass.BINARY,
 }
 
+#: Key column types whose btree order is the order the other engine shares (information_schema
+#: data_type -> the type class it must be compared as); the name is also the literal's cast.
+ORDERED_KEY_TYPES: dict[str, TypeClass] = {
+    "smallint": TypeClass.INTEGER,
+    "integer": TypeClass.INTEGER,
+    "bigint": TypeClass.INTEGER,
+    "numeric": TypeClass.DECIMAL,
+    "date": TypeClass.DATE,
+    "timestamp without time zone": TypeClass.TIMESTAMP,
+    "uuid": TypeClass.UUID,
+}
+
 CATALOG_QUERY = (
     "SELECT column_name, data_type, datetime_precision FROM information_schema.columns"
     " WHERE table_schema = {schema} AND table_name = %s ORDER BY ordinal_position"
@@ -73,6 +85,32 @@ class PostgresGenerator(SqlGenerator):
 
     def sample_clause(self, percent: float) -> str:
         return f"TABLESAMPLE SYSTEM ({float(percent)!r})"
+
+    # -- the ordered aggregation -------------------------------------------------------------
+    def ordered_key(self, keys: Sequence[ColumnPair], side: str) -> bool:
+        # Text keys are left out: their "C" order cannot use an index built with the
+        # database's collation.  uuid sorts by its bytes, which is its lower-case text order.
+        if len(keys) != 1:
+            return False
+        col = keys[0].source if side == "source" else keys[0].target
+        return ORDERED_KEY_TYPES.get(col.data_type) is keys[0].fmt
+
+    def bound_literal(self, pair: ColumnPair, side: str, text: str) -> str:
+        col = pair.source if side == "source" else pair.target
+        if col.data_type not in ORDERED_KEY_TYPES:
+            raise ValueError(f"a {col.data_type!r} key has no ordered aggregation")
+        return f"CAST({self.typed_literal(pair, side, text)} AS {col.data_type})"
+
+    def segment_digest(self, row_text: str, key: str, from_where: str) -> str:
+        # An aggregate over a sorted subquery sees the rows in that order (the PostgreSQL
+        # manual's "supplying the input values from a sorted subquery"); string_agg(... ORDER
+        # BY) would sort every segment again although the index scan already yields key
+        # order (1.33 s against 1.54 s a million rows).  Order only decides speed, never
+        # the verdict: equal digests mean equal row sequences, and the leaf diff is exact.
+        return (
+            f"SELECT COUNT(*) AS n, md5(string_agg(q.r, '')) AS total"
+            f" FROM (SELECT {row_text} AS r FROM {from_where} ORDER BY {key}) AS q"
+        )
 
     # -- rendering ---------------------------------------------------------------------------
     def render(self, pair: ColumnPair, side: str, scope: Scope) -> str:
@@ -135,14 +173,12 @@ class PostgresGenerator(SqlGenerator):
 
     def _float(self, v: str, scope: Scope) -> str:
         digits = self.options.float_digits
-        # float8::text is the shortest round-trip form; as numeric it rounds exactly.
-        exact = f"abs({v})::text::numeric"
-        rounded = f"trim_scale(round({exact}, {digits - 1} - {_exponent(v)}))::text"
-        return (
-            f"CASE WHEN {v} = 0 THEN '0' WHEN {v} = 'NaN' THEN 'NaN'"
-            f" WHEN {v} = 'Infinity' THEN 'Infinity' WHEN {v} = '-Infinity' THEN '-Infinity'"
-            f" WHEN {v} < 0 THEN '-' || {rounded} ELSE {rounded} END"
-        )
+        # float8::text is the shortest round-trip form; as numeric it rounds exactly, half
+        # away from zero on either sign.  No CASE is needed for the special values: -0 reads
+        # as numeric 0, and NaN and +-Infinity survive round() and trim_scale() and print
+        # their canonical names (8 % of the row text's cost went into that CASE).
+        exact = f"({v})::text::numeric"
+        return f"trim_scale(round({exact}, {digits - 1} - {_exponent(v)}))::text"
 
     def segment_case(
         self, keys: Sequence[ColumnPair], side: str, bounds: Sequence[Sequence[str]], first: int
@@ -250,6 +286,23 @@ def set_session(cursor: Any, paramstyle: str, values: dict[str, str]) -> dict[st
         )
         old[name] = str(cursor.fetchone()[0])
     return old
+
+
+def key_index_sql(paramstyle: str) -> str:
+    """1 when the column is NOT NULL and leads a valid, unconditional btree index, else 0.
+
+    Two parameters: the quoted table name and the column name.  Without such an index every
+    segment of the ordered aggregation would scan the whole table.
+    """
+    mark = "?" if paramstyle == "qmark" else "%s"
+    return (
+        "SELECT CASE WHEN a.attnotnull AND EXISTS (SELECT 1 FROM pg_index AS i"
+        " JOIN pg_class AS c ON c.oid = i.indexrelid JOIN pg_am AS am ON am.oid = c.relam"
+        " WHERE i.indrelid = a.attrelid AND i.indkey[0] = a.attnum AND am.amname = 'btree'"
+        " AND i.indpred IS NULL AND i.indisvalid) THEN 1 ELSE 0 END"
+        f" FROM pg_attribute AS a WHERE a.attrelid = to_regclass({mark}) AND a.attname = {mark}"
+        " AND NOT a.attisdropped"
+    )
 
 
 def estimate_sql(paramstyle: str) -> str:

@@ -112,6 +112,21 @@ class SqlGenerator:
     def sample_clause(self, percent: float) -> str:
         raise NotImplementedError
 
+    def ordered_key(self, keys: Sequence[ColumnPair], side: str) -> bool:
+        """Whether :meth:`digest_query` suits this key: one column whose index both orders
+        the rows like the other engine does and serves ``key >= lo AND key < hi`` ranges."""
+        return False
+
+    def bound_literal(self, pair: ColumnPair, side: str, text: str) -> str:
+        """A key literal of exactly the key column's type, so comparing with it keeps the
+        index usable (a wider literal would cast the column instead)."""
+        raise NotImplementedError
+
+    def segment_digest(self, row_text: str, key: str, from_where: str) -> str:
+        """``SELECT COUNT(*) AS n, <md5 hex of the rows' texts concatenated in key order>
+        AS total FROM ...`` over the rows of ``from_where``."""
+        raise NotImplementedError
+
     def limit(self, select_body: str, rows: int) -> str:
         return f"{select_body} LIMIT {int(rows)}"
 
@@ -226,6 +241,53 @@ class SqlGenerator:
             f"SELECT s.seg, COUNT(*) AS n, {self.exact_sum('s.h')} AS total"
             f" FROM ({inner}) AS s GROUP BY s.seg"
         )
+
+    def digest_query(
+        self,
+        table: TableRef,
+        keys: Sequence[ColumnPair],
+        pairs: Sequence[ColumnPair],
+        side: str,
+        bounds: Sequence[Sequence[str]],
+        *,
+        first: int = 0,
+        user_where: str | None = None,
+        restrict: str | None = None,
+    ) -> str:
+        """One pass: (segment, row count, MD5 of the segment's rows in key order).
+
+        The ordered aggregation of docs/checksum.md: one MD5 over a whole segment instead of
+        one a row.  Each segment is an index range scan that already yields key order (a
+        LATERAL / CROSS APPLY over a VALUES list of the bounds), so no row is sorted and only
+        one segment's text is held at a time.  Only for :meth:`ordered_key` keys.
+        """
+        key = self.sort_expr(keys[0], side)
+
+        def branch(*conditions: str) -> str:
+            scope = Scope(self.apply_keyword)
+            text = self.row_text(pairs, side, scope)
+            from_where = scope.from_clause(self.table(table)) + self.where(
+                user_where, restrict or "", *conditions
+            )
+            return self.segment_digest(text, key, from_where)
+
+        def alone(seg: int, *conditions: str) -> str:
+            return f"SELECT {seg} AS seg, x.n, x.total FROM ({branch(*conditions)}) AS x"
+
+        if not bounds:
+            return alone(first)
+        lits = [self.bound_literal(keys[0], side, b[0]) for b in bounds]
+        parts = [alone(first, f"{key} < {lits[0]}")]
+        if len(lits) > 1:
+            rows = ", ".join(
+                f"({first + i}, {lits[i - 1]}, {lits[i]})" for i in range(1, len(lits))
+            )
+            parts.append(
+                f"SELECT b.seg, x.n, x.total FROM (VALUES {rows}) AS b(seg, lo, hi)"
+                f" {self.apply_keyword} ({branch(f'{key} >= b.lo', f'{key} < b.hi')}) AS x"
+            )
+        parts.append(alone(first + len(lits), f"{key} >= {lits[-1]}"))
+        return " UNION ALL ".join(parts)
 
     def key_texts(self, keys: Sequence[ColumnPair], side: str, scope: Scope) -> list[str]:
         return [self.nullable_render(k, side, scope) for k in keys]

@@ -10,6 +10,7 @@ cancels duplicate rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 from pytest_cdc.checksums.encoding import (
@@ -60,6 +61,16 @@ TYPE_CLASSES: dict[str, TypeClass] = {
     "image": TypeClass.BINARY,
 }
 
+#: Key column types whose index order is PostgreSQL's order too (INFORMATION_SCHEMA data_type
+#: -> the type class it must be compared as); the name is also the literal's cast.
+ORDERED_KEY_TYPES: dict[str, TypeClass] = {
+    "tinyint": TypeClass.INTEGER,
+    "smallint": TypeClass.INTEGER,
+    "int": TypeClass.INTEGER,
+    "bigint": TypeClass.INTEGER,
+    "date": TypeClass.DATE,
+}
+
 CATALOG_QUERY = (
     "SELECT COLUMN_NAME, DATA_TYPE, DATETIME_PRECISION FROM INFORMATION_SCHEMA.COLUMNS"
     " WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION"
@@ -97,6 +108,36 @@ class TsqlGenerator(SqlGenerator):
 
     def sample_clause(self, percent: float) -> str:
         return f"TABLESAMPLE ({float(percent)!r} PERCENT)"
+
+    # -- the ordered aggregation -------------------------------------------------------------
+    def ordered_key(self, keys: Sequence[ColumnPair], side: str) -> bool:
+        # Integer and date keys only: their order is PostgreSQL's, and a literal cast to the
+        # column's own type keeps the seek.  uniqueidentifier sorts its last byte group first
+        # (never used), text needs a binary UTF-8 order no index has, and a decimal or
+        # datetime2 literal would need the column's precision.
+        if len(keys) != 1:
+            return False
+        col = keys[0].source if side == "source" else keys[0].target
+        return ORDERED_KEY_TYPES.get(col.data_type) is keys[0].fmt
+
+    def bound_literal(self, pair: ColumnPair, side: str, text: str) -> str:
+        col = pair.source if side == "source" else pair.target
+        if col.data_type not in ORDERED_KEY_TYPES:
+            raise ValueError(f"a {col.data_type!r} key has no ordered aggregation")
+        return f"CAST({self.typed_literal(pair, side, text)} AS {col.data_type})"
+
+    def segment_digest(self, row_text: str, key: str, from_where: str) -> str:
+        # STRING_AGG over varchar(max) has no 8000-byte limit; the row text is UTF-8 already
+        # (see utf8()), so HASHBYTES sees the bytes PostgreSQL's md5() sees.  The optimizer
+        # drops the WITHIN GROUP sort when the index seek yields key order.
+        digest = (
+            "HASHBYTES('MD5', STRING_AGG(CAST(q.r AS varchar(max)), '')"
+            " WITHIN GROUP (ORDER BY q.k))"
+        )
+        return (
+            f"SELECT COUNT(*) AS n, LOWER(CONVERT(char(32), {digest}, 2)) AS total"
+            f" FROM (SELECT {row_text} AS r, {key} AS k FROM {from_where}) AS q"
+        )
 
     def limit(self, select_body: str, rows: int) -> str:
         return select_body.replace("SELECT ", f"SELECT TOP ({int(rows)}) ", 1)
@@ -275,6 +316,21 @@ def check_server(cursor: object, needs_utf8: bool) -> None:
             "hashed like postgresql does: reconcile on sql server 2019 or later, or leave the "
             "text columns out with columns=[...]"
         )
+
+
+def key_index_sql(paramstyle: str) -> str:
+    """1 when the column is NOT NULL and leads an enabled, unfiltered rowstore index, else 0.
+
+    Two parameters: the quoted table name and the column name.
+    """
+    return (
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM sys.index_columns AS ic"
+        " JOIN sys.indexes AS ix ON ix.object_id = ic.object_id AND ix.index_id = ic.index_id"
+        " JOIN sys.columns AS c ON c.object_id = ic.object_id AND c.column_id = ic.column_id"
+        " WHERE ic.object_id = OBJECT_ID(?) AND c.name = ? AND ic.key_ordinal = 1"
+        " AND ix.type IN (1, 2) AND ix.has_filter = 0 AND ix.is_disabled = 0"
+        " AND c.is_nullable = 0) THEN 1 ELSE 0 END"
+    )
 
 
 def estimate_sql(paramstyle: str) -> str:

@@ -52,6 +52,13 @@ def register(subparsers: Any) -> None:
         default="truncate",
         help="how extra fractional digits are dropped",
     )
+    parser.add_argument(
+        "--aggregation",
+        choices=("auto", "sum", "ordered"),
+        default="auto",
+        help="segment checksums: one MD5 a segment in key order (ordered, needs an indexed"
+        " single-column key), additive per-row sums (sum), or the faster one that applies (auto)",
+    )
     parser.add_argument("--leaf-rows", type=int, default=10_000, help="rows fetched per leaf")
     parser.add_argument("--show", type=int, default=10, help="changed rows shown side by side")
     parser.add_argument("--format", choices=("text", "json"), default="text")
@@ -94,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
             timestamp_mode=args.timestamp_mode,
             leaf_rows=args.leaf_rows,
             show=args.show,
+            aggregation=args.aggregation,
         )
     except CdcError:
         raise

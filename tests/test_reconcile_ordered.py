@@ -1,0 +1,240 @@
+"""The ordered aggregation: one MD5 a segment over its rows in key order (docs/checksum.md).
+
+Checked on the running server: the digest is the oracle's MD5 of the canonical rows sorted by
+key, segment by segment; "auto" picks it exactly when the key allows it; and every kind of
+difference is found the same way as with the additive sums.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import random
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from reconcile_helpers import connect, load, schemas
+
+from pytest_cdc.checksums import ReconcileError, oracle, reconcile
+from pytest_cdc.checksums.encoding import Column, ColumnPair
+from pytest_cdc.checksums.postgres import TYPE_CLASSES, PostgresGenerator, prepare_session
+from pytest_cdc.checksums.sqlgen import TableRef
+
+DDL = "id bigint PRIMARY KEY, name text, ratio double precision, price numeric(12,2)"
+NAMES = ["", None, "a|b", "<null>", "V1:a", "x;y", "\U0001f600"]
+
+
+def hour(i: int) -> dt.datetime:
+    return dt.datetime(2020, 1, 1, i % 24, i // 24)
+
+
+def make_rows(n: int, seed: int = 0) -> list[list[Any]]:
+    rng = random.Random(seed)
+    return [
+        [
+            i,
+            rng.choice([*NAMES, f"n{i}"]),
+            rng.choice([None, i / 7, -0.0, float("nan")]),
+            Decimal(rng.randint(-10000, 10000)) / 100,
+        ]
+        for i in range(1, n + 1)
+    ]
+
+
+@pytest.fixture(scope="module")
+def pg() -> Any:
+    conn = connect()
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def pair(pg: Any) -> Any:
+    with schemas(pg, 2) as names:
+        yield names
+
+
+def run(pg: Any, pair: list[str], **kwargs: Any) -> Any:
+    kwargs.setdefault("key", "id")
+    return reconcile(pg, pg, table=f"{pair[0]}.t", target_table=f"{pair[1]}.t", **kwargs)
+
+
+def column(name: str, data_type: str) -> Column:
+    return Column(name, data_type, TYPE_CLASSES[data_type])
+
+
+def test_digests_are_the_oracles_md5_of_rows_in_key_order(pg: Any, pair: list[str]) -> None:
+    rows = make_rows(50)
+    shuffled = rows[:]
+    random.Random(1).shuffle(shuffled)  # stored out of key order: the index restores it
+    load(pg, f'"{pair[0]}".t', DDL, shuffled)
+    types = {"id": "bigint", "name": "text", "ratio": "double precision", "price": "numeric"}
+    pairs = [
+        ColumnPair(column(n, t), column(n, t), TYPE_CLASSES[t], is_key=n == "id")
+        for n, t in types.items()
+    ]
+    gen = PostgresGenerator()
+    bounds = [["11"], ["12"], ["30"]]  # segments [..11) [11..12) [12..30) [30..]
+    sql = gen.digest_query(TableRef(pair[0], "t"), pairs[:1], pairs, "source", bounds, first=5)
+    cur = pg.cursor()
+    old = prepare_session(cur, "pyformat")
+    try:
+        cur.execute(sql)
+        got = {int(seg): (int(n), total) for seg, n, total in cur.fetchall()}
+    finally:
+        reset = old["extra_float_digits"]
+        cur.execute("SELECT set_config('extra_float_digits', %s, false)", (reset,))
+    fmts = [p.fmt for p in pairs]
+    edges = [None, 11, 12, 30, None]
+    want = {}
+    for i in range(4):
+        inside = [
+            r
+            for r in rows
+            if (edges[i] is None or r[0] >= edges[i])
+            and (edges[i + 1] is None or r[0] < edges[i + 1])
+        ]
+        data = b"".join(oracle.encode_row(fmts, r) for r in inside)
+        want[5 + i] = (len(inside), hashlib.md5(data).hexdigest())
+    assert got == want
+
+
+def test_auto_uses_it_for_an_indexed_key_and_finds_each_kind(pg: Any, pair: list[str]) -> None:
+    rows = make_rows(400)
+    dst = [list(r) for r in rows]
+    dst[10][3] = Decimal("999.99")  # changed
+    del dst[20]  # missing in the target (id 21)
+    dst.append([1000, "new", 1.0, Decimal(1)])  # extra
+    load(pg, f'"{pair[0]}".t', DDL, rows)
+    load(pg, f'"{pair[1]}".t', DDL, list(reversed(dst)))
+    found = {}
+    for aggregation in ("auto", "sum"):
+        report = run(pg, pair, leaf_rows=16, aggregation=aggregation)
+        found[report.options["aggregation"]] = (
+            report.missing,
+            report.extra,
+            [(c.key, c.differences) for c in report.changed],
+        )
+        assert report.segments_compared > 10
+    assert (
+        found["ordered"]
+        == found["sum"]
+        == (
+            [["21"]],
+            [["1000"]],
+            [(["11"], {"price": [str(rows[10][3]), "999.99"]})],
+        )
+    )
+
+
+def test_recursion_in_ordered_segments(pg: Any, pair: list[str]) -> None:
+    rows = make_rows(3000)
+    dst = [list(r) for r in rows]
+    for i in (0, 1500, 2999):
+        dst[i][1] = "changed"
+    load(pg, f'"{pair[0]}".t', DDL, rows)
+    load(pg, f'"{pair[1]}".t', DDL, dst)
+    report = run(pg, pair, leaf_rows=50, aggregation="ordered")
+    assert report.options["aggregation"] == "ordered"
+    assert sorted(int(c.key[0]) for c in report.changed) == [1, 1501, 3000]
+    assert report.changed_count == 3 and report.missing_count == report.extra_count == 0
+    # The segments were checked, then split again inside the differing ones.
+    assert any("VALUES" in q.sql and "md5(string_agg" in q.sql for q in report.queries)
+
+
+@pytest.mark.parametrize(
+    ("ddl", "make", "ordered"),
+    [
+        ("k uuid PRIMARY KEY, v int", lambda i: f"{i:08x}-0000-4000-8000-{i:012x}", True),
+        ("k timestamp PRIMARY KEY, v int", hour, True),
+        ("k date PRIMARY KEY, v int", lambda i: dt.date(2020, 1, 1) + dt.timedelta(days=i), True),
+        ("k numeric(10,3) PRIMARY KEY, v int", lambda i: Decimal(i) / 8, True),
+        ("k integer PRIMARY KEY, v int", lambda i: i - 60, True),
+        ("k text PRIMARY KEY, v int", lambda i: f"k{i:03d}", False),  # "C" order: no index
+        ("k bigint NOT NULL, v int", lambda i: i, False),  # no index
+        ("k bigint UNIQUE, v int", lambda i: i, False),  # NULL keys would fall in no segment
+        ("k timestamptz PRIMARY KEY, v int", hour, False),
+    ],
+    ids=[
+        "uuid",
+        "timestamp",
+        "date",
+        "numeric",
+        "integer",
+        "text",
+        "no-index",
+        "nullable",
+        "timestamptz",
+    ],
+)
+def test_auto_picks_ordered_only_where_the_key_allows(
+    pg: Any, pair: list[str], ddl: str, make: Any, ordered: bool
+) -> None:
+    rows = [(make(i), i) for i in range(120)]
+    dst = [list(r) for r in rows]
+    dst[77][1] = -1
+    load(pg, f'"{pair[0]}".t', ddl, rows)
+    load(pg, f'"{pair[1]}".t', ddl, [tuple(r) for r in reversed(dst)])
+    report = run(pg, pair, key="k", leaf_rows=10)
+    assert report.options["aggregation"] == ("ordered" if ordered else "sum")
+    assert report.changed_count == 1 and report.differing_count == 1
+    assert report.changed[0].differences == {"v": ["77", "-1"]}
+    if not ordered:
+        with pytest.raises(ReconcileError, match="aggregation='ordered' cannot be used"):
+            run(pg, pair, key="k", aggregation="ordered")
+
+
+def test_ordered_needs_the_index_on_both_sides(pg: Any, pair: list[str]) -> None:
+    load(pg, f'"{pair[0]}".t', DDL, make_rows(30))
+    load(pg, f'"{pair[1]}".t', DDL.replace(" PRIMARY KEY", " NOT NULL"), make_rows(30))
+    with pytest.raises(ReconcileError, match=r"target key column 'id' .* lead an index"):
+        run(pg, pair, aggregation="ordered")
+    assert run(pg, pair).options["aggregation"] == "sum"
+
+
+def test_unknown_aggregation_is_a_clear_error(pg: Any, pair: list[str]) -> None:
+    load(pg, f'"{pair[0]}".t', DDL, [])
+    load(pg, f'"{pair[1]}".t', DDL, [])
+    with pytest.raises(ReconcileError, match="aggregation='fast' is not one of auto, sum"):
+        run(pg, pair, aggregation="fast")
+
+
+def test_where_filter_and_empty_segments(pg: Any, pair: list[str]) -> None:
+    rows = make_rows(500)
+    dst = [list(r) for r in rows]
+    dst[450][1] = "late change"  # outside the filter: not a difference
+    dst[5][1] = "early change"
+    load(pg, f'"{pair[0]}".t', DDL, rows)
+    load(pg, f'"{pair[1]}".t', DDL, dst)
+    report = run(pg, pair, where="id <= 400 OR id > 480", leaf_rows=20, aggregation="ordered")
+    assert [c.key for c in report.changed] == [["6"]]
+    assert report.source_rows == report.target_rows == 420
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_every_single_change_is_detected(pg: Any, data: st.DataObject) -> None:
+    rows = make_rows(60, seed=7)
+    dst = [list(r) for r in rows]
+    kind = data.draw(st.sampled_from(["cell", "delete", "swap", "insert"]))
+    i = data.draw(st.integers(0, len(rows) - 1))
+    if kind == "cell":
+        old = dst[i][1]
+        dst[i][1] = data.draw(st.sampled_from([n for n in [*NAMES, "zz"] if n != old]))
+    elif kind == "delete":
+        del dst[i]
+    elif kind == "insert":
+        dst.append([1000 + i, None, None, Decimal(0)])
+    else:  # two rows exchange their names: the same multiset of values, other rows
+        j = (i + 1) % len(rows)
+        if dst[i][1] == dst[j][1]:
+            return
+        dst[i][1], dst[j][1] = dst[j][1], dst[i][1]
+    with schemas(pg, 2) as names:
+        load(pg, f'"{names[0]}".t', DDL, rows)
+        load(pg, f'"{names[1]}".t', DDL, dst)
+        report = run(pg, names, leaf_rows=8, aggregation="ordered")
+    assert report.differing_count == (2 if kind == "swap" else 1), (kind, i, report.to_text())
