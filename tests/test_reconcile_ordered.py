@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reconcile_helpers import connect, load, schemas
+from reconcile_helpers import connect, load, schemas, server_url
 
 from pytest_cdc.checksums import ReconcileError, oracle, reconcile
 from pytest_cdc.checksums.encoding import Column, ColumnPair
@@ -238,3 +238,24 @@ def test_every_single_change_is_detected(pg: Any, data: st.DataObject) -> None:
         load(pg, f'"{names[1]}".t', DDL, dst)
         report = run(pg, names, leaf_rows=8, aggregation="ordered")
     assert report.differing_count == (2 if kind == "swap" else 1), (kind, i, report.to_text())
+
+
+def test_url_sides_spread_segments_over_lanes(pg: Any, pair: list[str]) -> None:
+    """A URL side opens one connection per parallel worker; each scans a run of segments."""
+    rows = make_rows(2000)
+    dst = [list(r) for r in rows]
+    for i in (0, 999, 1999):  # first, middle and last lane
+        dst[i][1] = "changed"
+    load(pg, f'"{pair[0]}".t', DDL, rows)
+    load(pg, f'"{pair[1]}".t', DDL, dst)
+    base = server_url()
+    # Six workers a query, halved because both sides are on this one server: three lanes.
+    url = base + ("&" if "?" in base else "?") + "options=-c%20max_parallel_workers_per_gather%3D6"
+    report = reconcile(
+        url, url, table=f"{pair[0]}.t", target_table=f"{pair[1]}.t", key="id", leaf_rows=100
+    )
+    passes = [q for q in report.queries if q.purpose == "segment checksums"]
+    assert len(passes) == 6 and {q.side for q in passes} == {"source", "target"}
+    assert sum(q.rows for q in passes) == 2 * report.segments_compared
+    assert sorted(int(c.key[0]) for c in report.changed) == [1, 1000, 2000]
+    assert report.changed_count == 3 and report.missing_count == report.extra_count == 0

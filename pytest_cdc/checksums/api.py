@@ -294,6 +294,33 @@ def _aggregation(
     return "sum"
 
 
+def _lanes(
+    stack: contextlib.ExitStack,
+    obj: Any,
+    conn: _Conn,
+    side: Side,
+    pairs: Sequence[ColumnPair],
+) -> None:
+    """Extra connections for an ordered pass over a PostgreSQL URL.
+
+    The ordered pass is one backend per query (PostgreSQL plans no parallel workers for a
+    LATERAL over VALUES), so the side gets ``max_parallel_workers_per_gather`` connections
+    in all (already halved when both sides share one server), each scanning a contiguous
+    run of segments.  Not one more for the leader, as a parallel plan would have: on this
+    2-core machine, two lanes a side over one shared server took 7.9 s instead of 6.5 s.
+    Borrowed connections, pools and handles are used as given, alone.
+    """
+    if not isinstance(obj, str) or conn.dialect != "postgresql":
+        return
+    workers = int(_query(conn, "SELECT current_setting('max_parallel_workers_per_gather')")[0][0])
+    for _ in range(max(0, workers - 1)):
+        extra = stack.enter_context(_opened(obj))
+        _prepare(extra, pairs, side.label)  # closed afterwards: nothing to restore
+        side.extra.append(
+            Side(side.label, extra.raw, side.gen, side.table, side.where, threading.Lock())
+        )
+
+
 def reconcile(
     source: Any,
     target: Any,
@@ -361,6 +388,9 @@ def reconcile(
         dst_lock = shared if dst.raw is src.raw else threading.Lock()
         dst_where = target_where if target_where is not None else where
         dst_side = Side("target", dst.raw, dst_gen, dst_ref, dst_where, dst_lock)
+        if settings.aggregation == "ordered" and dst.raw is not src.raw:
+            _lanes(stack, source, src, src_side, pairs)
+            _lanes(stack, target, dst, dst_side, pairs)
         report = ReconcileReport(
             source=src.label,
             target=dst.label,

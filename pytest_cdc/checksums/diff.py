@@ -50,6 +50,9 @@ class Side:
     where: str | None
     lock: threading.Lock
     queries: list[QueryRecord] = field(default_factory=list)
+    #: More connections to the same database: the ordered aggregation spreads a pass's
+    #: segments over them, as the additive pass spreads its rows over parallel workers.
+    extra: list[Side] = field(default_factory=list)
 
     def run(self, purpose: str, sql: str, params: Sequence[Any] | None = None) -> list[Any]:
         started = time.perf_counter()
@@ -66,6 +69,10 @@ class Side:
         seconds = time.perf_counter() - started
         self.queries.append(QueryRecord(self.label, purpose, sql, round(seconds, 6), len(rows)))
         return rows
+
+    def lanes(self) -> list[Side]:
+        """This side and its extra connections, each a :class:`Side` of its own."""
+        return [self, *self.extra]
 
 
 @dataclass
@@ -109,6 +116,10 @@ class Reconciler:
         self.source_rows = 0
         self.target_rows = 0
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cdc-reconcile")
+        extra = len(source.extra) + len(target.extra)
+        self._lanes = (
+            ThreadPoolExecutor(max_workers=extra, thread_name_prefix="cdc-lane") if extra else None
+        )
         self._concurrent = source.conn is not target.conn
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -125,6 +136,8 @@ class Reconciler:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        if self._lanes is not None:
+            self._lanes.shutdown(wait=True)
 
     # -- steps ----------------------------------------------------------------------------------
     def _range(self, side: Side, seg: Segment) -> str:
@@ -163,13 +176,14 @@ class Reconciler:
         self, bounds: Sequence[KeyText], first: int, parent: Segment | None
     ) -> tuple[Checksums, Checksums]:
         started = time.perf_counter()
-
-        ordered = self.settings.aggregation == "ordered"
+        if self.settings.aggregation == "ordered":
+            result = self.both(lambda side: self._digests(side, bounds, first, parent))
+            self._timed("checksums", started)
+            return result
 
         def one(side: Side) -> Checksums:
             restrict = self._range(side, parent) if parent else None
-            build = side.gen.digest_query if ordered else side.gen.checksum_query
-            sql = build(
+            sql = side.gen.checksum_query(
                 side.table,
                 self.keys,
                 self.pairs,
@@ -180,14 +194,55 @@ class Reconciler:
                 restrict=restrict,
             )
             rows = side.run("segment checksums", sql)
-            if ordered:
-                # Every segment has a row (an empty one: 0 and NULL): keep the non-empty.
-                return {int(seg): (int(n), str(total)) for seg, n, total in rows if int(n)}
             return {int(seg): (int(n), int(total)) for seg, n, total in rows}
 
         result = self.both(one)
         self._timed("checksums", started)
         return result
+
+    def _digests(
+        self, side: Side, bounds: Sequence[KeyText], first: int, parent: Segment | None
+    ) -> Checksums:
+        """Ordered digests of every segment, the segments cut into one run per lane.
+
+        Each lane gets a contiguous run of segments and scans only its key range, so the
+        lanes together still read every row once.
+        """
+        lanes = side.lanes()
+        count = len(bounds) + 1
+        runs = min(len(lanes), count)
+        edges: list[KeyText | None] = [
+            parent.lo if parent else None,
+            *bounds,
+            parent.hi if parent else None,
+        ]
+
+        def lane(i: int) -> Checksums:
+            at, to = count * i // runs, count * (i + 1) // runs  # segments [at, to)
+            own = lanes[i]
+            run = Segment(first + at, edges[at], edges[to])
+            restrict = self._range(own, run) if run.lo or run.hi else None
+            sql = own.gen.digest_query(
+                own.table,
+                self.keys,
+                self.pairs,
+                own.label,
+                [_texts(b) for b in bounds[at : to - 1]],
+                first=first + at,
+                user_where=own.where,
+                restrict=restrict,
+            )
+            rows = own.run("segment checksums", sql)
+            # Every segment has a row (an empty one: 0 and NULL): keep the non-empty.
+            return {int(seg): (int(n), str(total)) for seg, n, total in rows if int(n)}
+
+        if runs == 1 or self._lanes is None:
+            return lane(0)
+        later = [self._lanes.submit(lane, i) for i in range(1, runs)]
+        out = lane(0)
+        for future in later:
+            out.update(future.result())
+        return out
 
     def split(self, seg: Segment, rows: int, first: int) -> list[KeyText]:
         """Exact row-count bounds inside ``seg`` read from its bigger side."""
@@ -348,7 +403,9 @@ class Reconciler:
         base.segments_compared = self.compared
         base.segments_differing = self.differing
         base.timings.update(self.timings)
-        base.queries = self.source.queries + self.target.queries
+        base.queries = [
+            q for side in (self.source, self.target) for lane in side.lanes() for q in lane.queries
+        ]
         return base
 
 
