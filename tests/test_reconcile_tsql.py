@@ -195,6 +195,63 @@ def test_servers_without_utf8_are_refused_clearly() -> None:
     check_server(_VersionCursor(14), needs_utf8=False)
 
 
+class _CatalogServer:
+    """Stands in for a SQL Server connection: a version, and whether the key is indexed."""
+
+    def __init__(self, major: int, indexed: bool) -> None:
+        self.major, self.indexed = major, indexed
+        self.asked: list[str] = []
+
+    def cursor(self) -> Any:
+        server = self
+
+        class Cursor:
+            def execute(self, sql: str, params: Any = None) -> None:
+                server.asked.append(sql)
+                self.row = (server.major,) if "ProductMajorVersion" in sql else (server.indexed,)
+
+            def fetchall(self) -> list[tuple[int]]:
+                return [self.row]
+
+            def close(self) -> None:
+                pass
+
+        return Cursor()
+
+
+@pytest.mark.parametrize(
+    ("major", "indexed", "wanted", "chosen"),
+    [
+        (16, 1, "auto", "ordered"),
+        (14, 1, "auto", "ordered"),
+        (13, 1, "auto", "sum"),  # no STRING_AGG before SQL Server 2017
+        (16, 0, "auto", "sum"),
+        (16, 1, "sum", "sum"),
+    ],
+)
+def test_sql_server_ordered_aggregation_needs_string_agg_and_an_index(
+    major: int, indexed: int, wanted: str, chosen: str
+) -> None:
+    from pytest_cdc.checksums import api
+
+    server = _CatalogServer(major, bool(indexed))
+    conn = api._Conn(server, "mssql", "qmark", "mssql")
+    key = [pair("id", "int", key=True)]
+    sides = [(conn, TsqlGenerator(), TABLE, "source"), (conn, TsqlGenerator(), TABLE, "target")]
+    assert api._aggregation(wanted, sides, key) == chosen
+    if wanted == "auto" and major >= 14:
+        assert sqlglot.parse_one(server.asked[-1], read="tsql")  # the index query parses
+
+
+def test_sql_server_refusal_of_ordered_says_why() -> None:
+    from pytest_cdc.checksums import ReconcileError, api
+
+    conn = api._Conn(_CatalogServer(13, True), "mssql", "qmark", "mssql")
+    sides = [(conn, TsqlGenerator(), TABLE, "source")]
+    with pytest.raises(ReconcileError, match=r"STRING_AGG \(SQL Server 2017\).* version 13"):
+        api._aggregation("ordered", sides, [pair("id", "int", key=True)])
+
+
 # -- the float algorithm, replayed ----------------------------------------------------------
 def _round_away(value: int, digits: int) -> int:
     """T-SQL ROUND(decimal, -digits): half away from zero."""

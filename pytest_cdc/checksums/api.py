@@ -278,6 +278,11 @@ def _aggregation(
                 + (f"{col.data_type!r}" if len(key_pairs) == 1 else "composite")
             )
             break
+        if conn.dialect == "mssql":
+            major = int(_query(conn, tsql.VERSION_QUERY)[0][0])
+            if major < tsql.MIN_STRING_AGG_VERSION:
+                why = f"it needs STRING_AGG (SQL Server 2017), and the {label} is version {major}"
+                break
         module = postgres if conn.dialect == "postgresql" else tsql
         column = key_pairs[0].source if label == "source" else key_pairs[0].target
         rows = _query(conn, module.key_index_sql(conn.paramstyle), (gen.table(ref), column.name))

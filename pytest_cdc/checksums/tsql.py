@@ -28,6 +28,8 @@ BINARY_COLLATION = "Latin1_General_100_BIN2"
 SMALLEST_NORMAL = "2.2250738585072014E-308"
 #: First SQL Server major version with UTF-8 collations (2019).
 MIN_UTF8_VERSION = 15
+#: First SQL Server major version with STRING_AGG (2017): the ordered aggregation needs it.
+MIN_STRING_AGG_VERSION = 14
 
 TYPE_CLASSES: dict[str, TypeClass] = {
     "tinyint": TypeClass.INTEGER,
