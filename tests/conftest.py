@@ -76,3 +76,24 @@ def showplans() -> Path:
     if not SHOWPLANS.is_dir():
         pytest.skip(f"needs the shared showplan samples in {SHOWPLANS}")
     return SHOWPLANS
+
+
+# -- the reconciliation suites -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def pg() -> Iterator[Any]:
+    """An autocommit psycopg2 connection to the running server (reconcile_helpers.connect);
+    modules that need another kind of ``pg`` define their own."""
+    from reconcile_helpers import connect
+
+    conn = connect()
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def pair(pg: Any) -> Iterator[list[str]]:
+    """Two fresh cdc_test_* schemas playing source and target, dropped afterwards."""
+    from reconcile_helpers import schemas
+
+    with schemas(pg, 2) as names:
+        yield names

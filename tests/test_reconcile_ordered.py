@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reconcile_helpers import connect, load, schemas, server_url
+from reconcile_helpers import load, schemas, server_url
 
 from pytest_cdc.checksums import ReconcileError, oracle, reconcile
 from pytest_cdc.checksums.encoding import Column, ColumnPair
@@ -42,19 +42,6 @@ def make_rows(n: int, seed: int = 0) -> list[list[Any]]:
         ]
         for i in range(1, n + 1)
     ]
-
-
-@pytest.fixture(scope="module")
-def pg() -> Any:
-    conn = connect()
-    yield conn
-    conn.close()
-
-
-@pytest.fixture
-def pair(pg: Any) -> Any:
-    with schemas(pg, 2) as names:
-        yield names
 
 
 def run(pg: Any, pair: list[str], **kwargs: Any) -> Any:

@@ -41,19 +41,6 @@ def make_rows(n: int) -> list[tuple[Any, ...]]:
     ]
 
 
-@pytest.fixture(scope="module")
-def pg() -> Any:
-    conn = connect()
-    yield conn
-    conn.close()
-
-
-@pytest.fixture
-def pair(pg: Any) -> Any:
-    with schemas(pg, 2) as names:
-        yield names
-
-
 def both(
     pg: Any, pair: list[str], src_rows: list[Any], dst_rows: list[Any], ddl: str = DDL
 ) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
-from reconcile_helpers import connect, schemas
+from reconcile_helpers import schemas
 
 from pytest_cdc.checksums import reconcile
 from pytest_cdc.errors import ConfigError
@@ -26,13 +26,6 @@ SCHEMA = {
     "ref": "uuid",
     "blob": "bytea",
 }
-
-
-@pytest.fixture(scope="module")
-def pg() -> Any:
-    conn = connect()
-    yield conn
-    conn.close()
 
 
 def test_rows_load_and_reconcile_equal(pg: Any) -> None:

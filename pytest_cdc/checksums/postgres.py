@@ -7,7 +7,7 @@ session with ``extra_float_digits > 0`` so ``float8::text`` is the shortest roun
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from pytest_cdc.checksums.encoding import Column, ColumnPair, TypeClass
@@ -62,6 +62,9 @@ class PostgresGenerator(SqlGenerator):
     sqlglot_dialect: ClassVar[str] = "postgres"
     apply_keyword: ClassVar[str] = "CROSS JOIN LATERAL"
     null_propagating: ClassVar[bool] = True
+    # Text keys are left out: their "C" order cannot use an index built with the database's
+    # collation.  uuid sorts by its bytes, which is its lower-case text order.
+    ordered_key_types: ClassVar[Mapping[str, TypeClass]] = ORDERED_KEY_TYPES
 
     # row_text: the base class's chain of ||, which is safe because every field is
     # COALESCEd and never NULL.  It beats one concat() call by ~15 % of the text-building
@@ -87,20 +90,6 @@ class PostgresGenerator(SqlGenerator):
         return f"TABLESAMPLE SYSTEM ({float(percent)!r})"
 
     # -- the ordered aggregation -------------------------------------------------------------
-    def ordered_key(self, keys: Sequence[ColumnPair], side: str) -> bool:
-        # Text keys are left out: their "C" order cannot use an index built with the
-        # database's collation.  uuid sorts by its bytes, which is its lower-case text order.
-        if len(keys) != 1:
-            return False
-        col = keys[0].source if side == "source" else keys[0].target
-        return ORDERED_KEY_TYPES.get(col.data_type) is keys[0].fmt
-
-    def bound_literal(self, pair: ColumnPair, side: str, text: str) -> str:
-        col = pair.source if side == "source" else pair.target
-        if col.data_type not in ORDERED_KEY_TYPES:
-            raise ValueError(f"a {col.data_type!r} key has no ordered aggregation")
-        return f"CAST({self.typed_literal(pair, side, text)} AS {col.data_type})"
-
     def segment_digest(self, row_text: str, key: str, from_where: str) -> str:
         # An aggregate over a sorted subquery sees the rows in that order (the PostgreSQL
         # manual's "supplying the input values from a sorted subquery"); string_agg(... ORDER

@@ -9,7 +9,7 @@ literal built from a key value read back from the database (escaped by the gener
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -65,6 +65,10 @@ class SqlGenerator:
     sqlglot_dialect: ClassVar[str] = ""
     apply_keyword: ClassVar[str] = "CROSS JOIN LATERAL"
     concat_operator: ClassVar[str] = " || "
+    #: Key column types (catalog data_type -> the type class it must be compared as) whose
+    #: index order the other engine shares: the keys :meth:`digest_query` serves.  The name
+    #: is also the bound literals' cast, so it must be a plain type name.
+    ordered_key_types: ClassVar[Mapping[str, TypeClass]] = {}
     #: Whether every rendering is NULL for a NULL value and concatenation with NULL is NULL,
     #: so that COALESCE(field, 'N') can replace a CASE (cheaper on PostgreSQL).
     null_propagating: ClassVar[bool] = False
@@ -115,12 +119,18 @@ class SqlGenerator:
     def ordered_key(self, keys: Sequence[ColumnPair], side: str) -> bool:
         """Whether :meth:`digest_query` suits this key: one column whose index both orders
         the rows like the other engine does and serves ``key >= lo AND key < hi`` ranges."""
-        return False
+        if len(keys) != 1:
+            return False
+        col = keys[0].source if side == "source" else keys[0].target
+        return self.ordered_key_types.get(col.data_type) is keys[0].fmt
 
     def bound_literal(self, pair: ColumnPair, side: str, text: str) -> str:
         """A key literal of exactly the key column's type, so comparing with it keeps the
         index usable (a wider literal would cast the column instead)."""
-        raise NotImplementedError
+        col = pair.source if side == "source" else pair.target
+        if col.data_type not in self.ordered_key_types:
+            raise ValueError(f"a {col.data_type!r} key has no ordered aggregation")
+        return f"CAST({self.typed_literal(pair, side, text)} AS {col.data_type})"
 
     def segment_digest(self, row_text: str, key: str, from_where: str) -> str:
         """``SELECT COUNT(*) AS n, <md5 hex of the rows' texts concatenated in key order>

@@ -10,7 +10,7 @@ cancels duplicate rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from typing import ClassVar
 
 from pytest_cdc.checksums.encoding import (
@@ -85,6 +85,11 @@ class TsqlGenerator(SqlGenerator):
     sqlglot_dialect: ClassVar[str] = "tsql"
     apply_keyword: ClassVar[str] = "CROSS APPLY"
     concat_operator: ClassVar[str] = " + "
+    # Integer and date keys only: their order is PostgreSQL's, and a literal cast to the
+    # column's own type keeps the seek.  uniqueidentifier sorts its last byte group first
+    # (never used), text needs a binary UTF-8 order no index has, and a decimal or datetime2
+    # literal would need the column's precision.
+    ordered_key_types: ClassVar[Mapping[str, TypeClass]] = ORDERED_KEY_TYPES
 
     def string_literal(self, text: str) -> str:
         if "\x00" in text:
@@ -112,22 +117,6 @@ class TsqlGenerator(SqlGenerator):
         return f"TABLESAMPLE ({float(percent)!r} PERCENT)"
 
     # -- the ordered aggregation -------------------------------------------------------------
-    def ordered_key(self, keys: Sequence[ColumnPair], side: str) -> bool:
-        # Integer and date keys only: their order is PostgreSQL's, and a literal cast to the
-        # column's own type keeps the seek.  uniqueidentifier sorts its last byte group first
-        # (never used), text needs a binary UTF-8 order no index has, and a decimal or
-        # datetime2 literal would need the column's precision.
-        if len(keys) != 1:
-            return False
-        col = keys[0].source if side == "source" else keys[0].target
-        return ORDERED_KEY_TYPES.get(col.data_type) is keys[0].fmt
-
-    def bound_literal(self, pair: ColumnPair, side: str, text: str) -> str:
-        col = pair.source if side == "source" else pair.target
-        if col.data_type not in ORDERED_KEY_TYPES:
-            raise ValueError(f"a {col.data_type!r} key has no ordered aggregation")
-        return f"CAST({self.typed_literal(pair, side, text)} AS {col.data_type})"
-
     def segment_digest(self, row_text: str, key: str, from_where: str) -> str:
         # STRING_AGG over varchar(max) has no 8000-byte limit; the row text is UTF-8 already
         # (see utf8()), so HASHBYTES sees the bytes PostgreSQL's md5() sees.  The optimizer
