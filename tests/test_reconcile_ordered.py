@@ -246,3 +246,42 @@ def test_url_sides_spread_segments_over_lanes(pg: Any, pair: list[str]) -> None:
     assert sum(q.rows for q in passes) == 2 * report.segments_compared
     assert sorted(int(c.key[0]) for c in report.changed) == [1, 1000, 2000]
     assert report.changed_count == 3 and report.missing_count == report.extra_count == 0
+
+
+WIDE = "id bigint PRIMARY KEY, doc text"
+
+
+def wide_rows(n: int) -> list[list[Any]]:
+    return [[i, f"{i:05d}" * 1000] for i in range(1, n + 1)]  # 5,000-byte documents
+
+
+def test_wide_rows_get_more_smaller_segments(
+    pg: Any, pair: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_cdc.checksums import diff
+
+    rows = wide_rows(200)  # about 1 MB of row text: 20 segments of 50 KB
+    dst = [list(r) for r in rows]
+    dst[150][1] = "short"
+    load(pg, f'"{pair[0]}".t', WIDE, rows)
+    load(pg, f'"{pair[1]}".t', WIDE, dst)
+    monkeypatch.setattr(diff, "SEGMENT_BYTES", 50_000)
+    report = run(pg, pair)
+    assert report.options["aggregation"] == "ordered"
+    assert 15 <= report.segments_compared <= 25  # not the 1 segment 10,000 rows a leaf make
+    assert [c.key for c in report.changed] == [["151"]]
+
+
+def test_too_wide_for_ordered_segments_keeps_the_sums(
+    pg: Any, pair: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_cdc.checksums import diff
+
+    load(pg, f'"{pair[0]}".t', WIDE, wide_rows(50))
+    load(pg, f'"{pair[1]}".t', WIDE, wide_rows(50))
+    monkeypatch.setattr(diff, "SEGMENT_BYTES", 10_000)
+    monkeypatch.setattr(diff, "MAX_ORDERED_SEGMENTS", 4)  # 250 KB would need 25 segments
+    report = run(pg, pair)
+    assert report.equal and report.options["aggregation"] == "sum"
+    with pytest.raises(ReconcileError, match=r"rows of about 5,0\d\d bytes .* aggregation='sum'"):
+        run(pg, pair, aggregation="ordered")

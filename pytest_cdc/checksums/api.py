@@ -9,6 +9,7 @@ pyodbc connection.  Connections opened here are closed here; borrowed ones are l
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -16,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pytest_cdc.checksums import postgres, tsql
+from pytest_cdc.checksums import diff, postgres, tsql
 from pytest_cdc.checksums.diff import Reconciler, Settings, Side
 from pytest_cdc.checksums.encoding import (
     LENGTH_PREFIXED,
@@ -299,6 +300,37 @@ def _aggregation(
     return "sum"
 
 
+def _size_segments(
+    settings: Settings,
+    wanted: str,
+    conn: _Conn,
+    gen: SqlGenerator,
+    ref: TableRef,
+    pairs: Sequence[ColumnPair],
+    where: str | None,
+    estimated_rows: int,
+) -> None:
+    """Measure the row text the ordered segments will hold; too wide a table takes the sums.
+
+    string_agg holds one segment's text at once, so the pass cuts the table into segments of
+    at most ``segment_bytes``.  Where even ``max_ordered_segments`` segments would be bigger,
+    "auto" keeps the sums, which hold nothing per row; an explicit "ordered" is refused.
+    """
+    rows = _query(conn, gen.width_query(ref, pairs, "source", 1000, user_where=where))
+    width = float(rows[0][0]) if rows and rows[0][0] is not None else 0.0
+    settings.row_bytes = width
+    total = estimated_rows * width
+    if total <= settings.segment_bytes * settings.max_ordered_segments:
+        return
+    if wanted == "ordered":
+        raise ReconcileError(
+            f"aggregation='ordered' cannot be used: rows of about {width:,.0f} bytes would make"
+            f" segments of more than {settings.segment_bytes >> 20} MB even cut into"
+            f" {settings.max_ordered_segments:,} segments; pass aggregation='sum'"
+        )
+    settings.aggregation = "sum"
+
+
 def _lanes(
     stack: contextlib.ExitStack,
     obj: Any,
@@ -356,7 +388,13 @@ def reconcile(
     if not keys:
         raise ReconcileError("no key column given: pass key='id' (or a list for a composite key)")
     options = EncodingOptions(float_digits, timestamp_precision, timestamp_mode)
-    settings = Settings(leaf_rows=max(1, leaf_rows), show=show, max_keys=max_keys)
+    settings = Settings(
+        leaf_rows=max(1, leaf_rows),
+        show=show,
+        max_keys=max_keys,
+        segment_bytes=diff.SEGMENT_BYTES,
+        max_ordered_segments=diff.MAX_ORDERED_SEGMENTS,
+    )
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         src = stack.enter_context(_opened(source))
@@ -388,6 +426,10 @@ def reconcile(
             [(src, src_gen, src_ref, "source"), (dst, dst_gen, dst_ref, "target")],
             key_pairs,
         )
+        # Planner statistics, or a COUNT(*) with a where=: asked once.
+        estimate = functools.cache(lambda: _estimate(src, src_gen, src_ref, where))
+        if settings.aggregation == "ordered":
+            _size_segments(settings, aggregation, src, src_gen, src_ref, pairs, where, estimate())
         shared = threading.Lock()
         src_side = Side("source", src.raw, src_gen, src_ref, where, shared)
         dst_lock = shared if dst.raw is src.raw else threading.Lock()
@@ -415,7 +457,7 @@ def reconcile(
             key_pairs,
             pairs,
             settings,
-            lambda: _estimate(src, src_gen, src_ref, where),
+            estimate,
         )
         try:
             engine.compare(engine.initial_bounds(), None, 0)

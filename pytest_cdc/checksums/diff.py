@@ -35,6 +35,15 @@ from pytest_cdc.checksums.sqlgen import SqlGenerator, TableRef
 
 T = TypeVar("T")
 _NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+#: Most canonical row text one ordered segment may hold: string_agg keeps a whole segment in
+#: the backend's memory (PostgreSQL cannot grow one string past 1 GB), once per lane.
+SEGMENT_BYTES = 32 << 20
+#: Most segments an ordered pass cuts a table into to stay within SEGMENT_BYTES (a VALUES
+#: list of that many bounds is still a small statement).
+MAX_ORDERED_SEGMENTS = 16_384
+#: Most keys the boundary sample brings into Python.
+MAX_SAMPLE_ROWS = 200_000
+
 #: segment -> (row count, exact hash sum) or (row count, MD5 hex of the rows in key order).
 Checksums = dict[int, tuple[int, int | str]]
 
@@ -85,6 +94,10 @@ class Settings:
     max_keys: int = 1000
     #: "sum" (additive per-row hashes) or "ordered" (one MD5 a segment): docs/checksum.md.
     aggregation: str = "sum"
+    #: Average canonical row size in bytes (measured for the ordered aggregation; 0: unknown).
+    row_bytes: float = 0.0
+    segment_bytes: int = SEGMENT_BYTES
+    max_ordered_segments: int = MAX_ORDERED_SEGMENTS
 
 
 @dataclass
@@ -153,6 +166,11 @@ class Reconciler:
         s = self.settings
         rows = self.estimate()
         wanted = min(s.max_segments, max(1, math.ceil(rows / s.leaf_rows)))
+        if s.aggregation == "ordered" and s.row_bytes:
+            # More, smaller segments for wide rows or huge tables: one segment's text is
+            # held at once.  They cost little here: each is its own index range scan.
+            by_size = math.ceil(rows * s.row_bytes / s.segment_bytes)
+            wanted = max(wanted, min(s.max_ordered_segments, by_size))
         bounds: list[KeyText] = []
         if wanted > 1:
             src = self.source
@@ -163,7 +181,8 @@ class Reconciler:
                 )
                 bounds = _strictly_increasing([tuple(r) for r in src.run("boundaries", sql)])
             else:
-                percent = sample_percent(rows, wanted * s.sample_factor)
+                per = max(2, min(s.sample_factor, MAX_SAMPLE_ROWS // wanted))
+                percent = sample_percent(rows, wanted * per)
                 sql = src.gen.sample_query(
                     src.table, self.keys, src.label, percent, user_where=src.where
                 )

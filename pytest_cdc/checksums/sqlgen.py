@@ -299,6 +299,25 @@ class SqlGenerator:
         parts.append(alone(first + len(lits), f"{key} >= {lits[-1]}"))
         return " UNION ALL ".join(parts)
 
+    def width_query(
+        self,
+        table: TableRef,
+        pairs: Sequence[ColumnPair],
+        side: str,
+        rows: int,
+        *,
+        user_where: str | None = None,
+    ) -> str:
+        """Average byte length of the canonical row text over the first ``rows`` rows."""
+        scope = Scope(self.apply_keyword)
+        text = self.row_text(pairs, side, scope)
+        inner = self.limit(
+            f"SELECT {text} AS r FROM {scope.from_clause(self.table(table))}"
+            f"{self.where(user_where)}",
+            rows,
+        )
+        return f"SELECT AVG({self.octet_length('q.r')}) FROM ({inner}) AS q"
+
     def key_texts(self, keys: Sequence[ColumnPair], side: str, scope: Scope) -> list[str]:
         return [self.nullable_render(k, side, scope) for k in keys]
 
