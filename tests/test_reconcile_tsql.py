@@ -57,6 +57,7 @@ def statements(
             table, int_key, cols, "source", [b[:1] for b in BOUNDS[:2]], first=7, restrict=rng
         ),
         "digest one segment": gen.digest_query(table, int_key, cols, "source", []),
+        "row width": gen.width_query(table, cols, "source", 1000, user_where="1 = 1"),
         "checksum": gen.checksum_query(table, keys, cols, "source", BOUNDS, user_where="1 = 1"),
         "checksum restricted": gen.checksum_query(
             table, keys, cols, "source", BOUNDS[:1], first=7, restrict=rng
