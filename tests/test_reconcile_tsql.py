@@ -27,7 +27,7 @@ from pytest_cdc.checksums.tsql import (
     TsqlGenerator,
     check_server,
     estimate_sql,
-    key_index_sql,
+    key_indexes_sql,
 )
 from pytest_cdc.errors import ConfigError, UnsupportedDialect
 
@@ -68,7 +68,7 @@ def statements(
         "values": gen.values_query(table, keys, cols, "source", BOUNDS),
         "count": gen.count_query(table, user_where="[id] > 3"),
         "estimate": estimate_sql("qmark"),
-        "key index": key_index_sql("qmark"),
+        "key index": key_indexes_sql("qmark"),
     }
 
 
@@ -209,10 +209,13 @@ class _CatalogServer:
         class Cursor:
             def execute(self, sql: str, params: Any = None) -> None:
                 server.asked.append(sql)
-                self.row = (server.major,) if "ProductMajorVersion" in sql else (server.indexed,)
+                if "ProductMajorVersion" in sql:
+                    self.rows: list[tuple[Any, ...]] = [(server.major,)]
+                else:  # the index catalog: one clustered index on id, or none
+                    self.rows = [(1, 1, "id", 1, 0)] if server.indexed else []
 
-            def fetchall(self) -> list[tuple[int]]:
-                return [self.row]
+            def fetchall(self) -> list[tuple[Any, ...]]:
+                return self.rows
 
             def close(self) -> None:
                 pass

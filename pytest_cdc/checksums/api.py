@@ -270,14 +270,14 @@ def _aggregation(
         return "sum"
     why = None
     for conn, gen, ref, label in sides:
+        names = [(k.source if label == "source" else k.target).name for k in key_pairs]
         if not gen.ordered_key(key_pairs, label):
-            col = key_pairs[0].source if label == "source" else key_pairs[0].target
-            why = (
-                "it needs one key column of an integer, date"
-                + (", numeric, timestamp or uuid" if conn.dialect == "postgresql" else "")
-                + f" type, and the {label} key is "
-                + (f"{col.data_type!r}" if len(key_pairs) == 1 else "composite")
+            types = ", ".join(
+                repr((k.source if label == "source" else k.target).data_type) for k in key_pairs
             )
+            kinds = ", ".join(sorted(gen.ordered_key_types))
+            many = "" if gen.composite_ordered_keys else " one"
+            why = f"it needs{many} key column(s) of type {kinds}; the {label} key is {types}"
             break
         if conn.dialect == "mssql":
             major = int(_query(conn, tsql.VERSION_QUERY)[0][0])
@@ -285,12 +285,11 @@ def _aggregation(
                 why = f"it needs STRING_AGG (SQL Server 2017), and the {label} is version {major}"
                 break
         module = postgres if conn.dialect == "postgresql" else tsql
-        column = key_pairs[0].source if label == "source" else key_pairs[0].target
-        rows = _query(conn, module.key_index_sql(conn.paramstyle), (gen.table(ref), column.name))
-        if not rows or int(rows[0][0]) != 1:
+        rows = _query(conn, module.key_indexes_sql(conn.paramstyle), (gen.table(ref),))
+        if not _leads_an_index(rows, names):
             why = (
-                f"the {label} key column {column.name!r} of {str(ref)!r} must be NOT NULL and"
-                " lead an index"
+                f"the {label} key ({', '.join(names)}) of {str(ref)!r} must be NOT NULL and"
+                " lead an index, in that order"
             )
             break
     if why is None:
@@ -298,6 +297,26 @@ def _aggregation(
     if wanted == "ordered":
         raise ReconcileError(f"aggregation='ordered' cannot be used: {why}; pass aggregation='sum'")
     return "sum"
+
+
+def _leads_an_index(rows: Sequence[Sequence[Any]], names: Sequence[str]) -> bool:
+    """Whether ``names`` are NOT NULL and, in this order, the leading columns of one index
+    whose leading positions all sort the same way (it can then be read in key order).
+
+    ``rows``: the ``key_indexes_sql`` rows (index, position, column, not null, descending).
+    """
+    indexes: dict[Any, dict[int, tuple[str, int, int]]] = {}
+    for index, position, column, not_null, descending in rows:
+        indexes.setdefault(index, {})[int(position)] = (str(column), int(not_null), int(descending))
+    for positions in indexes.values():
+        lead = [positions.get(i + 1) for i in range(len(names))]
+        if any(p is None for p in lead):
+            continue
+        if [p[0] for p in lead if p] != list(names) or not all(p[1] for p in lead if p):
+            continue
+        if len({p[2] for p in lead if p}) == 1:
+            return True
+    return False
 
 
 def _size_segments(

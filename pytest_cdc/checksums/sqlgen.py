@@ -69,6 +69,9 @@ class SqlGenerator:
     #: index order the other engine shares: the keys :meth:`digest_query` serves.  The name
     #: is also the bound literals' cast, so it must be a plain type name.
     ordered_key_types: ClassVar[Mapping[str, TypeClass]] = {}
+    #: Whether the engine compares row values, ``(a, b) < (x, y)``, through an index on
+    #: (a, b): then composite keys can take the ordered aggregation too.
+    composite_ordered_keys: ClassVar[bool] = False
     #: Whether every rendering is NULL for a NULL value and concatenation with NULL is NULL,
     #: so that COALESCE(field, 'N') can replace a CASE (cheaper on PostgreSQL).
     null_propagating: ClassVar[bool] = False
@@ -117,12 +120,19 @@ class SqlGenerator:
         raise NotImplementedError
 
     def ordered_key(self, keys: Sequence[ColumnPair], side: str) -> bool:
-        """Whether :meth:`digest_query` suits this key: one column whose index both orders
-        the rows like the other engine does and serves ``key >= lo AND key < hi`` ranges."""
-        if len(keys) != 1:
+        """Whether :meth:`digest_query` suits this key: columns whose index both orders the
+        rows like the other engine does and serves ``key >= lo AND key < hi`` ranges."""
+        if len(keys) > 1 and not self.composite_ordered_keys:
             return False
-        col = keys[0].source if side == "source" else keys[0].target
-        return self.ordered_key_types.get(col.data_type) is keys[0].fmt
+        for key in keys:
+            col = key.source if side == "source" else key.target
+            if self.ordered_key_types.get(col.data_type) is not key.fmt:
+                return False
+        return bool(keys)
+
+    def key_row(self, parts: Sequence[str]) -> str:
+        """A key of one or more columns as one comparable value (a row value when more)."""
+        return parts[0] if len(parts) == 1 else "(" + ", ".join(parts) + ")"
 
     def bound_literal(self, pair: ColumnPair, side: str, text: str) -> str:
         """A key literal of exactly the key column's type, so comparing with it keeps the
@@ -134,7 +144,8 @@ class SqlGenerator:
 
     def segment_digest(self, row_text: str, key: str, from_where: str) -> str:
         """``SELECT COUNT(*) AS n, <md5 hex of the rows' texts concatenated in key order>
-        AS total FROM ...`` over the rows of ``from_where``."""
+        AS total FROM ...`` over the rows of ``from_where``; ``key`` is the key columns'
+        ORDER BY list."""
         raise NotImplementedError
 
     def limit(self, select_body: str, rows: int) -> str:
@@ -271,7 +282,9 @@ class SqlGenerator:
         LATERAL / CROSS APPLY over a VALUES list of the bounds), so no row is sorted and only
         one segment's text is held at a time.  Only for :meth:`ordered_key` keys.
         """
-        key = self.sort_expr(keys[0], side)
+        columns = [self.sort_expr(k, side) for k in keys]
+        key = self.key_row(columns)
+        order = ", ".join(columns)
 
         def branch(*conditions: str) -> str:
             scope = Scope(self.apply_keyword)
@@ -279,24 +292,33 @@ class SqlGenerator:
             from_where = scope.from_clause(self.table(table)) + self.where(
                 user_where, restrict or "", *conditions
             )
-            return self.segment_digest(text, key, from_where)
+            return self.segment_digest(text, order, from_where)
 
         def alone(seg: int, *conditions: str) -> str:
             return f"SELECT {seg} AS seg, x.n, x.total FROM ({branch(*conditions)}) AS x"
 
         if not bounds:
             return alone(first)
-        lits = [self.bound_literal(keys[0], side, b[0]) for b in bounds]
-        parts = [alone(first, f"{key} < {lits[0]}")]
+        lits = [
+            [self.bound_literal(k, side, text) for k, text in zip(keys, b, strict=True)]
+            for b in bounds
+        ]
+        parts = [alone(first, f"{key} < {self.key_row(lits[0])}")]
         if len(lits) > 1:
+            names = [f"lo{j}" for j in range(len(keys))] + [f"hi{j}" for j in range(len(keys))]
+            lo = [f"b.{name}" for name in names[: len(keys)]]
+            hi = [f"b.{name}" for name in names[len(keys) :]]
             rows = ", ".join(
-                f"({first + i}, {lits[i - 1]}, {lits[i]})" for i in range(1, len(lits))
+                f"({', '.join([str(first + i), *lits[i - 1], *lits[i]])})"
+                for i in range(1, len(lits))
             )
             parts.append(
-                f"SELECT b.seg, x.n, x.total FROM (VALUES {rows}) AS b(seg, lo, hi)"
-                f" {self.apply_keyword} ({branch(f'{key} >= b.lo', f'{key} < b.hi')}) AS x"
+                f"SELECT b.seg, x.n, x.total FROM (VALUES {rows})"
+                f" AS b(seg, {', '.join(names)}) {self.apply_keyword}"
+                f" ({branch(f'{key} >= {self.key_row(lo)}', f'{key} < {self.key_row(hi)}')})"
+                " AS x"
             )
-        parts.append(alone(first + len(lits), f"{key} >= {lits[-1]}"))
+        parts.append(alone(first + len(lits), f"{key} >= {self.key_row(lits[-1])}"))
         return " UNION ALL ".join(parts)
 
     def width_query(

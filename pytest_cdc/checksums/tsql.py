@@ -118,6 +118,7 @@ class TsqlGenerator(SqlGenerator):
 
     # -- the ordered aggregation -------------------------------------------------------------
     def segment_digest(self, row_text: str, key: str, from_where: str) -> str:
+        # One key column only (composite_ordered_keys is False): ``key`` is that column.
         # STRING_AGG over varchar(max) has no 8000-byte limit; the row text is UTF-8 already
         # (see utf8()), so HASHBYTES sees the bytes PostgreSQL's md5() sees.  The optimizer
         # drops the WITHIN GROUP sort when the index seek yields key order.
@@ -309,18 +310,21 @@ def check_server(cursor: object, needs_utf8: bool) -> None:
         )
 
 
-def key_index_sql(paramstyle: str) -> str:
-    """1 when the column is NOT NULL and leads an enabled, unfiltered rowstore index, else 0.
+def key_indexes_sql(paramstyle: str) -> str:
+    """The key columns of the table's enabled, unfiltered rowstore indexes.
 
-    Two parameters: the quoted table name and the column name.
+    One parameter, the quoted table name.  Rows: (index, position from 1, column name,
+    1 if the column is NOT NULL, 1 if the position sorts descending).
     """
     return (
-        "SELECT CASE WHEN EXISTS (SELECT 1 FROM sys.index_columns AS ic"
+        "SELECT ic.index_id, ic.key_ordinal, c.name,"
+        " CASE WHEN c.is_nullable = 0 THEN 1 ELSE 0 END,"
+        " CASE WHEN ic.is_descending_key = 1 THEN 1 ELSE 0 END"
+        " FROM sys.index_columns AS ic"
         " JOIN sys.indexes AS ix ON ix.object_id = ic.object_id AND ix.index_id = ic.index_id"
         " JOIN sys.columns AS c ON c.object_id = ic.object_id AND c.column_id = ic.column_id"
-        " WHERE ic.object_id = OBJECT_ID(?) AND c.name = ? AND ic.key_ordinal = 1"
-        " AND ix.type IN (1, 2) AND ix.has_filter = 0 AND ix.is_disabled = 0"
-        " AND c.is_nullable = 0) THEN 1 ELSE 0 END"
+        " WHERE ic.object_id = OBJECT_ID(?) AND ic.key_ordinal > 0 AND ix.type IN (1, 2)"
+        " AND ix.has_filter = 0 AND ix.is_disabled = 0"
     )
 
 
