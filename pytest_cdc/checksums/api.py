@@ -192,9 +192,7 @@ def _prepare(conn: _Conn, pairs: Sequence[ColumnPair], side: str) -> dict[str, s
             return postgres.prepare_session(cur, conn.paramstyle)
         finally:
             cur.close()
-    needs_utf8 = any(
-        (p.source if side == "source" else p.target).type_class in LENGTH_PREFIXED for p in pairs
-    )
+    needs_utf8 = any(p.on(side).type_class in LENGTH_PREFIXED for p in pairs)
     cur = conn.raw.cursor()
     try:
         tsql.check_server(cur, needs_utf8)
@@ -270,11 +268,9 @@ def _aggregation(
         return "sum"
     why = None
     for conn, gen, ref, label in sides:
-        names = [(k.source if label == "source" else k.target).name for k in key_pairs]
+        names = [k.on(label).name for k in key_pairs]
         if not gen.ordered_key(key_pairs, label):
-            types = ", ".join(
-                repr((k.source if label == "source" else k.target).data_type) for k in key_pairs
-            )
+            types = ", ".join(repr(k.on(label).data_type) for k in key_pairs)
             kinds = ", ".join(sorted(gen.ordered_key_types))
             many = "" if gen.composite_ordered_keys else " one"
             why = f"it needs{many} key column(s) of type {kinds}; the {label} key is {types}"

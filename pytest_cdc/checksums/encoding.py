@@ -139,6 +139,10 @@ class ColumnPair:
     def name(self) -> str:
         return self.source.name
 
+    def on(self, side: str) -> Column:
+        """The column of ``side`` ("source" or "target")."""
+        return self.source if side == "source" else self.target
+
 
 def pair_format(source: TypeClass, target: TypeClass) -> TypeClass | None:
     """The format two type classes are compared in, or None when they cannot be compared."""

@@ -104,7 +104,7 @@ class PostgresGenerator(SqlGenerator):
 
     # -- rendering ---------------------------------------------------------------------------
     def render(self, pair: ColumnPair, side: str, scope: Scope) -> str:
-        col = pair.source if side == "source" else pair.target
+        col = pair.on(side)
         x = self.column(pair, side)
         native = col.type_class
         fmt = pair.fmt
@@ -186,7 +186,7 @@ class PostgresGenerator(SqlGenerator):
 
     # -- keys --------------------------------------------------------------------------------
     def sort_expr(self, pair: ColumnPair, side: str) -> str:
-        col = pair.source if side == "source" else pair.target
+        col = pair.on(side)
         x = self.column(pair, side)
         if pair.fmt in (TypeClass.TEXT, TypeClass.CHAR, TypeClass.JSON):
             return f'(({x})::text COLLATE "C")'
@@ -197,7 +197,7 @@ class PostgresGenerator(SqlGenerator):
     def typed_literal(self, pair: ColumnPair, side: str, text: str) -> str:
         fmt = pair.fmt
         if fmt in (TypeClass.INTEGER, TypeClass.DECIMAL, TypeClass.BOOLEAN):
-            col = pair.source if side == "source" else pair.target
+            col = pair.on(side)
             number = self.checked_number(text)
             return f"'{number}'::boolean" if col.type_class is TypeClass.BOOLEAN else number
         if fmt in (TypeClass.TEXT, TypeClass.CHAR, TypeClass.JSON):

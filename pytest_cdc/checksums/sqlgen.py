@@ -125,7 +125,7 @@ class SqlGenerator:
         if len(keys) > 1 and not self.composite_ordered_keys:
             return False
         for key in keys:
-            col = key.source if side == "source" else key.target
+            col = key.on(side)
             if self.ordered_key_types.get(col.data_type) is not key.fmt:
                 return False
         return bool(keys)
@@ -137,7 +137,7 @@ class SqlGenerator:
     def bound_literal(self, pair: ColumnPair, side: str, text: str) -> str:
         """A key literal of exactly the key column's type, so comparing with it keeps the
         index usable (a wider literal would cast the column instead)."""
-        col = pair.source if side == "source" else pair.target
+        col = pair.on(side)
         if col.data_type not in self.ordered_key_types:
             raise ValueError(f"a {col.data_type!r} key has no ordered aggregation")
         return f"CAST({self.typed_literal(pair, side, text)} AS {col.data_type})"
@@ -158,7 +158,7 @@ class SqlGenerator:
         return self.quote(ref.name)
 
     def column(self, pair: ColumnPair, side: str) -> str:
-        col = pair.source if side == "source" else pair.target
+        col = pair.on(side)
         return f"{TABLE_ALIAS}.{self.quote(col.name)}"
 
     def concat(self, parts: Sequence[str]) -> str:

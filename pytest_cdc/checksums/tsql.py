@@ -136,7 +136,7 @@ class TsqlGenerator(SqlGenerator):
 
     # -- rendering ---------------------------------------------------------------------------
     def render(self, pair: ColumnPair, side: str, scope: Scope) -> str:
-        col = pair.source if side == "source" else pair.target
+        col = pair.on(side)
         x = self.column(pair, side)
         native = col.type_class
         fmt = pair.fmt
@@ -254,7 +254,7 @@ class TsqlGenerator(SqlGenerator):
 
     # -- keys --------------------------------------------------------------------------------
     def sort_expr(self, pair: ColumnPair, side: str) -> str:
-        col = pair.source if side == "source" else pair.target
+        col = pair.on(side)
         x = self.column(pair, side)
         if pair.fmt in (TypeClass.TEXT, TypeClass.CHAR, TypeClass.JSON):
             # UTF-8 bytes under a binary collation sort in code point order, like "C".
