@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pytest_cdc.checksums import diff, postgres, tsql
+from pytest_cdc.checksums import postgres, tsql
 from pytest_cdc.checksums.diff import Reconciler, Settings, Side
 from pytest_cdc.checksums.encoding import (
     LENGTH_PREFIXED,
@@ -305,12 +305,12 @@ def _leads_an_index(rows: Sequence[Sequence[Any]], names: Sequence[str]) -> bool
     for index, position, column, not_null, descending in rows:
         indexes.setdefault(index, {})[int(position)] = (str(column), int(not_null), int(descending))
     for positions in indexes.values():
-        lead = [positions.get(i + 1) for i in range(len(names))]
-        if any(p is None for p in lead):
-            continue
-        if [p[0] for p in lead if p] != list(names) or not all(p[1] for p in lead if p):
-            continue
-        if len({p[2] for p in lead if p}) == 1:
+        lead = [positions[i] for i in range(1, len(names) + 1) if i in positions]
+        if (
+            [column for column, _, _ in lead] == list(names)
+            and all(not_null for _, not_null, _ in lead)
+            and len({descending for _, _, descending in lead}) == 1
+        ):
             return True
     return False
 
@@ -403,13 +403,7 @@ def reconcile(
     if not keys:
         raise ReconcileError("no key column given: pass key='id' (or a list for a composite key)")
     options = EncodingOptions(float_digits, timestamp_precision, timestamp_mode)
-    settings = Settings(
-        leaf_rows=max(1, leaf_rows),
-        show=show,
-        max_keys=max_keys,
-        segment_bytes=diff.SEGMENT_BYTES,
-        max_ordered_segments=diff.MAX_ORDERED_SEGMENTS,
-    )
+    settings = Settings(leaf_rows=max(1, leaf_rows), show=show, max_keys=max_keys)
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         src = stack.enter_context(_opened(source))

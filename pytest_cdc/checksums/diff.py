@@ -96,8 +96,10 @@ class Settings:
     aggregation: str = "sum"
     #: Average canonical row size in bytes (measured for the ordered aggregation; 0: unknown).
     row_bytes: float = 0.0
-    segment_bytes: int = SEGMENT_BYTES
-    max_ordered_segments: int = MAX_ORDERED_SEGMENTS
+    # Read when a Settings is made, not when this module is imported, so the limits above
+    # are the one place to change them (the tests make them small).
+    segment_bytes: int = field(default_factory=lambda: SEGMENT_BYTES)
+    max_ordered_segments: int = field(default_factory=lambda: MAX_ORDERED_SEGMENTS)
 
 
 @dataclass

@@ -282,9 +282,8 @@ class SqlGenerator:
         LATERAL / CROSS APPLY over a VALUES list of the bounds), so no row is sorted and only
         one segment's text is held at a time.  Only for :meth:`ordered_key` keys.
         """
-        columns = [self.sort_expr(k, side) for k in keys]
-        key = self.key_row(columns)
-        order = ", ".join(columns)
+        key = self.key_row([self.sort_expr(k, side) for k in keys])
+        order = self.order_by(keys, side)
 
         def branch(*conditions: str) -> str:
             scope = Scope(self.apply_keyword)
