@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from pytest_cdc.errors import ConfigError, UnsupportedDialect
+from pytest_cdc.errors import ConfigError, UnsupportedDialect, did_you_mean
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -216,10 +216,7 @@ def load_config(path: str | Path | None = None, cwd: Path | None = None) -> Hook
 
 
 def _unknown(key: str, known: Iterable[str], where: str, pyproject: Path) -> ConfigError:
-    from difflib import get_close_matches
-
-    close = get_close_matches(key, sorted(known), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    hint = did_you_mean(key, sorted(known))
     names = ", ".join(sorted(known))
     return ConfigError(f"{pyproject}: unknown key {key!r} in [{where}]{hint}; known keys: {names}")
 

@@ -17,12 +17,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from difflib import get_close_matches
 from typing import Any
 
 from sqlglot import exp
 
-from pytest_cdc.errors import ConfigError
+from pytest_cdc.errors import ConfigError, did_you_mean
 from pytest_cdc_hooks.schema import Schema, Table, table_key
 from pytest_cdc_hooks.splitting import Statement
 
@@ -95,8 +94,7 @@ class RuleRegistry:
         try:
             return self._rules[code]
         except KeyError:
-            close = get_close_matches(code, list(self._rules), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(code, self._rules)
             raise ConfigError(f"unknown rule code {code!r}{hint}") from None
 
     def __iter__(self) -> Iterator[Rule]:

@@ -7,6 +7,16 @@ saying what to do.  Anything that shows a database location goes through
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``known``, or ``""`` when none is close."""
+    from difflib import get_close_matches  # only on the way to an error message
+
+    close = get_close_matches(word, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
 
 class CdcError(Exception):
     """Base class: an error pytest-cdc explains itself, shown without a traceback."""

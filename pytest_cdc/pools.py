@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from difflib import get_close_matches
 from typing import TYPE_CHECKING, Any
 
 from pytest_cdc.connectors.odbc import DEFAULT_MSSQL_DRIVER, OdbcConnector, build_connection_string
 from pytest_cdc.connectors.psycopg2 import Psycopg2Connector
-from pytest_cdc.errors import ConfigError
+from pytest_cdc.errors import ConfigError, did_you_mean
 from pytest_cdc.pool import ConnectionPool
 from pytest_cdc.pool_errors import PoolClosed
 
@@ -58,10 +57,8 @@ _pools: dict[str, ConnectionPool] = {}
 def _check_keys(kind: str, config: Mapping[str, Any]) -> None:
     for key in config:
         if key not in CONFIG_KEYS:
-            hint = get_close_matches(key, sorted(CONFIG_KEYS), n=1)
-            did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise ConfigError(
-                f"{kind} pool config: unknown key {key!r}{did_you_mean};"
+                f"{kind} pool config: unknown key {key!r}{did_you_mean(key, sorted(CONFIG_KEYS))};"
                 f" known: {', '.join(sorted(CONFIG_KEYS))}"
             )
 

@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_cdc.database import CdcConnection
-from pytest_cdc.errors import CdcError, ConfigError, DatabaseUnavailable, UnsafeOperation
+from pytest_cdc.errors import (
+    CdcError,
+    ConfigError,
+    DatabaseUnavailable,
+    UnsafeOperation,
+    did_you_mean,
+)
 from pytest_cdc.urls import DatabaseURL, mask_password, parse_url
 
 if TYPE_CHECKING:
@@ -373,12 +379,8 @@ class CdcSession:
         try:
             return self.handles[name]
         except KeyError:
-            from difflib import get_close_matches
-
-            hint = get_close_matches(name, list(self.handles), n=1)
-            did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise ConfigError(
-                f"no database named {name!r}{did_you_mean}; configured: "
+                f"no database named {name!r}{did_you_mean(name, self.handles)}; configured: "
                 f"{', '.join(self.handles)}; add it with --cdc-db={name}=URL"
             ) from None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pytest_cdc.errors import UrlError
+from pytest_cdc.errors import UrlError, did_you_mean
 
 DEFAULT_NAME = "default"
 
@@ -139,12 +139,9 @@ def parse_url(
     scheme = parts.scheme.lower()
     known = schemes if schemes is not None else _BUILTIN_SCHEMES
     if scheme not in known:
-        from difflib import get_close_matches
-
-        hint = get_close_matches(scheme, list(known), n=1)
-        did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
+        hint = did_you_mean(scheme, known)
         raise UrlError(
-            f"database {name!r}: unknown scheme {scheme!r}{did_you_mean} in {mask_password(url)!r};"
+            f"database {name!r}: unknown scheme {scheme!r}{hint} in {mask_password(url)!r};"
             f" known: {', '.join(sorted(known))}"
         )
     try:

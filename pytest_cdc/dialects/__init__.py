@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pytest_cdc.dialects.base import Dialect
-from pytest_cdc.errors import UnsupportedDialect
+from pytest_cdc.errors import UnsupportedDialect, did_you_mean
 
 if TYPE_CHECKING:
     from pytest_cdc.urls import DatabaseURL
@@ -38,12 +38,8 @@ class DialectRegistry:
         found = self._by_name.get(name) or self._by_scheme.get(name)
         if found is None:
             known = sorted(set(self._by_name) | set(self._by_scheme))
-            from difflib import get_close_matches
-
-            hint = get_close_matches(name, known, n=1)
-            did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise UnsupportedDialect(
-                f"unknown dialect {name!r}{did_you_mean}; known: {', '.join(known)}"
+                f"unknown dialect {name!r}{did_you_mean(name, known)}; known: {', '.join(known)}"
             )
         return found
 
