@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from pytest_cdc_hooks.findings import FORMATS, Finding, format_findings
 
-__all__ = ["base_parser", "exit_code", "fail_usage", "report"]
+__all__ = ["base_parser", "dialect_option", "exit_code", "fail_usage", "report"]
 
 
 def base_parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -39,6 +39,16 @@ def base_parser(prog: str, description: str) -> argparse.ArgumentParser:
         help="print statement counts (parsed / skipped / not understood) to stderr",
     )
     return parser
+
+
+def dialect_option(args: argparse.Namespace) -> str | None:
+    """``--dialect`` as sqlglot's dialect name (None when not given); a name nobody knows
+    raises UnsupportedDialect, which both hooks report as a usage error."""
+    if not args.dialect:
+        return None
+    from pytest_cdc.indexes import normalize_dialect
+
+    return normalize_dialect(args.dialect)
 
 
 def fail_usage(prog: str, message: str) -> int:

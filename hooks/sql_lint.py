@@ -12,7 +12,14 @@ from typing import Any
 
 from pytest_cdc.errors import CdcError
 from pytest_cdc_hooks.cache import ResultCache, content_key
-from pytest_cdc_hooks.cli import base_parser, exit_code, fail_usage, print_stats, report
+from pytest_cdc_hooks.cli import (
+    base_parser,
+    dialect_option,
+    exit_code,
+    fail_usage,
+    print_stats,
+    report,
+)
 from pytest_cdc_hooks.config import HookConfig, load_config
 from pytest_cdc_hooks.findings import Finding
 from pytest_cdc_hooks.project import load_schema, read_text
@@ -160,11 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
-        dialect = None
-        if args.dialect:
-            from pytest_cdc.indexes import normalize_dialect
-
-            dialect = normalize_dialect(args.dialect)
+        dialect = dialect_option(args)
         if args.list_rules:
             from pytest_cdc_hooks.plugins import register_plugin_rules
             from pytest_cdc_hooks.rules import CORE_CODES, builtin_registry
