@@ -18,6 +18,64 @@ def did_you_mean(word: str, known: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, passwords masked: what one-line errors show.
+
+    Driver messages run to several lines (libpq adds DETAIL and HINT lines, pyodbc a tuple of
+    SQLSTATE and text); the first says what went wrong.  An empty message gives the type name.
+    """
+    from pytest_cdc.urls import mask_password
+
+    args: tuple[object, ...] = tuple(getattr(exc, "args", ()))
+    # pyodbc: ('08001', '[08001] [Driver] message (0) (SQLDriverConnect)')
+    if (
+        len(args) == 2
+        and isinstance(args[0], str)
+        and isinstance(args[1], str)
+        and len(args[0]) == 5
+    ):
+        text = args[1]
+    else:
+        text = str(exc)
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return mask_password(lines[0] if lines else type(exc).__name__)
+
+
+#: What a connection failure's message says, and what to do about it.  The default, when none
+#: matches, is a server that is down or a wrong host or port.
+_CONNECT_FIXES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (
+        ("password authentication failed", "authentication failed", "login failed", "(18456)"),
+        "check the user name and password",
+    ),
+    (("role", "does not exist"), "check the user name"),
+    (("database", "does not exist"), "check the database name"),
+    (("cannot open database", "(4060)"), "check the database name and its permissions"),
+    (
+        ("ssl", "certificate", "encryption"),
+        "check the TLS settings (sslmode, Encrypt, TrustServerCertificate)",
+    ),
+    (("no pg_hba.conf entry",), "allow this client in the server's pg_hba.conf"),
+    (
+        ("too many connections", "remaining connection slots"),
+        "free some connections or raise the server's limit",
+    ),
+)
+
+
+def connect_fix(reason: str) -> str | None:
+    """What to do about a failed connection, from the driver's message; None for the default
+    (a server that is down, or a wrong host or port)."""
+    lowered = reason.lower()
+    for words, fix in _CONNECT_FIXES:
+        if words[0] in ("role", "database"):
+            if all(word in lowered for word in words):
+                return fix
+        elif any(word in lowered for word in words):
+            return fix
+    return None
+
+
 class CdcError(Exception):
     """Base class: an error pytest-cdc explains itself, shown without a traceback."""
 
@@ -44,3 +102,28 @@ class UnsafeOperation(CdcError):
 
 class UnsupportedDialect(CdcError):
     """The operation is not available for this database dialect."""
+
+
+class ReconcileError(ConfigError):
+    """A reconciliation cannot run as asked (unknown table or column, unsupported type...)."""
+
+
+class BadKey(ReconcileError):
+    """The key does not identify rows: it holds NULL, or a value more than once."""
+
+
+class QueryFailed(CdcError):
+    """A statement failed on one side of a comparison; ``side`` and ``purpose`` say where."""
+
+    def __init__(self, message: str, *, side: str = "", purpose: str = "") -> None:
+        super().__init__(message)
+        self.side = side
+        self.purpose = purpose
+
+
+class QueryTimeout(QueryFailed, TimeoutError):
+    """A statement did not finish within the statement (or lock) timeout."""
+
+
+class Inconsistent(CdcError):
+    """A comparison's own figures disagree: no verdict is given rather than a wrong one."""

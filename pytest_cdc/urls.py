@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs
 
 from pytest_cdc.errors import UrlError, did_you_mean
+
+if TYPE_CHECKING:
+    from urllib.parse import SplitResult
 
 DEFAULT_NAME = "default"
 
 # A name is what tests use in markers and cdc_connect(); keep it to identifier-ish characters
 # so that "postgresql://..." is never mistaken for "NAME=".
 _NAME = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_\-]*)=(?P<url>.*)$", re.S)
-_PASSWORD_IN_URL = re.compile(
-    r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?=@)", re.I
-)
+_URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<rest>\S*)", re.I)
+_HOST_PORT = re.compile(r"^[^:@]*:[0-9]*$")
 _PASSWORD_KV = re.compile(
     r"(?P<head>\b(?:password|pwd)\s*=\s*)(?P<pw>'[^']*'|\"[^\"]*\"|\{(?:[^}]|\}\})*\}|[^;\s]*)",
     re.I,
@@ -24,12 +28,60 @@ MASK = "***"
 _BUILTIN_SCHEMES = {
     s: s for s in ("postgresql", "postgres", "postgresql+odbc", "mssql", "sqlserver")
 }
+#: Passwords seen in parsed URLs.  A driver may echo one in a message (libpq quotes a bad
+#: percent-escape, for instance), so every masked text is also scrubbed of these.  Short ones
+#: are left alone: masking every "pw" in a message would garble it and protect nothing.
+_SECRETS: set[str] = set()
+_MIN_SECRET = 4
+
+
+def remember_secret(secret: str | None) -> None:
+    """Scrub ``secret`` from everything :func:`mask_password` masks from now on."""
+    if secret and len(secret) >= _MIN_SECRET:
+        _SECRETS.add(secret)
 
 
 def mask_password(text: str) -> str:
-    """Hide passwords in URLs (``user:pw@``) and in ``password=``/``PWD=`` key-value strings."""
-    text = _PASSWORD_IN_URL.sub(lambda m: m["head"] + (MASK if m["pw"] else ""), text)
+    """Hide passwords in URLs (``user:pw@``), in ``password=``/``PWD=`` key-value strings, and
+    any password pytest-cdc has parsed from a URL, wherever it appears."""
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, MASK)
+    text = _URL.sub(_mask_url, text)
     return _PASSWORD_KV.sub(lambda m: m["head"] + MASK, text)
+
+
+def _cut_short(tail: str) -> bool:
+    """Whether what follows ``host:port`` reads as the rest of a password: an ``@`` in the
+    path, in a fragment, or in the first query key (a query *value* may hold one)."""
+    path, _, query = tail.partition("?")
+    path, hash_, _ = path.partition("#")
+    first_key = query.split("&", 1)[0].split("=", 1)[0]
+    return "@" in path or bool(hash_) or "@" in first_key
+
+
+def _mask_url(match: re.Match[str]) -> str:
+    """``scheme://user:***@rest``.
+
+    The password runs to the last ``@`` of the authority, so one holding ``@`` is hidden
+    whole.  When the authority has no ``@`` but one comes later, a password holding ``/``,
+    ``?`` or ``#`` (written unencoded) may have cut the authority short: everything up to the
+    last ``@`` is hidden then, unless the authority reads as a plain ``host:port``.  Hiding too
+    much of a URL is harmless; hiding too little prints part of a secret.
+    """
+    scheme, rest = match["scheme"], match["rest"]
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority = rest[:cut]
+    if "@" in authority:
+        at = authority.rindex("@")
+    elif "@" in rest and (not _HOST_PORT.match(authority) or _cut_short(rest[cut:])):
+        at = rest.rindex("@")
+    else:
+        return match[0]
+    user, colon, password = rest[:at].partition(":")
+    if not colon:
+        return match[0]
+    return f"{scheme}{user}:{MASK if password else ''}{rest[at:]}"
 
 
 @dataclass(frozen=True)
@@ -144,6 +196,7 @@ def parse_url(
             f"database {name!r}: unknown scheme {scheme!r}{hint} in {mask_password(url)!r};"
             f" known: {', '.join(sorted(known))}"
         )
+    _check_authority(name, url, parts)
     try:
         port = parts.port
     except ValueError:
@@ -161,6 +214,9 @@ def parse_url(
             f" {scheme}://USER@HOST:PORT/DATABASE"
         )
     database = unquote(parts.path.lstrip("/")) or None
+    password = unquote(parts.password) if parts.password is not None else None
+    remember_secret(password)
+    remember_secret(parts.password)
     return DatabaseURL(
         name=name,
         scheme=known[scheme],
@@ -168,7 +224,39 @@ def parse_url(
         host=host,
         port=port,
         user=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password is not None else None,
+        password=password,
         database=database,
         query=query,
     )
+
+
+def _check_authority(name: str, url: str, parts: SplitResult) -> None:
+    """Refuse URLs whose user name or password holds an unencoded ``/``, ``?`` or ``#``.
+
+    The authority ends at the first of those, so such a password would be read as a port, a
+    path or a query, and the driver's error would quote part of it.  An ``@`` (also unencoded)
+    is fine: the authority is split at its last ``@``, as every URL parser does.
+    """
+    misplaced = (
+        "@" not in parts.netloc
+        and "@" in url.split("://", 1)[1]
+        and (
+            "@" in parts.path
+            or any("@" in key for key in parse_qs(parts.query, keep_blank_values=True))
+            or _bad_port(parts)
+        )
+    )
+    if misplaced or parts.fragment:
+        raise UrlError(
+            f"database {name!r}: cannot tell the password from the host in"
+            f" {mask_password(url)!r}: percent-encode '/', '?', '#' and '%' in the user name and"
+            " password (%2F, %3F, %23, %25)"
+        )
+
+
+def _bad_port(parts: SplitResult) -> bool:
+    try:
+        parts.port  # noqa: B018 - the property raises for a non-numeric port
+    except ValueError:
+        return True
+    return False

@@ -47,5 +47,10 @@ def load(conn: Any, table: str, ddl: str, rows: Sequence[Sequence[Any]]) -> None
     cur = conn.cursor()
     cur.execute(f"CREATE TABLE {table} ({ddl})")
     if rows:
-        marks = ", ".join(["%s"] * len(rows[0]))
-        cur.executemany(f"INSERT INTO {table} VALUES ({marks})", [tuple(r) for r in rows])
+        # Many rows a statement: executemany is a round trip a row, which dominated the time
+        # of the tests that load a few thousand rows.
+        from psycopg2.extras import execute_values
+
+        execute_values(
+            cur, f"INSERT INTO {table} VALUES %s", [tuple(r) for r in rows], page_size=5000
+        )

@@ -20,7 +20,7 @@ from reconcile_helpers import load, schemas, server_url
 
 from pytest_cdc.checksums import ReconcileError, oracle, reconcile
 from pytest_cdc.checksums.encoding import Column, ColumnPair
-from pytest_cdc.checksums.postgres import TYPE_CLASSES, PostgresGenerator, prepare_session
+from pytest_cdc.checksums.postgres import TYPE_CLASSES, PostgresGenerator, prepare_sql
 from pytest_cdc.checksums.sqlgen import TableRef
 
 DDL = "id bigint PRIMARY KEY, name text, ratio double precision, price numeric(12,2)"
@@ -67,13 +67,13 @@ def test_digests_are_the_oracles_md5_of_rows_in_key_order(pg: Any, pair: list[st
     bounds = [["11"], ["12"], ["30"]]  # segments [..11) [11..12) [12..30) [30..]
     sql = gen.digest_query(TableRef(pair[0], "t"), pairs[:1], pairs, "source", bounds, first=5)
     cur = pg.cursor()
-    old = prepare_session(cur, "pyformat")
+    cur.execute("BEGIN")
     try:
+        cur.execute(prepare_sql(None, None))  # the session settings, local to the transaction
         cur.execute(sql)
         got = {int(seg): (int(n), total) for seg, n, total in cur.fetchall()}
     finally:
-        reset = old["extra_float_digits"]
-        cur.execute("SELECT set_config('extra_float_digits', %s, false)", (reset,))
+        cur.execute("ROLLBACK")
     fmts = [p.fmt for p in pairs]
     edges = [None, 11, 12, 30, None]
     want = {}

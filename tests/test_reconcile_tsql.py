@@ -19,17 +19,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
-from pytest_cdc.checksums import oracle
+from pytest_cdc.checksums import ReconcileError, api, oracle
 from pytest_cdc.checksums.encoding import Column, ColumnPair, EncodingOptions, TypeClass
-from pytest_cdc.checksums.sqlgen import TableRef
+from pytest_cdc.checksums.keys import index_columns
+from pytest_cdc.checksums.sqlgen import ServerFacts, TableRef
 from pytest_cdc.checksums.tsql import (
     TYPE_CLASSES,
     TsqlGenerator,
-    check_server,
     estimate_sql,
     key_indexes_sql,
 )
-from pytest_cdc.errors import ConfigError, UnsupportedDialect
+from pytest_cdc.errors import ConfigError
 
 TABLE = TableRef("dbo", "orders")
 BOUNDS = [["10", "b"], ["20", "a"], ["30", "c'); DROP TABLE x; --"]]
@@ -176,51 +176,21 @@ def test_float_digits_beyond_portable_are_refused() -> None:
         )
 
 
-class _VersionCursor:
-    """Stands in for a SQL Server cursor (none runs here): answers the version query only."""
-
-    def __init__(self, major: int) -> None:
-        self.major = major
-
-    def execute(self, sql: str, params: Any = None) -> None:
-        assert "ProductMajorVersion" in sql
-
-    def fetchone(self) -> tuple[int]:
-        return (self.major,)
-
-
 def test_servers_without_utf8_are_refused_clearly() -> None:
-    with pytest.raises(UnsupportedDialect, match="sql server major version 14 has no utf-8"):
-        check_server(_VersionCursor(14), needs_utf8=True)
-    check_server(_VersionCursor(15), needs_utf8=True)
-    check_server(_VersionCursor(14), needs_utf8=False)
+    gen, text = TsqlGenerator(), [pair("id", "int", key=True), pair("name", "nvarchar")]
+    assert "sql server major version 14 has no utf-8" in str(
+        gen.server_problem(ServerFacts(major=14), text, "source")
+    )
+    assert gen.server_problem(ServerFacts(major=15), text, "source") is None
+    assert gen.server_problem(ServerFacts(major=14), text[:1], "source") is None
 
 
-class _CatalogServer:
-    """Stands in for a SQL Server connection: a version, and whether the key is indexed."""
-
-    def __init__(self, major: int, indexed: bool) -> None:
-        self.major, self.indexed = major, indexed
-        self.asked: list[str] = []
-
-    def cursor(self) -> Any:
-        server = self
-
-        class Cursor:
-            def execute(self, sql: str, params: Any = None) -> None:
-                server.asked.append(sql)
-                if "ProductMajorVersion" in sql:
-                    self.rows: list[tuple[Any, ...]] = [(server.major,)]
-                else:  # the index catalog: one clustered index on id, or none
-                    self.rows = [(1, 1, "id", 1, 0)] if server.indexed else []
-
-            def fetchall(self) -> list[tuple[Any, ...]]:
-                return self.rows
-
-            def close(self) -> None:
-                pass
-
-        return Cursor()
+def _facts(major: int, indexed: bool, label: str = "source") -> api.SideFacts:
+    """A SQL Server side as its session and catalog reads describe it (none runs here): a
+    version, and one clustered index on id, or none."""
+    rows = [(1, 1, "id", 1, 0, 1, 1)] if indexed else []
+    server = ServerFacts(major=major)
+    return api.SideFacts(label, TsqlGenerator(), TABLE, server, tuple(index_columns(rows)))
 
 
 @pytest.mark.parametrize(
@@ -236,24 +206,15 @@ class _CatalogServer:
 def test_sql_server_ordered_aggregation_needs_string_agg_and_an_index(
     major: int, indexed: int, wanted: str, chosen: str
 ) -> None:
-    from pytest_cdc.checksums import api
-
-    server = _CatalogServer(major, bool(indexed))
-    conn = api._Conn(server, "mssql", "qmark", "mssql")
     key = [pair("id", "int", key=True)]
-    sides = [(conn, TsqlGenerator(), TABLE, "source"), (conn, TsqlGenerator(), TABLE, "target")]
-    assert api._aggregation(wanted, sides, key) == chosen
-    if wanted == "auto" and major >= 14:
-        assert sqlglot.parse_one(server.asked[-1], read="tsql")  # the index query parses
+    sides = [_facts(major, bool(indexed)), _facts(major, bool(indexed), "target")]
+    assert api.choose_aggregation(wanted, sides, key) == chosen
+    assert sqlglot.parse_one(TsqlGenerator().key_indexes_sql("qmark"), read="tsql")
 
 
 def test_sql_server_refusal_of_ordered_says_why() -> None:
-    from pytest_cdc.checksums import ReconcileError, api
-
-    conn = api._Conn(_CatalogServer(13, True), "mssql", "qmark", "mssql")
-    sides = [(conn, TsqlGenerator(), TABLE, "source")]
     with pytest.raises(ReconcileError, match=r"STRING_AGG \(SQL Server 2017\).* version 13"):
-        api._aggregation("ordered", sides, [pair("id", "int", key=True)])
+        api.choose_aggregation("ordered", [_facts(13, True)], [pair("id", "int", key=True)])
 
 
 # -- the float algorithm, replayed ----------------------------------------------------------

@@ -101,9 +101,14 @@ def test_mssql_connection_string_has_default_driver_and_odbc_keywords() -> None:
 
 
 def test_mssql_driver_query_parameter() -> None:
+    # FreeTDS takes SERVER=host;PORT=port (Microsoft's drivers take SERVER=host,port, which
+    # FreeTDS reads as a host name) and needs a TDS version SQL Server 2012+ speaks.
     url = parse_url("mssql://sa@h/erp?driver=FreeTDS")
     cs = get_dialect("mssql").connector(url).connection_string  # type: ignore[attr-defined]
-    assert cs.startswith("DRIVER=FreeTDS;SERVER=h,1433;")
+    assert cs.startswith("DRIVER=FreeTDS;SERVER=h;PORT=1433;TDS_Version=7.4;DATABASE=erp")
+    url = parse_url("mssql://sa@h:2000/erp?driver=FreeTDS&TDS_Version=8.0")
+    cs = get_dialect("mssql").connector(url).connection_string  # type: ignore[attr-defined]
+    assert "PORT=2000;" in cs and cs.count("TDS_Version") == 1 and cs.endswith("TDS_Version=8.0")
 
 
 def test_quoting_doubles_the_closing_quote() -> None:

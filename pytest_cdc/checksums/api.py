@@ -2,38 +2,57 @@
 
 ``source`` and ``target`` may each be a database URL string, a CdcConnection, anything with a
 ``connection()`` context manager (a DatabaseHandle or ConnectionPool), or a raw psycopg2 /
-pyodbc connection.  Connections opened here are closed here; borrowed ones are left as found
-(only SELECTs run on them).
+pyodbc connection.  Connections opened here are closed here; borrowed ones are left as found:
+only SELECTs run on them, inside a transaction (or a savepoint of the caller's) that is rolled
+back, so the session settings the encoding needs are undone too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
-import threading
+import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from pytest_cdc.checksums import keys as key_facts
 from pytest_cdc.checksums import postgres, tsql
 from pytest_cdc.checksums.diff import Reconciler, Settings, Side
-from pytest_cdc.checksums.encoding import (
-    LENGTH_PREFIXED,
-    Column,
-    ColumnPair,
-    EncodingOptions,
-    ReconcileError,
-    pair_format,
-)
+from pytest_cdc.checksums.encoding import Column, ColumnPair, EncodingOptions, pair_format
+from pytest_cdc.checksums.execution import Executor
+from pytest_cdc.checksums.keys import IndexColumn
 from pytest_cdc.checksums.report import ReconcileReport
-from pytest_cdc.checksums.sqlgen import SqlGenerator, TableRef
+from pytest_cdc.checksums.sqlgen import ServerFacts, SqlGenerator, TableRef
+from pytest_cdc.errors import (
+    CdcError,
+    DatabaseUnavailable,
+    ReconcileError,
+    UnsupportedDialect,
+    connect_fix,
+    first_line,
+)
 from pytest_cdc.urls import mask_password
+
+T = TypeVar("T")
+
+AGGREGATIONS = ("auto", "sum", "ordered")
+#: Default bounds for a gate job: a statement may run 15 minutes (the whole-table pass of a
+#: large table is one statement per side), and a read waits at most 30 s for a lock.
+DEFAULT_TIMEOUT = 900.0
+DEFAULT_LOCK_TIMEOUT = 30.0
+#: Seconds to wait for a connection to a server given by URL.
+CONNECT_TIMEOUT = 10
+_SAVEPOINT = "cdc_reconcile"
 
 
 @dataclass
-class _Conn:
+class _Opened:
+    """A DB-API connection with its dialect, and where it leads (for messages)."""
+
     raw: Any
     dialect: str
     paramstyle: str
@@ -41,19 +60,14 @@ class _Conn:
 
 
 @contextlib.contextmanager
-def _opened(obj: Any) -> Iterator[_Conn]:
+def _opened(obj: Any, side: str) -> Iterator[_Opened]:
     """Adapt whatever the caller passed into a raw DB-API connection plus its dialect."""
     from pytest_cdc.database import CdcConnection, dialect_of
 
     if isinstance(obj, str):
-        from pytest_cdc.dialects import default_registry
-        from pytest_cdc.urls import parse_url
-
-        url = parse_url(obj)
-        dialect = default_registry().for_scheme(url.scheme)
-        raw = dialect.connect(url)
+        raw, url_masked, dialect = _connect_url(obj, side)
         try:
-            yield _adapt(raw, url.masked)
+            yield _adapt(raw, url_masked, dialect)
         finally:
             with contextlib.suppress(Exception):
                 raw.close()
@@ -63,10 +77,34 @@ def _opened(obj: Any) -> Iterator[_Conn]:
         return
     opener = getattr(obj, "connection", None)
     if callable(opener):
-        with opener() as conn, _opened(conn) as adapted:
+        with opener() as conn, _opened(conn, side) as adapted:
             yield adapted
         return
     yield _adapt(obj, None)
+
+
+def _connect_url(spec: str, side: str) -> tuple[Any, str, str]:
+    from pytest_cdc.dialects import default_registry
+
+    registry = default_registry()
+    url = registry.parse(spec, name=side)
+    if url.scheme in ("embedded", "docker"):
+        raise ReconcileError(
+            f"the {side} {url.masked!r} is not a server URL: give postgresql://USER@HOST:PORT/DB"
+            " or mssql://USER:PASSWORD@HOST:PORT/DB"
+        )
+    dialect = registry.for_scheme(url.scheme)
+    try:
+        raw = dialect.connector(url).connect(timeout=CONNECT_TIMEOUT)
+    except CdcError:
+        raise
+    except Exception as exc:
+        reason = first_line(exc)
+        fix = connect_fix(reason) or "check that it runs and that the host and port are right"
+        raise DatabaseUnavailable(
+            f"the {side} database is not reachable at {url.masked}: {reason}; {fix}"
+        ) from None
+    return raw, url.masked, dialect.name
 
 
 def _shared(source: Any, target: Any) -> bool:
@@ -74,63 +112,139 @@ def _shared(source: Any, target: Any) -> bool:
     return target is source and not isinstance(source, str)
 
 
-def _adapt(raw: Any, label: str | None, dialect: str | None = None) -> _Conn:
+def _adapt(raw: Any, label: str | None, dialect: str | None = None) -> _Opened:
     from pytest_cdc.database import dialect_of, paramstyle_of
 
     name = dialect or dialect_of(raw).name
     if label is None:
         dsn = getattr(raw, "dsn", None)
         label = mask_password(f"{name}: {dsn}" if dsn else name)
-    return _Conn(raw, name, paramstyle_of(raw), label)
+    return _Opened(raw, name, paramstyle_of(raw), label)
 
 
-def _generator(conn: _Conn, options: EncodingOptions) -> SqlGenerator:
-    if conn.dialect == "postgresql":
-        return postgres.PostgresGenerator(options)
-    if conn.dialect == "mssql":
-        return tsql.TsqlGenerator(options)
-    raise ReconcileError(
-        f"reconciliation does not support the {conn.dialect!r} dialect: use postgresql or mssql"
+_GENERATORS: dict[str, type[SqlGenerator]] = {
+    "postgresql": postgres.PostgresGenerator,
+    "mssql": tsql.TsqlGenerator,
+}
+
+
+def _generator(conn: _Opened, options: EncodingOptions) -> SqlGenerator:
+    found = _GENERATORS.get(conn.dialect)
+    if found is None:
+        raise ReconcileError(
+            f"reconciliation does not support the {conn.dialect!r} dialect: use postgresql or mssql"
+        )
+    return found(options)
+
+
+# -- one side's session ------------------------------------------------------------------------
+def _pg_in_transaction(raw: Any, side: str) -> bool:
+    status = getattr(raw, "get_transaction_status", None)
+    if status is None:  # pyodbc (psqlODBC): with autocommit off a transaction is open
+        return not raw.autocommit
+    state = int(status())
+    if state == 3:  # psycopg2 TRANSACTION_STATUS_INERROR
+        raise ReconcileError(
+            f"the {side} connection's transaction is aborted by an earlier error: roll it back"
+            " before reconciling"
+        )
+    return state != 0
+
+
+def _begin(
+    stack: contextlib.ExitStack,
+    ex: Executor,
+    *,
+    timeout: float | None,
+    lock_timeout: float | None,
+    snapshot: str | None = None,
+) -> ServerFacts:
+    """Prepare one connection for the comparison; undone when ``stack`` closes.
+
+    PostgreSQL: a read-only REPEATABLE READ transaction of our own (so every statement, and
+    every lane through ``snapshot``, sees the same rows), or a savepoint of the caller's open
+    transaction; the settings are local to it, so its rollback undoes them.  SQL Server: the
+    lock timeout, restored after; the driver's query timeout bounds each statement.
+    """
+    raw = ex.raw
+    if ex.dialect == "mssql":
+        major, old_lock = ex.run("session settings", tsql.PREPARE_QUERY)[0]
+        ex.run("session settings", tsql.lock_timeout_sql(lock_timeout))
+        stack.callback(_quietly, raw, [f"SET LOCK_TIMEOUT {int(old_lock)}"])
+        if hasattr(raw, "timeout"):
+            old_timeout = raw.timeout
+            raw.timeout = 0 if timeout is None else max(1, math.ceil(timeout))
+            stack.callback(setattr, raw, "timeout", old_timeout)
+        return ServerFacts(major=int(major))
+    if _pg_in_transaction(raw, ex.label):
+        ex.run("savepoint", f"SAVEPOINT {_SAVEPOINT}")
+        stack.callback(
+            _quietly,
+            raw,
+            [f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}", f"RELEASE SAVEPOINT {_SAVEPOINT}"],
+        )
+    else:
+        autocommit = raw.autocommit
+        raw.autocommit = False
+        stack.callback(_end_transaction, raw, autocommit)
+        ex.run("snapshot", postgres.BEGIN_SNAPSHOT)
+        if snapshot is not None:
+            ex.run("snapshot", postgres.import_snapshot_sql(snapshot))
+    encoding, version_num, identity, workers, *_ = ex.run(
+        "session settings", postgres.prepare_sql(timeout, lock_timeout)
+    )[0]
+    return ServerFacts(
+        major=int(version_num) // 10000,
+        encoding=str(encoding).upper(),
+        identity=str(identity),
+        workers=int(workers),
     )
 
 
-def _query(conn: _Conn, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-    cur = conn.raw.cursor()
-    try:
-        cur.execute(sql, tuple(params)) if params else cur.execute(sql)
-        return list(cur.fetchall())
-    finally:
-        cur.close()
+def _quietly(raw: Any, statements: Sequence[str]) -> None:
+    """Clean-up statements: they must never hide the error that ended the comparison."""
+    with contextlib.suppress(Exception):
+        cur = raw.cursor()
+        try:
+            for sql in statements:
+                cur.execute(sql)
+        finally:
+            cur.close()
 
 
-def _table_ref(conn: _Conn, spec: str) -> TableRef:
-    from pytest_cdc.dialects.base import split_qualified
-
-    parts = split_qualified(spec)
-    if len(parts) == 1:
-        sql = "SELECT current_schema()" if conn.dialect == "postgresql" else "SELECT SCHEMA_NAME()"
-        return TableRef(str(_query(conn, sql)[0][0]), parts[0])
-    if len(parts) == 2:
-        return TableRef(parts[0], parts[1])
-    raise ReconcileError(f"table {spec!r} is not 'schema.table' or 'table': pass one of those")
+def _end_transaction(raw: Any, autocommit: bool) -> None:
+    with contextlib.suppress(Exception):
+        raw.rollback()
+    with contextlib.suppress(Exception):
+        raw.autocommit = autocommit
 
 
-def _columns(conn: _Conn, ref: TableRef) -> list[Column]:
-    cur = conn.raw.cursor()
-    try:
-        if conn.dialect == "postgresql":
-            return postgres.read_columns(cur, ref.schema or "", ref.name, conn.paramstyle)
-        return tsql.read_columns(cur, ref.schema or "", ref.name)
-    finally:
-        cur.close()
-
-
+# -- what the catalogs say ---------------------------------------------------------------------
 def _names(value: str | Sequence[str] | None) -> list[str] | None:
     if value is None:
         return None
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     return list(value)
+
+
+def _table_ref(ex: Executor, gen: SqlGenerator, spec: str) -> TableRef:
+    from pytest_cdc.dialects.base import split_qualified
+
+    try:
+        parts = split_qualified(spec)
+    except ValueError as exc:
+        raise ReconcileError(f"table {spec!r}: {exc}; pass 'schema.table' or 'table'") from None
+    if len(parts) == 1:
+        return TableRef(str(ex.run("default schema", gen.current_schema_sql)[0][0]), parts[0])
+    if len(parts) == 2:
+        return TableRef(parts[0], parts[1])
+    raise ReconcileError(f"table {spec!r} is not 'schema.table' or 'table': pass one of those")
+
+
+def _columns(ex: Executor, gen: SqlGenerator, ref: TableRef) -> list[Column]:
+    rows = ex.run("columns", gen.columns_sql(ex.paramstyle), (ref.schema or "", ref.name))
+    return gen.columns(rows)
 
 
 def _pairs(
@@ -177,88 +291,25 @@ def _pairs(
     return out[: len(keys)], out
 
 
-def _prepare(conn: _Conn, pairs: Sequence[ColumnPair], side: str) -> dict[str, str] | None:
-    """Check the server can encode like the others; returns a setting to restore."""
-    if conn.dialect == "postgresql":
-        cur = conn.raw.cursor()
-        try:
-            cur.execute("SELECT current_setting('server_encoding')")
-            encoding = str(cur.fetchone()[0])
-            if encoding.upper() not in ("UTF8", "SQL_ASCII"):
-                raise ReconcileError(
-                    f"the {side} database uses server encoding {encoding!r}: checksums need "
-                    "UTF8 text; reconcile a UTF8 database"
-                )
-            return postgres.prepare_session(cur, conn.paramstyle)
-        finally:
-            cur.close()
-    needs_utf8 = any(p.on(side).type_class in LENGTH_PREFIXED for p in pairs)
-    cur = conn.raw.cursor()
-    try:
-        tsql.check_server(cur, needs_utf8)
-    finally:
-        cur.close()
-    return None
+@dataclass(frozen=True)
+class SideFacts:
+    """What one side's server and catalog say, for the decisions below (pure functions)."""
+
+    label: str
+    gen: SqlGenerator
+    table: TableRef
+    server: ServerFacts
+    indexes: tuple[IndexColumn, ...]
 
 
-def _restore(conn: _Conn, old: dict[str, str] | None) -> None:
-    if conn.dialect == "postgresql" and old:
-        cur = conn.raw.cursor()
-        try:
-            postgres.set_session(cur, conn.paramstyle, old)
-        except Exception:
-            pass
-        finally:
-            with contextlib.suppress(Exception):
-                cur.close()
-
-
-def _share_workers(src: _Conn, dst: _Conn) -> list[tuple[_Conn, dict[str, str]]]:
-    """Both sides on one PostgreSQL server run at once: split its parallel workers.
-
-    Each pass is CPU-bound, so two concurrent passes with a full set of workers each only add
-    processes (and one JIT compilation each) that compete for the same cores. Returns the
-    settings to restore. Only speed depends on this, never a checksum.
-    """
-    if src.dialect != "postgresql" or dst.dialect != "postgresql":
-        return []
-    ids = [_query(conn, postgres.SERVER_IDENTITY)[0] for conn in (src, dst)]
-    if tuple(ids[0][:2]) != tuple(ids[1][:2]):
-        return []
-    out = []
-    for conn, row in zip((src, dst), ids, strict=True):
-        workers = {"max_parallel_workers_per_gather": str(int(row[2]) // 2)}
-        cur = conn.raw.cursor()
-        try:
-            out.append((conn, postgres.set_session(cur, conn.paramstyle, workers)))
-        finally:
-            cur.close()
-    return out
-
-
-def _estimate(conn: _Conn, gen: SqlGenerator, ref: TableRef, where: str | None) -> int:
-    """Rows to plan segments for: planner statistics, or COUNT(*) when there are none."""
-    if not where:
-        module = postgres if conn.dialect == "postgresql" else tsql
-        rows = _query(conn, module.estimate_sql(conn.paramstyle), (gen.table(ref),))
-        if rows and rows[0][0] is not None and int(rows[0][0]) > 0:
-            return int(rows[0][0])
-    return int(_query(conn, gen.count_query(ref, user_where=where))[0][0])
-
-
-AGGREGATIONS = ("auto", "sum", "ordered")
-
-
-def _aggregation(
-    wanted: str,
-    sides: Sequence[tuple[_Conn, SqlGenerator, TableRef, str]],
-    key_pairs: Sequence[ColumnPair],
+def choose_aggregation(
+    wanted: str, sides: Sequence[SideFacts], key_pairs: Sequence[ColumnPair]
 ) -> str:
     """The segment aggregation both sides can run: docs/checksum.md, "Aggregation".
 
-    "ordered" (one MD5 a segment over its rows in key order) needs a single key column that
-    both engines order alike and that leads an index on both sides; "auto" takes it when it
-    can and otherwise falls back to the additive per-row sums, which work for any key.
+    "ordered" (one MD5 a segment over its rows in key order) needs key columns that both
+    engines order alike and that lead an index on both sides; "auto" takes it when it can and
+    otherwise falls back to the additive per-row sums, which work for any key.
     """
     if wanted not in AGGREGATIONS:
         raise ReconcileError(
@@ -267,7 +318,8 @@ def _aggregation(
     if wanted == "sum":
         return "sum"
     why = None
-    for conn, gen, ref, label in sides:
+    for side in sides:
+        gen, label = side.gen, side.label
         names = [k.on(label).name for k in key_pairs]
         if not gen.ordered_key(key_pairs, label):
             types = ", ".join(repr(k.on(label).data_type) for k in key_pairs)
@@ -275,17 +327,14 @@ def _aggregation(
             many = "" if gen.composite_ordered_keys else " one"
             why = f"it needs{many} key column(s) of type {kinds}; the {label} key is {types}"
             break
-        if conn.dialect == "mssql":
-            major = int(_query(conn, tsql.VERSION_QUERY)[0][0])
-            if major < tsql.MIN_STRING_AGG_VERSION:
-                why = f"it needs STRING_AGG (SQL Server 2017), and the {label} is version {major}"
-                break
-        module = postgres if conn.dialect == "postgresql" else tsql
-        rows = _query(conn, module.key_indexes_sql(conn.paramstyle), (gen.table(ref),))
-        if not _leads_an_index(rows, names):
+        unavailable = gen.ordered_unavailable(side.server.major)
+        if unavailable is not None:
+            why = unavailable.replace("the server", f"the {label}")
+            break
+        if not key_facts.leads_an_index(side.indexes, names):
             why = (
-                f"the {label} key ({', '.join(names)}) of {str(ref)!r} must be NOT NULL and"
-                " lead an index, in that order"
+                f"the {label} key ({', '.join(names)}) of {str(side.table)!r} must be NOT NULL"
+                " and lead an index, in that order"
             )
             break
     if why is None:
@@ -295,82 +344,96 @@ def _aggregation(
     return "sum"
 
 
-def _leads_an_index(rows: Sequence[Sequence[Any]], names: Sequence[str]) -> bool:
-    """Whether ``names`` are NOT NULL and, in this order, the leading columns of one index
-    whose leading positions all sort the same way (it can then be read in key order).
-
-    ``rows``: the ``key_indexes_sql`` rows (index, position, column, not null, descending).
-    """
-    indexes: dict[Any, dict[int, tuple[str, int, int]]] = {}
-    for index, position, column, not_null, descending in rows:
-        indexes.setdefault(index, {})[int(position)] = (str(column), int(not_null), int(descending))
-    for positions in indexes.values():
-        lead = [positions[i] for i in range(1, len(names) + 1) if i in positions]
-        if (
-            [column for column, _, _ in lead] == list(names)
-            and all(not_null for _, not_null, _ in lead)
-            and len({descending for _, _, descending in lead}) == 1
-        ):
-            return True
-    return False
-
-
-def _size_segments(
-    settings: Settings,
-    wanted: str,
-    conn: _Conn,
-    gen: SqlGenerator,
-    ref: TableRef,
-    pairs: Sequence[ColumnPair],
-    where: str | None,
-    estimated_rows: int,
-) -> None:
-    """Measure the row text the ordered segments will hold; too wide a table takes the sums.
+def choose_segment_size(
+    settings: Settings, wanted: str, width: float, estimated_rows: int
+) -> Settings:
+    """The run settings once the ordered segments' row text is measured.
 
     string_agg holds one segment's text at once, so the pass cuts the table into segments of
     at most ``segment_bytes``.  Where even ``max_ordered_segments`` segments would be bigger,
     "auto" keeps the sums, which hold nothing per row; an explicit "ordered" is refused.
     """
-    rows = _query(conn, gen.width_query(ref, pairs, "source", 1000, user_where=where))
-    width = float(rows[0][0]) if rows and rows[0][0] is not None else 0.0
-    settings.row_bytes = width
-    total = estimated_rows * width
-    if total <= settings.segment_bytes * settings.max_ordered_segments:
-        return
+    settings = dataclasses.replace(settings, row_bytes=width)
+    if estimated_rows * width <= settings.segment_bytes * settings.max_ordered_segments:
+        return settings
     if wanted == "ordered":
         raise ReconcileError(
             f"aggregation='ordered' cannot be used: rows of about {width:,.0f} bytes would make"
             f" segments of more than {settings.segment_bytes >> 20} MB even cut into"
             f" {settings.max_ordered_segments:,} segments; pass aggregation='sum'"
         )
-    settings.aggregation = "sum"
+    return dataclasses.replace(settings, aggregation="sum")
+
+
+def _estimate(side: Side) -> int:
+    """Rows to plan segments for: planner statistics, or COUNT(*) when there are none."""
+    gen, ex = side.gen, side.executor
+    if not side.where:
+        rows = ex.run("row estimate", gen.estimate_sql(ex.paramstyle), (gen.table(side.table),))
+        if rows and rows[0][0] is not None and int(rows[0][0]) > 0:
+            return int(rows[0][0])
+    return int(side.run("row count", gen.count_query(side.table, user_where=side.where))[0][0])
+
+
+def _check_unique(side: Side, facts: SideFacts, key_pairs: Sequence[ColumnPair]) -> str:
+    """How the key is known to be unique on this side; raises on a duplicate."""
+    from pytest_cdc.checksums.diff import duplicate_key
+
+    names = [k.on(side.label).name for k in key_pairs]
+    if key_facts.unique_index(facts.indexes, names):
+        return "unique index"
+    sql = side.gen.duplicate_query(side.table, key_pairs, side.label, user_where=side.where)
+    rows = side.run("key uniqueness", sql)
+    if rows:
+        *key, count = rows[0]
+        raise duplicate_key(side.label, names, tuple(key), int(count))
+    return "checked"
+
+
+def _both(sides: Sequence[Side], fn: Callable[[Side], T]) -> list[T]:
+    """``fn`` on each side, at once when they have connections of their own."""
+    if len(sides) == 2 and sides[0].executor.raw is not sides[1].executor.raw:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            later = pool.submit(fn, sides[1])
+            first = fn(sides[0])
+            return [first, later.result()]
+    return [fn(side) for side in sides]
 
 
 def _lanes(
     stack: contextlib.ExitStack,
     obj: Any,
-    conn: _Conn,
     side: Side,
-    pairs: Sequence[ColumnPair],
+    facts: ServerFacts,
+    *,
+    timeout: float | None,
+    lock_timeout: float | None,
 ) -> None:
     """Extra connections for an ordered pass over a PostgreSQL URL.
 
     The ordered pass is one backend per query (PostgreSQL plans no parallel workers for a
     LATERAL over VALUES), so the side gets ``max_parallel_workers_per_gather`` connections
     in all (already halved when both sides share one server), each scanning a contiguous
-    run of segments.  Not one more for the leader, as a parallel plan would have: on this
-    2-core machine, two lanes a side over one shared server took 7.9 s instead of 6.5 s.
-    Borrowed connections, pools and handles are used as given, alone.
+    run of segments, all in the side's snapshot.  Not one more for the leader, as a parallel
+    plan would have: on this 2-core machine, two lanes a side over one shared server took
+    7.9 s instead of 6.5 s.  Borrowed connections, pools and handles are used as given, alone.
     """
-    if not isinstance(obj, str) or conn.dialect != "postgresql":
+    if not isinstance(obj, str) or side.executor.dialect != "postgresql" or facts.workers < 2:
         return
-    workers = int(_query(conn, "SELECT current_setting('max_parallel_workers_per_gather')")[0][0])
-    for _ in range(max(0, workers - 1)):
-        extra = stack.enter_context(_opened(obj))
-        _prepare(extra, pairs, side.label)  # closed afterwards: nothing to restore
-        side.extra.append(
-            Side(side.label, extra.raw, side.gen, side.table, side.where, threading.Lock())
-        )
+    snapshot = str(side.run("snapshot", postgres.EXPORT_SNAPSHOT)[0][0])
+    for _ in range(facts.workers - 1):
+        extra = stack.enter_context(_opened(obj, side.label))
+        ex = Executor(side.label, extra.raw, extra.dialect, extra.paramstyle, timeout)
+        _begin(stack, ex, timeout=timeout, lock_timeout=lock_timeout, snapshot=snapshot)
+        side.extra.append(Side(side.label, ex, side.gen, side.table, side.where))
+
+
+def _number(name: str, value: Any, *, low: float, allow_none: bool = False) -> Any:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= low:
+        raise ReconcileError(f"{name}={value!r} is out of range: pass a number of at least {low:g}")
+    return value
 
 
 def reconcile(
@@ -391,62 +454,121 @@ def reconcile(
     show: int = 10,
     max_keys: int = 1000,
     aggregation: str = "auto",
+    timeout: float | None = DEFAULT_TIMEOUT,
+    lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
 ) -> ReconcileReport:
     """Compare ``table`` on ``source`` with ``target_table`` (default: same name) on ``target``.
 
-    ``key``: the key column(s) (source names).  ``columns``: compared columns (default: all of
-    the source's).  ``column_map``: source name -> target name.  ``where``: a SQL condition
-    applied on both sides (``target_where`` overrides it for the target), e.g. to leave out
-    rows younger than the replication lag.  Returns a :class:`ReconcileReport`.
+    ``key``: the key column(s) (source names); they must be NOT NULL and unique on both sides.
+    ``columns``: compared columns (default: all of the source's).  ``column_map``: source
+    name -> target name.  ``where``: a SQL condition applied on both sides (``target_where``
+    overrides it for the target), e.g. to leave out rows younger than the replication lag.
+    ``timeout``: the most seconds one statement may run (None: no bound); ``lock_timeout``: the
+    most seconds a read waits for a lock.  Returns a :class:`ReconcileReport`; raises
+    :class:`~pytest_cdc.errors.CdcError` subclasses when no verdict can be given.
     """
     keys = _names(key) or []
     if not keys:
         raise ReconcileError("no key column given: pass key='id' (or a list for a composite key)")
     options = EncodingOptions(float_digits, timestamp_precision, timestamp_mode)
-    settings = Settings(leaf_rows=max(1, leaf_rows), show=show, max_keys=max_keys)
+    settings = Settings(
+        leaf_rows=_number("leaf_rows", leaf_rows, low=1),
+        show=_number("show", show, low=0),
+        max_keys=_number("max_keys", max_keys, low=1),
+    )
+    timeout = _number("timeout", timeout, low=0.001, allow_none=True)
+    lock_timeout = _number("lock_timeout", lock_timeout, low=0.001, allow_none=True)
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        src = stack.enter_context(_opened(source))
+        src = stack.enter_context(_opened(source, "source"))
         # The same pool or handle on both sides: borrow once (a pool of one would block).
         # The same URL string opens a second connection, so the sides run concurrently.
-        dst = src if _shared(source, target) else stack.enter_context(_opened(target))
+        dst = src if _shared(source, target) else stack.enter_context(_opened(target, "target"))
+        src_ex = Executor("source", src.raw, src.dialect, src.paramstyle, timeout)
+        dst_ex = Executor("target", dst.raw, dst.dialect, dst.paramstyle, timeout)
+        if dst.raw is src.raw:
+            dst_ex.lock = src_ex.lock
         src_gen, dst_gen = _generator(src, options), _generator(dst, options)
-        src_ref = _table_ref(src, table)
-        dst_ref = _table_ref(dst, target_table or table)
-        src_cols, dst_cols = _columns(src, src_ref), _columns(dst, dst_ref)
-        for cols, ref, conn in ((src_cols, src_ref, src), (dst_cols, dst_ref, dst)):
+        src_facts = _begin(stack, src_ex, timeout=timeout, lock_timeout=lock_timeout)
+        dst_facts = src_facts
+        if dst.raw is not src.raw:
+            dst_facts = _begin(stack, dst_ex, timeout=timeout, lock_timeout=lock_timeout)
+        src_ref = _table_ref(src_ex, src_gen, table)
+        dst_ref = _table_ref(dst_ex, dst_gen, target_table or table)
+        src_cols, dst_cols = _columns(src_ex, src_gen, src_ref), _columns(dst_ex, dst_gen, dst_ref)
+        for cols, ref, conn, label in (
+            (src_cols, src_ref, src, "source"),
+            (dst_cols, dst_ref, dst, "target"),
+        ):
             if not cols:
                 raise ReconcileError(
-                    f"table {str(ref)!r} does not exist on {conn.label!r} (or has no columns "
-                    "you may read): check the table name"
+                    f"table {str(ref)!r} does not exist on the {label} ({conn.label}) or has no"
+                    " columns you may read: check the table name"
                 )
         key_pairs, pairs = _pairs(
             src_cols, dst_cols, keys, _names(columns), column_map or {}, src_ref, dst_ref
         )
-        restore_src = _prepare(src, pairs, "source")
-        stack.callback(_restore, src, restore_src)
-        if dst.raw is not src.raw:
-            restore_dst = _prepare(dst, pairs, "target")
-            stack.callback(_restore, dst, restore_dst)
-            for conn, old in _share_workers(src, dst):
-                stack.callback(_restore, conn, old)
-        settings.aggregation = _aggregation(
-            aggregation,
-            [(src, src_gen, src_ref, "source"), (dst, dst_gen, dst_ref, "target")],
-            key_pairs,
+        for gen, server, label in ((src_gen, src_facts, "source"), (dst_gen, dst_facts, "target")):
+            problem = gen.server_problem(server, pairs, label)
+            if problem is not None:
+                raise UnsupportedDialect(problem)
+        if (
+            dst.raw is not src.raw
+            and src_facts.identity is not None
+            and src_facts.identity == dst_facts.identity
+        ):
+            # Both sides on one PostgreSQL server run at once: each pass is CPU-bound, so two
+            # passes with a full set of workers each only add processes that compete for the
+            # same cores.  Only speed depends on this, never a checksum.
+            half = src_facts.workers // 2
+            for ex in (src_ex, dst_ex):
+                ex.run("session settings", postgres.workers_sql(half))
+            src_facts = dataclasses.replace(src_facts, workers=half)
+            dst_facts = dataclasses.replace(dst_facts, workers=half)
+        dst_where = target_where if target_where is not None else where
+        src_side = Side("source", src_ex, src_gen, src_ref, where)
+        dst_side = Side("target", dst_ex, dst_gen, dst_ref, dst_where)
+        indexes = _both(
+            [src_side, dst_side],
+            lambda side: tuple(
+                key_facts.index_columns(
+                    side.run(
+                        "key indexes",
+                        side.gen.key_indexes_sql(side.executor.paramstyle),
+                        (side.gen.table(side.table),),
+                    )
+                )
+            ),
+        )
+        facts = [
+            SideFacts("source", src_gen, src_ref, src_facts, indexes[0]),
+            SideFacts("target", dst_gen, dst_ref, dst_facts, indexes[1]),
+        ]
+        unique = dict(
+            zip(
+                ("source", "target"),
+                _both(
+                    [src_side, dst_side],
+                    lambda side: _check_unique(side, facts[side.label == "target"], key_pairs),
+                ),
+                strict=True,
+            )
+        )
+        settings = dataclasses.replace(
+            settings, aggregation=choose_aggregation(aggregation, facts, key_pairs)
         )
         # Planner statistics, or a COUNT(*) with a where=: asked once.
-        estimate = functools.cache(lambda: _estimate(src, src_gen, src_ref, where))
+        estimate = functools.cache(lambda: _estimate(src_side))
         if settings.aggregation == "ordered":
-            _size_segments(settings, aggregation, src, src_gen, src_ref, pairs, where, estimate())
-        shared = threading.Lock()
-        src_side = Side("source", src.raw, src_gen, src_ref, where, shared)
-        dst_lock = shared if dst.raw is src.raw else threading.Lock()
-        dst_where = target_where if target_where is not None else where
-        dst_side = Side("target", dst.raw, dst_gen, dst_ref, dst_where, dst_lock)
+            rows = src_side.run(
+                "row width", src_gen.width_query(src_ref, pairs, "source", 1000, user_where=where)
+            )
+            width = float(rows[0][0]) if rows and rows[0][0] is not None else 0.0
+            settings = choose_segment_size(settings, aggregation, width, estimate())
         if settings.aggregation == "ordered" and dst.raw is not src.raw:
-            _lanes(stack, source, src, src_side, pairs)
-            _lanes(stack, target, dst, dst_side, pairs)
+            lane_bounds = {"timeout": timeout, "lock_timeout": lock_timeout}
+            _lanes(stack, source, src_side, src_facts, **lane_bounds)
+            _lanes(stack, target, dst_side, dst_facts, **lane_bounds)
         report = ReconcileReport(
             source=src.label,
             target=dst.label,
@@ -458,16 +580,12 @@ def reconcile(
                 **asdict(options),
                 "leaf_rows": settings.leaf_rows,
                 "aggregation": settings.aggregation,
+                "timeout": timeout,
+                "lock_timeout": lock_timeout,
+                "key_unique": unique,
             },
         )
-        engine = Reconciler(
-            src_side,
-            dst_side,
-            key_pairs,
-            pairs,
-            settings,
-            estimate,
-        )
+        engine = Reconciler(src_side, dst_side, key_pairs, pairs, settings, estimate)
         try:
             engine.compare(engine.initial_bounds(), None, 0)
             engine.finish()
@@ -475,6 +593,7 @@ def reconcile(
         finally:
             engine.close()
     report.timings["total"] = round(time.perf_counter() - started, 6)
+    report.verify()
     return report
 
 
@@ -496,6 +615,41 @@ def assert_checksums_match(
     return report
 
 
+def row_counts(
+    source: Any,
+    target: Any,
+    *,
+    table: str,
+    target_table: str | None = None,
+    where: str | None = None,
+    exact: bool = True,
+    timeout: float | None = DEFAULT_TIMEOUT,
+) -> tuple[int, int]:
+    """Rows of ``table`` on each side: ``COUNT(*)``, or planner statistics with ``exact=False``."""
+    with contextlib.ExitStack() as stack:
+        src = stack.enter_context(_opened(source, "source"))
+        dst = src if _shared(source, target) else stack.enter_context(_opened(target, "target"))
+        options = EncodingOptions()
+        sides: list[Side] = []
+        for conn, label, name in ((src, "source", table), (dst, "target", target_table or table)):
+            ex = Executor(label, conn.raw, conn.dialect, conn.paramstyle, timeout)
+            if sides and conn.raw is sides[0].executor.raw:
+                ex.lock = sides[0].executor.lock
+            gen = _generator(conn, options)
+            sides.append(Side(label, ex, gen, _table_ref(ex, gen, name), where))
+
+        def count(side: Side) -> int:
+            gen, ex = side.gen, side.executor
+            if exact:
+                sql = gen.count_query(side.table, user_where=where)
+                return int(side.run("row count", sql)[0][0])
+            rows = ex.run("row estimate", gen.estimate_sql(ex.paramstyle), (gen.table(side.table),))
+            return int(rows[0][0]) if rows and rows[0][0] is not None else 0
+
+        counts = _both(sides, count)
+    return counts[0], counts[1]
+
+
 def assert_row_counts_match(
     source: Any,
     target: Any,
@@ -508,32 +662,14 @@ def assert_row_counts_match(
     """Fail unless both sides hold as many rows; ``exact=False`` compares statistics only."""
     import pytest
 
-    with contextlib.ExitStack() as stack:
-        src = stack.enter_context(_opened(source))
-        dst = src if _shared(source, target) else stack.enter_context(_opened(target))
-        options = EncodingOptions()
-        gens = (_generator(src, options), _generator(dst, options))
-        refs = (_table_ref(src, table), _table_ref(dst, target_table or table))
-
-        def count(i: int) -> int:
-            conn, gen, ref = (src, dst)[i], gens[i], refs[i]
-            if exact:
-                return int(_query(conn, gen.count_query(ref, user_where=where))[0][0])
-            module = postgres if conn.dialect == "postgresql" else tsql
-            rows = _query(conn, module.estimate_sql(conn.paramstyle), (gen.table(ref),))
-            return int(rows[0][0]) if rows and rows[0][0] is not None else 0
-
-        if src.raw is dst.raw:
-            counts = (count(0), count(1))
-        else:
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                later = pool.submit(count, 1)
-                counts = (count(0), later.result())
-    if counts[0] != counts[1]:
+    src_rows, dst_rows = row_counts(
+        source, target, table=table, target_table=target_table, where=where, exact=exact
+    )
+    if src_rows != dst_rows:
         how = "rows" if exact else "rows (planner statistics; pass exact=True to count)"
         pytest.fail(
-            f"row counts differ: source {refs[0]} has {counts[0]} {how}, target {refs[1]} "
-            f"has {counts[1]} (difference {counts[1] - counts[0]:+d})",
+            f"row counts differ: source {table} has {src_rows} {how}, target"
+            f" {target_table or table} has {dst_rows} (difference {dst_rows - src_rows:+d})",
             pytrace=False,
         )
-    return counts
+    return src_rows, dst_rows

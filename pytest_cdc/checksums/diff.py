@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import re
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -23,6 +22,8 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from pytest_cdc.checksums.encoding import ColumnPair
+from pytest_cdc.checksums.execution import Executor
+from pytest_cdc.checksums.keys import NULL_SEGMENT
 from pytest_cdc.checksums.report import ChangedRow, QueryRecord, ReconcileReport
 from pytest_cdc.checksums.segments import (
     KeyText,
@@ -32,6 +33,7 @@ from pytest_cdc.checksums.segments import (
     segments_from_bounds,
 )
 from pytest_cdc.checksums.sqlgen import SqlGenerator, TableRef
+from pytest_cdc.errors import BadKey, Inconsistent
 
 T = TypeVar("T")
 _NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
@@ -50,41 +52,30 @@ Checksums = dict[int, tuple[int, int | str]]
 
 @dataclass
 class Side:
-    """One side of a reconciliation: a DB-API connection, its generator and its table."""
+    """One side of a reconciliation: its executor, its generator and its table."""
 
     label: str
-    conn: Any
+    executor: Executor
     gen: SqlGenerator
     table: TableRef
     where: str | None
-    lock: threading.Lock
-    queries: list[QueryRecord] = field(default_factory=list)
     #: More connections to the same database: the ordered aggregation spreads a pass's
     #: segments over them, as the additive pass spreads its rows over parallel workers.
     extra: list[Side] = field(default_factory=list)
 
     def run(self, purpose: str, sql: str, params: Sequence[Any] | None = None) -> list[Any]:
-        started = time.perf_counter()
-        with self.lock:
-            cur = self.conn.cursor()
-            try:
-                if params is None:
-                    cur.execute(sql)
-                else:
-                    cur.execute(sql, tuple(params))
-                rows = list(cur.fetchall())
-            finally:
-                cur.close()
-        seconds = time.perf_counter() - started
-        self.queries.append(QueryRecord(self.label, purpose, sql, round(seconds, 6), len(rows)))
-        return rows
+        return self.executor.run(purpose, sql, params)
+
+    @property
+    def queries(self) -> list[QueryRecord]:
+        return self.executor.queries
 
     def lanes(self) -> list[Side]:
         """This side and its extra connections, each a :class:`Side` of its own."""
         return [self, *self.extra]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
     leaf_rows: int = 10_000
     max_segments: int = 1024
@@ -135,7 +126,7 @@ class Reconciler:
         self._lanes = (
             ThreadPoolExecutor(max_workers=extra, thread_name_prefix="cdc-lane") if extra else None
         )
-        self._concurrent = source.conn is not target.conn
+        self._concurrent = source.executor.raw is not target.executor.raw
 
     # -- plumbing -----------------------------------------------------------------------------
     def both(self, fn: Callable[[Side], T]) -> tuple[T, T]:
@@ -284,8 +275,15 @@ class Reconciler:
         self._timed("boundaries", started)
         return bounds
 
-    def leaf(self, seg: Segment) -> None:
-        """Fetch (key, hash) of the segment from both sides and diff them in Python."""
+    def leaf(
+        self, seg: Segment, expected: tuple[tuple[int, int | str], tuple[int, int | str]]
+    ) -> None:
+        """Fetch (key, hash) of the segment from both sides and diff them in Python.
+
+        ``expected``: the segment's (row count, checksum) on each side from the pass that
+        found it differing.  The rows read back must add up to exactly that; if they do not,
+        the fetch and the pass saw different rows, and no verdict is given.
+        """
         started = time.perf_counter()
 
         def fetch(side: Side) -> list[Any]:
@@ -301,6 +299,8 @@ class Reconciler:
 
         src_rows, dst_rows = self.both(fetch)
         nkeys = len(self.keys)
+        self._check_leaf(seg, self.source, src_rows, expected[0])
+        self._check_leaf(seg, self.target, dst_rows, expected[1])
         wanted: dict[KeyText, Counter[int]] = {}
         for row in src_rows:
             wanted.setdefault(tuple(row[:nkeys]), Counter())[int(row[nkeys])] += 1
@@ -320,6 +320,32 @@ class Reconciler:
             dst_left = list((got.get(key) or Counter()).elements())
             self._classify(key, src_left, dst_left)
         self._timed("leaf diff", started)
+
+    def _check_leaf(
+        self, seg: Segment, side: Side, rows: Sequence[Any], expected: tuple[int, int | str]
+    ) -> None:
+        """The rows read back are the rows the pass counted (and, for the sums, summed), and
+        no key appears twice: otherwise raise rather than report a wrong difference."""
+        nkeys = len(self.keys)
+        keys: dict[KeyText, int] = {}
+        for row in rows:
+            key = tuple(row[:nkeys])
+            keys[key] = keys.get(key, 0) + 1
+        twice = next(((k, n) for k, n in keys.items() if n > 1), None)
+        if twice is not None:
+            raise duplicate_key(side.label, [k.name for k in self.keys], twice[0], twice[1])
+        count, total = expected
+        summed: int | str = total
+        if self.settings.aggregation == "sum":
+            summed = sum(int(row[nkeys]) for row in rows)
+        if len(rows) != count or summed != total:
+            raise Inconsistent(
+                f"the {side.label} segment {_describe(seg)} held {count} rows in the checksum"
+                f" pass but {len(rows)} when its rows were read"
+                + ("" if len(rows) != count else " (with other row hashes)")
+                + ": the table changed during the comparison (compare a quiet table, or a"
+                " range of it with a where), or this is a bug to report; no verdict is given"
+            )
 
     def _classify(self, key: KeyText, src_left: list[int], dst_left: list[int]) -> None:
         pairs = min(len(src_left), len(dst_left))
@@ -341,25 +367,43 @@ class Reconciler:
         segments = segments_from_bounds(bounds, lo, hi, first)
         src, dst = self.checksums(bounds, first, parent)
         if parent is None:
+            self._refuse_null_keys(src.get(NULL_SEGMENT), dst.get(NULL_SEGMENT))
             self.source_rows = sum(n for n, _ in src.values())
             self.target_rows = sum(n for n, _ in dst.values())
         self.compared += len(segments)
         for seg in segments:
-            a = src.get(seg.number, (0, 0))
-            b = dst.get(seg.number, (0, 0))
+            empty: tuple[int, int | str] = (0, 0) if self.settings.aggregation == "sum" else (0, "")
+            a = src.get(seg.number, empty)
+            b = dst.get(seg.number, empty)
             if a == b:
                 continue
             self.differing += 1
             rows = max(a[0], b[0])
             self._bigger = self.source if a[0] >= b[0] else self.target
             if rows <= 2 * self.settings.leaf_rows:
-                self.leaf(seg)
+                self.leaf(seg, (a, b))
                 continue
             inner = self.split(seg, rows, 0)
             if not inner:
-                self.leaf(seg)  # one key value holds every row: nothing left to cut
+                self.leaf(seg, (a, b))  # one key value holds every row: nothing left to cut
                 continue
             self.compare(inner, seg, self._next_first())
+
+    def _refuse_null_keys(
+        self, src: tuple[int, int | str] | None, dst: tuple[int, int | str] | None
+    ) -> None:
+        """NULL keys pair no rows: refuse them with their counts (the pass counted them)."""
+        if not src and not dst:
+            return
+        names = ", ".join(k.name for k in self.keys)
+        where = " and ".join(
+            f"{n[0]} row(s) on the {label}" for label, n in (("source", src), ("target", dst)) if n
+        )
+        raise BadKey(
+            f"the key ({names}) is NULL in {where}: a key must"
+            " identify rows; choose NOT NULL key columns, or leave those rows out with a where"
+            f" ({' AND '.join(f'{k.name} IS NOT NULL' for k in self.keys)})"
+        )
 
     _bigger: Side
     _first_counter = 0
@@ -428,6 +472,21 @@ class Reconciler:
             q for side in (self.source, self.target) for lane in side.lanes() for q in lane.queries
         ]
         return base
+
+
+def duplicate_key(side: str, names: Sequence[str], key: KeyText, count: int) -> BadKey:
+    shown = ", ".join(f"{n}={v!r}" for n, v in zip(names, key, strict=False))
+    return BadKey(
+        f"the key ({', '.join(names)}) is not unique on the {side}: {shown} is held by"
+        f" {count} rows; a key must identify rows: choose key columns that are unique on both"
+        " sides (the primary key)"
+    )
+
+
+def _describe(seg: Segment) -> str:
+    lo = "start" if seg.lo is None else ",".join(str(v) for v in seg.lo)
+    hi = "end" if seg.hi is None else ",".join(str(v) for v in seg.hi)
+    return f"[{lo} .. {hi})"
 
 
 def _first(items: list[KeyText], n: int) -> list[KeyText]:

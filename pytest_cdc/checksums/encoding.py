@@ -20,6 +20,7 @@ import enum
 from dataclasses import dataclass, field
 
 from pytest_cdc.errors import ConfigError
+from pytest_cdc.errors import ReconcileError as ReconcileError  # its first home
 
 
 class TypeClass(str, enum.Enum):
@@ -123,6 +124,8 @@ class Column:
     type_class: TypeClass
     #: Fractional second digits the column stores (datetime2(7) -> 7), when known.
     datetime_precision: int | None = None
+    #: Whether the column may hold NULL (a NULL in a key column stops a comparison).
+    nullable: bool = True
 
 
 @dataclass(frozen=True)
@@ -152,7 +155,3 @@ def pair_format(source: TypeClass, target: TypeClass) -> TypeClass | None:
                 if candidate in (source, target):
                     return candidate
     return None
-
-
-class ReconcileError(ConfigError):
-    """A reconciliation cannot run as asked (unknown table or column, unsupported type...)."""

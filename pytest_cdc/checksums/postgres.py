@@ -2,16 +2,17 @@
 
 Needs PostgreSQL 14+ (numeric Infinity, trim_scale) with a UTF8 server encoding, and a
 session with ``extra_float_digits > 0`` so ``float8::text`` is the shortest round-trip form
-(:func:`prepare_session` sets it).
+(:func:`prepare_sql` sets it).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from pytest_cdc.checksums.encoding import Column, ColumnPair, TypeClass
-from pytest_cdc.checksums.sqlgen import Scope, SqlGenerator
+from pytest_cdc.checksums.sqlgen import Scope, ServerFacts, SqlGenerator
 
 #: information_schema data_type -> type class.
 TYPE_CLASSES: dict[str, TypeClass] = {
@@ -52,8 +53,9 @@ ORDERED_KEY_TYPES: dict[str, TypeClass] = {
 }
 
 CATALOG_QUERY = (
-    "SELECT column_name, data_type, datetime_precision FROM information_schema.columns"
-    " WHERE table_schema = {schema} AND table_name = %s ORDER BY ordinal_position"
+    "SELECT column_name, data_type, datetime_precision, is_nullable"
+    " FROM information_schema.columns"
+    " WHERE table_schema = {mark} AND table_name = {mark} ORDER BY ordinal_position"
 )
 
 
@@ -71,6 +73,41 @@ class PostgresGenerator(SqlGenerator):
     # COALESCEd and never NULL.  It beats one concat() call by ~15 % of the text-building
     # cost: on PostgreSQL 15, concat() looks up each argument's output function on every
     # row and copies every argument once more through it.
+
+    # -- the catalogs -------------------------------------------------------------------------
+    def columns_sql(self, paramstyle: str) -> str:
+        return columns_sql(paramstyle)
+
+    def columns(self, rows: Sequence[Sequence[Any]]) -> list[Column]:
+        return columns(rows)
+
+    def key_indexes_sql(self, paramstyle: str) -> str:
+        return key_indexes_sql(paramstyle)
+
+    def estimate_sql(self, paramstyle: str) -> str:
+        return estimate_sql(paramstyle)
+
+    def server_problem(
+        self, facts: ServerFacts, pairs: Sequence[ColumnPair], side: str
+    ) -> str | None:
+        if facts.encoding not in (None, "UTF8", "SQL_ASCII"):
+            return (
+                f"the {side} database uses server encoding {facts.encoding!r}: checksums need"
+                " UTF8 text; reconcile a UTF8 database"
+            )
+        return None
+
+    def string_literal(self, text: str) -> str:
+        if "\x00" in text:
+            raise ValueError(f"literal {text!r} contains a NUL character")
+        body = text.replace("'", "''")
+        if "\\" in text:
+            # A plain literal reads a backslash as an escape where standard_conforming_strings
+            # is off (a per-database setting legacy databases carry): the session pins it on,
+            # and an E'' literal, whose backslashes are escapes under either setting, makes the
+            # value exact even without that.
+            return "E'" + body.replace("\\", "\\\\") + "'"
+        return "'" + body + "'"
 
     def octet_length(self, expr: str) -> str:
         return f"octet_length({expr})"
@@ -153,7 +190,7 @@ class PostgresGenerator(SqlGenerator):
         return f"(date_trunc('second', {x}) + {step})"
 
     def _timestamp(self, x: str) -> str:
-        # The ISO output (DateStyle is set to ISO by prepare_session) already drops trailing
+        # The ISO output (DateStyle is set to ISO by prepare_sql) already drops trailing
         # fractional zeros, is three times cheaper than to_char(), and keeps BC, years past
         # 9999 and +-infinity distinct from every ordinary value.
         return f"({self._cut(x)})::text"
@@ -235,61 +272,90 @@ def _exponent(v: str) -> str:
     return f"(width_bucket(abs({v}), {_POWERS_OF_TEN}) + {_LOWEST_POWER - 1})"
 
 
-def read_columns(cursor: object, schema: str, table: str, paramstyle: str) -> list[Column]:
-    """The table's columns from information_schema (empty when the table does not exist)."""
-    mark = "?" if paramstyle == "qmark" else "%s"
-    sql = CATALOG_QUERY.replace("%s", mark).format(schema=mark)
-    cursor.execute(sql, (schema, table))  # type: ignore[attr-defined]
-    columns = []
-    for name, data_type, precision in cursor.fetchall():  # type: ignore[attr-defined]
-        tc = TYPE_CLASSES.get(str(data_type))
-        columns.append(Column(str(name), str(data_type), tc, precision))  # type: ignore[arg-type]
-    return columns
+def columns_sql(paramstyle: str) -> str:
+    """The table's columns (two parameters: schema, table); rows for :func:`columns`."""
+    return CATALOG_QUERY.format(mark="?" if paramstyle == "qmark" else "%s")
 
 
-#: Session settings the encoding relies on, and the one that makes the checksum pass a hash
-#: aggregate: the planner cannot estimate how many segments a CASE/width_bucket yields and
-#: would otherwise sort every row by segment.
-SESSION_SETTINGS = {"extra_float_digits": "1", "DateStyle": "ISO, MDY", "enable_sort": "off"}
+def columns(rows: Sequence[Sequence[Any]]) -> list[Column]:
+    """:func:`columns_sql` rows as columns (empty when the table does not exist)."""
+    out = []
+    for name, data_type, precision, nullable in rows:
+        type_class = TYPE_CLASSES.get(str(data_type))
+        # type_class None: a type with no canonical format, refused when it is compared.
+        column = Column(str(name), str(data_type), type_class, precision, nullable == "YES")  # type: ignore[arg-type]
+        out.append(column)
+    return out
 
 
-#: Which server a connection talks to (postmaster start time and port), and its parallel
-#: workers per Gather: see api._share_workers.
-SERVER_IDENTITY = (
-    "SELECT pg_postmaster_start_time()::text, inet_server_port(),"
-    " current_setting('max_parallel_workers_per_gather')::int"
-)
+#: Session settings the encoding relies on: float8 text is the shortest round trip, dates are
+#: ISO, and string literals read backslashes literally whatever the database's default (the
+#: bounds are string literals built from key values).  enable_sort makes the checksum pass a
+#: hash aggregate: the planner cannot estimate how many segments a CASE/width_bucket yields
+#: and would otherwise sort every row by segment.
+SESSION_SETTINGS = {
+    "extra_float_digits": "1",
+    "DateStyle": "ISO, MDY",
+    "enable_sort": "off",
+    "standard_conforming_strings": "on",
+}
 
 
-def prepare_session(cursor: Any, paramstyle: str) -> dict[str, str]:
-    """Apply :data:`SESSION_SETTINGS`; returns the previous values to restore."""
-    return set_session(cursor, paramstyle, SESSION_SETTINGS)
+def prepare_sql(timeout: float | None, lock_timeout: float | None) -> str:
+    """One round trip that reads what the comparison must know about the server and sets the
+    session for this transaction only (``set_config(..., true)``: undone when it ends).
+
+    Row: server encoding, server_version_num, the server's identity (postmaster start, port),
+    max_parallel_workers_per_gather, then the values set.  Every value is a constant of ours.
+    """
+    values = {
+        **SESSION_SETTINGS,
+        "statement_timeout": str(_ms(timeout)),
+        "lock_timeout": str(_ms(lock_timeout)),
+    }
+    sets = ", ".join(f"set_config('{name}', '{value}', true)" for name, value in values.items())
+    return (
+        "SELECT current_setting('server_encoding'),"
+        " current_setting('server_version_num')::int,"
+        " extract(epoch FROM pg_postmaster_start_time())::text || ':' || inet_server_port(),"
+        " current_setting('max_parallel_workers_per_gather')::int, " + sets
+    )
 
 
-def set_session(cursor: Any, paramstyle: str, values: dict[str, str]) -> dict[str, str]:
-    mark = "?" if paramstyle == "qmark" else "%s"
-    old: dict[str, str] = {}
-    for name, value in values.items():
-        cursor.execute(
-            f"SELECT current_setting({mark}), set_config({mark}, {mark}, false)",
-            (name, name, value),
-        )
-        old[name] = str(cursor.fetchone()[0])
-    return old
+def _ms(seconds: float | None) -> int:
+    return 0 if seconds is None else max(1, round(seconds * 1000))
+
+
+def workers_sql(workers: int) -> str:
+    return f"SELECT set_config('max_parallel_workers_per_gather', '{int(workers)}', true)"
+
+
+#: A consistent view of the whole comparison on each side: every statement (and every lane,
+#: through the exported snapshot) sees the table as it was when the first one ran.
+BEGIN_SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+EXPORT_SNAPSHOT = "SELECT pg_export_snapshot()"
+
+
+def import_snapshot_sql(snapshot: str) -> str:
+    if not re.fullmatch(r"[0-9A-Fa-f-]+", snapshot):
+        raise ValueError(f"unexpected snapshot id {snapshot!r}")
+    return f"SET TRANSACTION SNAPSHOT '{snapshot}'"
 
 
 def key_indexes_sql(paramstyle: str) -> str:
     """The key columns of the table's valid, unconditional btree indexes.
 
     One parameter, the quoted table name.  Rows: (index, position from 1, column name,
-    1 if the column is NOT NULL, 1 if the position sorts descending); expression positions
-    have no row.  See :func:`pytest_cdc.checksums.api._leads_an_index`.
+    1 if the column is NOT NULL, 1 if the position sorts descending, 1 if the index is unique,
+    the index's number of key positions); expression positions have no row, so an index with
+    fewer rows than key positions has expressions.  See :mod:`pytest_cdc.checksums.keys`.
     """
     mark = "?" if paramstyle == "qmark" else "%s"
     return (
         "SELECT i.indexrelid::bigint, k.o, a.attname::text,"
         " CASE WHEN a.attnotnull THEN 1 ELSE 0 END,"
-        " (i.indoption::int2[])[k.o - 1] & 1"
+        " (i.indoption::int2[])[k.o - 1] & 1,"
+        " CASE WHEN i.indisunique THEN 1 ELSE 0 END, i.indnkeyatts::int"
         " FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid"
         " JOIN pg_am AS am ON am.oid = c.relam"
         " CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, o)"

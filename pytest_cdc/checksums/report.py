@@ -66,6 +66,30 @@ class ReconcileReport:
     def differing_count(self) -> int:
         return self.missing_count + self.extra_count + self.changed_count
 
+    def verify(self) -> ReconcileReport:
+        """Raise :class:`~pytest_cdc.errors.Inconsistent` unless the report's own figures add up.
+
+        Every source row is either matched, missing or changed, and every target row matched,
+        extra or changed, so ``source_rows - target_rows == missing - extra`` whatever the
+        data.  A path that dropped rows (a range that leaves some out, say) breaks this, and
+        then no verdict is given: "equal" must never stand beside counts that differ.  Every
+        report a comparison returns goes through here.
+        """
+        from pytest_cdc.errors import Inconsistent
+
+        counted = self.source_rows - self.target_rows
+        found = self.missing_count - self.extra_count
+        shown = len(self.missing) <= self.missing_count and len(self.extra) <= self.extra_count
+        if counted != found or not shown or len(self.changed) > self.changed_count:
+            raise Inconsistent(
+                f"{self.source_table} -> {self.target_table}: the source has"
+                f" {self.source_rows} rows and the target {self.target_rows} ({counted:+d}), but"
+                f" {self.missing_count} missing and {self.extra_count} extra rows were found"
+                f" ({found:+d}): the figures do not add up, so no verdict is given; this is a"
+                " bug, please report it"
+            )
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["equal"] = self.equal

@@ -11,19 +11,35 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pytest_cdc.checksums.encoding import (
     LENGTH_PREFIXED,
+    Column,
     ColumnPair,
     EncodingOptions,
     TypeClass,
 )
+from pytest_cdc.checksums.keys import NULL_SEGMENT
 
 #: Alias of the scanned table in every generated query.
 TABLE_ALIAS = "t"
 _NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 _HEX = re.compile(r"^[0-9a-f]*$")
+
+
+@dataclass(frozen=True)
+class ServerFacts:
+    """What the session preparation read about one side's server."""
+
+    #: Major version (SQL Server's ProductMajorVersion, PostgreSQL's server_version_num // 10000).
+    major: int | None = None
+    #: Server text encoding (PostgreSQL), upper case.
+    encoding: str | None = None
+    #: Tells two connections to one server apart from connections to two servers.
+    identity: str | None = None
+    #: Parallel workers a query may use (PostgreSQL's max_parallel_workers_per_gather).
+    workers: int = 0
 
 
 @dataclass(frozen=True)
@@ -79,6 +95,35 @@ class SqlGenerator:
     def __init__(self, options: EncodingOptions | None = None) -> None:
         self.options = options or EncodingOptions()
 
+    # -- what the comparison reads from the engine's catalogs (each engine overrides) -----
+    #: The connection's default schema, for unqualified table names.
+    current_schema_sql: ClassVar[str] = "SELECT current_schema()"
+
+    def columns_sql(self, paramstyle: str) -> str:
+        """The table's columns; two parameters: schema, table (see :meth:`columns`)."""
+        raise NotImplementedError
+
+    def columns(self, rows: Sequence[Sequence[Any]]) -> list[Column]:
+        raise NotImplementedError
+
+    def key_indexes_sql(self, paramstyle: str) -> str:
+        """The table's index key columns; one parameter, the quoted table name."""
+        raise NotImplementedError
+
+    def estimate_sql(self, paramstyle: str) -> str:
+        """The table's row count from statistics; one parameter, the quoted table name."""
+        raise NotImplementedError
+
+    def ordered_unavailable(self, major: int | None) -> str | None:
+        """Why a server of this major version cannot run :meth:`digest_query` (None: it can)."""
+        return None
+
+    def server_problem(
+        self, facts: ServerFacts, pairs: Sequence[ColumnPair], side: str
+    ) -> str | None:
+        """Why this server cannot encode ``pairs`` like the other engine (None: it can)."""
+        return None
+
     # -- small pieces each engine overrides ------------------------------------------------
     def quote(self, name: str) -> str:
         # The dialect registry owns identifier quoting (and its NUL check): one rule for the
@@ -88,6 +133,8 @@ class SqlGenerator:
         return get_dialect(self.name).quote_identifier(name)
 
     def string_literal(self, text: str) -> str:
+        """A string literal of ``text`` that reads back as ``text`` whatever the session's
+        settings (each engine overrides it; this is the SQL standard's form)."""
         if "\x00" in text:
             raise ValueError(f"literal {text!r} contains a NUL character")
         return "'" + text.replace("'", "''") + "'"
@@ -215,6 +262,18 @@ class SqlGenerator:
 
         return tree(0, len(bounds))
 
+    def segment_expr(
+        self, keys: Sequence[ColumnPair], side: str, bounds: Sequence[Sequence[str]], first: int
+    ) -> str:
+        """Segment number of a row; rows whose key holds a NULL get :data:`NULL_SEGMENT`, so
+        the checksum pass counts them at no extra cost (a NULL key is refused)."""
+        seg = self.segment_case(keys, side, bounds, first) if bounds else str(int(first))
+        nullable = [k for k in keys if k.on(side).nullable]
+        if not nullable:
+            return seg
+        test = " OR ".join(f"{self.column(k, side)} IS NULL" for k in nullable)
+        return f"CASE WHEN {test} THEN {NULL_SEGMENT} ELSE {seg} END"
+
     def range_condition(
         self,
         keys: Sequence[ColumnPair],
@@ -253,7 +312,7 @@ class SqlGenerator:
         """One pass: (segment, row count, exact sum of row hashes) for every segment."""
         scope = Scope(self.apply_keyword)
         h = self.row_hash(self.row_text(pairs, side, scope))
-        seg = self.segment_case(keys, side, bounds, first) if bounds else str(first)
+        seg = self.segment_expr(keys, side, bounds, first)
         inner = (
             f"SELECT {seg} AS seg, {h} AS h FROM {scope.from_clause(self.table(table))}"
             f"{self.where(user_where, restrict or '')}"
@@ -432,6 +491,32 @@ class SqlGenerator:
             f"{self.where(user_where, '(' + (wanted or '1 = 0') + ')')}"
         )
 
+    def duplicate_query(
+        self,
+        table: TableRef,
+        keys: Sequence[ColumnPair],
+        side: str,
+        *,
+        user_where: str | None = None,
+    ) -> str:
+        """One key value held by more than one row (its canonical text and its count), if any.
+
+        Grouped by the canonical text, which is what pairs rows: two values an engine calls
+        different but that render alike (never, for the key types allowed) would pair too.
+        """
+        scope = Scope(self.apply_keyword)
+        names = [f"k{i}" for i in range(len(keys))]
+        cols = ", ".join(
+            f"{t} AS {n}" for t, n in zip(self.key_texts(keys, side, scope), names, strict=True)
+        )
+        inner = f"SELECT {cols} FROM {scope.from_clause(self.table(table))}{self.where(user_where)}"
+        grouped = ", ".join(f"q.{n}" for n in names)
+        return self.limit(
+            f"SELECT {grouped}, COUNT(*) FROM ({inner}) AS q GROUP BY {grouped}"
+            " HAVING COUNT(*) > 1",
+            1,
+        )
+
     def count_query(self, table: TableRef, *, user_where: str | None = None) -> str:
         return f"SELECT COUNT(*) FROM {self.table(table)} AS {TABLE_ALIAS}{self.where(user_where)}"
 
@@ -447,7 +532,3 @@ class SqlGenerator:
         if not _HEX.match(text):
             raise ValueError(f"key value {text!r} is not lower-case hex")
         return text
-
-
-def is_text_class(fmt: TypeClass) -> bool:
-    return fmt in LENGTH_PREFIXED

@@ -2,27 +2,31 @@
 
 Text is hashed as UTF-8: ``HASHBYTES`` over ``nvarchar`` would hash UTF-16LE bytes, so every
 text value goes through ``nvarchar -> COLLATE Latin1_General_100_BIN2_UTF8 -> varchar(max)``,
-which needs SQL Server 2019 (major version 15) or later; :func:`check_server` refuses older
-servers with a clear message instead of producing checksums that can never match.
+which needs SQL Server 2019 (major version 15) or later; :meth:`TsqlGenerator.server_problem`
+refuses older servers with a clear message instead of producing checksums that can never match.
 Never ``CHECKSUM``/``BINARY_CHECKSUM``/``CHECKSUM_AGG``: 32 bits, collation-dependent, and XOR
 cancels duplicate rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import ClassVar
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 from pytest_cdc.checksums.encoding import (
+    LENGTH_PREFIXED,
     MAX_PORTABLE_FLOAT_DIGITS,
     Column,
     ColumnPair,
     TypeClass,
 )
-from pytest_cdc.checksums.sqlgen import Scope, SqlGenerator
-from pytest_cdc.errors import ConfigError, UnsupportedDialect
+from pytest_cdc.checksums.sqlgen import Scope, ServerFacts, SqlGenerator
+from pytest_cdc.errors import ConfigError
 
 UTF8_COLLATION = "Latin1_General_100_BIN2_UTF8"
+#: A backslash followed by a line break: the cut points of :meth:`TsqlGenerator.string_literal`.
+_CONTINUATION = re.compile(r"(?<=\\)(?=[\r\n])")
 BINARY_COLLATION = "Latin1_General_100_BIN2"
 #: Below this a double is subnormal and holds fewer than 15 significant digits.
 SMALLEST_NORMAL = "2.2250738585072014E-308"
@@ -74,7 +78,8 @@ ORDERED_KEY_TYPES: dict[str, TypeClass] = {
 }
 
 CATALOG_QUERY = (
-    "SELECT COLUMN_NAME, DATA_TYPE, DATETIME_PRECISION FROM INFORMATION_SCHEMA.COLUMNS"
+    "SELECT COLUMN_NAME, DATA_TYPE, DATETIME_PRECISION, IS_NULLABLE"
+    " FROM INFORMATION_SCHEMA.COLUMNS"
     " WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION"
 )
 VERSION_QUERY = "SELECT CAST(SERVERPROPERTY('ProductMajorVersion') AS int)"
@@ -91,10 +96,46 @@ class TsqlGenerator(SqlGenerator):
     # literal would need the column's precision.
     ordered_key_types: ClassVar[Mapping[str, TypeClass]] = ORDERED_KEY_TYPES
 
+    current_schema_sql: ClassVar[str] = "SELECT SCHEMA_NAME()"
+
+    # -- the catalogs -------------------------------------------------------------------------
+    def columns_sql(self, paramstyle: str) -> str:
+        return columns_sql(paramstyle)
+
+    def columns(self, rows: Sequence[Sequence[Any]]) -> list[Column]:
+        return columns(rows)
+
+    def key_indexes_sql(self, paramstyle: str) -> str:
+        return key_indexes_sql(paramstyle)
+
+    def estimate_sql(self, paramstyle: str) -> str:
+        return estimate_sql(paramstyle)
+
+    def ordered_unavailable(self, major: int | None) -> str | None:
+        if major is not None and major < MIN_STRING_AGG_VERSION:
+            return f"it needs STRING_AGG (SQL Server 2017), and the server is version {major}"
+        return None
+
+    def server_problem(
+        self, facts: ServerFacts, pairs: Sequence[ColumnPair], side: str
+    ) -> str | None:
+        needs_utf8 = any(p.on(side).type_class in LENGTH_PREFIXED for p in pairs)
+        if needs_utf8 and facts.major is not None and facts.major < MIN_UTF8_VERSION:
+            return (
+                f"sql server major version {facts.major!r} has no utf-8 collation, so text"
+                " cannot be hashed like postgresql does: reconcile on sql server 2019 or"
+                " later, or leave the text columns out with columns=[...]"
+            )
+        return None
+
     def string_literal(self, text: str) -> str:
         if "\x00" in text:
             raise ValueError(f"literal {text!r} contains a NUL character")
-        return "N'" + text.replace("'", "''") + "'"
+        # T-SQL has no backslash escapes, but a backslash right before a line break inside a
+        # literal continues the line: both vanish.  Such a value is cut there into literals
+        # joined with +, so that no backslash stands before a line break in any of them.
+        parts = _CONTINUATION.split(text)
+        return " + ".join("N'" + part.replace("'", "''") + "'" for part in parts)
 
     def utf8(self, expr: str) -> str:
         return f"CAST(CAST({expr} AS nvarchar(max)) COLLATE {UTF8_COLLATION} AS varchar(max))"
@@ -287,39 +328,46 @@ class TsqlGenerator(SqlGenerator):
         raise ValueError(f"a {fmt.value} column cannot be a reconciliation key")
 
 
-def read_columns(cursor: object, schema: str, table: str) -> list[Column]:
-    cursor.execute(CATALOG_QUERY, (schema, table))  # type: ignore[attr-defined]
-    columns = []
-    for name, data_type, precision in cursor.fetchall():  # type: ignore[attr-defined]
-        tc = TYPE_CLASSES.get(str(data_type))
-        columns.append(Column(str(name), str(data_type), tc, precision))  # type: ignore[arg-type]
-    return columns
+def columns_sql(paramstyle: str) -> str:
+    """The table's columns (two parameters: schema, table); rows for :func:`columns`."""
+    return CATALOG_QUERY
 
 
-def check_server(cursor: object, needs_utf8: bool) -> None:
-    """Refuse servers that cannot hash text as UTF-8 (before SQL Server 2019)."""
-    if not needs_utf8:
-        return
-    cursor.execute(VERSION_QUERY)  # type: ignore[attr-defined]
-    major = int(cursor.fetchone()[0])  # type: ignore[attr-defined]
-    if major < MIN_UTF8_VERSION:
-        raise UnsupportedDialect(
-            f"sql server major version {major!r} has no utf-8 collation, so text cannot be "
-            "hashed like postgresql does: reconcile on sql server 2019 or later, or leave the "
-            "text columns out with columns=[...]"
-        )
+def columns(rows: Sequence[Sequence[Any]]) -> list[Column]:
+    """:func:`columns_sql` rows as columns (empty when the table does not exist)."""
+    out = []
+    for name, data_type, precision, nullable in rows:
+        type_class = TYPE_CLASSES.get(str(data_type))
+        # type_class None: a type with no canonical format, refused when it is compared.
+        column = Column(str(name), str(data_type), type_class, precision, nullable == "YES")  # type: ignore[arg-type]
+        out.append(column)
+    return out
+
+
+#: One round trip: the major version and the session's lock timeout (to restore).
+PREPARE_QUERY = "SELECT CAST(SERVERPROPERTY('ProductMajorVersion') AS int), @@LOCK_TIMEOUT"
+
+
+def lock_timeout_sql(seconds: float | None) -> str:
+    """``SET LOCK_TIMEOUT``: milliseconds, -1 to wait for ever."""
+    ms = -1 if seconds is None else max(1, round(seconds * 1000))
+    return f"SET LOCK_TIMEOUT {int(ms)}"
 
 
 def key_indexes_sql(paramstyle: str) -> str:
     """The key columns of the table's enabled, unfiltered rowstore indexes.
 
     One parameter, the quoted table name.  Rows: (index, position from 1, column name,
-    1 if the column is NOT NULL, 1 if the position sorts descending).
+    1 if the column is NOT NULL, 1 if the position sorts descending, 1 if the index is unique,
+    the index's number of key columns).
     """
     return (
         "SELECT ic.index_id, ic.key_ordinal, c.name,"
         " CASE WHEN c.is_nullable = 0 THEN 1 ELSE 0 END,"
-        " CASE WHEN ic.is_descending_key = 1 THEN 1 ELSE 0 END"
+        " CASE WHEN ic.is_descending_key = 1 THEN 1 ELSE 0 END,"
+        " CASE WHEN ix.is_unique = 1 THEN 1 ELSE 0 END,"
+        " (SELECT COUNT(*) FROM sys.index_columns AS n WHERE n.object_id = ic.object_id"
+        " AND n.index_id = ic.index_id AND n.key_ordinal > 0)"
         " FROM sys.index_columns AS ic"
         " JOIN sys.indexes AS ix ON ix.object_id = ic.object_id AND ix.index_id = ic.index_id"
         " JOIN sys.columns AS c ON c.object_id = ic.object_id AND c.column_id = ic.column_id"

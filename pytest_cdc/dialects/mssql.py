@@ -29,21 +29,17 @@ class SqlServerDialect(Dialect):
     version_query = "SELECT CAST(SERVERPROPERTY('ProductVersion') AS nvarchar(128))"
 
     def connector(self, url: DatabaseURL, *, database: str | None = None) -> Connector:
-        from pytest_cdc.connectors.odbc import OdbcConnector, build_connection_string
+        from pytest_cdc.connectors.odbc import OdbcConnector, url_connection_string
 
-        params = dict(url.query)
-        conn_params: dict[str, str] = {
-            "DRIVER": params.pop("driver", params.pop("DRIVER", DEFAULT_DRIVER)),
-            "SERVER": f"{url.host},{url.port or self.default_port}",
-            "DATABASE": database or url.database or "master",
-        }
-        if url.user:
-            conn_params["UID"] = url.user
-        if url.password is not None:
-            conn_params["PWD"] = url.password
-        # Every other query parameter is an ODBC keyword: TrustServerCertificate, Encrypt, ...
-        conn_params.update(params)
-        return OdbcConnector(build_connection_string(conn_params), dialect=self.name)
+        connection_string = url_connection_string(
+            url,
+            default_driver=DEFAULT_DRIVER,
+            default_database="master",
+            default_port=self.default_port or 1433,
+            database=database,
+            comma_port=True,
+        )
+        return OdbcConnector(connection_string, dialect=self.name)
 
     def begin(self, conn: Any) -> None:
         conn.autocommit = False

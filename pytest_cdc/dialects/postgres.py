@@ -32,26 +32,33 @@ class PostgresDialect(Dialect):
             return self._odbc_connector(url)
         from pytest_cdc.connectors.psycopg2 import Psycopg2Connector
 
-        # libpq understands the URI itself (user, password, host, port, sslmode, ?host=/socket).
-        raw = url.raw
-        if raw.lower().startswith("postgres://"):
-            raw = "postgresql://" + raw[len("postgres://") :]
-        return Psycopg2Connector(raw, display=url.masked)
+        # Keywords, not the URI: libpq splits a URI's authority at its first "@", so a password
+        # holding one would be read as part of the host (and quoted in the error message).
+        # Query parameters are libpq keywords too (sslmode, options, host=/socket/dir).
+        params: dict[str, str] = {}
+        if url.host:
+            params["host"] = url.host
+        if url.port:
+            params["port"] = str(url.port)
+        if url.user:
+            params["user"] = url.user
+        if url.password is not None:
+            params["password"] = url.password
+        if url.database:
+            params["dbname"] = url.database
+        params.update(url.query)
+        return Psycopg2Connector(display=url.masked, **params)
 
     def _odbc_connector(self, url: DatabaseURL) -> Connector:
-        from pytest_cdc.connectors.odbc import OdbcConnector, build_connection_string
+        from pytest_cdc.connectors.odbc import OdbcConnector, url_connection_string
 
-        params = dict(url.query)
-        conn_params: dict[str, str] = {"DRIVER": params.pop("driver", DEFAULT_ODBC_DRIVER)}
-        conn_params["SERVER"] = params.pop("host", url.host or "localhost")
-        conn_params["PORT"] = str(url.port or self.default_port)
-        conn_params["DATABASE"] = url.database or "postgres"
-        if url.user:
-            conn_params["UID"] = url.user
-        if url.password is not None:
-            conn_params["PWD"] = url.password
-        conn_params.update(params)
-        return OdbcConnector(build_connection_string(conn_params), dialect=self.name)
+        connection_string = url_connection_string(
+            url,
+            default_driver=DEFAULT_ODBC_DRIVER,
+            default_database="postgres",
+            default_port=self.default_port or 5432,
+        )
+        return OdbcConnector(connection_string, dialect=self.name)
 
     def create_database_sql(
         self, name: str, template: str | None, *, version_num: int | None = None
