@@ -185,18 +185,15 @@ def analyze_plan(plan: Plan, *, big_table_rows: int = BIG_TABLE_ROWS) -> QueryAn
 # -- row counts ----------------------------------------------------------------------------
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-# Sums over the inheritance tree so a partitioned table counts its partitions' rows.
+# Sums over the inheritance tree so a partitioned table counts its partitions' rows.  The one
+# parameter is the table name as given (bound, never spliced into the text).
 _PG_STATS = """
 WITH RECURSIVE tree(oid) AS (
-    SELECT to_regclass({name})::oid
+    SELECT to_regclass(%(name)s)::oid
     UNION ALL
     SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.oid
 )
-SELECT to_regclass({name})::text,
+SELECT to_regclass(%(name)s)::text,
        count(*) FILTER (WHERE c.relkind IN ('r', 'm') AND c.reltuples <= 0
                         AND coalesce(s.n_live_tup, 0) = 0),
        -- reltuples is what ANALYZE/VACUUM measured; n_live_tup only a running tally, so it
@@ -208,19 +205,26 @@ FROM tree t JOIN pg_class c ON c.oid = t.oid
 LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
 """
 
-_MSSQL_STATS = """
-SELECT QUOTENAME(OBJECT_SCHEMA_NAME(OBJECT_ID(?))) + '.' + QUOTENAME(OBJECT_NAME(OBJECT_ID(?))),
-       SUM(p.row_count)
-FROM sys.dm_db_partition_stats p
-WHERE p.object_id = OBJECT_ID(?) AND p.index_id IN (0, 1)
-"""
+_MSSQL_NAME = (
+    "SELECT QUOTENAME(OBJECT_SCHEMA_NAME(OBJECT_ID(?)))"
+    " + '.' + QUOTENAME(OBJECT_NAME(OBJECT_ID(?)))"
+)
+#: Row counts from metadata, best first: sys.dm_db_partition_stats needs VIEW DATABASE STATE
+#: (and is missing on some SQL Server look-alikes); sys.partitions needs only metadata access.
+_MSSQL_ESTIMATES = (
+    "SELECT SUM(p.row_count) FROM sys.dm_db_partition_stats p"
+    " WHERE p.object_id = OBJECT_ID(?) AND p.index_id IN (0, 1)",
+    "SELECT SUM(p.rows) FROM sys.partitions p"
+    " WHERE p.object_id = OBJECT_ID(?) AND p.index_id IN (0, 1)",
+)
 
 
 def row_count(conn: Any, table: str, *, exact: bool = False) -> int:
     """Rows in ``table`` from statistics (``pg_class.reltuples`` / ``n_live_tup``;
-    ``sys.dm_db_partition_stats``), or ``count(*)`` when ``exact`` or when statistics are
-    missing (a table never analyzed has reltuples -1, or 0 before PostgreSQL 14)."""
-    from pytest_cdc.database import dialect_of
+    ``sys.dm_db_partition_stats`` or ``sys.partitions``), or ``count(*)`` when ``exact`` or
+    when statistics are missing (a table never analyzed has reltuples -1, or 0 before
+    PostgreSQL 14)."""
+    from pytest_cdc.database import dialect_of, paramstyle_of
 
     raw = _raw(conn)
     if dialect_of(conn).name == "mssql":
@@ -228,7 +232,10 @@ def row_count(conn: Any, table: str, *, exact: bool = False) -> int:
     with _pg_sandbox(raw, [], read_only=True) as (cur, prelude):
         for statement in prelude:
             cur.execute(statement)
-        cur.execute(_PG_STATS.format(name=_literal(table)))
+        if paramstyle_of(raw) == "qmark":
+            cur.execute(_PG_STATS.replace("%(name)s", "?"), (table, table))
+        else:
+            cur.execute(_PG_STATS, {"name": table})
         regclass, unknown, estimate = cur.fetchone()
         if regclass is None:
             raise CdcError(f"table {table!r} does not exist: check the name and search_path")
@@ -241,13 +248,20 @@ def row_count(conn: Any, table: str, *, exact: bool = False) -> int:
 def _mssql_row_count(raw: Any, table: str, *, exact: bool) -> int:
     cur = raw.cursor()
     try:
-        cur.execute(_MSSQL_STATS, table, table, table)
-        quoted, estimate = cur.fetchone()
+        cur.execute(_MSSQL_NAME, table, table)
+        (quoted,) = cur.fetchone()
         if quoted is None:
             raise CdcError(f"table {table!r} does not exist: check the name and default schema")
-        if exact or estimate is None:
-            cur.execute(f"SELECT COUNT_BIG(*) FROM {quoted}")
-            return int(cur.fetchone()[0])
-        return int(estimate)
+        if not exact:
+            for sql in _MSSQL_ESTIMATES:
+                try:
+                    cur.execute(sql, table)
+                    (estimate,) = cur.fetchone()
+                except Exception:  # no permission, or no such view here: the next source
+                    continue
+                if estimate is not None:
+                    return int(estimate)
+        cur.execute(f"SELECT COUNT_BIG(*) FROM {quoted}")
+        return int(cur.fetchone()[0])
     finally:
         cur.close()

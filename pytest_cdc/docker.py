@@ -6,7 +6,7 @@ import secrets
 from typing import Any
 from urllib.parse import quote
 
-from pytest_cdc.errors import DatabaseUnavailable
+from pytest_cdc.errors import DatabaseUnavailable, first_line
 
 POSTGRES_IMAGE = "postgres"
 POSTGRES_TAG = "16"
@@ -49,7 +49,7 @@ def start_container(spec: str, *, name: str) -> tuple[Any, str]:
             f"database {name!r}: {spec} needs testcontainers: pip install 'pytest-cdc[docker]'"
         ) from None
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise DatabaseUnavailable(
             f"database {name!r}: cannot start {spec}: {first}; is a Docker engine running?"
         ) from None

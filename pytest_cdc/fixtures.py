@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pytest
 
 from pytest_cdc.database import CdcConnection
-from pytest_cdc.errors import CdcError, ConfigError
+from pytest_cdc.errors import CdcError, ConfigError, first_line
 
 if TYPE_CHECKING:
     from pytest_cdc.session import CdcSession, DatabaseHandle
@@ -177,7 +177,7 @@ class _TestConnections:
             try:
                 undo()
             except Exception as exc:  # keep undoing the rest
-                errors.append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                errors.append(first_line(exc))
         self.undo.clear()
         self.opened.clear()
         if errors:

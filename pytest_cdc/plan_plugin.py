@@ -221,6 +221,7 @@ class _ScanChecker:
             return  # the same statement in a loop: its plan does not change within a test
         self.seen.add(key)
         from pytest_cdc.asserts import scan_failure
+        from pytest_cdc.errors import first_line
 
         params = event.params
         if event.many:
@@ -236,7 +237,7 @@ class _ScanChecker:
                 mode=self.mode,
             )
         except Exception as exc:  # the statement itself will report real errors
-            self.unexplained.append(f"{event.sql.strip()[:80]!r}: {str(exc).splitlines()[0]}")
+            self.unexplained.append(f"{event.sql.strip()[:80]!r}: {first_line(exc)}")
             return
         if message is not None:
             self.failures.append(f"[{event.connection.name}] {message}")

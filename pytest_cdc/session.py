@@ -21,7 +21,9 @@ from pytest_cdc.errors import (
     ConfigError,
     DatabaseUnavailable,
     UnsafeOperation,
+    connect_fix,
     did_you_mean,
+    first_line,
 )
 from pytest_cdc.urls import DatabaseURL, mask_password, parse_url
 
@@ -40,11 +42,6 @@ POOL_MAX_SIZE = 8
 
 class DatabaseSkipped(CdcError):
     """The database cannot exist here (no server binaries, no Docker): tests using it skip."""
-
-
-def _short_error(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return mask_password(text[0] if text else type(exc).__name__)
 
 
 @dataclass(repr=False)
@@ -119,7 +116,7 @@ class DatabaseHandle:
                 raise
             except Exception as exc:
                 self.error = DatabaseUnavailable(
-                    f"database {self.name!r} ({self.describe()}): {_short_error(exc)}"
+                    f"database {self.name!r} ({self.describe()}): {first_line(exc)}"
                 )
                 raise self.error from None
             self.ready_seconds = time.perf_counter() - started
@@ -140,10 +137,13 @@ class DatabaseHandle:
         self._main_database = self.url.database
         try:
             conn = self._connect_raw()
+        except CdcError:
+            raise
         except Exception as exc:
+            reason = first_line(exc)
+            fix = connect_fix(reason) or f"start it or pass --cdc-db={self.name}=URL"
             raise DatabaseUnavailable(
-                f"database {self.name!r} is not reachable at {self.masked_url}:"
-                f" {_short_error(exc)}; start it or pass --cdc-db={self.name}=URL"
+                f"database {self.name!r} is not reachable at {self.masked_url}: {reason}; {fix}"
             ) from None
         try:
             self.server_version = self.dialect.server_version(conn)
@@ -451,7 +451,7 @@ def load_script(handle: DatabaseHandle, raw: Any, path: str) -> None:
     try:
         script = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read --cdc-load file {path!r}: {_short_error(exc)}") from None
+        raise ConfigError(f"cannot read --cdc-load file {path!r}: {first_line(exc)}") from None
     cur = raw.cursor()
     try:
         for batch in handle.dialect.split_script(script):
@@ -461,7 +461,7 @@ def load_script(handle: DatabaseHandle, raw: Any, path: str) -> None:
                 line = script[: script.find(batch[:200])].count("\n") + 1 if batch else 1
                 raise ConfigError(
                     f"--cdc-load {os.path.basename(path)!r} failed in the batch starting at line"
-                    f" {line} on database {handle.name!r}: {_short_error(exc)}"
+                    f" {line} on database {handle.name!r}: {first_line(exc)}"
                 ) from None
     finally:
         cur.close()

@@ -19,6 +19,7 @@ DEFAULT_NAME = "default"
 _NAME = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_\-]*)=(?P<url>.*)$", re.S)
 _URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<rest>\S*)", re.I)
 _HOST_PORT = re.compile(r"^[^:@]*:[0-9]*$")
+_AT_HOST = re.compile(r"@[^@&]*[:/]")
 _PASSWORD_KV = re.compile(
     r"(?P<head>\b(?:password|pwd)\s*=\s*)(?P<pw>'[^']*'|\"[^\"]*\"|\{(?:[^}]|\}\})*\}|[^;\s]*)",
     re.I,
@@ -52,12 +53,13 @@ def mask_password(text: str) -> str:
 
 
 def _cut_short(tail: str) -> bool:
-    """Whether what follows ``host:port`` reads as the rest of a password: an ``@`` in the
-    path, in a fragment, or in the first query key (a query *value* may hold one)."""
+    """Whether what follows the authority reads as the rest of a password: an ``@`` in the
+    path, in a fragment, in the first query key, or one followed by a host-like ``:`` or
+    ``/`` (a query *value* such as ``application_name=me@box`` may hold a plain one)."""
     path, _, query = tail.partition("?")
     path, hash_, _ = path.partition("#")
     first_key = query.split("&", 1)[0].split("=", 1)[0]
-    return "@" in path or bool(hash_) or "@" in first_key
+    return "@" in path or bool(hash_) or "@" in first_key or bool(_AT_HOST.search(tail))
 
 
 def _mask_url(match: re.Match[str]) -> str:
@@ -72,9 +74,11 @@ def _mask_url(match: re.Match[str]) -> str:
     scheme, rest = match["scheme"], match["rest"]
     cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
     authority = rest[:cut]
-    if "@" in authority:
+    if "@" in rest[cut:] and _cut_short(rest[cut:]):
+        at = rest.rindex("@")
+    elif "@" in authority:
         at = authority.rindex("@")
-    elif "@" in rest and (not _HOST_PORT.match(authority) or _cut_short(rest[cut:])):
+    elif "@" in rest and not _HOST_PORT.match(authority):
         at = rest.rindex("@")
     else:
         return match[0]
@@ -187,7 +191,24 @@ def parse_url(
         )
     from urllib.parse import parse_qsl, unquote, urlsplit
 
-    parts = urlsplit(url)
+    if any(ch.isspace() for ch in url):
+        # Not even masked: where a blank cuts it, nothing tells the password from the rest.
+        scheme = url.split("://", 1)[0]
+        raise UrlError(
+            f"database {name!r}: the {scheme}:// URL holds a blank: percent-encode blanks in"
+            " the user name and password (%20)"
+        )
+
+    try:
+        parts = urlsplit(url)
+        parts.hostname  # noqa: B018 - checks a bracketed (IPv6) host
+    except ValueError:
+        # Brackets enclose an IPv6 host; anywhere else (a password holding "[") the URL
+        # cannot be read.
+        raise UrlError(
+            f"database {name!r}: cannot read {mask_password(url)!r}: percent-encode '[' and"
+            " ']' in the user name and password (%5B, %5D); brackets enclose an IPv6 host only"
+        ) from None
     scheme = parts.scheme.lower()
     known = schemes if schemes is not None else _BUILTIN_SCHEMES
     if scheme not in known:
@@ -249,8 +270,8 @@ def _check_authority(name: str, url: str, parts: SplitResult) -> None:
     if misplaced or parts.fragment:
         raise UrlError(
             f"database {name!r}: cannot tell the password from the host in"
-            f" {mask_password(url)!r}: percent-encode '/', '?', '#' and '%' in the user name and"
-            " password (%2F, %3F, %23, %25)"
+            f" {mask_password(url)!r}: percent-encode '/', '?', '#', '[', ']' and '%' in the"
+            " user name and password (%2F, %3F, %23, %5B, %5D, %25)"
         )
 
 

@@ -12,8 +12,10 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from pytest_cdc.analysis import row_count
 from pytest_cdc.asserts import PlanError, assert_no_table_scan, explain
 from pytest_cdc.database import CdcConnection
+from pytest_cdc.errors import CdcError
 from pytest_cdc.indexes import generate_index_ddl, recommend_indexes_for_reconciliation
 from pytest_cdc.plans.load import load_plan
 from pytest_cdc.plans.model import MissingIndex
@@ -199,6 +201,10 @@ class StandInCursor:
             self.server.showplan = upper.endswith(" ON")
             self.description = None
             return
+        if self.server.look_alike is not None:  # ignores SHOWPLAN and runs the statement
+            self.description = [("id",)] if self.server.look_alike else None
+            self.rows = [(self.server.look_alike,)] if self.server.look_alike else []
+            return
         if not self.server.showplan:
             raise AssertionError(f"statement ran without SHOWPLAN: {sql!r}")
         if "FORCESEEK" in upper and not self.server.seekable:
@@ -226,8 +232,11 @@ class StandInServer:
 
     dialect = "mssql"
 
-    def __init__(self, *, seekable: bool) -> None:
+    def __init__(self, *, seekable: bool, look_alike: str | None = None) -> None:
         self.seekable = seekable
+        #: Plays a SQL Server look-alike that accepts SET SHOWPLAN_XML ON but runs the
+        #: statement: its first row's text ("" for no result set at all).
+        self.look_alike = look_alike
         self.showplan = False
         self.batches: list[str] = []
         self.plan = (HERE / "ok_mssql_table_scan.sqlplan").read_text()
@@ -285,6 +294,60 @@ def test_stand_in_unparseable_statement_says_use_planner_mode() -> None:
     with pytest.raises(PlanError, match="use mode='planner'"):
         assert_no_table_scan(server, "SELECT FROM WHERE (")
     assert server.batches == []
+
+
+@pytest.mark.parametrize("answer", ["42", ""], ids=["rows", "nothing"])
+def test_stand_in_server_without_showplans_is_told_plainly(answer: str) -> None:
+    server = StandInServer(seekable=True, look_alike=answer)
+    with pytest.raises(CdcError, match="no showplan XML came back") as info:
+        explain_sqlserver(server, "SELECT id FROM dbo.T")
+    assert "not well-formed" not in str(info.value)
+    assert server.batches[-1] == "SET SHOWPLAN_XML OFF"
+
+
+class StandInCounts:
+    """A pyodbc-shaped connection to a pretend SQL Server for row counts: the statistics view
+    is refused (no VIEW DATABASE STATE, or a look-alike without it), sys.partitions answers."""
+
+    dialect = "mssql"
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def cursor(self) -> Any:
+        outer = self
+
+        class Cursor:
+            def execute(self, sql: str, *params: Any) -> None:
+                outer.asked.append(sql)
+                if "dm_db_partition_stats" in sql:
+                    raise StandInError("[42000] VIEW DATABASE STATE permission denied (300)")
+                self.row = (
+                    ("[dbo].[T]",)
+                    if "QUOTENAME" in sql
+                    else (7,)
+                    if "sys.partitions" in sql
+                    else (9,)
+                )
+
+            def fetchone(self) -> tuple[Any, ...]:
+                return self.row
+
+            def close(self) -> None:
+                pass
+
+        return Cursor()
+
+
+def test_stand_in_row_count_falls_back_and_exact_counts_at_once() -> None:
+    server = StandInCounts()
+    assert row_count(server, "dbo.T") == 7  # the statistics view refused, sys.partitions read
+    server.asked.clear()
+    assert row_count(server, "dbo.T", exact=True) == 9
+    assert not any("partition" in sql for sql in server.asked)  # --exact counts, nothing else
+    assert server.asked[-1] == "SELECT COUNT_BIG(*) FROM [dbo].[T]"
+    for sql in server.asked:
+        parses_as_tsql(sql)
 
 
 # -- live SQL Server -------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,3 +101,29 @@ def test_no_binaries_anywhere_skips_with_reason(
     result.stdout.fnmatch_lines(
         ["*no PostgreSQL server binaries (initdb, postgres) found*--cdc-pg-bin=DIR*--cdc-db=URL*"]
     )
+
+
+def test_a_wrong_password_is_not_told_to_start_the_server(
+    cdc_databases: dict[str, Any], cdc_db: Any, pytester: pytest.Pytester
+) -> None:
+    """A real password check: the embedded server is told to want one from a new role."""
+    handle = cdc_databases["default"]
+    if handle.embedded is None:
+        pytest.skip("needs the embedded PostgreSQL (its pg_hba.conf is ours to change)")
+    hba = handle.embedded.data_dir / "pg_hba.conf"
+    if "cdc_pw_user" not in hba.read_text():
+        hba.write_text("local all cdc_pw_user scram-sha-256\n" + hba.read_text())
+        admin = handle.connect()
+        try:
+            admin.execute("SELECT pg_reload_conf()")
+            admin.execute("CREATE ROLE cdc_pw_user LOGIN PASSWORD 'the-right-one'")
+        finally:
+            admin.close()
+    pg = handle.embedded
+    url = f"postgresql://cdc_pw_user:Wrong-Pw-1@/postgres?host={pg.socket_dir}&port={pg.port}"
+    pytester.makepyfile("def test_x(cdc_connect):\n    cdc_connect('x')\n")
+    result = pytester.runpytest_subprocess(f"--cdc-db=x={url}")
+    out = result.stdout.str()
+    assert "password authentication failed" in out, out
+    assert "check the user name and password" in out
+    assert "start it" not in out and "Wrong-Pw-1" not in out

@@ -123,5 +123,114 @@ def test_aggregation_choice_and_its_refusal(
     # These tables have no index on id: the ordered aggregation is refused in one line.
     assert main(args(tables, 1, "--aggregation", "ordered")) == 2
     err = capsys.readouterr().err
-    assert "aggregation='ordered' cannot be used" in err and "lead an index" in err
+    # In the command's own words, not the API's (aggregation='ordered').
+    assert "--aggregation ordered cannot be used" in err and "lead an index" in err
+    assert "pass --aggregation sum" in err and "aggregation=" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+# -- exit codes that never lie -------------------------------------------------------------------
+@pytest.mark.parametrize("where", ["missing-dir", "directory", "proc"])
+def test_an_unwritable_output_is_exit_2_in_one_line(
+    tables: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    # Equal tables: exit 1 ("different") here would be a lie a gate believes.
+    output = {
+        "missing-dir": tmp_path / "no" / "such" / "r.json",
+        "directory": tmp_path,
+        "proc": Path("/proc/version"),
+    }[where]
+    code = main(args(tables, 1, "--output", str(output)))
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "the comparison finished (equal) but the report cannot be written" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly(tables: list[str]) -> None:
+    import subprocess
+    import sys
+
+    script = "import sys; from pytest_cdc.cli import main; sys.exit(main(sys.argv[1:]))"
+    # Many changed rows and JSON: far more than a pipe buffer, read by a reader that stops.
+    cmd = [sys.executable, "-c", script, *args(tables, 2, "--format", "json", "--show", "0")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    proc.stdout.read(10)
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1  # the verdict: the tables differ
+    assert b"Traceback" not in err and b"BrokenPipe" not in err, err
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--show", "-1"),
+        ("--leaf-rows", "0"),
+        ("--leaf-rows", "-5"),
+        ("--timeout", "-3"),
+        ("--float-digits", "x"),
+    ],
+)
+def test_numbers_are_checked(
+    tables: list[str], capsys: pytest.CaptureFixture[str], flag: str, value: str
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(args(tables, 1, flag, value))
+    assert info.value.code == 2
+    assert f"argument {flag}" in capsys.readouterr().err
+
+
+def test_an_unterminated_quote_in_a_table_name_is_an_error(
+    tables: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = args(tables, 1)
+    argv[argv.index("--table") + 1] = '"ok'
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "never closed" in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_unreachable_side_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "reconcile",
+            "--source",
+            server_url(),
+            "--target",
+            "postgresql://app:s3cret@127.0.0.1:1/db",
+            "--table",
+            "t",
+            "--key",
+            "id",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "the target database is not reachable at postgresql://app:***@127.0.0.1:1/db" in err
+    assert "check that it runs" in err and "s3cret" not in err and "'default'" not in err
+
+
+def test_an_unknown_role_is_not_told_to_start_the_server(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = server_url().replace("postgres@", "no_such_role_x@", 1)
+    assert main(["reconcile", "--source", url, "--target", url, "--table", "t", "--key", "id"])
+    err = capsys.readouterr().err
+    assert "check the user name" in err and "start" not in err
+
+
+def test_an_internal_error_is_one_line_and_exit_2(
+    tables: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_cdc.checksums import diff
+
+    def broken(self: object) -> None:
+        raise ZeroDivisionError("planted")
+
+    monkeypatch.setattr(diff.Reconciler, "finish", broken)
+    assert main(args(tables, 1)) == 2
+    err = capsys.readouterr().err
+    assert "internal error: ZeroDivisionError: planted" in err
     assert len(err.strip().splitlines()) == 1

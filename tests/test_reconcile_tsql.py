@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -24,10 +25,12 @@ from pytest_cdc.checksums.encoding import Column, ColumnPair, EncodingOptions, T
 from pytest_cdc.checksums.keys import index_columns
 from pytest_cdc.checksums.sqlgen import ServerFacts, TableRef
 from pytest_cdc.checksums.tsql import (
+    PREPARE_QUERY,
     TYPE_CLASSES,
     TsqlGenerator,
     estimate_sql,
     key_indexes_sql,
+    lock_timeout_sql,
 )
 from pytest_cdc.errors import ConfigError
 
@@ -67,9 +70,20 @@ def statements(
         "fetch": gen.fetch_query(table, keys, cols, "source", restrict=rng),
         "values": gen.values_query(table, keys, cols, "source", BOUNDS),
         "count": gen.count_query(table, user_where="[id] > 3"),
-        "estimate": estimate_sql("qmark"),
-        "key index": key_indexes_sql("qmark"),
+        "key uniqueness": gen.duplicate_query(table, keys, "source", user_where="[id] > 3"),
     }
+
+
+#: The statements that read the catalogs and set the session (no table in their text).
+CATALOG = {
+    "estimate": estimate_sql("qmark"),
+    "key index": key_indexes_sql("qmark"),
+    "columns": TsqlGenerator().columns_sql("qmark"),
+    "session": PREPARE_QUERY,
+    "lock timeout": lock_timeout_sql(30),
+    "no lock timeout": lock_timeout_sql(None),
+    "schema": TsqlGenerator.current_schema_sql,
+}
 
 
 @pytest.mark.parametrize(
@@ -82,7 +96,7 @@ def statements(
 )
 def test_every_statement_parses_as_tsql(options: EncodingOptions) -> None:
     gen = TsqlGenerator(options)
-    for purpose, sql in statements(gen, KEYS, COLUMNS).items():
+    for purpose, sql in {**statements(gen, KEYS, COLUMNS), **CATALOG}.items():
         parsed = sqlglot.parse(sql, read="tsql")
         assert len(parsed) == 1, purpose  # one statement, nothing smuggled after it
         assert "CHECKSUM" not in sql.upper(), purpose
@@ -167,6 +181,36 @@ def test_key_literals_are_escaped() -> None:
     assert "N'c''); DROP TABLE x; --'" in sql
     with pytest.raises(ValueError, match="not a plain number"):
         gen.checksum_query(TABLE, KEYS, KEYS, "source", [["1; DROP TABLE x", "a"]])
+
+
+HOSTILE = [
+    "o'brien",
+    "''",
+    "back\\slash",
+    "ends in a backslash\\",
+    "\\'' ; DROP TABLE victim; --",
+    "back\\\nslash then newline",
+    "back\\\r\nslash then CR LF",
+    "\\\n\\\n",
+    "tab\tnew\nline",
+    "".join(chr(c) for c in range(1, 32)),
+    "ünïcödé ✓ \U0001f600",
+    "N'x' + N'y'",
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_text_literals_are_exact_and_single(value: str) -> None:
+    # T-SQL has no backslash escapes, but a backslash before a line break continues the
+    # line (both vanish): such values are cut into literals joined with +, each of which
+    # parses back to its part, and no part has a backslash before a line break.
+    literal = TsqlGenerator().string_literal(value)
+    tree = sqlglot.parse_one(f"SELECT {literal}", read="tsql")
+    strings = [node.this for node in tree.find_all(exp.National, bfs=False)]
+    assert "".join(strings) == value
+    assert all(not re.search(r"\\[\r\n]", part) for part in strings)
+    if not re.search(r"\\[\r\n]", value):
+        assert literal == "N'" + value.replace("'", "''") + "'"
 
 
 def test_float_digits_beyond_portable_are_refused() -> None:

@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from pytest_cdc.errors import CdcError, DatabaseUnavailable
+from pytest_cdc.errors import CdcError, DatabaseUnavailable, connect_fix, first_line
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -110,23 +110,24 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _connect(spec: str) -> Any:
-    from pytest_cdc.dialects import default_registry, get_dialect
-    from pytest_cdc.urls import parse_url
+    from pytest_cdc.dialects import default_registry
 
-    url = parse_url(spec, schemes=default_registry().schemes)
+    registry = default_registry()
+    url = registry.parse(spec, name="--db")
     if url.scheme in ("embedded", "docker"):
         raise CdcError(
             f"--db {url.masked!r}: give a server URL such as postgresql://USER@HOST:PORT/DB"
         )
-    dialect = get_dialect(url.scheme)
+    dialect = registry.for_scheme(url.scheme)
     try:
-        return dialect.connect(url)
+        return dialect.connector(url).connect(timeout=10)
     except CdcError:
         raise
     except Exception as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = first_line(exc)
+        fix = connect_fix(reason) or "check that it runs and that the host and port are right"
         raise DatabaseUnavailable(
-            f"database {url.masked!r} is not reachable: {reason}; check the URL and the server"
+            f"the database at {url.masked} is not reachable: {reason}; {fix}"
         ) from None
 
 
@@ -169,8 +170,7 @@ def run_explain(args: argparse.Namespace) -> int:
     except CdcError:
         raise
     except Exception as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise CdcError(f"cannot explain the statement: {reason}") from None
+        raise CdcError(f"cannot explain the statement: {first_line(exc)}") from None
     finally:
         conn.close()
     summary = _summary(plan, plan.dialect)
@@ -266,6 +266,10 @@ def run_row_count(args: argparse.Namespace) -> int:
     conn = _connect(args.db)
     try:
         print(row_count(conn, args.table, exact=args.exact))
+    except CdcError:
+        raise
+    except Exception as exc:
+        raise CdcError(f"cannot count the rows of {args.table!r}: {first_line(exc)}") from None
     finally:
         conn.close()
     return EXIT_OK

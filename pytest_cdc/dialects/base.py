@@ -122,7 +122,11 @@ def split_qualified(name: str) -> list[str]:
                     break
                 buf.append(name[i])
                 i += 1
+            if i >= len(name):
+                raise ValueError(f"the {ch!r} opened in {name!r} is never closed with {closing!r}")
             i += 1
+            if i < len(name) and name[i] != ".":
+                raise ValueError(f"{name!r} continues after a quoted part without a '.'")
             continue
         if ch == ".":
             parts.append("".join(buf))

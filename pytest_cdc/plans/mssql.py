@@ -333,9 +333,15 @@ def explain_sqlserver(
                 is_plan = cur.description[0][0] == SHOWPLAN_COLUMN or not actual
                 rows = cur.fetchall()
                 if is_plan:
-                    documents.extend(parse_showplan(str(row[0])) for row in rows)
+                    documents.extend(_showplan(row, setting) for row in rows)
             if not cur.nextset():
                 break
+        if not documents:
+            raise PlanFormatError(
+                f"no showplan XML came back: the server accepted SET {setting} ON but returned"
+                " no plan, so it does not produce showplans (a SQL Server look-alike or a proxy"
+                " may not); explain on SQL Server itself"
+            )
     finally:
         try:
             cur.execute(f"SET {setting} OFF")
@@ -344,6 +350,20 @@ def explain_sqlserver(
                 cur.execute("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION cdc_plan")
             cur.close()
     return merge_plans(documents)
+
+
+def _showplan(row: Sequence[Any], setting: str) -> Plan:
+    """One result row that must hold a showplan document."""
+    value = row[0] if row else None
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    if not text.lstrip("\ufeff \t\r\n").startswith("<"):
+        shown = text.strip()[:40]
+        raise PlanFormatError(
+            f"no showplan XML came back: with SET {setting} ON the server returned the row"
+            f" {shown!r}, so it ran the statement instead of planning it (a SQL Server"
+            " look-alike or a proxy may ignore the setting); explain on SQL Server itself"
+        )
+    return parse_showplan(text)
 
 
 def is_no_plan_with_hints(exc: BaseException) -> bool:
