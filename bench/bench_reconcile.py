@@ -123,7 +123,7 @@ def aggregation(name: str, url: str, schema: str, rows: int) -> list[str]:
     import psycopg2
 
     from pytest_cdc.checksums.encoding import Column, ColumnPair, TypeClass
-    from pytest_cdc.checksums.postgres import PostgresGenerator, prepare_session
+    from pytest_cdc.checksums.postgres import PostgresGenerator, prepare_sql
     from pytest_cdc.checksums.sqlgen import Scope, TableRef
 
     types = {
@@ -138,9 +138,9 @@ def aggregation(name: str, url: str, schema: str, rows: int) -> list[str]:
     gen = PostgresGenerator()
     table = TableRef(schema, "src")
     bounds = [[str(b)] for b in range(10_000, rows, 10_000)]
-    conn = psycopg2.connect(url)
+    conn = psycopg2.connect(url)  # a transaction: the settings are local to it, as in reconcile
     cur = conn.cursor()
-    prepare_session(cur, "pyformat")
+    cur.execute(prepare_sql(None, None))
     if name.endswith("(a)"):
         sql = gen.checksum_query(table, pairs[:1], pairs, "source", bounds)
     elif name.endswith("(b)"):
