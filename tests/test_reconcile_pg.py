@@ -12,6 +12,7 @@ import random
 from decimal import Decimal
 from typing import Any
 
+import psycopg2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -388,3 +389,46 @@ def test_text_key_segments_follow_code_point_order(pg: Any, pair: list[str]) -> 
         seg = sum(1 for e in edges if e <= k)
         want[seg] = want.get(seg, 0) + 1
     assert got == want
+
+
+def test_the_report_lists_every_statement_sent(pg: Any, pair: list[str]) -> None:
+    # Connections that log what their cursors really send: the report's queries are all of
+    # them, side by side, in order.
+    from psycopg2.extras import LoggingConnection
+
+    class Log(list[str]):
+        def write(self, text: str) -> None:  # LoggingConnection writes once a statement
+            self.append(text.strip())
+
+    rows = make_rows(3000)
+    dst = [list(r) for r in rows]
+    dst[7][3] = Decimal("1.23")
+    both(pg, pair, rows, dst)
+    logs = {side: Log() for side in ("source", "target")}
+    conns = {}
+    for side, log in logs.items():
+        conn = psycopg2.connect(server_url(), connection_factory=LoggingConnection)
+        conn.initialize(log)
+        conn.autocommit = True
+        conns[side] = conn
+    try:
+        report = reconcile(
+            conns["source"],
+            conns["target"],
+            table=f"{pair[0]}.t",
+            target_table=f"{pair[1]}.t",
+            key="id",
+            leaf_rows=100,
+        )
+    finally:
+        for conn in conns.values():
+            conn.close()
+    assert report.changed_count == 1
+    for side, log in logs.items():
+        recorded = [q.sql for q in report.queries if q.side == side]
+        assert len(log) == len(recorded), side
+        for sent, sql in zip(log, recorded, strict=True):  # sent with its parameters bound
+            assert sent == sql or sent.startswith(sql.split("%s")[0]), (sent, sql)
+        # The session settings take one round trip, not one a setting (and one more shares
+        # the server's parallel workers between the two sides).
+        assert sum("set_config(" in sql for sql in recorded) == 2
