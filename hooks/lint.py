@@ -11,7 +11,7 @@ from pytest_cdc_hooks.findings import Finding, line_col, line_starts
 from pytest_cdc_hooks.parsing import Parsed, parse_statement, statement_kind
 from pytest_cdc_hooks.rules import Context, RuleRegistry
 from pytest_cdc_hooks.schema import Schema
-from pytest_cdc_hooks.source import parse_noqa
+from pytest_cdc_hooks.source import normalize_newlines, parse_noqa
 from pytest_cdc_hooks.splitting import ScanIssue, Statement, split_statements
 
 __all__ = ["Stats", "analyze", "lint_text", "node_offset"]
@@ -102,6 +102,7 @@ def lint_text(
     schema: Schema | None = None,
     ignore: frozenset[str] = frozenset(),
 ) -> tuple[list[Finding], Stats]:
+    text = normalize_newlines(text)
     parsed, issues, stats = analyze(text, dialect)
     starts = line_starts(text)
     found: list[Finding] = []
