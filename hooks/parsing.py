@@ -218,6 +218,8 @@ def without_client_variables(text: str, dialect: str) -> str:
 
 
 def parse_statement(stmt: Statement, dialect: str) -> Parsed:
+    if stmt.problem:
+        return Parsed(stmt, [], "not_understood", stmt.start, stmt.problem)
     if stmt.text.startswith(("\\", ":")):
         return Parsed(stmt, [], "skipped", stmt.start, "client command (psql / sqlcmd)")
     text = without_client_variables(stmt.text, dialect)

@@ -36,13 +36,19 @@ def _unqualified(node: exp.Expression) -> exp.Expression:
 
 
 def _flatten_and(node: exp.Expression | None) -> list[exp.Expression]:
-    if node is None:
-        return []
-    if isinstance(node, exp.And):
-        return _flatten_and(node.this) + _flatten_and(node.expression)
-    if isinstance(node, exp.Paren):
-        return _flatten_and(node.this)
-    return [node]
+    """The AND-ed predicates, in order; a loop, not recursion: a generated query may AND
+    thousands of them."""
+    out: list[exp.Expression] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, exp.And):
+            stack.extend((item.expression, item.this))
+        elif isinstance(item, exp.Paren):
+            stack.append(item.this)
+        elif item is not None:
+            out.append(item)
+    return out
 
 
 def select_uses(select: exp.Expression, dialect: str) -> list[dict[str, Any]]:
