@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -138,7 +139,8 @@ def lint_text(
     for p in parsed:
         if p.status == "not_understood":
             # a syntax error already reported in this statement explains the parse failure
-            if not any(p.stmt.start <= o < p.stmt.end for o in issue_offsets):
+            first = bisect.bisect_left(issue_offsets, p.stmt.start)
+            if not (first < len(issue_offsets) and issue_offsets[first] < p.stmt.end):
                 add(p.offset, "CDC000", f"not understood, not checked: {p.reason}", "warning")
             continue
         ctx.stmt = p.stmt

@@ -80,18 +80,15 @@ def select_uses(select: exp.Expression, dialect: str) -> list[dict[str, Any]]:
     uses: dict[int, dict[str, Any]] = {
         id(t): {"eq": [], "range": [], "join": [], "order": []} for t in tables
     }
-
-    def mine(node: exp.Expression) -> bool:
-        # ignore columns of nested subqueries: they are their own scope
-        return node.find_ancestor(exp.Select, exp.Update, exp.Delete) is select
-
+    # The conjuncts of this statement's own WHERE and ON: flattening stops at subqueries (their
+    # own scope), so every predicate here belongs to ``select``.
     where = select.args.get("where")
     conjuncts = _flatten_and(where.this) if where is not None else []
     for predicate in conjuncts:
-        _classify(predicate, owner, uses, "eq", mine)
+        _classify(predicate, owner, uses, "eq")
     for join in joins:
         for predicate in _flatten_and(join.args.get("on")):
-            _classify(predicate, owner, uses, "join", mine)
+            _classify(predicate, owner, uses, "join")
     order = select.args.get("order")
     if order is not None:
         for item in order.expressions:
@@ -112,9 +109,9 @@ def select_uses(select: exp.Expression, dialect: str) -> list[dict[str, Any]]:
 
 
 def _classify(
-    predicate: exp.Expression, owner: Any, uses: dict[int, dict[str, Any]], kind: str, mine: Any
+    predicate: exp.Expression, owner: Any, uses: dict[int, dict[str, Any]], kind: str
 ) -> None:
-    if isinstance(predicate, exp.Not | exp.Or) or not mine(predicate):
+    if isinstance(predicate, exp.Not | exp.Or):
         return
     if not isinstance(predicate, _EQUALITY + _RANGE):
         return
