@@ -13,6 +13,8 @@ what the tool can do); CPU times are reported beside them.  Targets (issue 6):
   on the PostgreSQL migrations;
 - cdc-index-coverage over 1,000 DDL files <= 2 s;
 - the share of statements not understood by the parser;
+- the bound per statement (issue 17: workers the hook can kill) costs little on the normal
+  path: cold runs with the bound against ``--statement-timeout 0`` (no bound, in process);
 - rules linear in statement size (issue 17): one statement with N = 500..4,000 OR terms, the
   whole lint (split, parse, every rule) against sqlglot's parse alone of the same text, in
   process; the lint / parse ratio must stay flat as N grows (it was 0.8 s at 500 terms and
@@ -219,6 +221,20 @@ def main() -> int:
                 f"{skipped} skipped (not needed by any rule)"
             )
         row("cold (no cache)", cold[0], cold[1], share)
+        # the price of the bound per statement (issue 17): the same run in this process
+        unbounded = timed(
+            [lint, "--no-cache", "--statement-timeout", "0", *rel], corpus, env, args.repeat
+        )
+        row("cold, no bound (--statement-timeout 0)", unbounded[0], unbounded[1])
+        one_cold = timed([lint, "--no-cache", rel[0]], corpus, env, max(args.repeat, 5))
+        row("one file, cold (schema + lint)", one_cold[0], one_cold[1])
+        one_cold_unbounded = timed(
+            [lint, "--no-cache", "--statement-timeout", "0", rel[0]],
+            corpus,
+            env,
+            max(args.repeat, 5),
+        )
+        row("one file, cold, no bound", one_cold_unbounded[0], one_cold_unbounded[1])
         timed([lint, *rel], corpus, env, 1)  # fill the cache
         warm = timed([lint, *rel], corpus, env, max(args.repeat, 5))
         row("repeated run (cache warm)", warm[0], warm[1])
@@ -322,6 +338,12 @@ def main() -> int:
                 "(target <= 3x, PostgreSQL migrations)"
             )
             print(f"  cdc-sql-lint cold / squawk:    {ours_pg_cold[0] / squawk_time[0]:7.2f}x")
+        extra, extra_one = cold[0] - unbounded[0], one_cold[0] - one_cold_unbounded[0]
+        print(
+            f"  bound per statement, cold lint:  {cold[0] / unbounded[0]:7.2f}x the unbounded run "
+            f"({extra:+.3f} s); one file: {one_cold[0] / one_cold_unbounded[0]:.2f}x "
+            f"({extra_one:+.3f} s)"
+        )
         print(
             f"  index coverage, {ddl_files:,} files: {c_cold[0]:6.2f} s cold, "
             f"{c_warm[0]:.2f} s warm  (target <= 2 s for 1,000 files)"

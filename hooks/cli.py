@@ -6,9 +6,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from pytest_cdc_hooks.config import HookConfig
 from pytest_cdc_hooks.findings import FORMATS, Finding, format_findings
+from pytest_cdc_hooks.workers import DEFAULT_STATEMENT_TIMEOUT
 
-__all__ = ["base_parser", "dialect_option", "exit_code", "fail_usage", "report"]
+__all__ = [
+    "base_parser",
+    "dialect_option",
+    "exit_code",
+    "fail_usage",
+    "report",
+    "statement_timeout",
+]
 
 
 def base_parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -32,6 +41,13 @@ def base_parser(prog: str, description: str) -> argparse.ArgumentParser:
         default=None,
         help="fail on warnings too, including statements the parser did not understand",
     )
+    parser.add_argument(
+        "--statement-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="give up on a statement the parser has not finished after this long and report "
+        f"it as not understood (default: {DEFAULT_STATEMENT_TIMEOUT:g}; 0: no bound)",
+    )
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     parser.add_argument(
         "--stats",
@@ -39,6 +55,25 @@ def base_parser(prog: str, description: str) -> argparse.ArgumentParser:
         help="print statement counts (parsed / skipped / not understood) to stderr",
     )
     return parser
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds (0: no bound)")
+    return seconds
+
+
+def statement_timeout(value: float | None, config: HookConfig) -> float | None:
+    """The bound per statement in seconds: ``value`` (--statement-timeout), else the config's,
+    else the default; None when switched off with 0."""
+    for given in (value, config.statement_timeout):
+        if given is not None:
+            return given or None
+    return DEFAULT_STATEMENT_TIMEOUT
 
 
 def dialect_option(args: argparse.Namespace) -> str | None:

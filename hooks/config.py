@@ -36,6 +36,7 @@ TOP_KEYS = frozenset(
         "ignore",
         "strict",
         "cache",
+        "statement-timeout",
     }
 )
 TABLE_KEYS = frozenset(
@@ -74,6 +75,7 @@ class HookConfig:
         ignore: tuple[str, ...] = (),
         strict: bool = False,
         cache: bool = True,
+        statement_timeout: float | None = None,
         raw: str = "",
     ) -> None:
         self.root = root
@@ -86,6 +88,8 @@ class HookConfig:
         self.ignore = ignore
         self.strict = strict
         self.cache = cache
+        #: seconds one statement may take; None: the default; 0: no bound
+        self.statement_timeout = statement_timeout
         self._raw = raw
         self._root_prefix = os.path.join(os.path.abspath(root), "")
         self._relative_cache: dict[str, str] = {}
@@ -279,6 +283,14 @@ def _parse(section: Mapping[str, Any], pyproject: Path, text: str) -> HookConfig
         if not isinstance(section.get(flag, False), bool):
             raise ConfigError(f"{pyproject}: [{TABLE}] {flag} must be true or false")
     ignore = _strings(section.get("ignore", []), "ignore", pyproject)
+    timeout = section.get("statement-timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0
+    ):
+        raise ConfigError(
+            f"{pyproject}: [{TABLE}] statement-timeout must be a number of seconds "
+            f"(0: no bound), got {timeout!r}"
+        )
     raw = json.dumps(section, sort_keys=True, default=str)
     return HookConfig(
         root=pyproject.parent,
@@ -291,6 +303,7 @@ def _parse(section: Mapping[str, Any], pyproject: Path, text: str) -> HookConfig
         ignore=tuple(code.upper() for code in ignore),
         strict=bool(section.get("strict", False)),
         cache=bool(section.get("cache", True)),
+        statement_timeout=float(timeout) if timeout is not None else None,
         raw=raw,
     )
 

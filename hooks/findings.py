@@ -6,7 +6,14 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-__all__ = ["FORMATS", "Finding", "format_findings", "line_col", "line_starts"]
+__all__ = [
+    "FORMATS",
+    "Finding",
+    "format_findings",
+    "line_col",
+    "line_starts",
+    "not_understood_message",
+]
 
 FORMATS = ("text", "json", "github", "sarif")
 
@@ -24,6 +31,16 @@ class Finding(NamedTuple):
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}:{self.col}: {self.code} {self.message}"
+
+
+def not_understood_message(reason: str, what: str = "checked") -> str:
+    """The CDC000 message for a statement not understood for ``reason``."""
+    if reason.startswith("gave up after"):
+        return (
+            f"not understood ({reason}), not {what}: the parser did not finish; "
+            "statement-timeout in [tool.pytest-cdc] sets the bound"
+        )
+    return f"not understood, not {what}: {reason}"
 
 
 def line_col(text: str, offset: int, line_starts: Sequence[int] | None = None) -> tuple[int, int]:

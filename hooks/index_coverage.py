@@ -33,10 +33,11 @@ from pytest_cdc_hooks.cli import (
     fail_usage,
     print_stats,
     report,
+    statement_timeout,
 )
 from pytest_cdc_hooks.config import HookConfig, ReconciliationTable, load_config
-from pytest_cdc_hooks.findings import Finding
-from pytest_cdc_hooks.project import LoadedSchema, load_schema, read_text
+from pytest_cdc_hooks.findings import Finding, not_understood_message
+from pytest_cdc_hooks.project import LoadedSchema, failed_finding, load_schema, read_text
 
 __all__ = ["check_coverage", "main"]
 
@@ -49,62 +50,76 @@ def check_coverage(
     *,
     dialect: str | None = None,
     use_cache: bool = True,
+    timeout: float | None = None,
 ) -> tuple[list[Finding], list[int], int]:
     """Findings, statement counts and files read for ``config``'s reconciliation tables.
 
     ``paths`` (what pre-commit passed) narrows the queries checked, unless a DDL file is among
-    them: then every configured query is checked against the new schema.
+    them: then every configured query is checked against the new schema.  ``timeout`` bounds
+    each statement (seconds; None: the config's or the default; 0: none).
     """
+    from pytest_cdc_hooks.workers import JobFailed, WorkerPool
+
     cache = ResultCache("coverage", config.root, enabled=use_cache and config.cache)
-    loaded = load_schema(config, cache)
-    findings = list(loaded.findings)
-    totals = list(loaded.stats)
-    files = loaded.files
-    if not config.tables:
-        cache.save()
-        return findings, totals, files
-    for table in config.tables:
-        findings.extend(
-            _doubt(loaded, f, table) for f in _table_findings(config, loaded, table, dialect)
-        )
-
-    query_paths = _queries_to_check(config, paths)
-    for shown, path in query_paths:
-        data, text, problem = read_text(path, shown)
-        if problem is not None:
-            findings.append(problem)
-            continue
-        file_dialect = dialect or config.dialect_for(path)
-        key = content_key(data, shown, file_dialect, "query-uses")
-        entry = cache.get(key)
+    with WorkerPool(timeout=statement_timeout(timeout, config)) as pool:
+        loaded = load_schema(config, cache, pool)
+        findings = list(loaded.findings)
+        totals = list(loaded.stats)
+        files = loaded.files
+        if not config.tables:
+            cache.save()
+            return findings, totals, files
+        for table in config.tables:
+            findings.extend(
+                _doubt(loaded, f, table) for f in _table_findings(config, loaded, table, dialect)
+            )
+        queries: list[tuple[str, str, str, Any]] = []  # shown, dialect, cache key, entry
+        missing: list[tuple[str, tuple[str, str]]] = []
+        for shown, path in _queries_to_check(config, paths):
+            data, text, problem = read_text(path, shown)
+            if problem is not None:
+                findings.append(problem)
+                continue
+            file_dialect = dialect or config.dialect_for(path)
+            key = content_key(data, shown, file_dialect, "query-uses")
+            entry = cache.get(key)
+            if entry is None:
+                missing.append((shown, (text or "", file_dialect)))
+            queries.append((shown, file_dialect, key, entry))
+        computed = dict(zip([m[0] for m in missing], pool.map(_file_uses, missing), strict=True))
+    for shown, file_dialect, key, entry in queries:
         if entry is None:
-            from pytest_cdc_hooks.usage import file_uses
-
-            entry = file_uses(text or "", file_dialect)
-            cache.put(key, entry)
+            entry = computed[shown]
+            if isinstance(entry, JobFailed):
+                findings.append(failed_finding(shown, entry, "checked"))
+                continue
+            if shown not in pool.gave_up:  # a time-out depends on the machine
+                cache.put(key, entry)
         totals = [a + b for a, b in zip(totals, entry["stats"], strict=True)]
         files += 1
         for line, col, reason in entry["not_understood"]:
             findings.append(
-                Finding(
-                    shown, line, col, "CDC000", f"not understood, not checked: {reason}", "warning"
-                )
+                Finding(shown, line, col, "CDC000", not_understood_message(reason), "warning")
             )
         for use in entry["uses"]:
             findings.extend(_query_findings(config, loaded, shown, file_dialect, use))
-
     cache.save()
     return findings, totals, files
 
 
-def _doubt(loaded: LoadedSchema, finding: Finding, table: ReconciliationTable) -> Finding:
-    """Downgrade a "missing index" finding when DDL for its table was not understood.
+def _file_uses(text: str, dialect: str) -> dict[str, Any]:
+    from pytest_cdc_hooks.usage import file_uses
 
-    A statement the parser could not read may well have created the index: reporting it as
-    missing would be a false positive, so the finding becomes a warning that says why.
+    return file_uses(text, dialect)
+
+
+def _doubt(loaded: LoadedSchema, finding: Finding, table: ReconciliationTable) -> Finding:
+    """Downgrade a "missing table/index" finding when DDL for its table was not understood.
+
+    A statement the parser could not read may well have created the table or the index:
+    reporting it as missing would be a false positive, so the finding becomes a warning that
+    says why.
     """
-    if finding.code == "CDC201":
-        return finding
     from pytest_cdc.indexes import split_qualified_name
     from pytest_cdc_hooks.schema import table_key
 
@@ -115,7 +130,8 @@ def _doubt(loaded: LoadedSchema, finding: Finding, table: ReconciliationTable) -
     if doubt is None:
         return finding
     path, line = doubt
-    note = f" (uncertain: DDL at {path}:{line} was not understood, the index may exist)"
+    what = "table" if finding.code == "CDC201" else "index"
+    note = f" (uncertain: DDL at {path}:{line} was not understood, the {what} may exist)"
     return finding._replace(message=finding.message + note, severity="warning")
 
 
@@ -291,7 +307,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 'set ddl = ["db/migrations/**/*.sql"] in [tool.pytest-cdc]'
             )
         findings, stats, files = check_coverage(
-            config, args.filenames, dialect=dialect, use_cache=not args.no_cache
+            config,
+            args.filenames,
+            dialect=dialect,
+            use_cache=not args.no_cache,
+            timeout=args.statement_timeout,
         )
     except CdcError as error:
         return fail_usage(PROG, str(error))

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from pytest_cdc_hooks import workers
 from pytest_cdc_hooks.ddl import extract_ops
-from pytest_cdc_hooks.findings import Finding, line_col, line_starts
+from pytest_cdc_hooks.findings import Finding, line_col, line_starts, not_understood_message
 from pytest_cdc_hooks.parsing import Parsed, parse_statement, statement_kind
 from pytest_cdc_hooks.rules import Context, RuleRegistry
 from pytest_cdc_hooks.schema import Schema
@@ -63,6 +64,8 @@ def analyze(
     for stmt in statements:
         if kinds is not None and statement_kind(stmt.text) not in kinds:
             p = Parsed(stmt, [], "skipped", stmt.start, "not needed")
+        elif gave_up := workers.statement(stmt.start):
+            p = Parsed(stmt, [], "not_understood", stmt.start, gave_up)
         else:
             key = (stmt.text, stmt.start, dialect)
             p = _PARSED.get(key) or _PARSED.setdefault(key, parse_statement(stmt, dialect))
@@ -141,9 +144,10 @@ def lint_text(
             # a syntax error already reported in this statement explains the parse failure
             first = bisect.bisect_left(issue_offsets, p.stmt.start)
             if not (first < len(issue_offsets) and issue_offsets[first] < p.stmt.end):
-                add(p.offset, "CDC000", f"not understood, not checked: {p.reason}", "warning")
+                add(p.offset, "CDC000", not_understood_message(p.reason), "warning")
             continue
         ctx.stmt = p.stmt
+        workers.statement(p.stmt.start)
         for tree in p.trees:
             for op in extract_ops(tree, dialect, path, 0):
                 if op["op"] == "create_table":

@@ -22,7 +22,7 @@ from sqlglot.errors import ErrorLevel, ParseError
 
 from pytest_cdc_hooks.splitting import Statement
 
-__all__ = ["Parsed", "parse_statement"]
+__all__ = ["Parsed", "parse_statement", "statement_kind"]
 
 # sqlglot logs a warning for every statement it falls back to Command on; the hooks report
 # those themselves, with a location.

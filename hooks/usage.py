@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from pytest_cdc_hooks import workers
 from pytest_cdc_hooks.findings import line_col, line_starts
 from pytest_cdc_hooks.lint import analyze, node_offset
 from pytest_cdc_hooks.schema import table_key
@@ -148,6 +149,7 @@ def file_uses(text: str, dialect: str) -> dict[str, Any]:
             line, col = line_col(text, p.offset, starts)
             not_understood.append((line, col, p.reason))
             continue
+        workers.statement(p.stmt.start)
         for tree in p.trees:
             for scope in tree.find_all(exp.Select, exp.Update, exp.Delete):
                 for use in select_uses(scope, dialect):

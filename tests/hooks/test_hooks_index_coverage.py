@@ -214,7 +214,7 @@ def test_repeated_run_uses_the_cache(
 def test_many_migrations_parse_in_parallel_with_the_same_result(
     isolated: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pytest_cdc_hooks.project as project
+    import pytest_cdc_hooks.workers as workers
 
     (isolated / "pyproject.toml").write_text(
         '[tool.pytest-cdc]\nddl = ["m/*.sql"]\nqueries = ["q/*.sql"]\n'
@@ -232,9 +232,9 @@ def test_many_migrations_parse_in_parallel_with_the_same_result(
             encoding="utf-8",
         )
     (isolated / "q" / "q.sql").write_text("SELECT id FROM t5 WHERE v = $1;\n", encoding="utf-8")
-    monkeypatch.setattr(project, "PARALLEL_MIN_FILES", 10**6)
+    monkeypatch.setattr(workers, "PARALLEL_MIN_JOBS", 10**6)
     serial = (main(["--no-cache", "--format", "json"]), capsys.readouterr().out)
-    monkeypatch.setattr(project, "PARALLEL_MIN_FILES", 2)
+    monkeypatch.setattr(workers, "PARALLEL_MIN_JOBS", 2)
     parallel = (main(["--no-cache", "--format", "json"]), capsys.readouterr().out)
     assert parallel == serial
     codes = [f["code"] for f in json.loads(serial[1])]
