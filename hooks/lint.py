@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from pytest_cdc_hooks import workers
-from pytest_cdc_hooks.ddl import extract_ops
+from pytest_cdc_hooks.ddl import extract_ops, uncertain_op
 from pytest_cdc_hooks.findings import Finding, line_col, line_starts, not_understood_message
 from pytest_cdc_hooks.parsing import Parsed, parse_statement, statement_kind
 from pytest_cdc_hooks.rules import Context, RuleRegistry
@@ -126,6 +126,7 @@ def lint_text(
         is_ddl=is_ddl,
         is_query=is_query,
         schemas=(local, schema) if schema is not None else (local,),
+        statements=[p.stmt for p in parsed],
     )
     rules = [
         r
@@ -145,6 +146,10 @@ def lint_text(
             first = bisect.bisect_left(issue_offsets, p.stmt.start)
             if not (first < len(issue_offsets) and issue_offsets[first] < p.stmt.end):
                 add(p.offset, "CDC000", not_understood_message(p.reason), "warning")
+            if statement_kind(p.stmt.text) == "CREATE TABLE":
+                # indexes on it later in the file may be on a new, empty table
+                op = uncertain_op(p.stmt.text, dialect, path, 0)
+                ctx.maybe_created.setdefault(op["table"], line_col(text, p.stmt.start, starts)[0])
             continue
         ctx.stmt = p.stmt
         workers.statement(p.stmt.start)
@@ -159,9 +164,9 @@ def lint_text(
                 except Exception as error:
                     add(p.stmt.start, rule.code, f"rule crashed: {error!r}", "warning")
                     continue
-                for node, message in hits:
+                for node, message, *severity in hits:
                     # a finding about the whole statement points at its first word
                     offset = p.stmt.start if node is tree else node_offset(node, p.stmt)
-                    add(offset, rule.code, message or rule.message, rule.severity)
+                    add(offset, rule.code, message or rule.message, *severity or [rule.severity])
     noqa = parse_noqa(text)
     return [f for f in found if not noqa.suppressed(f.line, f.code)], stats

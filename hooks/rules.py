@@ -15,7 +15,7 @@ the ``pytest_cdc`` setuptools entry-point group::
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,8 @@ from pytest_cdc_hooks.splitting import Statement
 
 __all__ = ["Context", "Rule", "RuleRegistry", "builtin_registry"]
 
-Hit = tuple[Any, "str | None"]
+#: ``(node, message)``, or ``(node, message, severity)`` to override the rule's severity
+Hit = tuple[Any, ...]
 Check = Callable[["Context", exp.Expression], Iterable[Hit]]
 
 
@@ -44,6 +45,10 @@ class Context:
     created_tables: set[str] = field(default_factory=set)
     #: the file's own CREATE TABLEs, then the configured DDL files
     schemas: tuple[Schema, ...] = ()
+    #: every statement of the file, in order (for rules about the file as a whole)
+    statements: Sequence[Statement] = ()
+    #: tables a not-understood CREATE TABLE earlier in this file may create -> its line
+    maybe_created: dict[str, int] = field(default_factory=dict)
 
     def table(self, parts: list[str]) -> Table | None:
         key = table_key(parts, self.dialect)
@@ -113,8 +118,11 @@ _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp
 
 
 def _conditions(tree: exp.Expression) -> Iterator[exp.Expression]:
-    """WHERE and JOIN ... ON conditions anywhere in the statement."""
+    """WHERE and JOIN ... ON conditions anywhere in the statement (not a partial index's WHERE:
+    that predicate says which rows the index holds, no query seeks with it)."""
     for where in tree.find_all(exp.Where):
+        if isinstance(where.parent, exp.IndexParameters):
+            continue
         if isinstance(where.this, exp.Expression):
             yield where.this
     for join in tree.find_all(exp.Join):
@@ -217,6 +225,8 @@ def _no_where(ctx: Context, tree: exp.Expression) -> Iterable[Hit]:
     for node in tree.find_all(exp.Update, exp.Delete):
         if node.args.get("where") is not None:
             continue
+        if isinstance(node.parent, exp.When):
+            continue  # MERGE ... WHEN MATCHED THEN UPDATE: the ON clause picks the rows
         if node.args.get("from_") is not None or node.args.get("using"):
             continue  # joined: the join restricts the rows
         verb = "UPDATE" if isinstance(node, exp.Update) else "DELETE"
@@ -239,6 +249,7 @@ def _catalog_only(tree: exp.Expression) -> bool:
 def _function_on_column(ctx: Context, tree: exp.Expression) -> Iterable[Hit]:
     if _catalog_only(tree):
         return
+    tables: dict[str, list[str]] | None = None
     for predicate in _predicates(tree):
         for side in _sides(predicate):
             if isinstance(side, exp.Cast | exp.TryCast) and _wraps_column(side):
@@ -254,14 +265,74 @@ def _function_on_column(ctx: Context, tree: exp.Expression) -> Iterable[Hit]:
                 and not isinstance(side, exp.AggFunc)
                 and (_wraps_column(side))
             ):
-                name = side.sql_name() if not isinstance(side, exp.Anonymous) else side.name
+                tables = tables if tables is not None else _aliases(tree)
+                fix = _expression_index(ctx, side, tables)
                 yield (
                     side,
                     (
-                        f"function {name.upper()}() on a column in a predicate cannot use an "
-                        "index: compare the bare column (or index the expression)"
+                        f"function {written_name(ctx, side)}() on a column in a predicate cannot "
+                        f"use an index: compare the bare column, {fix}"
                     ),
                 )
+
+
+def written_name(ctx: Context, func: exp.Func) -> str:
+    """The function's name as the file spells it (``date_trunc``, not sqlglot's
+    ``TIMESTAMP_TRUNC``)."""
+    meta = func.meta
+    start, end = meta.get("start"), meta.get("end")
+    if isinstance(start, int) and isinstance(end, int):
+        text = ctx.stmt.text[start : end + 1]
+        if re.fullmatch(r"[\w.\[\]\"]+", text):
+            return text
+    return func.name if isinstance(func, exp.Anonymous) else func.sql_name()
+
+
+#: Functions PostgreSQL can index whatever the column type (IMMUTABLE).
+_IMMUTABLE = frozenset(
+    {
+        "LOWER",
+        "UPPER",
+        "TRIM",
+        "BTRIM",
+        "LTRIM",
+        "RTRIM",
+        "ABS",
+        "LENGTH",
+        "MD5",
+        "SUBSTRING",
+        "SUBSTR",
+        "LEFT",
+        "RIGHT",
+        "REPLACE",
+        "COALESCE",
+    }
+)
+
+
+def _expression_index(ctx: Context, func: exp.Func, tables: dict[str, list[str]]) -> str:
+    """Advice to index the expression itself, with the DDL where it can be written."""
+    columns = list(func.find_all(exp.Column))
+    if ctx.dialect != "postgres":
+        return "or index a computed column holding the expression"
+    parts = tables.get(columns[0].table.lower()) if columns[0].table else None
+    if parts is None and not columns[0].table and len({tuple(p) for p in tables.values()}) == 1:
+        parts = next(iter(tables.values()))
+    if parts is None or len({c.name.lower() for c in columns}) != 1:
+        return "or index the expression"
+    if written_name(ctx, func).upper() not in _IMMUTABLE:
+        # PostgreSQL indexes only IMMUTABLE expressions: date_trunc() of a timestamptz is not
+        return "or index the expression (PostgreSQL needs it IMMUTABLE)"
+    from pytest_cdc.indexes import IndexRecommendation, generate_index_ddl
+
+    bare = func.transform(
+        lambda n: exp.column(n.name, quoted=n.this.quoted) if isinstance(n, exp.Column) else n
+    )
+    table = ".".join(p for p in parts if p)
+    key = f"({bare.sql(dialect='postgres')})"
+    return "or index the expression: " + generate_index_ddl(
+        IndexRecommendation(table=table, columns=(key,)), "postgresql"
+    )
 
 
 def _leading_wildcard(ctx: Context, tree: exp.Expression) -> Iterable[Hit]:
@@ -333,37 +404,102 @@ def _index_locking(ctx: Context, tree: exp.Expression) -> Iterable[Hit]:
     if isinstance(tree, exp.Create) and str(tree.args.get("kind") or "").upper().endswith("INDEX"):
         index = tree.this
         table = index.args.get("table") if isinstance(index, exp.Index) else None
+        doubt = ""
         if isinstance(table, exp.Table):
             key = table_key([table.catalog, table.db, table.name], ctx.dialect)
             if key in ctx.created_tables:
                 return  # the table is new in this migration: nothing to block
-        if ctx.dialect == "postgres" and not tree.args.get("concurrently"):
-            yield (
-                tree,
-                (
-                    "CREATE INDEX without CONCURRENTLY blocks writes to the table while it builds: "
-                    "use CREATE INDEX CONCURRENTLY (outside a transaction)"
-                ),
-            )
-        elif ctx.dialect == "tsql" and not _ONLINE.search(_index_options(tree)):
-            yield (
-                tree,
-                (
-                    "CREATE INDEX without ONLINE = ON locks the table while it builds: "
-                    "add WITH (ONLINE = ON)"
-                ),
-            )
+            if key in ctx.maybe_created:
+                doubt = (
+                    f" (uncertain: the CREATE TABLE at line {ctx.maybe_created[key]} was not "
+                    "understood; if it creates this table, the index blocks nothing)"
+                )
+        hit = _blocking_create(ctx, tree)
+        if hit is not None:
+            yield (tree, hit + doubt, "warning") if doubt else (tree, hit)
     elif isinstance(tree, exp.Drop) and str(tree.args.get("kind") or "").upper() == "INDEX":
         if ctx.dialect == "postgres" and not tree.args.get("concurrently"):
-            yield (
-                tree,
-                (
-                    "DROP INDEX without CONCURRENTLY takes an exclusive lock on the table: "
-                    "use DROP INDEX CONCURRENTLY"
-                ),
-            )
+            if ctx.stmt.nested:
+                yield (
+                    tree,
+                    (
+                        "DROP INDEX takes an exclusive lock on the table, and CONCURRENTLY "
+                        "cannot run inside a DO block (a function): move it out of the block as "
+                        "DROP INDEX CONCURRENTLY IF EXISTS, in a migration of its own"
+                    ),
+                )
+            else:
+                yield (
+                    tree,
+                    (
+                        "DROP INDEX without CONCURRENTLY takes an exclusive lock on the table: "
+                        "use DROP INDEX CONCURRENTLY"
+                    ),
+                )
         elif ctx.dialect == "tsql" and not _ONLINE.search(str(tree.meta.get("with_options", ""))):
             yield tree, "DROP INDEX without ONLINE = ON locks the table: add WITH (ONLINE = ON)"
+
+
+def _blocking_create(ctx: Context, tree: exp.Create) -> str | None:
+    if ctx.dialect == "postgres" and not tree.args.get("concurrently"):
+        if ctx.stmt.nested:
+            # PostgreSQL refuses CONCURRENTLY inside a function, and a DO block is one
+            return (
+                "CREATE INDEX blocks writes to the table while it builds, and CONCURRENTLY "
+                "cannot run inside a DO block (a function): move it out of the block as "
+                "CREATE INDEX CONCURRENTLY IF NOT EXISTS, in a migration of its own"
+            )
+        return (
+            "CREATE INDEX without CONCURRENTLY blocks writes to the table while it builds: "
+            "use CREATE INDEX CONCURRENTLY (outside a transaction)"
+        )
+    if ctx.dialect == "tsql" and not _ONLINE.search(_index_options(tree)):
+        return (
+            "CREATE INDEX without ONLINE = ON locks the table while it builds: "
+            "add WITH (ONLINE = ON)"
+        )
+    return None
+
+
+_CONCURRENTLY = re.compile(r"\bCONCURRENTLY\b", re.I)
+_SESSION_SETTING = re.compile(r"(?:SET|RESET)\b(?!\s+LOCAL\b)", re.I)
+
+
+def _concurrently_in_transaction(ctx: Context, tree: exp.Expression) -> Iterable[Hit]:
+    """CREATE/DROP/REINDEX ... CONCURRENTLY in a file with other statements.
+
+    PostgreSQL refuses CONCURRENTLY inside a transaction block, and ``psql -1`` or a migration
+    tool that runs each file in one transaction puts every statement of the file in one.
+    """
+    if ctx.stmt.nested or not _CONCURRENTLY.search(ctx.stmt.text):
+        return
+    concurrent = isinstance(tree, exp.Create | exp.Drop) and tree.args.get("concurrently")
+    if not concurrent and not isinstance(tree, exp.Command):
+        return
+    # A file of CONCURRENTLY statements only is meant to run outside a transaction; session
+    # settings (SET lock_timeout ...) and psql commands run there as well.
+    others = [
+        s
+        for s in ctx.statements
+        if not (
+            s.nested
+            or s.text.startswith(("\\", ":"))
+            or _SESSION_SETTING.match(s.text)
+            or _CONCURRENTLY.search(s.text)
+        )
+    ]
+    if not others:
+        return
+    verb = " ".join(ctx.stmt.text.split()[:2]).upper()
+    yield (
+        tree,
+        (
+            f"{verb} ... CONCURRENTLY cannot run inside a transaction block, and this file has "
+            f"{len(others)} other statement{'s' if len(others) > 1 else ''}: under psql -1 or a "
+            "migration tool that runs a file in one transaction it fails; give it a migration "
+            "file of its own (marked non-transactional where the tool needs that)"
+        ),
+    )
 
 
 _DIRTY_HINTS = {"NOLOCK", "READUNCOMMITTED"}
@@ -398,17 +534,20 @@ _CHECKSUMS = {"CHECKSUM", "BINARY_CHECKSUM", "CHECKSUM_AGG"}
 
 
 def _checksum(ctx: Context, tree: exp.Expression) -> Iterable[Hit]:
-    for func in tree.find_all(exp.Anonymous):
-        name = func.name.upper()
-        if name in _CHECKSUMS:
-            yield (
-                func,
-                (
-                    f"{name}() collides easily (32-bit, order- and case-insensitive cases): "
-                    "do not reconcile with it; compare a cryptographic hash such as HASHBYTES"
-                    "('SHA2_256', ...) / md5() or the rows themselves"
-                ),
-            )
+    found = [f for f in tree.find_all(exp.Anonymous) if f.name.upper() in _CHECKSUMS]
+    # CHECKSUM_AGG(BINARY_CHECKSUM(*)) is one checksum: report the outermost call only
+    inner = {id(i) for f in found for i in f.find_all(exp.Anonymous) if i is not f}
+    for func in found:
+        if id(func) in inner:
+            continue
+        yield (
+            func,
+            (
+                f"{written_name(ctx, func)}() collides easily (32-bit, order- and "
+                "case-insensitive cases): do not reconcile with it; compare a cryptographic hash "
+                "such as HASHBYTES('SHA2_256', ...) / md5() or the rows themselves"
+            ),
+        )
 
 
 def _offset_pagination(ctx: Context, tree: exp.Expression) -> Iterable[Hit]:
@@ -486,6 +625,13 @@ BUILTIN_RULES = (
         "index-blocks-writes",
         "CREATE/DROP INDEX without CONCURRENTLY (PostgreSQL) / ONLINE = ON (SQL Server)",
         _index_locking,
+    ),
+    Rule(
+        "CDC110",
+        "concurrently-in-transaction",
+        "CREATE/DROP INDEX CONCURRENTLY in a file with other statements (PostgreSQL)",
+        _concurrently_in_transaction,
+        dialects=frozenset({"postgres"}),
     ),
     Rule(
         "CDC107",

@@ -50,8 +50,9 @@ class IndexRecommendation:
 
     ``table`` may be qualified (``"sales.orders"``; quote parts containing dots as the dialect
     does: ``'"my.schema".orders'`` or ``"[my.schema].orders"``).  ``where`` is a predicate in
-    the target dialect's SQL, copied verbatim into the DDL.  ``name`` is derived from the table,
-    columns and filter when not given.
+    the target dialect's SQL, copied verbatim into the DDL, as is a column given as an
+    expression in parentheses (``"(lower(email))"``: a PostgreSQL expression index).  ``name`` is
+    derived from the table, columns and filter when not given.
     """
 
     table: str
@@ -191,6 +192,14 @@ def index_name(rec: IndexRecommendation, dialect: str | Dialect = "postgresql") 
     return f"{base[: limit - len(digest) - 1].rstrip('_')}_{digest}"
 
 
+def _key_part(column: str, dialect: Dialect) -> str:
+    """A column name, quoted; ``"(lower(email))"``, an expression in parentheses, verbatim
+    (PostgreSQL expression indexes)."""
+    if column.startswith("(") and column.endswith(")"):
+        return column
+    return quote_identifier(column, dialect)
+
+
 def generate_index_ddl(
     rec: IndexRecommendation,
     dialect: str | Dialect,
@@ -218,7 +227,7 @@ def generate_index_ddl(
         raise ConfigError(f"fillfactor {fillfactor!r} is out of range: give a percentage 10..100")
     name = quote_identifier(index_name(rec, resolved), resolved)
     table = quote_table(rec.table, resolved)
-    columns = ", ".join(quote_identifier(c, resolved) for c in rec.columns)
+    columns = ", ".join(_key_part(c, resolved) for c in rec.columns)
     unique = "UNIQUE " if rec.unique else ""
     include = ""
     if rec.include:
