@@ -240,3 +240,100 @@ def test_many_migrations_parse_in_parallel_with_the_same_result(
     codes = [f["code"] for f in json.loads(serial[1])]
     assert codes.count("CDC000") == 80
     assert "CDC203" in codes
+
+
+def coverage_project(root: Path, dialect: str, table: str, migration: str, query: str) -> None:
+    (root / "pyproject.toml").write_text(
+        f'[tool.pytest-cdc]\ndefault-dialect = "{dialect}"\n'
+        'ddl = ["m/*.sql"]\nqueries = ["q/*.sql"]\n'
+        f'[[tool.pytest-cdc.reconciliation-tables]]\nname = "{table}"\nkey = ["id"]\n',
+        encoding="utf-8",
+    )
+    (root / "m").mkdir()
+    (root / "q").mkdir()
+    (root / "m" / "V1.sql").write_text(migration, encoding="utf-8")
+    (root / "q" / "q.sql").write_text(query, encoding="utf-8")
+
+
+def test_a_table_whose_create_table_was_not_understood_is_only_uncertain(
+    isolated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    coverage_project(
+        isolated,
+        "mssql",
+        "Purchasing.Suppliers",
+        "CREATE TABLE Purchasing.Suppliers (\n"
+        "    id int NOT NULL PRIMARY KEY,\n"
+        "    phone nvarchar(20) MASKED WITH (FUNCTION = 'default()') NULL\n"
+        ");\n",
+        "SELECT phone FROM Purchasing.Suppliers WHERE id = 1;\n",
+    )
+    assert main([]) == 0  # warnings: the parser could not read the table, it exists
+    out = capsys.readouterr().out
+    assert (
+        "CDC201 reconciliation table 'Purchasing.Suppliers' is not created by any file matching "
+        "ddl = ['m/*.sql']: fix the name or the ddl globs (uncertain: DDL at m/V1.sql:3 was not "
+        "understood, the table may exist)"
+    ) in out
+
+
+@pytest.mark.parametrize(
+    "migration",
+    [
+        "CREATE TABLE orders (note text);\n"
+        "ALTER TABLE orders ADD COLUMN IF NOT EXISTS id uuid NOT NULL "
+        "DEFAULT gen_random_uuid() PRIMARY KEY;\n",
+        "CREATE TABLE orders (id uuid NOT NULL, note text);\n"
+        "ALTER TABLE orders ADD PRIMARY KEY (id);\n",
+        "CREATE TABLE orders (id uuid NOT NULL, note text);\n"
+        "DO $$ BEGIN\n  ALTER TABLE orders ADD CONSTRAINT orders_id_key UNIQUE (id);\n"
+        "EXCEPTION WHEN duplicate_object THEN NULL;\nEND $$;\n",
+    ],
+    ids=["add-column-primary-key", "add-primary-key", "add-constraint-in-do-block"],
+)
+def test_keys_added_by_alter_table_are_modelled(
+    isolated: Path, capsys: pytest.CaptureFixture[str], migration: str
+) -> None:
+    coverage_project(
+        isolated, "postgres", "orders", migration, "SELECT note FROM orders WHERE id = $1;\n"
+    )
+    assert main(["--strict"]) == 0, capsys.readouterr().out
+
+
+def test_a_constraint_dropped_in_a_do_block_is_gone(
+    isolated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    coverage_project(
+        isolated,
+        "postgres",
+        "orders",
+        "CREATE TABLE orders (id bigint PRIMARY KEY, code text UNIQUE, deleted boolean);\n"
+        "CREATE INDEX CONCURRENTLY ix_orders_code_live ON orders (code) WHERE NOT deleted;\n"
+        "DO $$ BEGIN\n  ALTER TABLE orders DROP CONSTRAINT IF EXISTS orders_code_key;\nEND $$;\n"
+        "ALTER TABLE orders DROP COLUMN deleted_at_unused;\n",
+        "SELECT id FROM orders WHERE code = $1;\n",
+    )
+    assert main([]) == 0  # CDC206 is a warning
+    out = capsys.readouterr().out
+    assert (
+        "q/q.sql:1:16: CDC206 query on 'orders' filters or joins on code; only partial index"
+        in (out)
+    )
+
+
+def test_a_dropped_column_takes_its_indexes(
+    isolated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    coverage_project(
+        isolated,
+        "postgres",
+        "orders",
+        "CREATE TABLE orders (id bigint PRIMARY KEY, code text);\n"
+        "CREATE INDEX CONCURRENTLY ix_orders_code ON orders (code);\n"
+        "ALTER TABLE orders DROP COLUMN code;\nALTER TABLE orders ADD COLUMN code text;\n",
+        "SELECT id FROM orders WHERE code = $1;\n",
+    )
+    assert main([]) == 1
+    assert "CDC205 query on 'orders' filters or joins on code but no index leads with it" in (
+        capsys.readouterr().out
+    )
