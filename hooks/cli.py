@@ -15,6 +15,8 @@ __all__ = [
     "dialect_option",
     "exit_code",
     "fail_usage",
+    "finish",
+    "internal_error",
     "report",
     "statement_timeout",
 ]
@@ -47,6 +49,17 @@ def base_parser(prog: str, description: str) -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="give up on a statement the parser has not finished after this long and report "
         f"it as not understood (default: {DEFAULT_STATEMENT_TIMEOUT:g}; 0: no bound)",
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="FILE",
+        help="report only findings this baseline file does not record (default: baseline in "
+        "[tool.pytest-cdc])",
+    )
+    parser.add_argument(
+        "--write-baseline",
+        metavar="FILE",
+        help="record the current findings in FILE (one section per hook) and exit 0",
     )
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     parser.add_argument(
@@ -86,6 +99,12 @@ def dialect_option(args: argparse.Namespace) -> str | None:
     return normalize_dialect(args.dialect)
 
 
+def internal_error(error: Exception) -> str:
+    """The one line a hook prints for a bug of its own (never a traceback in a commit)."""
+    text = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+    return f"internal error ({text}): please report it with the files that caused it"
+
+
 def fail_usage(prog: str, message: str) -> int:
     print(f"{prog}: error: {message}", file=sys.stderr)
     return 2
@@ -94,6 +113,27 @@ def fail_usage(prog: str, message: str) -> int:
 def exit_code(findings: Sequence[Finding], strict: bool) -> int:
     fails = any(f.severity == "error" or strict for f in findings)
     return 1 if fails else 0
+
+
+def finish(
+    args: argparse.Namespace, config: HookConfig, findings: list[Finding], tool: str
+) -> int | None:
+    """Apply ``--write-baseline`` (returns the exit status) or the baseline (filters
+    ``findings`` in place); None: go on and report."""
+    from pathlib import Path
+
+    if args.write_baseline:
+        from pytest_cdc_hooks.baseline import write_baseline
+
+        count = write_baseline(Path(args.write_baseline), tool, findings)
+        print(f"{tool}: recorded {count} findings in {args.write_baseline}", file=sys.stderr)
+        return 0
+    baseline = Path(args.baseline) if args.baseline else config.baseline
+    if baseline is not None:
+        from pytest_cdc_hooks.baseline import apply_baseline
+
+        findings[:] = apply_baseline(baseline, tool, findings)
+    return None
 
 
 def report(findings: Sequence[Finding], fmt: str, tool: str) -> None:

@@ -37,6 +37,7 @@ TOP_KEYS = frozenset(
         "strict",
         "cache",
         "statement-timeout",
+        "baseline",
     }
 )
 TABLE_KEYS = frozenset(
@@ -76,6 +77,7 @@ class HookConfig:
         strict: bool = False,
         cache: bool = True,
         statement_timeout: float | None = None,
+        baseline: Path | None = None,
         raw: str = "",
     ) -> None:
         self.root = root
@@ -90,6 +92,8 @@ class HookConfig:
         self.cache = cache
         #: seconds one statement may take; None: the default; 0: no bound
         self.statement_timeout = statement_timeout
+        #: baseline file (findings recorded there do not fail the hooks)
+        self.baseline = baseline
         self._raw = raw
         self._root_prefix = os.path.join(os.path.abspath(root), "")
         self._relative_cache: dict[str, str] = {}
@@ -291,6 +295,9 @@ def _parse(section: Mapping[str, Any], pyproject: Path, text: str) -> HookConfig
             f"{pyproject}: [{TABLE}] statement-timeout must be a number of seconds "
             f"(0: no bound), got {timeout!r}"
         )
+    baseline = section.get("baseline")
+    if baseline is not None and (not isinstance(baseline, str) or not baseline.strip()):
+        raise ConfigError(f"{pyproject}: [{TABLE}] baseline must be a file name, got {baseline!r}")
     raw = json.dumps(section, sort_keys=True, default=str)
     return HookConfig(
         root=pyproject.parent,
@@ -304,6 +311,7 @@ def _parse(section: Mapping[str, Any], pyproject: Path, text: str) -> HookConfig
         strict=bool(section.get("strict", False)),
         cache=bool(section.get("cache", True)),
         statement_timeout=float(timeout) if timeout is not None else None,
+        baseline=pyproject.parent / baseline if baseline else None,
         raw=raw,
     )
 

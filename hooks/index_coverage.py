@@ -12,7 +12,8 @@ table:
 - CDC205 every query that filters, joins or orders the table is served by the leading column of
   some index (INCLUDE columns never count);
 - CDC206 (warning) the only index that would serve it is partial/filtered and the query does
-  not repeat the index's filter.
+  not repeat the index's filter;
+- CDC207 a configured column (key, timestamp, status) the table does not have.
 
 Exit status: 0 clean, 1 findings, 2 usage or configuration errors.
 """
@@ -31,10 +32,13 @@ from pytest_cdc_hooks.cli import (
     dialect_option,
     exit_code,
     fail_usage,
+    finish,
+    internal_error,
     print_stats,
     report,
     statement_timeout,
 )
+from pytest_cdc_hooks.codes import check_codes
 from pytest_cdc_hooks.config import HookConfig, ReconciliationTable, load_config
 from pytest_cdc_hooks.findings import Finding, not_understood_message
 from pytest_cdc_hooks.project import LoadedSchema, failed_finding, load_schema, read_text
@@ -68,18 +72,20 @@ def check_coverage(
         files = loaded.files
         if not config.tables:
             cache.save()
-            return findings, totals, files
+            return _suppressed(config, findings, {}), totals, files
         for table in config.tables:
             findings.extend(
                 _doubt(loaded, f, table) for f in _table_findings(config, loaded, table, dialect)
             )
         queries: list[tuple[str, str, str, Any]] = []  # shown, dialect, cache key, entry
+        texts: dict[str, str] = {}
         missing: list[tuple[str, tuple[str, str]]] = []
         for shown, path in _queries_to_check(config, paths):
             data, text, problem = read_text(path, shown)
             if problem is not None:
                 findings.append(problem)
                 continue
+            texts[shown] = text or ""
             file_dialect = dialect or config.dialect_for(path)
             key = content_key(data, shown, file_dialect, "query-uses")
             entry = cache.get(key)
@@ -97,14 +103,36 @@ def check_coverage(
                 cache.put(key, entry)
         totals = [a + b for a, b in zip(totals, entry["stats"], strict=True)]
         files += 1
-        for line, col, reason in entry["not_understood"]:
-            findings.append(
-                Finding(shown, line, col, "CDC000", not_understood_message(reason), "warning")
-            )
+        for line, col, reason, about in entry["not_understood"]:
+            message = not_understood_message(reason)
+            findings.append(Finding(shown, line, col, "CDC000", message, "warning", about))
         for use in entry["uses"]:
             findings.extend(_query_findings(config, loaded, shown, file_dialect, use))
     cache.save()
-    return findings, totals, files
+    return _suppressed(config, findings, texts), totals, files
+
+
+def _suppressed(
+    config: HookConfig, findings: list[Finding], texts: dict[str, str]
+) -> list[Finding]:
+    """Drop findings ``ignore`` names or a ``-- noqa`` (``# noqa`` in pyproject.toml) covers
+    on their line, or a ``-- cdc: noqa`` in their file."""
+    from pytest_cdc_hooks.source import parse_noqa
+
+    ignored = set(config.ignore)
+    noqa: dict[str, Any] = {}
+    kept = []
+    for finding in findings:
+        if finding.code in ignored:
+            continue
+        if finding.path not in noqa:
+            text = texts.get(finding.path)
+            if text is None:
+                _, text, _ = read_text(config.root / finding.path, finding.path)
+            noqa[finding.path] = parse_noqa(text or "")
+        if not noqa[finding.path].suppressed(finding.line, finding.code):
+            kept.append(finding)
+    return kept
 
 
 def _file_uses(text: str, dialect: str) -> dict[str, Any]:
@@ -137,11 +165,15 @@ def _doubt(loaded: LoadedSchema, finding: Finding, table: ReconciliationTable) -
 
 def _queries_to_check(config: HookConfig, paths: Sequence[str]) -> list[tuple[str, Path]]:
     chosen: dict[str, Path] = {}
-    if not paths or any(config.is_ddl(p) for p in paths):
-        # no files given, or the schema changed: every configured query may be affected
+    config_file = config.relative(config.pyproject) if config.pyproject else None
+    changed_config = any(config.relative(p) == config_file for p in paths)
+    sql = [p for p in paths if not p.endswith(".toml")]
+    if not paths or changed_config or any(config.is_ddl(p) for p in sql):
+        # no files given, or the reconciliation tables or the schema changed: every
+        # configured query may be affected
         for path in config.query_files():
             chosen[config.relative(path)] = path
-    for name in paths:
+    for name in sql:
         if not config.is_ddl(name) and config.is_query(name):
             chosen.setdefault(config.relative(name), Path(name))
     return sorted(chosen.items())
@@ -170,7 +202,10 @@ def _leading(index: Any, n: int) -> tuple[str, ...]:
 def _table_findings(
     config: HookConfig, loaded: LoadedSchema, table: ReconciliationTable, dialect: str | None
 ) -> list[Finding]:
+    from pytest_cdc_hooks.findings import fingerprint
+
     pyproject = config.relative(config.pyproject) if config.pyproject else "pyproject.toml"
+    about = fingerprint(table.name)
     guess = _table_dialect(config, table, dialect)
     model = _schema_table(loaded, table, guess)
     if model is None:
@@ -185,33 +220,60 @@ def _table_findings(
                 "CDC201",
                 f"reconciliation table {table.name!r} is not created by any file matching "
                 f"ddl = {list(config.ddl)!r}: fix the name or the ddl globs",
+                fingerprint=about,
             )
         ]
+    from pytest_cdc.errors import did_you_mean
+
+    out = []
+    missing = set()
+    for setting, column in _missing_columns(table, model):
+        missing.add(column.lower())
+        hint = did_you_mean(column.lower(), sorted(model.columns))
+        out.append(
+            Finding(
+                pyproject,
+                table.line,
+                1,
+                "CDC207",
+                f"reconciliation table {table.name!r} has no column {column!r}{hint}: "
+                f"fix {setting} in [tool.pytest-cdc.reconciliation-tables]",
+                fingerprint=fingerprint(table.name, column),
+            )
+        )
+
+    def known(*columns: str | None) -> bool:
+        # no index advice on a column the table does not have: CDC207 says so
+        return not any(c and c.lower() in missing for c in columns)
+
     where = (model.path or pyproject, model.line or 1, 1)
     ddl_dialect = dialect or table.dialect or model.dialect
-    out = []
     full = [i for i in model.indexes if not i.where]
     key = {c.lower() for c in table.key}
-    if not any((i.unique or i.primary) and set(i.columns) <= key and i.columns for i in full):
+    if known(*table.key) and not any(
+        (i.unique or i.primary) and set(i.columns) <= key and i.columns for i in full
+    ):
         out.append(
             Finding(
                 *where,
                 "CDC202",
                 f"{table.name!r} has no primary key or unique index on ({', '.join(table.key)}): "
                 + _fix(table.name, table.key, ddl_dialect, unique=True),
+                fingerprint=about,
             )
         )
     ts = table.timestamp.lower() if table.timestamp else None
-    if ts and not any(_leading(i, 1) == (ts,) for i in full):
+    if ts and known(ts) and not any(_leading(i, 1) == (ts,) for i in full):
         out.append(
             Finding(
                 *where,
                 "CDC203",
                 f"{table.name!r} has no index leading with {table.timestamp!r} for incremental "
                 "reconciliation: " + _fix(table.name, [table.timestamp or ""], ddl_dialect),
+                fingerprint=about,
             )
         )
-    if table.status:
+    if table.status and known(table.status, ts):
         wanted = (table.status.lower(), ts) if ts else (table.status.lower(),)
         if not any(_leading(i, len(wanted)) == wanted for i in full):
             cols = [table.status] + ([table.timestamp] if table.timestamp else [])
@@ -221,9 +283,19 @@ def _table_findings(
                     "CDC204",
                     f"{table.name!r} has no index leading with ({', '.join(cols)}), equality "
                     "column first: " + _fix(table.name, cols, ddl_dialect),
+                    fingerprint=about,
                 )
             )
     return out
+
+
+def _missing_columns(table: ReconciliationTable, model: Any) -> list[tuple[str, str]]:
+    """(setting, column) of every configured column the table does not have."""
+    if not model.columns:
+        return []  # the model knows no columns (CREATE TABLE ... AS, LIKE): nothing to say
+    settings = [("key", c) for c in table.key]
+    settings += [("timestamp", table.timestamp or ""), ("status", table.status or "")]
+    return [(s, c) for s, c in settings if c and c.lower() not in model.columns]
 
 
 def _conjuncts_imply(query: Sequence[str], index_where: str) -> bool:
@@ -280,7 +352,9 @@ def _query_findings(
         else:
             code, severity = "CDC205", "error"
             message = f"query on {table.name!r} {what} but no index leads with {them}: {fix}"
-        finding = Finding(shown, use["line"], use["col"], code, message, severity)
+        finding = Finding(
+            shown, use["line"], use["col"], code, message, severity, use["fingerprint"]
+        )
         findings.append(_doubt(loaded, finding, table))
     return findings
 
@@ -301,6 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args.config)
         dialect = dialect_option(args)
+        check_codes(config.ignore, f"ignore in {config.pyproject}")
         if not config.ddl and config.tables:
             raise CdcError(
                 f"{config.pyproject}: reconciliation-tables are configured but ddl is empty: "
@@ -313,8 +388,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             use_cache=not args.no_cache,
             timeout=args.statement_timeout,
         )
+        done = finish(args, config, findings, PROG)
     except CdcError as error:
         return fail_usage(PROG, str(error))
+    except Exception as error:  # a commit hook never ends in a traceback
+        return fail_usage(PROG, internal_error(error))
+    if done is not None:
+        return done
     report(findings, args.format, PROG)
     if args.stats:
         print_stats(PROG, stats, files)

@@ -9,7 +9,13 @@ from sqlglot import exp
 
 from pytest_cdc_hooks import workers
 from pytest_cdc_hooks.ddl import extract_ops, uncertain_op
-from pytest_cdc_hooks.findings import Finding, line_col, line_starts, not_understood_message
+from pytest_cdc_hooks.findings import (
+    Finding,
+    fingerprint,
+    line_col,
+    line_starts,
+    not_understood_message,
+)
 from pytest_cdc_hooks.parsing import Parsed, parse_statement, statement_kind
 from pytest_cdc_hooks.rules import Context, RuleRegistry
 from pytest_cdc_hooks.schema import Schema
@@ -111,12 +117,16 @@ def lint_text(
     starts = line_starts(text)
     found: list[Finding] = []
 
-    def add(offset: int, code: str, message: str, severity: str) -> None:
+    def add(offset: int, code: str, message: str, severity: str, about: str) -> None:
         line, col = line_col(text, offset, starts)
-        found.append(Finding(path, line, col, code, message, severity))
+        found.append(Finding(path, line, col, code, message, severity, fingerprint(about)))
 
     for issue in issues:
-        add(issue.offset, "CDC001", issue.message, "error")
+        # no statement to name: the issue and the text of its line
+        line = line_col(text, issue.offset, starts)[0]
+        end = text.find("\n", issue.offset)
+        source_line = text[starts[line - 1] : end if end >= 0 else len(text)]
+        add(issue.offset, "CDC001", issue.message, "error", issue.message + source_line)
 
     local = Schema()
     ctx = Context(
@@ -145,7 +155,7 @@ def lint_text(
             # a syntax error already reported in this statement explains the parse failure
             first = bisect.bisect_left(issue_offsets, p.stmt.start)
             if not (first < len(issue_offsets) and issue_offsets[first] < p.stmt.end):
-                add(p.offset, "CDC000", not_understood_message(p.reason), "warning")
+                add(p.offset, "CDC000", not_understood_message(p.reason), "warning", p.stmt.text)
             if statement_kind(p.stmt.text) == "CREATE TABLE":
                 # indexes on it later in the file may be on a new, empty table
                 op = uncertain_op(p.stmt.text, dialect, path, 0)
@@ -162,11 +172,13 @@ def lint_text(
                 try:
                     hits = list(rule.check(ctx, tree))
                 except Exception as error:
-                    add(p.stmt.start, rule.code, f"rule crashed: {error!r}", "warning")
+                    message = f"rule crashed: {error!r}"
+                    add(p.stmt.start, rule.code, message, "warning", p.stmt.text)
                     continue
                 for node, message, *severity in hits:
                     # a finding about the whole statement points at its first word
                     offset = p.stmt.start if node is tree else node_offset(node, p.stmt)
-                    add(offset, rule.code, message or rule.message, *severity or [rule.severity])
+                    level = severity[0] if severity else rule.severity
+                    add(offset, rule.code, message or rule.message, level, p.stmt.text)
     noqa = parse_noqa(text)
-    return [f for f in found if not noqa.suppressed(f.line, f.code)], stats
+    return [f for f in found if f.code not in ignore and not noqa.suppressed(f.line, f.code)], stats

@@ -93,17 +93,9 @@ def load_schema(config: HookConfig, cache: ResultCache, pool: WorkerPool) -> Loa
             entry = cache.get(key)
         for op in entry["ops"]:
             schema.apply(op)
-        for line, col, reason in entry["not_understood"]:
-            loaded.findings.append(
-                Finding(
-                    shown,
-                    line,
-                    col,
-                    "CDC000",
-                    not_understood_message(reason, "modelled"),
-                    "warning",
-                )
-            )
+        for line, col, reason, about in entry["not_understood"]:
+            message = not_understood_message(reason, "modelled")
+            loaded.findings.append(Finding(shown, line, col, "CDC000", message, "warning", about))
         loaded.stats = [a + b for a, b in zip(loaded.stats, entry["stats"], strict=True)]
         loaded.files += 1
     loaded.fingerprint = digest.hexdigest()[:16]
@@ -129,18 +121,18 @@ def _uncertain(shown: str, line: int) -> dict[str, Any]:
 def _file_ops(text: str, dialect: str, shown: str) -> dict[str, Any]:
     from pytest_cdc_hooks import workers
     from pytest_cdc_hooks.ddl import extract_ops, uncertain_op
-    from pytest_cdc_hooks.findings import line_col, line_starts
+    from pytest_cdc_hooks.findings import fingerprint, line_col, line_starts
     from pytest_cdc_hooks.lint import SCHEMA_KINDS, analyze
     from pytest_cdc_hooks.parsing import statement_kind
 
     parsed, _issues, stats = analyze(text, dialect, SCHEMA_KINDS)
     starts = line_starts(text)
     ops: list[dict[str, Any]] = []
-    not_understood: list[tuple[int, int, str]] = []
+    not_understood: list[tuple[int, int, str, str]] = []
     for p in parsed:
         if p.status == "not_understood":
             line, col = line_col(text, p.offset, starts)
-            not_understood.append((line, col, p.reason))
+            not_understood.append((line, col, p.reason, fingerprint(p.stmt.text)))
             kind = statement_kind(p.stmt.text)
             if kind.startswith(("CREATE", "ALTER", "DROP")):
                 # the model may now be wrong about this table: findings about it must say so

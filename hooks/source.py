@@ -78,8 +78,9 @@ class Noqa(NamedTuple):
         return codes is not None and (not codes or code in codes)
 
 
-_NOQA = re.compile(r"--\s*noqa\b(?::\s*(?P<codes>[A-Za-z0-9, ]+))?", re.I)
-_FILE_NOQA = re.compile(r"--\s*cdc:\s*noqa\b(?::\s*(?P<codes>[A-Za-z0-9, ]+))?", re.I)
+# ``--`` in SQL; ``#`` in pyproject.toml, where cdc-index-coverage reports on table entries
+_NOQA = re.compile(r"(?:--|#)\s*noqa\b(?::\s*(?P<codes>[A-Za-z0-9, ]+))?", re.I)
+_FILE_NOQA = re.compile(r"(?:--|#)\s*cdc:\s*noqa\b(?::\s*(?P<codes>[A-Za-z0-9, ]+))?", re.I)
 
 
 def _codes(text: str | None) -> frozenset[str]:

@@ -17,10 +17,13 @@ from pytest_cdc_hooks.cli import (
     dialect_option,
     exit_code,
     fail_usage,
+    finish,
+    internal_error,
     print_stats,
     report,
     statement_timeout,
 )
+from pytest_cdc_hooks.codes import check_codes
 from pytest_cdc_hooks.config import HookConfig, load_config
 from pytest_cdc_hooks.findings import Finding
 from pytest_cdc_hooks.project import load_schema, read_text
@@ -144,7 +147,7 @@ def _lint_job(text: str, name: str, dialect: str, is_ddl: bool, is_query: bool) 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = base_parser(PROG, "Lint SQL for CDC reconciliation: rules CDC000-CDC109.")
+    parser = base_parser(PROG, "Lint SQL for CDC reconciliation: rules CDC000-CDC110.")
     parser.add_argument(
         "--ignore",
         action="append",
@@ -168,7 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             for rule in registry:
                 print(f"{rule.code}  {rule.name}: {rule.message}")
             return 0
-        ignore = [c.strip() for item in args.ignore for c in item.split(",") if c.strip()]
+        ignore = [c.strip().upper() for item in args.ignore for c in item.split(",") if c.strip()]
+        check_codes(config.ignore, f"ignore in {config.pyproject}")
+        check_codes(ignore, "--ignore")
         findings, stats = lint_files(
             args.filenames,
             config,
@@ -177,8 +182,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             ignore=ignore,
             timeout=args.statement_timeout,
         )
+        done = finish(args, config, findings, PROG)
     except CdcError as error:
         return fail_usage(PROG, str(error))
+    except Exception as error:  # a commit hook never ends in a traceback
+        return fail_usage(PROG, internal_error(error))
+    if done is not None:
+        return done
     report(findings, args.format, PROG)
     if args.stats:
         print_stats(PROG, stats, len(args.filenames))

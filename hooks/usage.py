@@ -12,7 +12,7 @@ from typing import Any
 from sqlglot import exp
 
 from pytest_cdc_hooks import workers
-from pytest_cdc_hooks.findings import line_col, line_starts
+from pytest_cdc_hooks.findings import fingerprint, line_col, line_starts
 from pytest_cdc_hooks.lint import analyze, node_offset
 from pytest_cdc_hooks.schema import table_key
 
@@ -143,11 +143,11 @@ def file_uses(text: str, dialect: str) -> dict[str, Any]:
     parsed, _issues, stats = analyze(text, dialect)
     starts = line_starts(text)
     uses: list[dict[str, Any]] = []
-    not_understood: list[tuple[int, int, str]] = []
+    not_understood: list[tuple[int, int, str, str]] = []
     for p in parsed:
         if p.status == "not_understood":
             line, col = line_col(text, p.offset, starts)
-            not_understood.append((line, col, p.reason))
+            not_understood.append((line, col, p.reason, fingerprint(p.stmt.text)))
             continue
         workers.statement(p.stmt.start)
         for tree in p.trees:
@@ -155,6 +155,6 @@ def file_uses(text: str, dialect: str) -> dict[str, Any]:
                 for use in select_uses(scope, dialect):
                     node = use.pop("node")
                     line, col = line_col(text, node_offset(node, p.stmt), starts)
-                    use.update(line=line, col=col)
+                    use.update(line=line, col=col, fingerprint=fingerprint(p.stmt.text))
                     uses.append(use)
     return {"uses": uses, "not_understood": not_understood, "stats": stats.as_list()}

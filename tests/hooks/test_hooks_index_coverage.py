@@ -337,3 +337,102 @@ def test_a_dropped_column_takes_its_indexes(
     assert "CDC205 query on 'orders' filters or joins on code but no index leads with it" in (
         capsys.readouterr().out
     )
+
+
+def test_a_pyproject_change_alone_checks_every_query(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    where = project("bad_postgres", tmp_path)
+    # pre-commit passes pyproject.toml alone when only the reconciliation tables changed
+    code, found = run(where, ["pyproject.toml"], capsys, monkeypatch)
+    assert code == 1
+    assert "queries/recon.sql" in {m["path"] for m in found}
+    assert all(m["code"] != "CDC000" for m in found)  # the TOML was not read as SQL
+
+
+def test_noqa_suppresses_coverage_findings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    where = project("bad_postgres", tmp_path)
+    _, before = run(where, [], capsys, monkeypatch)
+    recon = where / "queries" / "recon.sql"
+    lines = recon.read_text(encoding="utf-8").splitlines()
+    lines[0] += "  -- noqa: CDC205"
+    recon.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    v1 = where / "migrations" / "V1__orders.sql"
+    v1.write_text("-- cdc: noqa: CDC203\n" + v1.read_text(encoding="utf-8"), encoding="utf-8")
+    pyproject = where / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8").splitlines()
+    line = next(m for m in before if m["code"] == "CDC201")["line"]
+    text[int(line) - 1] += "  # noqa: CDC201"
+    pyproject.write_text("\n".join(text) + "\n", encoding="utf-8")
+    _, after = run(where, [], capsys, monkeypatch)
+
+    def seen(found: list[re.Match[str]]) -> set[tuple[str, str]]:
+        # V1 moved down a line (the file-level noqa): query findings keep their lines
+        return {
+            (m["path"], m["line"] + m["code"] if m["path"].startswith("queries") else m["code"])
+            for m in found
+        }
+
+    assert seen(before) - seen(after) == {
+        ("queries/recon.sql", "1CDC205"),
+        ("migrations/V1__orders.sql", "CDC203"),
+        ("pyproject.toml", "CDC201"),
+    }
+    # line 3 of recon.sql has its own CDC205, not suppressed
+    assert ("queries/recon.sql", "3CDC205") in seen(after)
+
+
+def test_a_key_naming_a_missing_column_is_reported_not_indexed(
+    isolated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    coverage_project(
+        isolated,
+        "postgres",
+        "orders",
+        "CREATE TABLE orders (order_id bigint, updated_at timestamptz);\n",
+        "SELECT 1;\n",
+    )
+    pyproject = isolated / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace('key = ["id"]', 'key = ["orderid"]\ntimestamp = "updated"'),
+        encoding="utf-8",
+    )
+    assert main([]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "pyproject.toml:6:1: CDC207 reconciliation table 'orders' has no column 'orderid' "
+        "(did you mean 'order_id'?): fix key in [tool.pytest-cdc.reconciliation-tables]"
+    ) in out
+    assert "has no column 'updated' (did you mean 'updated_at'?): fix timestamp" in out
+    assert '"orderid"' not in out  # no index DDL on a column that does not exist
+    assert "CDC202" not in out and "CDC203" not in out
+
+
+@pytest.mark.parametrize("hook", ["coverage", "lint"])
+def test_unknown_codes_in_ignore_are_an_error(
+    isolated: Path, capsys: pytest.CaptureFixture[str], hook: str
+) -> None:
+    from pytest_cdc_hooks import sql_lint
+
+    (isolated / "pyproject.toml").write_text(
+        '[tool.pytest-cdc]\nignore = ["CDC1O1"]\n', encoding="utf-8"
+    )
+    entry = main if hook == "coverage" else sql_lint.main
+    assert entry([]) == 2
+    err = capsys.readouterr().err
+    assert "unknown rule code 'CDC1O1' in ignore in " in err
+    assert "(did you mean 'CDC101'?)" in err
+    assert err.count("\n") == 1
+
+
+def test_unknown_code_in_the_ignore_option(
+    isolated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_cdc_hooks import sql_lint
+
+    assert sql_lint.main(["--ignore", "CDC101,cdc2O5"]) == 2
+    assert "unknown rule code 'CDC2O5' in --ignore (did you mean 'CDC205'?)" in (
+        capsys.readouterr().err
+    )
