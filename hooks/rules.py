@@ -288,28 +288,6 @@ def written_name(ctx: Context, func: exp.Func) -> str:
     return func.name if isinstance(func, exp.Anonymous) else func.sql_name()
 
 
-#: Functions PostgreSQL can index whatever the column type (IMMUTABLE).
-_IMMUTABLE = frozenset(
-    {
-        "LOWER",
-        "UPPER",
-        "TRIM",
-        "BTRIM",
-        "LTRIM",
-        "RTRIM",
-        "ABS",
-        "LENGTH",
-        "MD5",
-        "SUBSTRING",
-        "SUBSTR",
-        "LEFT",
-        "RIGHT",
-        "REPLACE",
-        "COALESCE",
-    }
-)
-
-
 def _expression_index(ctx: Context, func: exp.Func, tables: dict[str, list[str]]) -> str:
     """Advice to index the expression itself, with the DDL where it can be written."""
     columns = list(func.find_all(exp.Column))
@@ -320,7 +298,9 @@ def _expression_index(ctx: Context, func: exp.Func, tables: dict[str, list[str]]
         parts = next(iter(tables.values()))
     if parts is None or len({c.name.lower() for c in columns}) != 1:
         return "or index the expression"
-    if written_name(ctx, func).upper() not in _IMMUTABLE:
+    from pytest_cdc.plans.suggest import INDEXABLE_FUNCTIONS
+
+    if written_name(ctx, func).upper() not in INDEXABLE_FUNCTIONS:
         # PostgreSQL indexes only IMMUTABLE expressions: date_trunc() of a timestamptz is not
         return "or index the expression (PostgreSQL needs it IMMUTABLE)"
     from pytest_cdc.indexes import IndexRecommendation, generate_index_ddl

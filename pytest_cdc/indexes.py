@@ -269,10 +269,15 @@ def recommend_indexes_for_reconciliation(
     status_column: str | None = None,
     checksum_columns: Sequence[str] = (),
     active_filter: str | None = None,
+    *,
+    primary_key_exists: bool = False,
 ) -> list[IndexRecommendation]:
     """Indexes that serve the usual reconciliation queries on ``table``, most important first.
 
     - ``primary_key``: unique index on the key; every row comparison looks rows up by key.
+      Left out with ``primary_key_exists=True``: the table's PRIMARY KEY (or unique
+      constraint) on those columns already has that index, and a second one would only cost
+      writes and space.
     - ``timestamp``: incremental runs read ``WHERE <timestamp> > :watermark``.
     - ``checksum_covering``: key plus INCLUDE of the checksummed columns, so the checksum pass
       reads the index only (index-only scan / no key lookups).
@@ -284,19 +289,18 @@ def recommend_indexes_for_reconciliation(
     keys = _as_tuple(primary_keys, "primary_keys")
     if not keys:
         raise ConfigError(f"table {table!r} has no primary key columns: pass primary_keys=[...]")
-    recs = [
-        IndexRecommendation(
-            table=table,
-            columns=keys,
-            unique=True,
-            kind="primary_key",
-            reason=(
-                f"reconciliation matches source and target rows on {', '.join(keys)}; a unique "
-                "index makes each match a seek and guarantees the key really is unique"
-            ),
-            estimated_impact="high: row lookups go from a full scan per batch to O(log n) seeks",
-        )
-    ]
+    key_index = IndexRecommendation(
+        table=table,
+        columns=keys,
+        unique=True,
+        kind="primary_key",
+        reason=(
+            f"reconciliation matches source and target rows on {', '.join(keys)}; a unique "
+            "index makes each match a seek and guarantees the key really is unique"
+        ),
+        estimated_impact="high: row lookups go from a full scan per batch to O(log n) seeks",
+    )
+    recs = [] if primary_key_exists else [key_index]
     if timestamp_column:
         recs.append(
             IndexRecommendation(

@@ -158,3 +158,25 @@ def test_index_on_a_table_whose_create_table_was_not_understood(
         "(uncertain: the CREATE TABLE at line 1 was not understood; if it creates this table, "
         "the index blocks nothing)"
     )
+
+
+def test_the_plugin_assertion_proposes_the_expression_index_too(cdc_db: Any) -> None:
+    """assert_no_table_scan on ``lower(email) = ...`` said "no index can be derived"; it now
+    prints the expression index, and that index makes the assertion pass."""
+    from _pytest.outcomes import Failed
+
+    from pytest_cdc import assert_no_table_scan
+
+    cdc_db.execute("CREATE TABLE people (id int PRIMARY KEY, email text)")
+    cdc_db.execute(
+        "INSERT INTO people SELECT g, 'p' || g || '@x.org' FROM generate_series(1, 50) g"
+    )
+    sql = "SELECT id FROM people WHERE lower(email) = %s"
+    with pytest.raises(Failed) as info:
+        assert_no_table_scan(cdc_db, sql, ("p1@x.org",))
+    text = str(info.value)
+    assert "no index can be derived" not in text
+    ddl = next(line.strip() for line in text.splitlines() if "CREATE INDEX" in line)
+    assert ddl.endswith('ON "people" ((LOWER(email)))')
+    cdc_db.execute(ddl.replace("CONCURRENTLY ", ""))  # the test runs in a transaction
+    assert_no_table_scan(cdc_db, sql, ("p1@x.org",))
