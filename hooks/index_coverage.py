@@ -158,7 +158,7 @@ def _doubt(loaded: LoadedSchema, finding: Finding, table: ReconciliationTable) -
     if doubt is None:
         return finding
     path, line = doubt
-    what = "table" if finding.code == "CDC201" else "index"
+    what = {"CDC201": "table", "CDC207": "column"}.get(finding.code, "index")
     note = f" (uncertain: DDL at {path}:{line} was not understood, the {what} may exist)"
     return finding._replace(message=finding.message + note, severity="warning")
 
