@@ -86,3 +86,21 @@ def test_the_light_code_list_matches_the_rules() -> None:
 
     assert set(LINT_CODES) == {r.code for r in builtin_registry()} | set(CORE_CODES)
     assert list(LISTED_COVERAGE) == COVERAGE_CODES
+
+
+def test_the_pre_commit_snippets_are_valid_configs() -> None:
+    """The snippets in README.md and docs/hooks.md work as pasted (issue 17: a bare list gave
+    "Expected a Config map but got a list")."""
+    yaml = importlib.import_module("yaml")
+    cfgv = importlib.import_module("cfgv")
+    schema = importlib.import_module("pre_commit.clientlib").CONFIG_SCHEMA
+    for doc in (REPO / "README.md", REPO / "docs" / "hooks.md"):
+        blocks = re.findall(
+            r"```yaml\n(# \.pre-commit-config\.yaml\n.*?)```", doc.read_text(), re.S
+        )
+        assert blocks, f"{doc.name} shows no .pre-commit-config.yaml"
+        for block in blocks:
+            config = yaml.safe_load(block)
+            cfgv.validate(config, schema)
+            hooks = [h["id"] for repo in config["repos"] for h in repo["hooks"]]
+            assert hooks == ["cdc-sql-lint", "cdc-index-coverage"]
