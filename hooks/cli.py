@@ -6,9 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pytest_cdc_hooks.config import HookConfig
+from pytest_cdc_hooks.config import DEFAULT_STATEMENT_TIMEOUT, HookConfig
 from pytest_cdc_hooks.findings import FORMATS, Finding, format_findings
-from pytest_cdc_hooks.workers import DEFAULT_STATEMENT_TIMEOUT
 
 __all__ = [
     "base_parser",

@@ -43,6 +43,9 @@ TOP_KEYS = frozenset(
 TABLE_KEYS = frozenset(
     {"name", "key", "timestamp", "status", "dialect", "active-filter", "checksum-columns"}
 )
+#: Seconds one statement may take (parse and rules) before the hooks give up on it.  sqlglot
+#: parses a normal statement in milliseconds and a 4,000-term generated one in about a second.
+DEFAULT_STATEMENT_TIMEOUT = 10.0
 #: Keys of the same table read by other parts of pytest-cdc (the pytest plugin): accepted here.
 OTHER_KEYS: frozenset[str] = frozenset()
 

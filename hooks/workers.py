@@ -30,7 +30,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 __all__ = [
-    "DEFAULT_STATEMENT_TIMEOUT",
     "JobFailed",
     "WorkerPool",
     "gave_up_reason",
@@ -38,9 +37,6 @@ __all__ = [
     "statement",
 ]
 
-#: Seconds one statement may take (parse and rules) before the hook gives up on it.  sqlglot
-#: parses a normal statement in milliseconds and a 4,000-term generated one in about a second.
-DEFAULT_STATEMENT_TIMEOUT = 10.0
 #: Below this many files, one worker: starting more costs more than it saves.
 PARALLEL_MIN_JOBS = 64
 #: A file with more stuck statements than this is given up as a whole.
