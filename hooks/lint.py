@@ -119,14 +119,24 @@ def lint_text(
 
     def add(offset: int, code: str, message: str, severity: str, about: str) -> None:
         line, col = line_col(text, offset, starts)
-        found.append(Finding(path, line, col, code, message, severity, fingerprint(about)))
+        found.append(Finding(path, line, col, code, message, severity, about))
+
+    # One fingerprint per statement, not per finding: hashing the statement for each of its
+    # findings made a statement with many findings quadratic.
+    fingerprints: dict[int, str] = {}
+
+    def about(stmt: Statement) -> str:
+        known = fingerprints.get(stmt.start)
+        if known is None:
+            known = fingerprints[stmt.start] = fingerprint(stmt.text)
+        return known
 
     for issue in issues:
         # no statement to name: the issue and the text of its line
         line = line_col(text, issue.offset, starts)[0]
         end = text.find("\n", issue.offset)
         source_line = text[starts[line - 1] : end if end >= 0 else len(text)]
-        add(issue.offset, "CDC001", issue.message, "error", issue.message + source_line)
+        add(issue.offset, "CDC001", issue.message, "error", fingerprint(issue.message, source_line))
 
     local = Schema()
     ctx = Context(
@@ -155,7 +165,8 @@ def lint_text(
             # a syntax error already reported in this statement explains the parse failure
             first = bisect.bisect_left(issue_offsets, p.stmt.start)
             if not (first < len(issue_offsets) and issue_offsets[first] < p.stmt.end):
-                add(p.offset, "CDC000", not_understood_message(p.reason), "warning", p.stmt.text)
+                message = not_understood_message(p.reason)
+                add(p.offset, "CDC000", message, "warning", about(p.stmt))
             if statement_kind(p.stmt.text) == "CREATE TABLE":
                 # indexes on it later in the file may be on a new, empty table
                 op = uncertain_op(p.stmt.text, dialect, path, 0)
@@ -173,12 +184,12 @@ def lint_text(
                     hits = list(rule.check(ctx, tree))
                 except Exception as error:
                     message = f"rule crashed: {error!r}"
-                    add(p.stmt.start, rule.code, message, "warning", p.stmt.text)
+                    add(p.stmt.start, rule.code, message, "warning", about(p.stmt))
                     continue
                 for node, message, *severity in hits:
                     # a finding about the whole statement points at its first word
                     offset = p.stmt.start if node is tree else node_offset(node, p.stmt)
                     level = severity[0] if severity else rule.severity
-                    add(offset, rule.code, message or rule.message, level, p.stmt.text)
+                    add(offset, rule.code, message or rule.message, level, about(p.stmt))
     noqa = parse_noqa(text)
     return [f for f in found if f.code not in ignore and not noqa.suppressed(f.line, f.code)], stats

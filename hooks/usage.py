@@ -150,11 +150,13 @@ def file_uses(text: str, dialect: str) -> dict[str, Any]:
             not_understood.append((line, col, p.reason, fingerprint(p.stmt.text)))
             continue
         workers.statement(p.stmt.start)
+        about = ""  # the statement's fingerprint, once: hashing it per use is quadratic
         for tree in p.trees:
             for scope in tree.find_all(exp.Select, exp.Update, exp.Delete):
                 for use in select_uses(scope, dialect):
                     node = use.pop("node")
                     line, col = line_col(text, node_offset(node, p.stmt), starts)
-                    use.update(line=line, col=col, fingerprint=fingerprint(p.stmt.text))
+                    about = about or fingerprint(p.stmt.text)
+                    use.update(line=line, col=col, fingerprint=about)
                     uses.append(use)
     return {"uses": uses, "not_understood": not_understood, "stats": stats.as_list()}

@@ -39,6 +39,9 @@ class Context:
     statements: Sequence[Statement] = ()
     #: tables a not-understood CREATE TABLE earlier in this file may create -> its line
     maybe_created: dict[str, int] = field(default_factory=dict)
+    #: values a rule computes once per file (keyed by the rule's code): a rule that looked at
+    #: every statement again for each statement would be quadratic in file size
+    memo: dict[str, Any] = field(default_factory=dict)
 
     def table(self, parts: list[str]) -> Table | None:
         key = table_key(parts, self.dialect)

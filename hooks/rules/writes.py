@@ -117,16 +117,18 @@ def _concurrently_in_transaction(ctx: Context, tree: exp.Expression) -> Iterable
         return
     # A file of CONCURRENTLY statements only is meant to run outside a transaction; session
     # settings (SET lock_timeout ...) and psql commands run there as well.
-    others = [
-        s
-        for s in ctx.statements
-        if not (
-            s.nested
-            or s.text.startswith(("\\", ":"))
-            or _SESSION_SETTING.match(s.text)
-            or _CONCURRENTLY.search(s.text)
+    others = ctx.memo.get("CDC110")
+    if others is None:
+        others = ctx.memo["CDC110"] = sum(
+            1
+            for s in ctx.statements
+            if not (
+                s.nested
+                or s.text.startswith(("\\", ":"))
+                or _SESSION_SETTING.match(s.text)
+                or _CONCURRENTLY.search(s.text)
+            )
         )
-    ]
     if not others:
         return
     verb = " ".join(ctx.stmt.text.split()[:2]).upper()
@@ -134,7 +136,7 @@ def _concurrently_in_transaction(ctx: Context, tree: exp.Expression) -> Iterable
         tree,
         (
             f"{verb} ... CONCURRENTLY cannot run inside a transaction block, and this file has "
-            f"{len(others)} other statement{'s' if len(others) > 1 else ''}: under psql -1 or a "
+            f"{others} other statement{'s' if others > 1 else ''}: under psql -1 or a "
             "migration tool that runs a file in one transaction it fails; give it a migration "
             "file of its own (marked non-transactional where the tool needs that)"
         ),

@@ -107,3 +107,65 @@ def test_whole_file_work_grows_linearly(shape: str) -> None:
         file_uses(text, "tsql")
 
     assert ratio(lint) < MAX_RATIO
+
+
+def test_a_statement_is_fingerprinted_once_however_many_findings(isolated: object) -> None:
+    """Hashing is one C call whatever the text's size, so call counts cannot see it: hashing
+    the statement once per finding made the lint quadratic (4,000 OR terms: 2.5 s)."""
+    text = f"{DDL};\n{SHAPES['or_terms'](4 * N)};\n"
+    hashed = 0
+
+    def profile(frame: Any, event: str, arg: object) -> None:
+        nonlocal hashed
+        if event == "call" and frame.f_code.co_name == "fingerprint":
+            hashed += 1
+
+    sys.setprofile(profile)
+    try:
+        found, _ = lint_text(text, "f.sql", "tsql", builtin_registry())
+        uses = file_uses(text, "tsql")
+    finally:
+        sys.setprofile(None)
+    assert len([f for f in found if f.code == "CDC105"]) == 4 * N
+    assert uses["uses"]
+    assert hashed <= 2 * 2  # each hook: at most once per statement with findings
+
+
+STATEMENTS = [
+    "CREATE INDEX CONCURRENTLY ix_{i} ON acct (a)",
+    "SELECT * FROM acct WHERE no = '{i}'",
+    "UPDATE acct SET a = {i} WHERE no = '{i}'",
+    "DROP INDEX ix_{i}",
+]
+
+
+@functools.cache
+def file_of(n: int) -> tuple[tuple[Statement, Any], ...]:
+    """n parsed statements of one migration, as lint_text hands them to the rules."""
+    out = []
+    offset = 0
+    for i in range(n):
+        text = STATEMENTS[i % len(STATEMENTS)].format(i=i)
+        out.append((Statement(text, offset, offset + len(text)), sqlglot.parse_one(text)))
+        offset += len(text) + 2
+    return tuple(out)
+
+
+@pytest.mark.parametrize("rule", builtin_registry(), ids=lambda r: r.code)
+def test_rule_work_grows_linearly_with_the_number_of_statements(rule: Any) -> None:
+    """A rule that looks at the other statements (CDC110) must not look at all of them again
+    for each statement."""
+
+    def check_file(n: int) -> None:
+        statements = file_of(n)
+        ctx = Context(
+            path="m.sql",
+            dialect="postgres",
+            stmt=Statement("", 0, 0),
+            statements=[stmt for stmt, _ in statements],
+        )
+        for stmt, tree in statements:
+            ctx.stmt = stmt
+            list(rule.check(ctx, tree))
+
+    assert ratio(check_file) < MAX_RATIO
