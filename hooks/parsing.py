@@ -22,7 +22,7 @@ from sqlglot.errors import ErrorLevel, ParseError
 
 from pytest_cdc_hooks.splitting import Statement
 
-__all__ = ["Parsed", "parse_statement"]
+__all__ = ["Parsed", "parse_statement", "statement_kind"]
 
 # sqlglot logs a warning for every statement it falls back to Command on; the hooks report
 # those themselves, with a location.
@@ -218,6 +218,8 @@ def without_client_variables(text: str, dialect: str) -> str:
 
 
 def parse_statement(stmt: Statement, dialect: str) -> Parsed:
+    if stmt.problem:
+        return Parsed(stmt, [], "not_understood", stmt.start, stmt.problem)
     if stmt.text.startswith(("\\", ":")):
         return Parsed(stmt, [], "skipped", stmt.start, "client command (psql / sqlcmd)")
     text = without_client_variables(stmt.text, dialect)

@@ -27,6 +27,8 @@ class Statement(NamedTuple):
     end: int
     #: True when pulled out of a DO block or an IF/BEGIN wrapper.
     nested: bool = False
+    #: Why the statement must not be parsed (then it is "not understood"); empty: parse it.
+    problem: str = ""
 
 
 class ScanIssue(NamedTuple):
@@ -349,8 +351,19 @@ def _plpgsql_ddl(
 # -- T-SQL ---------------------------------------------------------------------------------
 
 
+#: IF/WHILE/BEGIN wrappers opened deeper than this are not unwrapped: the block is reported as
+#: not understood.  Real scripts nest a handful of levels; each level rescans its block, so an
+#: unbounded depth would cost quadratic time (and Python's recursion limit).
+MAX_NESTING = 64
+
+
 def _split_tsql(
-    text: str, toks: list[_Tok], out: list[Statement], issues: list[ScanIssue], nested: bool
+    text: str,
+    toks: list[_Tok],
+    out: list[Statement],
+    issues: list[ScanIssue],
+    nested: bool,
+    level: int = 0,
 ) -> None:
     """Split a T-SQL token list into statements; unwrap IF/WHILE/BEGIN...END blocks."""
     i = 0
@@ -367,7 +380,7 @@ def _split_tsql(
         j = _tsql_statement_end(text, toks, i)
         stmt = toks[i:j]
         if stmt:
-            _tsql_statement(text, stmt, out, issues, nested)
+            _tsql_statement(text, stmt, out, issues, nested, level)
         i = j
 
 
@@ -438,9 +451,22 @@ def _tsql_statement_end(text: str, toks: list[_Tok], i: int) -> int:
 
 
 def _tsql_statement(
-    text: str, toks: list[_Tok], out: list[Statement], issues: list[ScanIssue], nested: bool
+    text: str,
+    toks: list[_Tok],
+    out: list[Statement],
+    issues: list[ScanIssue],
+    nested: bool,
+    level: int,
 ) -> None:
     first = toks[0].upper
+    wrapper = first in ("IF", "WHILE") or (
+        first == "BEGIN" and not (len(toks) > 1 and toks[1].upper in _TSQL_BEGIN_NOT_BLOCK)
+    )
+    if wrapper and level >= MAX_NESTING:
+        s, e = toks[0].start, toks[-1].end
+        problem = f"IF/WHILE/BEGIN blocks nest deeper than {MAX_NESTING} levels: not split further"
+        out.append(Statement(text[s:e], s, e, nested, problem))
+        return
     if first in ("IF", "WHILE"):
         # Skip the condition: everything up to the first statement keyword at depth 0.
         depth = 0
@@ -455,18 +481,18 @@ def _tsql_statement(
                 and tok.kind == "word"
                 and (tok.upper in _TSQL_STARTERS or tok.upper == "BEGIN")
             ):
-                _unwrap_branches(text, toks[k:], out, issues)
+                _unwrap_branches(text, toks[k:], out, issues, level + 1)
                 return
         _emit(text, toks, out, issues, nested)
         return
-    if first == "BEGIN" and not (len(toks) > 1 and toks[1].upper in _TSQL_BEGIN_NOT_BLOCK):
-        _unwrap_branches(text, toks, out, issues)
+    if wrapper:
+        _unwrap_branches(text, toks, out, issues, level + 1)
         return
     _emit(text, toks, out, issues, nested)
 
 
 def _unwrap_branches(
-    text: str, toks: list[_Tok], out: list[Statement], issues: list[ScanIssue]
+    text: str, toks: list[_Tok], out: list[Statement], issues: list[ScanIssue], level: int
 ) -> None:
     """Emit the statements inside ``BEGIN ... END [ELSE ...]`` (or a bare body statement)."""
     if toks and toks[0].upper == "BEGIN":
@@ -488,17 +514,17 @@ def _unwrap_branches(
                         inner = toks[1:k]
                         if inner and inner[0].upper in ("TRY", "CATCH"):
                             inner = inner[1:]
-                        _split_tsql(text, inner, out, issues, nested=True)
+                        _split_tsql(text, inner, out, issues, True, level)
                         rest = toks[k + 1 :]
                         if rest and rest[0].upper in ("TRY", "CATCH"):
                             rest = rest[1:]
                         if rest and rest[0].upper == "ELSE":
                             rest = rest[1:]
                         if rest:
-                            _split_tsql(text, rest, out, issues, nested=True)
+                            _split_tsql(text, rest, out, issues, True, level)
                         return
         issues.append(ScanIssue(toks[0].start, "BEGIN without END: close the block with END"))
-        _split_tsql(text, toks[1:], out, issues, nested=True)
+        _split_tsql(text, toks[1:], out, issues, True, level)
         return
     # A single body statement, maybe followed by ELSE <statement>.
     j = _tsql_statement_end(text, toks, 0)
@@ -518,8 +544,8 @@ def _unwrap_branches(
             body = body[:k]
             break
     if body:
-        _tsql_statement(text, body, out, issues, nested=True)
+        _tsql_statement(text, body, out, issues, True, level)
     if rest and rest[0].upper == "ELSE":
         rest = rest[1:]
     if rest:
-        _split_tsql(text, rest, out, issues, nested=True)
+        _split_tsql(text, rest, out, issues, True, level)

@@ -50,8 +50,9 @@ class IndexRecommendation:
 
     ``table`` may be qualified (``"sales.orders"``; quote parts containing dots as the dialect
     does: ``'"my.schema".orders'`` or ``"[my.schema].orders"``).  ``where`` is a predicate in
-    the target dialect's SQL, copied verbatim into the DDL.  ``name`` is derived from the table,
-    columns and filter when not given.
+    the target dialect's SQL, copied verbatim into the DDL, as is a column given as an
+    expression in parentheses (``"(lower(email))"``: a PostgreSQL expression index).  ``name`` is
+    derived from the table, columns and filter when not given.
     """
 
     table: str
@@ -191,6 +192,14 @@ def index_name(rec: IndexRecommendation, dialect: str | Dialect = "postgresql") 
     return f"{base[: limit - len(digest) - 1].rstrip('_')}_{digest}"
 
 
+def _key_part(column: str, dialect: Dialect) -> str:
+    """A column name, quoted; ``"(lower(email))"``, an expression in parentheses, verbatim
+    (PostgreSQL expression indexes)."""
+    if column.startswith("(") and column.endswith(")"):
+        return column
+    return quote_identifier(column, dialect)
+
+
 def generate_index_ddl(
     rec: IndexRecommendation,
     dialect: str | Dialect,
@@ -218,7 +227,7 @@ def generate_index_ddl(
         raise ConfigError(f"fillfactor {fillfactor!r} is out of range: give a percentage 10..100")
     name = quote_identifier(index_name(rec, resolved), resolved)
     table = quote_table(rec.table, resolved)
-    columns = ", ".join(quote_identifier(c, resolved) for c in rec.columns)
+    columns = ", ".join(_key_part(c, resolved) for c in rec.columns)
     unique = "UNIQUE " if rec.unique else ""
     include = ""
     if rec.include:
@@ -260,10 +269,15 @@ def recommend_indexes_for_reconciliation(
     status_column: str | None = None,
     checksum_columns: Sequence[str] = (),
     active_filter: str | None = None,
+    *,
+    primary_key_exists: bool = False,
 ) -> list[IndexRecommendation]:
     """Indexes that serve the usual reconciliation queries on ``table``, most important first.
 
     - ``primary_key``: unique index on the key; every row comparison looks rows up by key.
+      Left out with ``primary_key_exists=True``: the table's PRIMARY KEY (or unique
+      constraint) on those columns already has that index, and a second one would only cost
+      writes and space.
     - ``timestamp``: incremental runs read ``WHERE <timestamp> > :watermark``.
     - ``checksum_covering``: key plus INCLUDE of the checksummed columns, so the checksum pass
       reads the index only (index-only scan / no key lookups).
@@ -275,19 +289,18 @@ def recommend_indexes_for_reconciliation(
     keys = _as_tuple(primary_keys, "primary_keys")
     if not keys:
         raise ConfigError(f"table {table!r} has no primary key columns: pass primary_keys=[...]")
-    recs = [
-        IndexRecommendation(
-            table=table,
-            columns=keys,
-            unique=True,
-            kind="primary_key",
-            reason=(
-                f"reconciliation matches source and target rows on {', '.join(keys)}; a unique "
-                "index makes each match a seek and guarantees the key really is unique"
-            ),
-            estimated_impact="high: row lookups go from a full scan per batch to O(log n) seeks",
-        )
-    ]
+    key_index = IndexRecommendation(
+        table=table,
+        columns=keys,
+        unique=True,
+        kind="primary_key",
+        reason=(
+            f"reconciliation matches source and target rows on {', '.join(keys)}; a unique "
+            "index makes each match a seek and guarantees the key really is unique"
+        ),
+        estimated_impact="high: row lookups go from a full scan per batch to O(log n) seeks",
+    )
+    recs = [] if primary_key_exists else [key_index]
     if timestamp_column:
         recs.append(
             IndexRecommendation(

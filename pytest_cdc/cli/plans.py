@@ -61,6 +61,12 @@ def register(subparsers: Any) -> None:
         metavar="COLUMN",
         help="primary key column (repeat or comma-separate for composite keys)",
     )
+    p.add_argument(
+        "--no-primary-key",
+        action="store_true",
+        help="the table has no primary key or unique constraint on --key: propose a unique "
+        "index (by default the key's own index is assumed, and not duplicated)",
+    )
     p.add_argument("--timestamp", metavar="COLUMN", help="change timestamp / watermark column")
     p.add_argument("--status", metavar="COLUMN", help="status column filtered by equality")
     p.add_argument(
@@ -221,6 +227,7 @@ def run_recommend(args: argparse.Namespace) -> int:
         status_column=args.status,
         checksum_columns=checksum,
         active_filter=args.active_filter,
+        primary_key_exists=not args.no_primary_key,
     )
     rows = [
         (
@@ -252,6 +259,12 @@ def run_recommend(args: argparse.Namespace) -> int:
             )
         )
         return EXIT_OK
+    if not args.no_primary_key:
+        print(
+            f"-- primary_key: ({', '.join(keys)}) is the table's primary key: its own index "
+            "serves lookups by key (--no-primary-key if the table has none)"
+        )
+        print()
     for rec, ddl in rows:
         print(f"-- {rec.kind}: {rec.reason}")
         print(f"-- impact: {rec.estimated_impact}")

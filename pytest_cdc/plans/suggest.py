@@ -16,6 +16,27 @@ from pytest_cdc.indexes import IndexRecommendation, generate_index_ddl
 from pytest_cdc.plans.model import MissingIndex
 
 _EQUALITY = (exp.EQ, exp.In, exp.Is, exp.NullSafeEQ)
+#: Functions PostgreSQL can index whatever the column's type (IMMUTABLE); date_trunc() or a
+#: cast of a timestamptz is not, and an index on it would be refused.
+INDEXABLE_FUNCTIONS = frozenset(
+    {
+        "LOWER",
+        "UPPER",
+        "TRIM",
+        "BTRIM",
+        "LTRIM",
+        "RTRIM",
+        "ABS",
+        "LENGTH",
+        "MD5",
+        "SUBSTRING",
+        "SUBSTR",
+        "LEFT",
+        "RIGHT",
+        "REPLACE",
+        "COALESCE",
+    }
+)
 _RANGE = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between, exp.Like, exp.ILike)
 
 
@@ -49,10 +70,10 @@ def filter_columns(sql: str, dialect: str = "postgres") -> dict[str, MissingInde
             )
             if bucket is None:
                 continue
-            for column in _compared_columns(predicate):
+            for column, key in _compared_keys(predicate, dialect):
                 owner = _owner(column, tables)
-                if owner is not None and column.name not in bucket.setdefault(owner, []):
-                    bucket[owner].append(column.name)
+                if owner is not None and key not in bucket.setdefault(owner, []):
+                    bucket[owner].append(key)
     found: dict[str, MissingIndex] = {}
     for alias, table in tables.items():
         eq = tuple(equality.get(alias, ()))
@@ -80,13 +101,35 @@ def _conjuncts(condition: exp.Expr) -> Iterable[exp.Expr]:
         yield condition
 
 
-def _compared_columns(predicate: exp.Expr) -> list[exp.Column]:
+def _compared_keys(predicate: exp.Expr, dialect: str) -> list[tuple[exp.Column, str]]:
+    """(column, index key) for each side that an index can serve: a bare column (its name),
+    or on PostgreSQL a function of one column (``lower(email)`` -> the expression key
+    ``(LOWER(email))``: an expression index serves it where a plain one cannot)."""
     sides = (
         [predicate.this]
         if not isinstance(predicate, exp.Binary)
         else [predicate.left, predicate.right]
     )
-    return [side for side in sides if isinstance(side, exp.Column)]
+    keys = []
+    for side in sides:
+        if isinstance(side, exp.Column):
+            keys.append((side, side.name))
+        elif dialect == "postgres" and isinstance(side, exp.Func):
+            name = side.name if isinstance(side, exp.Anonymous) else side.sql_name()
+            columns = list(side.find_all(exp.Column))
+            if (
+                columns
+                and name.upper() in INDEXABLE_FUNCTIONS
+                and side.find(exp.Select) is None
+                and len({(c.table, c.name) for c in columns}) == 1
+            ):
+                bare = side.transform(
+                    lambda n: (
+                        exp.column(n.name, quoted=n.this.quoted) if isinstance(n, exp.Column) else n
+                    )
+                )
+                keys.append((columns[0], f"({bare.sql(dialect='postgres')})"))
+    return keys
 
 
 def _owner(column: exp.Column, tables: dict[str, exp.Table]) -> str | None:
