@@ -9,7 +9,8 @@ This module is what callers use: lending connections out, taking them back, and 
 life (open, wait, resize, drain, check, close).  Beside it: the state and the life of one
 connection (:mod:`pytest_cdc.pool_base`), the background worker
 (:mod:`pytest_cdc.pool_worker`), the counters (:mod:`pytest_cdc.pool_stats`), the reconnection
-backoff (:mod:`pytest_cdc.pool_backoff`) and the errors (:mod:`pytest_cdc.pool_errors`).
+backoff (:mod:`pytest_cdc.pool_backoff`), checks with a deadline
+(:mod:`pytest_cdc.pool_checks`) and the errors (:mod:`pytest_cdc.pool_errors`).
 
 Hot path: acquiring an idle connection takes the lock once, pops a deque and records the
 connection as out; releasing takes the lock once and pushes it back (or hands it straight to
@@ -28,6 +29,7 @@ from time import monotonic
 from typing import Any
 
 from pytest_cdc.pool_base import PROBE_AFTER, Slot, Waiter, first_line, logger
+from pytest_cdc.pool_checks import Outcome, interrupt
 from pytest_cdc.pool_errors import (
     ForeignConnection,
     PoolClosed,
@@ -49,6 +51,10 @@ __all__ = [
     "TooManyRequests",
 ]
 
+# How long close() gives connections still lent out to close once it closes them itself: a
+# driver that cannot be interrupted (pyodbc) blocks in close() while a statement runs.
+_FORCED_CLOSE_WAIT = 1.0
+
 
 class ConnectionPool(MaintainedPool):
     """A pool of connections made by ``connector``.
@@ -59,10 +65,12 @@ class ConnectionPool(MaintainedPool):
     (0: unlimited) bounds the queue of waiting requests.  ``max_lifetime`` (jittered by up to -5% so
     connections opened together do not expire together) and ``max_idle`` recycle connections;
     ``health_check_interval`` (0: never) is how often idle connections are checked with the
-    ``check`` callback (default: the connector's ``SELECT 1``).  When connecting fails the pool
-    retries with exponential backoff; the worker keeps the pool at ``min_size`` for up to
-    ``reconnect_timeout`` seconds after the server went away, and requests always retry.
-    ``configure(conn)`` runs on each new connection, ``reset(conn)`` on each returned one.
+    ``check`` callback (default: the connector's ``SELECT 1``), and a check that gets no answer
+    within ``check_timeout`` seconds (None: no limit) writes the connection off.  When
+    connecting fails the pool retries with exponential backoff; the worker keeps the pool at
+    ``min_size`` for up to ``reconnect_timeout`` seconds after the server went away, and
+    requests always retry.  ``configure(conn)`` runs on each new connection, ``reset(conn)`` on
+    each returned one.
     """
 
     def __enter__(self) -> ConnectionPool:
@@ -142,8 +150,9 @@ class ConnectionPool(MaintainedPool):
             return False
         hc = self.health_check_interval
         if hc and now - slot.checked > hc:
-            if not self._run_check(slot):
-                self._discard(slot, "broken")
+            outcome = self._run_check(slot)
+            if outcome is not Outcome.OK:
+                self._discard(slot, "broken", close=outcome is Outcome.FAILED)
                 return False
             slot.checked = monotonic()
         return True
@@ -324,9 +333,11 @@ class ConnectionPool(MaintainedPool):
                 logger.warning("pool %r: reset callback failed: %s", self.name, first_line(exc))
                 self._discard(slot, "broken", returned=True)
                 return
-        if check and not self._run_check(slot):
-            self._discard(slot, "broken", returned=True)
-            return
+        if check:
+            outcome = self._run_check(slot)
+            if outcome is not Outcome.OK:
+                self._discard(slot, "broken", returned=True, close=outcome is Outcome.FAILED)
+                return
         if now >= slot.expires or slot.generation != self._generation:
             self._discard(slot, "expired")
             return
@@ -394,11 +405,14 @@ class ConnectionPool(MaintainedPool):
                 self._fill_waiters -= 1
 
     def close(self, timeout: float = 5.0) -> None:
-        """Close idle connections, fail waiters with PoolClosed and stop the worker.
+        """Close the pool: requests, waiting or new, fail with PoolClosed from now on.
 
-        Connections still lent out are closed when they come back.  ``timeout`` bounds the
-        wait for the worker thread to finish what it is doing.
+        Idle connections close at once.  Connections still lent out are waited for, up to
+        ``timeout`` seconds, and closed as they come back; those still out then are closed
+        under their users (whose next use fails), and giving them back later is harmless.
+        The background worker is given the same deadline to finish what it is doing.
         """
+        deadline = monotonic() + timeout
         with self._lock:
             if self._closed and self._opened:
                 return
@@ -414,6 +428,40 @@ class ConnectionPool(MaintainedPool):
         for slot in slots:
             self._discard(slot, "closed")
         self._wake.set()
+        with self._lock:
+            # Connections being opened or checked close by themselves, in bounded time
+            # (connect_timeout, check_timeout); lent ones come back when their users are done.
+            while self._nconns > 0 and (remaining := deadline - monotonic()) > 0:
+                self._emptied.wait(remaining)
+            lent = list(self._out.values())
+        if lent:
+            self._close_lent([slot.conn for slot in lent], timeout)
         worker = self._worker
         if worker is not None and worker is not threading.current_thread():
-            worker.join(timeout)
+            worker.join(max(0.0, deadline - monotonic()))
+
+    def _close_lent(self, conns: list[Any], waited: float) -> None:
+        logger.warning(
+            "pool %r: closing %d connection(s) still lent out after waiting %.1f s",
+            self.name,
+            len(conns),
+            waited,
+        )
+
+        def close(conn: Any) -> None:
+            interrupt(conn)  # a statement blocked on a hung server returns now
+            self.connector.close(conn)
+
+        # They stay registered as out, so a late putconn() accounts for them without error.
+        # In threads: a driver that cannot be interrupted blocks in close() while its user's
+        # statement runs, and that must not hold close() up for longer than it promised.
+        closers = [
+            threading.Thread(target=close, args=(conn,), name=f"cdc-pool-{self.name}-close")
+            for conn in conns
+        ]
+        for t in closers:
+            t.daemon = True
+            t.start()
+        deadline = monotonic() + _FORCED_CLOSE_WAIT
+        for t in closers:
+            t.join(max(0.0, deadline - monotonic()))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_cdc.connectors.base import Connector
 from pytest_cdc.pool_backoff import ReconnectBackoff, jitter
+from pytest_cdc.pool_checks import Outcome, run_check
 from pytest_cdc.pool_errors import ForeignConnection, PoolClosed, PoolConnectError, PoolTimeout
 from pytest_cdc.pool_stats import Histogram, PoolSnapshot, PoolStats
 from pytest_cdc.urls import mask_password
@@ -106,6 +107,7 @@ class BasePool:
         max_lifetime: float = 3600.0,
         max_idle: float = 600.0,
         health_check_interval: float = 30.0,
+        check_timeout: float | None = 5.0,
         reconnect_timeout: float = 300.0,
         connect_timeout: float | None = 10.0,
         name: str | None = None,
@@ -122,6 +124,8 @@ class BasePool:
             raise ValueError("max_lifetime, max_idle and reconnect_timeout must be positive")
         if health_check_interval < 0:
             raise ValueError("health_check_interval must not be negative (0 disables it)")
+        if check_timeout is not None and check_timeout <= 0:
+            raise ValueError("check_timeout must be positive (None: no limit)")
         if not name:
             BasePool._num_pools += 1
             name = f"pool-{BasePool._num_pools}"
@@ -135,6 +139,7 @@ class BasePool:
         self.max_lifetime = max_lifetime
         self.max_idle = max_idle
         self.health_check_interval = health_check_interval
+        self.check_timeout = check_timeout
         self.reconnect_timeout = reconnect_timeout
         self.connect_timeout = connect_timeout
         self._check_cb = check or connector.check
@@ -146,6 +151,8 @@ class BasePool:
         self._lock = threading.Lock()
         # Signalled whenever a connection becomes idle while someone wait()s for min_size.
         self._filled = threading.Condition(self._lock)
+        # Signalled whenever a connection of a closed pool is closed (close() waits on it).
+        self._emptied = threading.Condition(self._lock)
         self._idle: deque[Slot] = deque()
         self._out: dict[int, Slot] = {}
         self._waiters: deque[Waiter] = deque()
@@ -229,8 +236,13 @@ class BasePool:
         if shrink:
             self._discard(slot, "closed")
 
-    def _discard(self, slot: Slot, reason: str, *, returned: bool = False) -> None:
-        """Close a connection taken out of idle/out bookkeeping and free its place."""
+    def _discard(
+        self, slot: Slot, reason: str, *, returned: bool = False, close: bool = True
+    ) -> None:
+        """Close a connection taken out of idle/out bookkeeping and free its place.
+
+        ``close=False``: someone else closes it (the thread of an abandoned check).
+        """
         stats = self._stats
         with self._lock:
             self._out.pop(id(slot.conn), None)
@@ -246,9 +258,12 @@ class BasePool:
             elif reason == "idle":
                 stats.connections_idle_closed += 1
             self._wake_one_for_room()
-            if self._nconns < self._min_size and not self._closed:
+            if self._closed:
+                self._emptied.notify_all()
+            elif self._nconns < self._min_size:
                 self._wake.set()
-        self.connector.close(slot.conn)
+        if close:
+            self.connector.close(slot.conn)
 
     def _wake_one_for_room(self) -> None:
         # Lock held.  A place freed up: the oldest waiter may now open a connection itself.
@@ -304,32 +319,53 @@ class BasePool:
                 )
         return slot
 
-    def _run_check(self, slot: Slot) -> bool:
+    def _run_check(self, slot: Slot) -> Outcome:
+        """Health-check a connection nobody else uses; ABANDONED: it is no longer ours."""
         t0 = monotonic()
+        error: Exception | None = None
         try:
-            if self.connector.is_broken(slot.conn):
-                ok = False
-            else:
-                self._check_cb(slot.conn)
-                ok = True
+            broken = self.connector.is_broken(slot.conn)
         except Exception as exc:
-            logger.info("pool %r: health check failed: %s", self.name, first_line(exc))
-            ok = False
+            broken, error = True, exc
+        if broken:
+            outcome = Outcome.FAILED
+        else:
+            outcome, error = run_check(
+                self._check_cb,
+                slot.conn,
+                timeout=self.check_timeout,
+                close=self.connector.close,
+                thread_name=f"cdc-pool-{self.name}-check",
+            )
+        took = monotonic() - t0
+        if outcome is Outcome.ABANDONED:
+            logger.warning(
+                "pool %r: health check got no answer from %s within %.1f s; connection"
+                " written off (is the server hung?)",
+                self.name,
+                self.connector.describe(),
+                took,
+            )
+        elif error is not None:
+            logger.info("pool %r: health check failed: %s", self.name, first_line(error))
         stats = self._stats
         with self._lock:
             stats.checks_num += 1
-            if not ok:
+            if outcome is not Outcome.OK:
                 stats.checks_failed += 1
-            stats.health_checks.observe(monotonic() - t0)
-        return ok
+                if outcome is Outcome.ABANDONED:
+                    stats.checks_timed_out += 1
+            stats.health_checks.observe(took)
+        return outcome
 
     def _check_idle(self, slot: Slot) -> None:
         """Check a connection taken off the idle deque; put it back or replace it."""
-        if self._run_check(slot):
+        outcome = self._run_check(slot)
+        if outcome is Outcome.OK:
             slot.checked = monotonic()
             self._give_back(slot, slot.returned)
         else:
-            self._discard(slot, "broken")
+            self._discard(slot, "broken", close=outcome is Outcome.FAILED)
 
     # -- stats -------------------------------------------------------------------------------
 

@@ -54,6 +54,7 @@ COUNTERS = (
     "connections_idle_closed",
     "checks_num",
     "checks_failed",
+    "checks_timed_out",
 )
 
 
@@ -179,6 +180,7 @@ class PoolStats:
     connections_idle_closed: int
     checks_num: int
     checks_failed: int
+    checks_timed_out: int
 
     def __init__(self, lock: threading.Lock, *, time_acquires: bool = False) -> None:
         for name in COUNTERS:

@@ -1,12 +1,16 @@
-"""The pool's parts on their own, without a server: backoff, stats."""
+"""The pool's parts on their own, without a server: backoff, stats, checks with a deadline."""
 
 from __future__ import annotations
 
+import socket
 import threading
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from pytest_cdc.pool_backoff import DOWN_AFTER, INITIAL_DELAY, ReconnectBackoff
+from pytest_cdc.pool_checks import Outcome, interrupt, run_check
 from pytest_cdc.pool_stats import ACQUIRE_BUCKETS, COUNTERS, PoolStats
 
 
@@ -90,3 +94,78 @@ def test_acquire_times_of_open_and_closed_connections_add_up() -> None:
     assert cumulative[float("inf")] == 3
     stats.retire(second)
     assert stats.snapshot().acquire == acquire
+
+
+def test_check_without_a_deadline_runs_in_the_calling_thread() -> None:
+    threads: list[threading.Thread] = []
+    outcome, error = run_check(
+        lambda conn: threads.append(threading.current_thread()),
+        object(),
+        timeout=None,
+        close=lambda conn: None,
+        thread_name="t",
+    )
+    assert (outcome, error) == (Outcome.OK, None)
+    assert threads == [threading.current_thread()]
+
+
+def test_failed_check_reports_its_error() -> None:
+    def check(conn: Any) -> None:
+        raise OSError("server closed the connection unexpectedly")
+
+    closed: list[Any] = []
+    outcome, error = run_check(check, object(), timeout=5, close=closed.append, thread_name="t")
+    assert outcome is Outcome.FAILED
+    assert isinstance(error, OSError)
+    assert closed == []  # the caller closes a connection whose check failed
+
+
+@pytest.fixture
+def socket_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    a, b = socket.socketpair()
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_check_that_gets_no_answer_is_abandoned_and_interrupted(
+    socket_pair: tuple[socket.socket, socket.socket],
+) -> None:
+    # A socket whose peer never writes stands in for a connection to a hung server; like
+    # psycopg2's connections it shows its descriptor, so the blocked read can be woken.
+    conn, _peer = socket_pair
+    closed = threading.Event()
+    outcome, error = run_check(
+        lambda c: c.recv(1), conn, timeout=0.2, close=lambda c: closed.set(), thread_name="t"
+    )
+    assert (outcome, error) == (Outcome.ABANDONED, None)
+    # The blocked recv() returned, and the check's thread closed the connection it now owns.
+    assert closed.wait(30)
+
+
+def test_abandoned_check_that_cannot_be_interrupted_closes_when_it_returns() -> None:
+    # Like a pyodbc connection: no socket to shut down.
+    release = threading.Event()
+    closed = threading.Event()
+    outcome, _ = run_check(
+        lambda c: release.wait(30),
+        object(),
+        timeout=0.1,
+        close=lambda c: closed.set(),
+        thread_name="t",
+    )
+    assert outcome is Outcome.ABANDONED
+    assert not closed.is_set()
+    release.set()
+    assert closed.wait(30)
+
+
+def test_interrupt_wakes_a_blocked_read(socket_pair: tuple[socket.socket, socket.socket]) -> None:
+    conn, _peer = socket_pair
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(conn.recv(1)))
+    reader.start()
+    assert interrupt(conn)
+    reader.join(30)
+    assert got == [b""]
+    assert not interrupt(object())
