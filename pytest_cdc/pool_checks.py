@@ -75,13 +75,16 @@ class _Check:
                 self._close(self._conn)
 
     def wait(self, timeout: float) -> bool:
-        """True when the check finished in time; otherwise it is abandoned."""
+        """True when the check finished in time; otherwise it is abandoned and interrupted."""
         if self._done.wait(timeout):
             return True
         with self._lock:
             if self._done.is_set():
                 return True
             self._abandoned = True
+            # Under the lock: the check's thread closes the connection only after this (a
+            # driver may not survive fileno() racing with close()).
+            interrupt(self._conn)
         return False
 
 
@@ -106,7 +109,6 @@ def run_check(
     running = _Check(check, conn, close)
     threading.Thread(target=running.run, name=thread_name, daemon=True).start()
     if not running.wait(timeout):
-        interrupt(conn)
         return Outcome.ABANDONED, None
     if not running.ok:
         return Outcome.FAILED, running.error
