@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_cdc.pool_stats import ACQUIRE_BUCKETS, HEALTH_CHECK_BUCKETS, PoolSnapshot
 from pytest_cdc.urls import mask_password
@@ -23,7 +23,6 @@ from pytest_cdc.urls import mask_password
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-    from pytest_cdc.pool_base import BasePool
     from pytest_cdc.pool_stats import HistogramSnapshot, PoolStats
 
 __all__ = [
@@ -65,13 +64,24 @@ _lock = threading.Lock()
 _collectors: weakref.WeakKeyDictionary[Any, _PoolCollector] = weakref.WeakKeyDictionary()
 
 
+class WatchedPool(Protocol):
+    """What the metrics read of a pool (a ConnectionPool; no import of it here)."""
+
+    name: str
+
+    @property
+    def stats(self) -> PoolStats: ...
+
+    def snapshot(self) -> PoolSnapshot: ...
+
+
 class _Source:
     """One pool, held weakly, and its counters, held strongly: the counts of a pool that
     was closed and collected still show (its gauges read zero)."""
 
     __slots__ = ("label", "pool", "stats")
 
-    def __init__(self, pool: BasePool) -> None:
+    def __init__(self, pool: WatchedPool) -> None:
         self.label = mask_password(pool.name)
         self.pool = weakref.ref(pool)
         self.stats: PoolStats = pool.stats
@@ -88,7 +98,7 @@ class _PoolCollector:
         self._sources: list[_Source] = []
         self._lock = threading.Lock()
 
-    def add(self, pool: BasePool) -> None:
+    def add(self, pool: WatchedPool) -> None:
         with self._lock:
             self._sources.append(_Source(pool))
 
@@ -220,7 +230,7 @@ class PoolMetrics:
         self.registry = registry
         self._collector = _collector_for(registry)
 
-    def watch(self, pool: BasePool) -> None:
+    def watch(self, pool: WatchedPool) -> None:
         """Report ``pool`` (held weakly) from now on; ConnectionPool(metrics=...) calls this."""
         self._collector.add(pool)
 
