@@ -118,10 +118,11 @@ class ConnectionPool(MaintainedPool):
         """
         start = monotonic()
         slot: Slot | None = None
+        stats = self._stats  # looked up before the lock: every instruction under it counts
         with self._lock:
             if self._closed:
                 raise self._closed_error()
-            self._stats.requests_num += 1
+            stats.requests_num += 1
             if self._idle:
                 slot = self._idle.pop()
                 self._out[id(slot.conn)] = slot
@@ -270,6 +271,7 @@ class ConnectionPool(MaintainedPool):
         if dirty or check or self._reset is not None:
             self._putconn_slow(conn, now, check)
             return
+        stats = self._stats
         with self._lock:
             # The same take-back as _putconn_slow's, written out again: this is the hot path.
             slot = self._out.pop(id(conn), None)
@@ -277,7 +279,7 @@ class ConnectionPool(MaintainedPool):
                 if slot is not None:
                     self._out[id(conn)] = slot
                 raise self._foreign_error(conn)
-            self._stats.usage_s += now - slot.taken
+            stats.usage_s += now - slot.taken
             if (
                 now < slot.expires
                 and slot.generation == self._generation
