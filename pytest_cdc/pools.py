@@ -1,25 +1,16 @@
-"""Module-level pools for scripts: ``initialize_pools()``, ``get_postgres_pool()``, ...
-
-Kept from the seed project so existing scripts keep working; tests use the fixtures instead.
-Config dicts use the keys in :data:`CONFIG_KEYS`; ``driver`` picks pyodbc when it names an
-ODBC driver (for PostgreSQL, e.g. ``"PostgreSQL Unicode"``; psycopg2 otherwise).
-"""
+"""The old name of :mod:`pytest_cdc.pool_registry` (the module-level pools for scripts), kept
+so that ``from pytest_cdc.pools import initialize_pools`` goes on working."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
-
-from pytest_cdc.connectors.odbc import DEFAULT_MSSQL_DRIVER, OdbcConnector, build_connection_string
-from pytest_cdc.connectors.psycopg2 import Psycopg2Connector
-from pytest_cdc.errors import ConfigError, did_you_mean
-from pytest_cdc.pool import ConnectionPool
-from pytest_cdc.pool_errors import PoolClosed
-
-if TYPE_CHECKING:
-    from pytest_cdc.connectors.base import Connector
-    from pytest_cdc.metrics import PoolMetrics
+from pytest_cdc.pool_registry import (
+    CONFIG_KEYS,
+    close_pools,
+    get_postgres_pool,
+    get_sqlserver_pool,
+    initialize_pools,
+    pool_from_config,
+)
 
 __all__ = [
     "CONFIG_KEYS",
@@ -29,160 +20,3 @@ __all__ = [
     "initialize_pools",
     "pool_from_config",
 ]
-
-CONFIG_KEYS = frozenset(
-    {
-        "host",
-        "port",
-        "database",
-        "user",
-        "password",
-        "driver",
-        "min_size",
-        "max_size",
-        "max_idle_time",
-        "max_lifetime",
-        "health_check_interval",
-        "acquire_timeout",
-        "pool_name",
-        # Extra driver settings: psycopg2 keyword arguments, or ODBC connection-string keys.
-        "options",
-    }
-)
-
-_lock = threading.Lock()
-_pools: dict[str, ConnectionPool] = {}
-
-
-def _check_keys(kind: str, config: Mapping[str, Any]) -> None:
-    for key in config:
-        if key not in CONFIG_KEYS:
-            raise ConfigError(
-                f"{kind} pool config: unknown key {key!r}{did_you_mean(key, sorted(CONFIG_KEYS))};"
-                f" known: {', '.join(sorted(CONFIG_KEYS))}"
-            )
-
-
-def _postgres_connector(config: Mapping[str, Any], app_name: str) -> Connector:
-    host = str(config.get("host", "127.0.0.1"))
-    port = int(config.get("port", 5432))
-    database = str(config.get("database", "postgres"))
-    user = str(config.get("user", "postgres"))
-    password = config.get("password")
-    options = dict(config.get("options") or {})
-    driver = config.get("driver")
-    if driver and driver != "psycopg2":
-        params = {
-            "DRIVER": str(driver),
-            "SERVER": host,
-            "PORT": str(port),
-            "DATABASE": database,
-            "UID": user,
-        }
-        if password is not None:
-            params["PWD"] = str(password)
-        params.update({str(k): str(v) for k, v in options.items()})
-        return OdbcConnector(build_connection_string(params), dialect="postgresql")
-    kwargs: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "dbname": database,
-        "user": user,
-        "application_name": app_name,
-        **options,
-    }
-    if password is not None:
-        kwargs["password"] = str(password)
-    shown = f"postgresql://{user}{':***' if password else ''}@{host}:{port}/{database}"
-    return Psycopg2Connector("", display=shown, **kwargs)
-
-
-def _sqlserver_connector(config: Mapping[str, Any]) -> Connector:
-    host = str(config.get("host", "127.0.0.1"))
-    params = {
-        "DRIVER": str(config.get("driver") or DEFAULT_MSSQL_DRIVER),
-        # SQL Server takes the port after a comma, not as a key of its own.
-        "SERVER": f"{host},{int(config.get('port', 1433))}",
-        "DATABASE": str(config.get("database", "master")),
-        "UID": str(config.get("user", "sa")),
-    }
-    if config.get("password") is not None:
-        params["PWD"] = str(config["password"])
-    params.update({str(k): str(v) for k, v in dict(config.get("options") or {}).items()})
-    return OdbcConnector(build_connection_string(params), dialect="mssql")
-
-
-def pool_from_config(
-    kind: str, config: Mapping[str, Any], *, metrics: PoolMetrics | None = None
-) -> ConnectionPool:
-    """A pool for ``kind`` ("postgres" or "sqlserver") from a seed-style config dict."""
-    _check_keys(kind, config)
-    name = str(config.get("pool_name") or kind)
-    if kind == "postgres":
-        connector = _postgres_connector(config, app_name=f"pytest-cdc:{name}")
-    elif kind == "sqlserver":
-        connector = _sqlserver_connector(config)
-    else:
-        raise ConfigError(f"unknown pool kind {kind!r}; use 'postgres' or 'sqlserver'")
-    min_size = int(config.get("min_size", 1))
-    return ConnectionPool(
-        connector,
-        name=name,
-        min_size=min_size,
-        max_size=int(config.get("max_size", max(min_size, 10))),
-        timeout=float(config.get("acquire_timeout", 30.0)),
-        max_idle=float(config.get("max_idle_time", 600.0)),
-        max_lifetime=float(config.get("max_lifetime", 3600.0)),
-        health_check_interval=float(config.get("health_check_interval", 30.0)),
-        metrics=metrics,
-    )
-
-
-def initialize_pools(
-    postgres_config: Mapping[str, Any] | None = None,
-    sqlserver_config: Mapping[str, Any] | None = None,
-    *,
-    metrics: PoolMetrics | None = None,
-) -> None:
-    """Create the module-level pools (closing any made by an earlier call)."""
-    made: dict[str, ConnectionPool] = {}
-    try:
-        if postgres_config is not None:
-            made["postgres"] = pool_from_config("postgres", postgres_config, metrics=metrics)
-        if sqlserver_config is not None:
-            made["sqlserver"] = pool_from_config("sqlserver", sqlserver_config, metrics=metrics)
-    except BaseException:
-        for pool in made.values():
-            pool.close()
-        raise
-    with _lock:
-        old = dict(_pools)
-        _pools.clear()
-        _pools.update(made)
-    for pool in old.values():
-        pool.close()
-
-
-def _get(kind: str, arg: str) -> ConnectionPool:
-    with _lock:
-        pool = _pools.get(kind)
-    if pool is None:
-        raise PoolClosed(f"no {kind} pool: call initialize_pools({arg}=...) first")
-    return pool
-
-
-def get_postgres_pool() -> ConnectionPool:
-    return _get("postgres", "postgres_config")
-
-
-def get_sqlserver_pool() -> ConnectionPool:
-    return _get("sqlserver", "sqlserver_config")
-
-
-def close_pools() -> None:
-    """Close the module-level pools; safe to call twice."""
-    with _lock:
-        pools = list(_pools.values())
-        _pools.clear()
-    for pool in pools:
-        pool.close()

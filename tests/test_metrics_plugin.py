@@ -66,6 +66,19 @@ def test_metrics_file_written_at_session_end(pytester: pytest.Pytester) -> None:
     assert "# TYPE db_connection_pool_size gauge" in text
 
 
+@pytest.mark.usefixtures("server")
+def test_metrics_file_has_no_created_series(pytester: pytest.Pytester) -> None:
+    # prometheus_client adds a `_created` timestamp series to each counter and histogram:
+    # noise in a textfile that is rewritten every run.
+    pytester.makepyfile(TEST_WITH_POOL)
+    result = pytester.runpytest(*PLUGIN, *QUIET, "--cdc-metrics-file=pool.prom")
+    result.assert_outcomes(passed=1)
+    text = (pytester.path / "pool.prom").read_text()
+    assert "db_connection_pool_timeouts_total" in text
+    assert "db_connection_health_check_seconds_count" in text
+    assert "_created" not in text
+
+
 def test_failed_push_is_a_warning_not_a_failure(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_ok():\n    pass\n")
     result = pytester.runpytest(*PLUGIN, *QUIET, f"--cdc-pushgateway={closed_port_url()}")
