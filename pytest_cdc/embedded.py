@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pytest_cdc.dialects.postgres import PostgresDialect
 from pytest_cdc.errors import EmbeddedError
 from pytest_cdc.urls import DatabaseURL, parse_url
 
@@ -47,9 +48,8 @@ SERVER_BINARIES = ("initdb", "postgres")
 _PORT = 5432  # only names the socket file: every cluster has a socket directory of its own
 MAX_SPARES = 2  # one per xdist worker on a 2-core machine; more only costs disk
 
-#: Oldest PostgreSQL major version the generated SQL runs on (trim_scale and
-#: DROP DATABASE ... WITH (FORCE) are 13); the newest the suite runs on is NEWEST_TESTED.
-MIN_MAJOR = 13
+#: Oldest PostgreSQL major version the generated SQL runs on; the suite runs on 15 and 18.
+MIN_MAJOR = PostgresDialect.min_major_version or 0
 NEWEST_TESTED = 18
 
 #: The selectors --cdc-pg-bin takes besides a directory.

@@ -161,6 +161,7 @@ class DatabaseHandle:
             self.server_version = self.dialect.server_version(conn)
         finally:
             conn.close()
+        self.dialect.check_server_version(self.server_version, name=self.name)
 
     def _start_embedded(self) -> None:
         from pytest_cdc.dialects import get_dialect

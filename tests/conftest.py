@@ -69,6 +69,14 @@ def cdc_db(request: pytest.FixtureRequest, cdc_connect: Any, cdc_databases: dict
     return cdc_connect(request.param)
 
 
+@pytest.fixture
+def cdc_db_handle(
+    request: pytest.FixtureRequest, cdc_db: Any, cdc_databases: dict[str, Any]
+) -> Any:
+    """The DatabaseHandle behind this test's ``cdc_db``."""
+    return cdc_databases[request.node.callspec.params["cdc_db"]]
+
+
 @pytest.fixture(scope="session")
 def server_url(cdc_databases: dict[str, object]) -> str:
     """URL of the running PostgreSQL server given as ``--cdc-db=server=URL`` (raw, unmasked)."""
