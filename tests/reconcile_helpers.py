@@ -1,4 +1,5 @@
-"""Shared helpers of the reconciliation tests: a scratch schema pair on the running server."""
+"""Shared helpers of the reconciliation tests: a scratch schema pair on the running server (or,
+for tests marked postgres_versions, on the second PostgreSQL: see conftest.py)."""
 
 from __future__ import annotations
 
