@@ -454,7 +454,8 @@ class EmbeddedPostgres:
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> EmbeddedPostgres:
         started = time.perf_counter()
-        self.binaries = locate_binaries(self.bindir, origin=self.origin)
+        if self.binaries is None:  # a caller that looked them up already may set them
+            self.binaries = locate_binaries(self.bindir, origin=self.origin)
         self._user = _run_user()
         self._prepare_home()
         cleanup_leftovers(self.home)

@@ -169,7 +169,7 @@ class DatabaseHandle:
         from pytest_cdc.errors import EmbeddedError
 
         try:
-            locate_binaries(self.pg_bin, origin=self.pg_bin_origin)
+            binaries = locate_binaries(self.pg_bin, origin=self.pg_bin_origin)
         except EmbeddedError as exc:
             if self.pg_bin is not None:
                 raise  # a wrong --cdc-pg-bin is a mistake to fix, not a reason to skip
@@ -181,6 +181,7 @@ class DatabaseHandle:
                 f"{exc}; or run a Docker engine so docker:postgres can stand in"
             ) from None
         pg = EmbeddedPostgres(bindir=self.pg_bin, name=self.name, origin=self.pg_bin_origin)
+        pg.binaries = binaries  # looked up once: the system's lookup runs pg_config
         if self.session.settings.keep:
             pg.keep = True
         pg.start()
