@@ -9,7 +9,7 @@ from urllib.parse import quote
 from pytest_cdc.errors import DatabaseUnavailable, first_line
 
 POSTGRES_IMAGE = "postgres"
-POSTGRES_TAG = "16"
+POSTGRES_TAG = "18"  # the newest major the suite runs on
 MSSQL_IMAGE = "mcr.microsoft.com/mssql/server"
 MSSQL_TAG = "2022-latest"
 

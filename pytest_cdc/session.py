@@ -76,7 +76,7 @@ class DatabaseHandle:
     @property
     def kind(self) -> str:
         lowered = self.spec.lower()
-        if lowered == "embedded":
+        if lowered == "embedded" or lowered.startswith("embedded:"):
             return "embedded"
         if lowered.startswith("docker:"):
             return "docker"
@@ -91,11 +91,23 @@ class DatabaseHandle:
         """True for servers the plugin started itself (embedded, docker)."""
         return self.kind != "url"
 
+    @property
+    def pg_bin(self) -> str | None:
+        """Which binaries an embedded database uses: ``embedded:SELECTOR``, else --cdc-pg-bin."""
+        _, _, selector = self.spec.partition(":")
+        return selector or self.session.settings.pg_bin
+
+    @property
+    def pg_bin_origin(self) -> str:
+        """The setting that chose them, for messages."""
+        return f"--cdc-db={self.name}=embedded" if ":" in self.spec else "--cdc-pg-bin"
+
     def describe(self) -> str:
         if self.kind == "embedded":
             where = "embedded PostgreSQL"
-            if self.embedded is not None and self.embedded.run_dir is not None:
-                where += f" (socket {self.embedded.socket_dir})"
+            pg = self.embedded
+            if pg is not None and pg.run_dir is not None and pg.binaries is not None:
+                where += f" ({pg.binaries.describe()}, socket {pg.socket_dir})"
             return where
         return self.masked_url
 
@@ -149,16 +161,17 @@ class DatabaseHandle:
             self.server_version = self.dialect.server_version(conn)
         finally:
             conn.close()
+        self.dialect.check_server_version(self.server_version, name=self.name)
 
     def _start_embedded(self) -> None:
         from pytest_cdc.dialects import get_dialect
-        from pytest_cdc.embedded import EmbeddedPostgres, find_bindir
+        from pytest_cdc.embedded import EmbeddedPostgres, locate_binaries
         from pytest_cdc.errors import EmbeddedError
 
         try:
-            find_bindir(self.session.settings.pg_bin)
+            binaries = locate_binaries(self.pg_bin, origin=self.pg_bin_origin)
         except EmbeddedError as exc:
-            if self.session.settings.pg_bin is not None:
+            if self.pg_bin is not None:
                 raise  # a wrong --cdc-pg-bin is a mistake to fix, not a reason to skip
             if _docker_answers():
                 self.spec = "docker:postgres"
@@ -167,7 +180,8 @@ class DatabaseHandle:
             raise DatabaseSkipped(
                 f"{exc}; or run a Docker engine so docker:postgres can stand in"
             ) from None
-        pg = EmbeddedPostgres(bindir=self.session.settings.pg_bin, name=self.name)
+        pg = EmbeddedPostgres(bindir=self.pg_bin, name=self.name, origin=self.pg_bin_origin)
+        pg.binaries = binaries  # looked up once: the system's lookup runs pg_config
         if self.session.settings.keep:
             pg.keep = True
         pg.start()

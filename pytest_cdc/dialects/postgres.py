@@ -24,6 +24,9 @@ class PostgresDialect(Dialect):
     supports_templates = True
     max_identifier_length = 63
     version_query = "SHOW server_version"
+    # trim_scale (checksums) and DROP DATABASE ... WITH (FORCE) are 13; newer features are
+    # guarded by a version check (CREATE DATABASE ... STRATEGY, 15).
+    min_major_version = 13
 
     def connector(self, url: DatabaseURL, *, database: str | None = None) -> Connector:
         if database is not None:
