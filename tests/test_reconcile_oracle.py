@@ -159,6 +159,27 @@ def test_options_match_postgresql(pg: Any, options: EncodingOptions) -> None:
         assert [t for t, _ in got] == [oracle.render(fmt, v, options) for v in values]
 
 
+#: Doubles whose 15-digit form lies exactly halfway between two doubles and reads back as
+#: this one (ties to even): Python's shortest form has 15 digits, PostgreSQL's float8out
+#: prints 17 (5.39661855269625e16 as 5.3966185526962496e16).  Found by hypothesis.
+HALFWAY = [
+    5.39661855269625e16,
+    1.08172163668925e17,
+    7.64469072436162e16,
+    4.11823864505732e17,
+    5.54667244761269e16,
+    1.29074516290488e18,
+    -5.03674917450215e16,
+]
+
+
+@pytest.mark.parametrize("digits", [1, 6, 14, 15])
+def test_halfway_doubles_take_the_shortest_form(pg: Any, digits: int) -> None:
+    options = EncodingOptions(float_digits=digits)
+    got = pg_render(pg, "float8", TypeClass.FLOAT, HALFWAY, options)
+    assert [t for t, _ in got] == [oracle.render(TypeClass.FLOAT, v, options) for v in HALFWAY]
+
+
 def test_real_is_widened_not_reparsed(pg: Any) -> None:
     got = pg_render(pg, "real", TypeClass.FLOAT, [0.1, 3.3], EncodingOptions())
     assert [t for t, _ in got] == [

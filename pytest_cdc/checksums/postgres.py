@@ -40,6 +40,11 @@ TYPE_CLASSES: dict[str, TypeClass] = {
     "bytea": TypeClass.BINARY,
 }
 
+#: Oldest server whose numeric type holds Infinity (14), which the float rendering needs.
+MIN_VERSION = 14
+#: Below this a double is subnormal and holds fewer than 15 significant digits.
+SMALLEST_NORMAL = "2.2250738585072014E-308::float8"
+
 #: Key column types whose btree order is the order the other engine shares (information_schema
 #: data_type -> the type class it must be compared as); the name is also the literal's cast.
 ORDERED_KEY_TYPES: dict[str, TypeClass] = {
@@ -90,6 +95,11 @@ class PostgresGenerator(SqlGenerator):
     def server_problem(
         self, facts: ServerFacts, pairs: Sequence[ColumnPair], side: str
     ) -> str | None:
+        if facts.major is not None and facts.major < MIN_VERSION:
+            return (
+                f"the {side} server is PostgreSQL {facts.major}: checksums need PostgreSQL"
+                f" {MIN_VERSION} or later (numeric Infinity, which float Infinity renders as)"
+            )
         if facts.encoding not in (None, "UTF8", "SQL_ASCII"):
             return (
                 f"the {side} database uses server encoding {facts.encoding!r}: checksums need"
@@ -200,12 +210,27 @@ class PostgresGenerator(SqlGenerator):
 
     def _float(self, v: str, scope: Scope) -> str:
         digits = self.options.float_digits
-        # float8::text is the shortest round-trip form; as numeric it rounds exactly, half
-        # away from zero on either sign.  No CASE is needed for the special values: -0 reads
-        # as numeric 0, and NaN and +-Infinity survive round() and trim_scale() and print
-        # their canonical names (8 % of the row text's cost went into that CASE).
-        exact = f"({v})::text::numeric"
-        return f"trim_scale(round({exact}, {digits - 1} - {_exponent(v)}))::text"
+        # The shortest round-trip form, as numeric (which rounds exactly, half away from zero
+        # on either sign).  float8::numeric is the value to 15 significant digits: when that
+        # reads back as the same double it *is* the shortest form.  Otherwise the shortest
+        # form has 16 or 17 digits and float8::text gives it.  float8::text alone is not
+        # enough: where the 15-digit form lies exactly halfway between two doubles (and reads
+        # back as this one, ties to even) PostgreSQL prints 17 digits, Python and SQL Server
+        # the 15 (5.39661855269625e16 printed as 5.3966185526962496e16: another last digit
+        # at 14 digits).  No CASE is needed for the special values: -0 reads as numeric 0,
+        # and NaN and +-Infinity survive round() and trim_scale() with their canonical names.
+        fifteen = scope.bind(f"({v})::numeric")
+        text = f"({v})::text::numeric"
+        # Subnormals hold fewer than 15 significant digits, so there the 15-digit form is
+        # not the shortest even when it reads back: float8::text gives theirs.  Past 1e308
+        # the 15-digit form may not be a double at all.  Nested CASEs, because only CASE
+        # promises not to evaluate the cast it does not need.
+        shortest = (
+            f"CASE WHEN abs({v}) >= {SMALLEST_NORMAL} AND abs({v}) < 1e308::float8"
+            f" THEN CASE WHEN {fifteen}::float8 = {v} THEN {fifteen} ELSE {text} END"
+            f" ELSE {text} END"
+        )
+        return f"trim_scale(round({shortest}, {digits - 1} - {_exponent(v)}))::text"
 
     def segment_case(
         self, keys: Sequence[ColumnPair], side: str, bounds: Sequence[Sequence[str]], first: int
