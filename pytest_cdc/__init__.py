@@ -34,7 +34,7 @@ _LAZY: dict[str, str] = {
     "assert_no_table_scan": "pytest_cdc.asserts",
     "assert_uses_index": "pytest_cdc.asserts",
     "assert_plan": "pytest_cdc.asserts",
-    "PlanError": "pytest_cdc.asserts",
+    "PlanError": "pytest_cdc.errors",
     "Plan": "pytest_cdc.plans",
     "PlanNode": "pytest_cdc.plans",
     "Statement": "pytest_cdc.plans",
@@ -58,11 +58,11 @@ _LAZY: dict[str, str] = {
     "ReconcileError": "pytest_cdc.checksums",
     # pools and metrics
     "ConnectionPool": "pytest_cdc.pool",
-    "PoolError": "pytest_cdc.pool_errors",
-    "PoolTimeout": "pytest_cdc.pool_errors",
-    "PoolClosed": "pytest_cdc.pool_errors",
-    "TooManyRequests": "pytest_cdc.pool_errors",
-    "PoolConnectError": "pytest_cdc.pool_errors",
+    "PoolError": "pytest_cdc.errors",
+    "PoolTimeout": "pytest_cdc.errors",
+    "PoolClosed": "pytest_cdc.errors",
+    "TooManyRequests": "pytest_cdc.errors",
+    "PoolConnectError": "pytest_cdc.errors",
     "initialize_pools": "pytest_cdc.pools",
     "get_postgres_pool": "pytest_cdc.pools",
     "get_sqlserver_pool": "pytest_cdc.pools",
@@ -103,7 +103,16 @@ if TYPE_CHECKING:
     from pytest_cdc.database import CdcConnection, QueryEvent, dialect_of, listen
     from pytest_cdc.dialects import Dialect, DialectRegistry, get_dialect
     from pytest_cdc.embedded import EmbeddedPostgres
-    from pytest_cdc.errors import CdcError, ConfigError, DatabaseUnavailable
+    from pytest_cdc.errors import (
+        CdcError,
+        ConfigError,
+        DatabaseUnavailable,
+        PoolClosed,
+        PoolConnectError,
+        PoolError,
+        PoolTimeout,
+        TooManyRequests,
+    )
     from pytest_cdc.indexes import (
         IndexRecommendation,
         generate_index_ddl,
@@ -114,13 +123,6 @@ if TYPE_CHECKING:
     from pytest_cdc.plans import MissingIndex, Plan, PlanNode, Statement
     from pytest_cdc.plans.load import load_plan
     from pytest_cdc.pool import ConnectionPool
-    from pytest_cdc.pool_errors import (
-        PoolClosed,
-        PoolConnectError,
-        PoolError,
-        PoolTimeout,
-        TooManyRequests,
-    )
     from pytest_cdc.pools import (
         close_pools,
         get_postgres_pool,

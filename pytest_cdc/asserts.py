@@ -16,7 +16,7 @@ from typing import Any, Literal
 import pytest
 
 from pytest_cdc.database import CdcConnection, dialect_of
-from pytest_cdc.errors import CdcError, ConfigError, UnsupportedDialect
+from pytest_cdc.errors import ConfigError, PlanError, UnsupportedDialect
 from pytest_cdc.plans.model import Plan, PlanNode
 from pytest_cdc.plans.postgres import map_partitions, parents_query, parse_explain_json
 
@@ -35,10 +35,6 @@ __all__ = [
     "offending_scans",
     "scan_failure",
 ]
-
-
-class PlanError(CdcError):
-    """A plan could not be obtained (aborted transaction, unsupported connection, ...)."""
 
 
 # -- connections ---------------------------------------------------------------------------

@@ -190,7 +190,7 @@ def _close_quietly(raw: Any) -> None:
 
 
 def _fail_or_skip(exc: CdcError) -> NoReturn:
-    from pytest_cdc.session import DatabaseSkipped
+    from pytest_cdc.errors import DatabaseSkipped
 
     if isinstance(exc, DatabaseSkipped):
         pytest.skip(str(exc))

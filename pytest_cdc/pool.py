@@ -10,7 +10,7 @@ life (open, wait, resize, drain, check, close).  Beside it: the state and the li
 connection (:mod:`pytest_cdc.pool_base`), the background worker
 (:mod:`pytest_cdc.pool_worker`), the counters (:mod:`pytest_cdc.pool_stats`), the reconnection
 backoff (:mod:`pytest_cdc.pool_backoff`), checks with a deadline
-(:mod:`pytest_cdc.pool_checks`) and the errors (:mod:`pytest_cdc.pool_errors`).
+(:mod:`pytest_cdc.pool_checks`) and the errors (:mod:`pytest_cdc.errors`).
 
 Hot path: acquiring an idle connection takes the lock once, pops a deque and records the
 connection as out; releasing takes the lock once and pushes it back (or hands it straight to
@@ -28,9 +28,7 @@ from contextlib import contextmanager, suppress
 from time import monotonic
 from typing import Any
 
-from pytest_cdc.pool_base import PROBE_AFTER, Slot, Waiter, first_line, logger
-from pytest_cdc.pool_checks import Outcome, interrupt
-from pytest_cdc.pool_errors import (
+from pytest_cdc.errors import (
     ForeignConnection,
     PoolClosed,
     PoolConnectError,
@@ -38,6 +36,8 @@ from pytest_cdc.pool_errors import (
     PoolTimeout,
     TooManyRequests,
 )
+from pytest_cdc.pool_base import PROBE_AFTER, Slot, Waiter, first_line, logger
+from pytest_cdc.pool_checks import Outcome, interrupt
 from pytest_cdc.pool_stats import ACQUIRE_BUCKETS
 from pytest_cdc.pool_worker import MaintainedPool, start_worker
 

@@ -19,9 +19,9 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from pytest_cdc.connectors.base import Connector
+from pytest_cdc.errors import ForeignConnection, PoolClosed, PoolConnectError, PoolTimeout
 from pytest_cdc.pool_backoff import ReconnectBackoff, jitter
 from pytest_cdc.pool_checks import Outcome, run_check
-from pytest_cdc.pool_errors import ForeignConnection, PoolClosed, PoolConnectError, PoolTimeout
 from pytest_cdc.pool_stats import Histogram, PoolSnapshot, PoolStats
 from pytest_cdc.urls import mask_password
 

@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_cdc.connectors.odbc import DEFAULT_MSSQL_DRIVER, OdbcConnector, build_connection_string
 from pytest_cdc.connectors.psycopg2 import Psycopg2Connector
-from pytest_cdc.errors import ConfigError, did_you_mean
+from pytest_cdc.errors import ConfigError, PoolClosed, did_you_mean
 from pytest_cdc.pool import ConnectionPool
-from pytest_cdc.pool_errors import PoolClosed
 
 if TYPE_CHECKING:
     from pytest_cdc.connectors.base import Connector

@@ -13,8 +13,8 @@ import weakref
 from collections import deque
 from time import monotonic
 
+from pytest_cdc.errors import PoolConnectError
 from pytest_cdc.pool_base import BasePool, Slot, logger
-from pytest_cdc.pool_errors import PoolConnectError
 
 __all__ = ["MAX_TICK", "MaintainedPool", "start_worker"]
 

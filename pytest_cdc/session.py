@@ -19,6 +19,7 @@ from pytest_cdc.database import CdcConnection
 from pytest_cdc.errors import (
     CdcError,
     ConfigError,
+    DatabaseSkipped,
     DatabaseUnavailable,
     UnsafeOperation,
     connect_fix,
@@ -38,10 +39,6 @@ if TYPE_CHECKING:
 #: The only databases the plugin ever creates or drops on a server given by URL.
 TEST_DB_PREFIX = "cdc_test_"
 POOL_MAX_SIZE = 8
-
-
-class DatabaseSkipped(CdcError):
-    """The database cannot exist here (no server binaries, no Docker): tests using it skip."""
 
 
 @dataclass(repr=False)

@@ -13,9 +13,9 @@ import sqlglot
 from sqlglot import exp
 
 from pytest_cdc.analysis import row_count
-from pytest_cdc.asserts import PlanError, assert_no_table_scan, explain
+from pytest_cdc.asserts import assert_no_table_scan, explain
 from pytest_cdc.database import CdcConnection
-from pytest_cdc.errors import CdcError
+from pytest_cdc.errors import CdcError, PlanError
 from pytest_cdc.indexes import generate_index_ddl, recommend_indexes_for_reconciliation
 from pytest_cdc.plans.load import load_plan
 from pytest_cdc.plans.model import MissingIndex

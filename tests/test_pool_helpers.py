@@ -8,8 +8,7 @@ from collections.abc import Iterator
 import psycopg2
 import pytest
 
-from pytest_cdc.errors import ConfigError
-from pytest_cdc.pool_errors import PoolClosed
+from pytest_cdc.errors import ConfigError, PoolClosed
 from pytest_cdc.pool_registry import (
     close_pools,
     get_postgres_pool,

@@ -188,7 +188,8 @@ def run_explain(args: argparse.Namespace) -> int:
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    from pytest_cdc.plans.load import PlanFileError, load_plan
+    from pytest_cdc.errors import PlanFileError
+    from pytest_cdc.plans.load import load_plan
 
     status = EXIT_OK
     results = []

@@ -5,14 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pytest_cdc.errors import CdcError
+from pytest_cdc.errors import PlanFileError, PlanFormatError
 from pytest_cdc.plans.model import Plan
 from pytest_cdc.plans.mssql import decode_showplan, parse_showplan
-from pytest_cdc.plans.postgres import PlanFormatError, parse_explain_json
-
-
-class PlanFileError(CdcError):
-    """A saved plan file is missing, unreadable or not a plan."""
+from pytest_cdc.plans.postgres import parse_explain_json
 
 
 def sniff_kind(data: bytes) -> str:

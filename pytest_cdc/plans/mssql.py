@@ -13,8 +13,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from pytest_cdc.errors import PlanFormatError
 from pytest_cdc.plans.model import MissingIndex, Plan, PlanNode, Statement
-from pytest_cdc.plans.postgres import PlanFormatError
 
 SHOWPLAN_NS = "http://schemas.microsoft.com/sqlserver/2004/07/showplan"
 
