@@ -93,9 +93,9 @@ def dialect_option(args: argparse.Namespace) -> str | None:
     raises UnsupportedDialect, which both hooks report as a usage error."""
     if not args.dialect:
         return None
-    from pytest_cdc.indexes import normalize_dialect
+    from pytest_cdc.dialects import get_dialect
 
-    return normalize_dialect(args.dialect)
+    return get_dialect(args.dialect).sqlglot_dialect
 
 
 def internal_error(error: Exception) -> str:

@@ -240,27 +240,15 @@ def _strings(value: Any, key: str, pyproject: Path) -> tuple[str, ...]:
     raise ConfigError(f"{pyproject}: [{TABLE}] {key} must be a list of strings, got {value!r}")
 
 
-# The built-in names, resolved without importing the dialect registry (a cached run is short).
-_BUILTIN_DIALECTS = {
-    "postgres": "postgres",
-    "postgresql": "postgres",
-    "pg": "postgres",
-    "tsql": "tsql",
-    "mssql": "tsql",
-    "sqlserver": "tsql",
-}
-
-
 def _dialect(value: Any, key: str, pyproject: Path) -> str:
     if not isinstance(value, str):
         raise ConfigError(f"{pyproject}: [{TABLE}] {key} must be a dialect name, got {value!r}")
-    known = _BUILTIN_DIALECTS.get(value.strip().lower())
-    if known is not None:
-        return known
-    from pytest_cdc.indexes import normalize_dialect  # the registry knows third-party dialects
+    # The one registry of names and aliases (postgres, pg, tsql, sqlserver, ...), which also
+    # knows the dialects third parties register.
+    from pytest_cdc.dialects import get_dialect
 
     try:
-        return normalize_dialect(value)
+        return get_dialect(value).sqlglot_dialect
     except UnsupportedDialect as error:
         raise ConfigError(f"{pyproject}: [{TABLE}] {key}: {error}") from None
 

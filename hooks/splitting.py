@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-__all__ = ["ScanIssue", "Statement", "split_statements"]
+__all__ = ["ScanIssue", "Statement", "split_batches", "split_statements"]
 
 
 class Statement(NamedTuple):
@@ -259,6 +259,34 @@ def split_statements(
     else:
         _split_pg(text, toks, statements, issues)
     return statements, issues
+
+
+def split_batches(text: str, dialect: str) -> list[tuple[str, int]]:
+    """What a client sends one at a time, each with the line it starts on.
+
+    T-SQL: the batches between ``GO`` lines (sqlcmd's rule; a ``GO`` inside a comment or a
+    literal separates nothing).  PostgreSQL: each top-level statement (psql's way), so that a
+    failure names its own line.  The same scanner as the hooks', so a script is read alike
+    when it is linted and when it is loaded.
+    """
+    issues: list[ScanIssue] = []
+    if dialect == "tsql":
+        cuts = [0]
+        for tok in _tokens(text, 0, len(text), True, issues):
+            if tok.kind == "go":
+                cuts += [tok.start, tok.end]
+        cuts.append(len(text))
+        pieces = [(cuts[i], cuts[i + 1]) for i in range(0, len(cuts), 2)]
+    else:
+        statements, _ = split_statements(text, dialect)
+        pieces = [(s.start, s.end) for s in statements if not s.nested]
+    out = []
+    for start, end in pieces:
+        body = text[start:end]
+        if body.strip():
+            lead = len(body) - len(body.lstrip())
+            out.append((body.strip(), text.count("\n", 0, start + lead) + 1))
+    return out
 
 
 def _emit(

@@ -21,7 +21,7 @@ _LAZY: dict[str, str] = {
     "DatabaseHandle": "pytest_cdc.session",
     "EmbeddedPostgres": "pytest_cdc.embedded",
     "DatabaseURL": "pytest_cdc.urls",
-    "parse_url": "pytest_cdc.urls",
+    "parse_url": "pytest_cdc.dialects",
     "mask_password": "pytest_cdc.urls",
     "Dialect": "pytest_cdc.dialects",
     "DialectRegistry": "pytest_cdc.dialects",
@@ -101,7 +101,7 @@ if TYPE_CHECKING:
         reconcile,
     )
     from pytest_cdc.database import CdcConnection, QueryEvent, dialect_of, listen
-    from pytest_cdc.dialects import Dialect, DialectRegistry, get_dialect
+    from pytest_cdc.dialects import Dialect, DialectRegistry, get_dialect, parse_url
     from pytest_cdc.embedded import EmbeddedPostgres
     from pytest_cdc.errors import (
         CdcError,
@@ -130,7 +130,7 @@ if TYPE_CHECKING:
         initialize_pools,
     )
     from pytest_cdc.session import DatabaseHandle
-    from pytest_cdc.urls import DatabaseURL, mask_password, parse_url
+    from pytest_cdc.urls import DatabaseURL, mask_password
 
 
 def __getattr__(name: str) -> Any:

@@ -42,7 +42,7 @@ from pathlib import Path
 
 from pytest_cdc.dialects.postgres import PostgresDialect
 from pytest_cdc.errors import EmbeddedError
-from pytest_cdc.urls import DatabaseURL, parse_url
+from pytest_cdc.urls import DatabaseURL
 
 SERVER_BINARIES = ("initdb", "postgres")
 _PORT = 5432  # only names the socket file: every cluster has a socket directory of its own
@@ -441,7 +441,9 @@ class EmbeddedPostgres:
             f"postgresql://postgres@/{quote(database)}"
             f"?host={quote(str(self.socket_dir))}&port={self.port}"
         )
-        return parse_url(raw, name=self.name)
+        from pytest_cdc.dialects import default_registry
+
+        return default_registry().parse(raw, name=self.name)
 
     @property
     def pid(self) -> int | None:

@@ -2,7 +2,7 @@
 
 Every message is one line a person can act on: lower case, naming the object with ``!r``, and
 saying what to do.  Anything that shows a database location goes through
-:func:`pytest_cdc.urls.mask_password` first.  One root, :class:`CdcError`: callers catch it for
+:func:`pytest_cdc.masking.mask_password` first.  One root, :class:`CdcError`: callers catch it for
 "pytest-cdc could not do it, and says why", and the console script maps it to exit 2.
 """
 
@@ -26,7 +26,7 @@ def first_line(exc: BaseException) -> str:
     Driver messages run to several lines (libpq adds DETAIL and HINT lines, pyodbc a tuple of
     SQLSTATE and text); the first says what went wrong.  An empty message gives the type name.
     """
-    from pytest_cdc.urls import mask_password
+    from pytest_cdc.masking import mask_password
 
     args: tuple[object, ...] = tuple(getattr(exc, "args", ()))
     # pyodbc: ('08001', '[08001] [Driver] message (0) (SQLDriverConnect)')

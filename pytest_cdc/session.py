@@ -26,7 +26,7 @@ from pytest_cdc.errors import (
     did_you_mean,
     first_line,
 )
-from pytest_cdc.urls import DatabaseURL, mask_password, parse_url
+from pytest_cdc.urls import DatabaseURL, mask_password
 
 if TYPE_CHECKING:
     from pytest_cdc.connectors.base import Connector
@@ -191,7 +191,8 @@ class DatabaseHandle:
     def _start_docker(self) -> None:
         from pytest_cdc.docker import start_container
 
-        container, raw_url = start_container(self.spec, name=self.name)
+        registry = self.session.registry
+        container, raw_url = start_container(self.spec, name=self.name, registry=registry)
         self._container = container
         self.url = self.session.registry.parse(raw_url, name=self.name)
         self.dialect = self.session.registry.for_scheme(self.url.scheme)
@@ -256,10 +257,8 @@ class DatabaseHandle:
                 f"refusing to create database {name!r}: not a {TEST_DB_PREFIX}* name"
             )
         assert self.dialect is not None
-        version_num = None
-        if self.dialect.name == "postgresql" and template:
-            version_num = int(self.server_version.split()[0].split(".")[0]) * 10000
-        self._admin(self.dialect.create_database_sql(name, template, version_num=version_num))
+        sql = self.dialect.create_database_sql(name, template, server_version=self.server_version)
+        self._admin(sql)
         self._clones.add(name)
 
     def drop_database(self, name: str) -> None:
@@ -380,7 +379,7 @@ class CdcSession:
             if handle.kind == "url":
                 handle.url = registry.parse(spec, name=name)
             elif handle.kind == "docker":
-                parse_url(spec, name=name)  # validates the image name now, not at first use
+                registry.parse(spec, name=name)  # validates the image name now, not at first use
             self.handles[name] = handle
         for path in settings.load:
             if not Path(path).is_file():
@@ -467,12 +466,11 @@ def load_script(handle: DatabaseHandle, raw: Any, path: str) -> None:
     try:
         for batch in handle.dialect.split_script(script):
             try:
-                cur.execute(batch)
+                cur.execute(batch.text)
             except Exception as exc:
-                line = script[: script.find(batch[:200])].count("\n") + 1 if batch else 1
                 raise ConfigError(
-                    f"--cdc-load {os.path.basename(path)!r} failed in the batch starting at line"
-                    f" {line} on database {handle.name!r}: {first_line(exc)}"
+                    f"--cdc-load {os.path.basename(path)!r} failed in the statement at line"
+                    f" {batch.line} on database {handle.name!r}: {first_line(exc)}"
                 ) from None
     finally:
         cur.close()

@@ -15,8 +15,8 @@ import pytest
 from pytest_cdc.asserts import explain, offending_scans
 from pytest_cdc.database import CdcConnection
 from pytest_cdc.dialects.postgres import PostgresDialect
+from pytest_cdc.dialects.postgres.plans import DISABLE_COST, parse_explain_json
 from pytest_cdc.errors import DatabaseUnavailable
-from pytest_cdc.plans.postgres import DISABLE_COST, parse_explain_json
 
 
 def major(conn: CdcConnection) -> int:
@@ -85,11 +85,17 @@ def test_clones_are_file_copies_on_15_and_later(cdc_db: CdcConnection, cdc_db_ha
 
 
 @pytest.mark.parametrize(
-    ("version_num", "strategy"), [(130000, False), (140000, False), (150000, True), (180000, True)]
+    ("version", "strategy"),
+    [
+        ("13.4", False),
+        ("14.0 (Debian)", False),
+        ("15.20 (Debian 15.20-0+deb12u1)", True),
+        ("18.6", True),
+    ],
 )
-def test_create_database_sql_names_a_strategy_from_15(version_num: int, strategy: bool) -> None:
+def test_create_database_sql_names_a_strategy_from_15(version: str, strategy: bool) -> None:
     (sql,) = PostgresDialect().create_database_sql(
-        "cdc_test_x", "cdc_test_tpl", version_num=version_num
+        "cdc_test_x", "cdc_test_tpl", server_version=version
     )
     assert sql.startswith('CREATE DATABASE "cdc_test_x" TEMPLATE "cdc_test_tpl"')
     assert sql.endswith(" STRATEGY FILE_COPY") == strategy

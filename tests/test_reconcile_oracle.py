@@ -20,8 +20,8 @@ from reconcile_helpers import connect, postgres_url, schemas
 
 from pytest_cdc.checksums import oracle
 from pytest_cdc.checksums.encoding import Column, ColumnPair, EncodingOptions, TypeClass
-from pytest_cdc.checksums.postgres import PostgresGenerator
 from pytest_cdc.checksums.sqlgen import Scope, TableRef
+from pytest_cdc.dialects.postgres.checksum import PostgresGenerator
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),

@@ -20,8 +20,8 @@ from reconcile_helpers import load, schemas, server_url
 
 from pytest_cdc.checksums import ReconcileError, oracle, reconcile
 from pytest_cdc.checksums.encoding import Column, ColumnPair
-from pytest_cdc.checksums.postgres import TYPE_CLASSES, PostgresGenerator, prepare_sql
 from pytest_cdc.checksums.sqlgen import TableRef
+from pytest_cdc.dialects.postgres.checksum import TYPE_CLASSES, PostgresGenerator, prepare_sql
 
 DDL = "id bigint PRIMARY KEY, name text, ratio double precision, price numeric(12,2)"
 NAMES = ["", None, "a|b", "<null>", "V1:a", "x;y", "\U0001f600"]

@@ -367,8 +367,8 @@ def test_text_key_segments_follow_code_point_order(pg: Any, pair: list[str]) -> 
     # The column's own collation (ICU) orders 'a' < 'B' < 'é'; the segments must follow code
     # points ("C"), like the boundaries, range conditions and SQL Server's binary order.
     from pytest_cdc.checksums.encoding import Column, ColumnPair, TypeClass
-    from pytest_cdc.checksums.postgres import PostgresGenerator
     from pytest_cdc.checksums.sqlgen import TableRef
+    from pytest_cdc.dialects.postgres.checksum import PostgresGenerator
 
     words = ["a", "B", "b", "Z", "é", "e", "É", "\U0001f600", "", "a b", "ab", "A"]
     rows = [(f"{w}{i}", i) for i, w in enumerate(words * 5)]

@@ -24,7 +24,7 @@ from pytest_cdc.checksums import ReconcileError, api, oracle
 from pytest_cdc.checksums.encoding import Column, ColumnPair, EncodingOptions, TypeClass
 from pytest_cdc.checksums.keys import index_columns
 from pytest_cdc.checksums.sqlgen import ServerFacts, TableRef
-from pytest_cdc.checksums.tsql import (
+from pytest_cdc.dialects.mssql.checksum import (
     PREPARE_QUERY,
     TYPE_CLASSES,
     TsqlGenerator,

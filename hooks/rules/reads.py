@@ -74,9 +74,9 @@ def _expression_index(ctx: Context, func: exp.Func, tables: dict[str, list[str]]
         parts = next(iter(tables.values()))
     if parts is None or len({c.name.lower() for c in columns}) != 1:
         return "or index the expression"
-    from pytest_cdc.plans.suggest import INDEXABLE_FUNCTIONS
+    from pytest_cdc.dialects import get_dialect
 
-    if written_name(ctx, func).upper() not in INDEXABLE_FUNCTIONS:
+    if written_name(ctx, func).upper() not in get_dialect(ctx.dialect).indexable_functions:
         # PostgreSQL indexes only IMMUTABLE expressions: date_trunc() of a timestamptz is not
         return "or index the expression (PostgreSQL needs it IMMUTABLE)"
     from pytest_cdc.indexes import IndexRecommendation, generate_index_ddl

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,13 +19,13 @@ from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
 from pytest_cdc.checksums import keys as key_facts
-from pytest_cdc.checksums import postgres, tsql
 from pytest_cdc.checksums.diff import Reconciler, Settings, Side
 from pytest_cdc.checksums.encoding import Column, ColumnPair, EncodingOptions, pair_format
 from pytest_cdc.checksums.execution import Executor
 from pytest_cdc.checksums.keys import IndexColumn
 from pytest_cdc.checksums.report import ReconcileReport
 from pytest_cdc.checksums.sqlgen import ServerFacts, SqlGenerator, TableRef
+from pytest_cdc.dialects.base import Dialect
 from pytest_cdc.errors import (
     CdcError,
     DatabaseUnavailable,
@@ -51,10 +50,10 @@ _SAVEPOINT = "cdc_reconcile"
 
 @dataclass
 class _Opened:
-    """A DB-API connection with its dialect, and where it leads (for messages)."""
+    """A DB-API connection with its engine, and where it leads (for messages)."""
 
     raw: Any
-    dialect: str
+    dialect: Dialect
     paramstyle: str
     label: str
 
@@ -73,7 +72,7 @@ def _opened(obj: Any, side: str) -> Iterator[_Opened]:
                 raw.close()
         return
     if isinstance(obj, CdcConnection):
-        yield _adapt(obj.raw, f"{obj.name} ({obj.dialect.name})", dialect_of(obj).name)
+        yield _adapt(obj.raw, f"{obj.name} ({obj.dialect.name})", dialect_of(obj))
         return
     opener = getattr(obj, "connection", None)
     if callable(opener):
@@ -83,7 +82,7 @@ def _opened(obj: Any, side: str) -> Iterator[_Opened]:
     yield _adapt(obj, None)
 
 
-def _connect_url(spec: str, side: str) -> tuple[Any, str, str]:
+def _connect_url(spec: str, side: str) -> tuple[Any, str, Dialect]:
     from pytest_cdc.dialects import default_registry
 
     registry = default_registry()
@@ -104,7 +103,7 @@ def _connect_url(spec: str, side: str) -> tuple[Any, str, str]:
         raise DatabaseUnavailable(
             f"the {side} database is not reachable at {url.masked}: {reason}; {fix}"
         ) from None
-    return raw, url.masked, dialect.name
+    return raw, url.masked, dialect
 
 
 def _shared(source: Any, target: Any) -> bool:
@@ -112,111 +111,14 @@ def _shared(source: Any, target: Any) -> bool:
     return target is source and not isinstance(source, str)
 
 
-def _adapt(raw: Any, label: str | None, dialect: str | None = None) -> _Opened:
+def _adapt(raw: Any, label: str | None, dialect: Dialect | None = None) -> _Opened:
     from pytest_cdc.database import dialect_of, paramstyle_of
 
-    name = dialect or dialect_of(raw).name
+    engine = dialect or dialect_of(raw)
     if label is None:
         dsn = getattr(raw, "dsn", None)
-        label = mask_password(f"{name}: {dsn}" if dsn else name)
-    return _Opened(raw, name, paramstyle_of(raw), label)
-
-
-_GENERATORS: dict[str, type[SqlGenerator]] = {
-    "postgresql": postgres.PostgresGenerator,
-    "mssql": tsql.TsqlGenerator,
-}
-
-
-def _generator(conn: _Opened, options: EncodingOptions) -> SqlGenerator:
-    found = _GENERATORS.get(conn.dialect)
-    if found is None:
-        raise ReconcileError(
-            f"reconciliation does not support the {conn.dialect!r} dialect: use postgresql or mssql"
-        )
-    return found(options)
-
-
-# -- one side's session ------------------------------------------------------------------------
-def _pg_in_transaction(raw: Any, side: str) -> bool:
-    status = getattr(raw, "get_transaction_status", None)
-    if status is None:  # pyodbc (psqlODBC): with autocommit off a transaction is open
-        return not raw.autocommit
-    state = int(status())
-    if state == 3:  # psycopg2 TRANSACTION_STATUS_INERROR
-        raise ReconcileError(
-            f"the {side} connection's transaction is aborted by an earlier error: roll it back"
-            " before reconciling"
-        )
-    return state != 0
-
-
-def _begin(
-    stack: contextlib.ExitStack,
-    ex: Executor,
-    *,
-    timeout: float | None,
-    lock_timeout: float | None,
-    snapshot: str | None = None,
-) -> ServerFacts:
-    """Prepare one connection for the comparison; undone when ``stack`` closes.
-
-    PostgreSQL: a read-only REPEATABLE READ transaction of our own (so every statement, and
-    every lane through ``snapshot``, sees the same rows), or a savepoint of the caller's open
-    transaction; the settings are local to it, so its rollback undoes them.  SQL Server: the
-    lock timeout, restored after; the driver's query timeout bounds each statement.
-    """
-    raw = ex.raw
-    if ex.dialect == "mssql":
-        major, old_lock = ex.run("session settings", tsql.PREPARE_QUERY)[0]
-        ex.run("session settings", tsql.lock_timeout_sql(lock_timeout))
-        stack.callback(_quietly, raw, [f"SET LOCK_TIMEOUT {int(old_lock)}"])
-        if hasattr(raw, "timeout"):
-            old_timeout = raw.timeout
-            raw.timeout = 0 if timeout is None else max(1, math.ceil(timeout))
-            stack.callback(setattr, raw, "timeout", old_timeout)
-        return ServerFacts(major=int(major))
-    if _pg_in_transaction(raw, ex.label):
-        ex.run("savepoint", f"SAVEPOINT {_SAVEPOINT}")
-        stack.callback(
-            _quietly,
-            raw,
-            [f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}", f"RELEASE SAVEPOINT {_SAVEPOINT}"],
-        )
-    else:
-        autocommit = raw.autocommit
-        raw.autocommit = False
-        stack.callback(_end_transaction, raw, autocommit)
-        ex.run("snapshot", postgres.BEGIN_SNAPSHOT)
-        if snapshot is not None:
-            ex.run("snapshot", postgres.import_snapshot_sql(snapshot))
-    encoding, version_num, identity, workers, *_ = ex.run(
-        "session settings", postgres.prepare_sql(timeout, lock_timeout)
-    )[0]
-    return ServerFacts(
-        major=int(version_num) // 10000,
-        encoding=str(encoding).upper(),
-        identity=str(identity),
-        workers=int(workers),
-    )
-
-
-def _quietly(raw: Any, statements: Sequence[str]) -> None:
-    """Clean-up statements: they must never hide the error that ended the comparison."""
-    with contextlib.suppress(Exception):
-        cur = raw.cursor()
-        try:
-            for sql in statements:
-                cur.execute(sql)
-        finally:
-            cur.close()
-
-
-def _end_transaction(raw: Any, autocommit: bool) -> None:
-    with contextlib.suppress(Exception):
-        raw.rollback()
-    with contextlib.suppress(Exception):
-        raw.autocommit = autocommit
+        label = mask_password(f"{engine.name}: {dsn}" if dsn else engine.name)
+    return _Opened(raw, engine, paramstyle_of(raw), label)
 
 
 # -- what the catalogs say ---------------------------------------------------------------------
@@ -418,13 +320,18 @@ def _lanes(
     plan would have: on this 2-core machine, two lanes a side over one shared server took
     7.9 s instead of 6.5 s.  Borrowed connections, pools and handles are used as given, alone.
     """
-    if not isinstance(obj, str) or side.executor.dialect != "postgresql" or facts.workers < 2:
+    if not isinstance(obj, str) or facts.workers < 2:
         return
-    snapshot = str(side.run("snapshot", postgres.EXPORT_SNAPSHOT)[0][0])
+    dialect = side.executor.dialect
+    snapshot = dialect.export_snapshot(side.executor)
+    if snapshot is None:
+        return  # no way to give the lanes the side's view
     for _ in range(facts.workers - 1):
         extra = stack.enter_context(_opened(obj, side.label))
         ex = Executor(side.label, extra.raw, extra.dialect, extra.paramstyle, timeout)
-        _begin(stack, ex, timeout=timeout, lock_timeout=lock_timeout, snapshot=snapshot)
+        dialect.begin_comparison(
+            stack, ex, timeout=timeout, lock_timeout=lock_timeout, snapshot=snapshot
+        )
         side.extra.append(Side(side.label, ex, side.gen, side.table, side.where))
 
 
@@ -488,11 +395,15 @@ def reconcile(
         dst_ex = Executor("target", dst.raw, dst.dialect, dst.paramstyle, timeout)
         if dst.raw is src.raw:
             dst_ex.lock = src_ex.lock
-        src_gen, dst_gen = _generator(src, options), _generator(dst, options)
-        src_facts = _begin(stack, src_ex, timeout=timeout, lock_timeout=lock_timeout)
+        src_gen, dst_gen = src.dialect.checksum_sql(options), dst.dialect.checksum_sql(options)
+        src_facts = src.dialect.begin_comparison(
+            stack, src_ex, timeout=timeout, lock_timeout=lock_timeout
+        )
         dst_facts = src_facts
         if dst.raw is not src.raw:
-            dst_facts = _begin(stack, dst_ex, timeout=timeout, lock_timeout=lock_timeout)
+            dst_facts = dst.dialect.begin_comparison(
+                stack, dst_ex, timeout=timeout, lock_timeout=lock_timeout
+            )
         src_ref = _table_ref(src_ex, src_gen, table)
         dst_ref = _table_ref(dst_ex, dst_gen, target_table or table)
         src_cols, dst_cols = _columns(src_ex, src_gen, src_ref), _columns(dst_ex, dst_gen, dst_ref)
@@ -522,7 +433,7 @@ def reconcile(
             # same cores.  Only speed depends on this, never a checksum.
             half = src_facts.workers // 2
             for ex in (src_ex, dst_ex):
-                ex.run("session settings", postgres.workers_sql(half))
+                ex.dialect.share_workers(ex, half)
             src_facts = dataclasses.replace(src_facts, workers=half)
             dst_facts = dataclasses.replace(dst_facts, workers=half)
         dst_where = target_where if target_where is not None else where
@@ -566,9 +477,8 @@ def reconcile(
             width = float(rows[0][0]) if rows and rows[0][0] is not None else 0.0
             settings = choose_segment_size(settings, aggregation, width, estimate())
         if settings.aggregation == "ordered" and dst.raw is not src.raw:
-            lane_bounds = {"timeout": timeout, "lock_timeout": lock_timeout}
-            _lanes(stack, source, src_side, src_facts, **lane_bounds)
-            _lanes(stack, target, dst_side, dst_facts, **lane_bounds)
+            for obj, side, server in ((source, src_side, src_facts), (target, dst_side, dst_facts)):
+                _lanes(stack, obj, side, server, timeout=timeout, lock_timeout=lock_timeout)
         report = ReconcileReport(
             source=src.label,
             target=dst.label,
@@ -635,7 +545,7 @@ def row_counts(
             ex = Executor(label, conn.raw, conn.dialect, conn.paramstyle, timeout)
             if sides and conn.raw is sides[0].executor.raw:
                 ex.lock = sides[0].executor.lock
-            gen = _generator(conn, options)
+            gen = conn.dialect.checksum_sql(options)
             sides.append(Side(label, ex, gen, _table_ref(ex, gen, name), where))
 
         def count(side: Side) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pytest_cdc.checksums.encoding import (
     LENGTH_PREFIXED,
@@ -21,6 +21,9 @@ from pytest_cdc.checksums.encoding import (
     TypeClass,
 )
 from pytest_cdc.checksums.keys import NULL_SEGMENT
+
+if TYPE_CHECKING:
+    from pytest_cdc.dialects.base import Dialect
 
 #: Alias of the scanned table in every generated query.
 TABLE_ALIAS = "t"
@@ -77,8 +80,6 @@ class Scope:
 class SqlGenerator:
     """Base of the per-engine generators; subclasses override the small pieces."""
 
-    name: ClassVar[str] = ""
-    sqlglot_dialect: ClassVar[str] = ""
     apply_keyword: ClassVar[str] = "CROSS JOIN LATERAL"
     concat_operator: ClassVar[str] = " || "
     #: Key column types (catalog data_type -> the type class it must be compared as) whose
@@ -92,8 +93,11 @@ class SqlGenerator:
     #: so that COALESCE(field, 'N') can replace a CASE (cheaper on PostgreSQL).
     null_propagating: ClassVar[bool] = False
 
-    def __init__(self, options: EncodingOptions | None = None) -> None:
+    def __init__(self, options: EncodingOptions | None = None, *, dialect: Dialect) -> None:
         self.options = options or EncodingOptions()
+        #: The engine whose SQL this writes: it owns identifier quoting (and its NUL check),
+        #: one rule for the fixtures, the index DDL and the checksum SQL.
+        self.dialect = dialect
 
     # -- what the comparison reads from the engine's catalogs (each engine overrides) -----
     #: The connection's default schema, for unqualified table names.
@@ -126,11 +130,7 @@ class SqlGenerator:
 
     # -- small pieces each engine overrides ------------------------------------------------
     def quote(self, name: str) -> str:
-        # The dialect registry owns identifier quoting (and its NUL check): one rule for the
-        # fixtures, the index DDL and the checksum SQL.
-        from pytest_cdc.dialects import get_dialect
-
-        return get_dialect(self.name).quote_identifier(name)
+        return self.dialect.quote_identifier(name)
 
     def string_literal(self, text: str) -> str:
         """A string literal of ``text`` that reads back as ``text`` whatever the session's

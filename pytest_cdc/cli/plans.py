@@ -80,7 +80,12 @@ def register(subparsers: Any) -> None:
         metavar="PREDICATE",
         help='predicate of the rows reconciliation reads, e.g. "deleted = false"',
     )
-    p.add_argument("--dialect", required=True, choices=("postgresql", "mssql"))
+    p.add_argument(
+        "--dialect",
+        required=True,
+        type=_dialect,
+        help="the target engine: postgresql (postgres, pg) or mssql (sqlserver, tsql)",
+    )
     p.add_argument("--fillfactor", type=int, help="fill factor percentage (10..100)")
     p.add_argument(
         "--no-concurrently",
@@ -110,6 +115,16 @@ def _common(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="exit 1 when a plan contains a table or index scan",
     )
+
+
+def _dialect(name: str) -> Any:
+    """An argparse type: any name the dialect registry knows (aliases too)."""
+    from pytest_cdc.dialects import get_dialect
+
+    try:
+        return get_dialect(name)
+    except CdcError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # -- database connections ------------------------------------------------------------------

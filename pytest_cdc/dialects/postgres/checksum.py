@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pytest_cdc.checksums.encoding import Column, ColumnPair, TypeClass
+from pytest_cdc.checksums.encoding import Column, ColumnPair, EncodingOptions, TypeClass
 from pytest_cdc.checksums.sqlgen import Scope, ServerFacts, SqlGenerator
+
+if TYPE_CHECKING:
+    from pytest_cdc.dialects.base import Dialect
 
 #: information_schema data_type -> type class.
 TYPE_CLASSES: dict[str, TypeClass] = {
@@ -65,8 +68,13 @@ CATALOG_QUERY = (
 
 
 class PostgresGenerator(SqlGenerator):
-    name: ClassVar[str] = "postgresql"
-    sqlglot_dialect: ClassVar[str] = "postgres"
+    def __init__(
+        self, options: EncodingOptions | None = None, *, dialect: Dialect | None = None
+    ) -> None:
+        from pytest_cdc.dialects.postgres import PostgresDialect
+
+        super().__init__(options, dialect=dialect or PostgresDialect())
+
     apply_keyword: ClassVar[str] = "CROSS JOIN LATERAL"
     null_propagating: ClassVar[bool] = True
     # Text keys are left out: their "C" order cannot use an index built with the database's
