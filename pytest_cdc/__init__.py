@@ -45,9 +45,9 @@ _LAZY: dict[str, str] = {
     "analyze_sqlserver_query": "pytest_cdc.analysis",
     "analyze_plan": "pytest_cdc.analysis",
     "row_count": "pytest_cdc.analysis",
-    "CdcQueries": "pytest_cdc.plan_plugin",
-    "AssertNumQueries": "pytest_cdc.plan_plugin",
-    "RecordedQuery": "pytest_cdc.plan_plugin",
+    "CdcQueries": "pytest_cdc.plugin.queries",
+    "AssertNumQueries": "pytest_cdc.plugin.queries",
+    "RecordedQuery": "pytest_cdc.plugin.queries",
     # checksums
     "reconcile": "pytest_cdc.checksums",
     "assert_checksums_match": "pytest_cdc.checksums",
@@ -119,9 +119,9 @@ if TYPE_CHECKING:
         recommend_indexes_for_reconciliation,
     )
     from pytest_cdc.metrics import PoolMetrics
-    from pytest_cdc.plan_plugin import AssertNumQueries, CdcQueries, RecordedQuery
     from pytest_cdc.plans import MissingIndex, Plan, PlanNode, Statement
     from pytest_cdc.plans.load import load_plan
+    from pytest_cdc.plugin.queries import AssertNumQueries, CdcQueries, RecordedQuery
     from pytest_cdc.pool import ConnectionPool
     from pytest_cdc.pools import (
         close_pools,

@@ -145,7 +145,7 @@ class DatabaseHandle:
         assert self.url is not None and self.dialect is not None
         self._main_database = self.url.database
         try:
-            conn = self._connect_raw()
+            conn = self.connect_raw()
         except CdcError:
             raise
         except Exception as exc:
@@ -201,10 +201,12 @@ class DatabaseHandle:
         assert self.url is not None and self.dialect is not None
         return self.dialect.connector(self.url, database=database)
 
-    def _connect_raw(self, database: str | None = None) -> Any:
+    def connect_raw(self, database: str | None = None) -> Any:
+        """A new driver connection (autocommit on) to ``database`` (default: the main one)."""
         return self._connector(database).connect(timeout=10)
 
-    def _wrap(self, raw: Any, **kwargs: Any) -> CdcConnection:
+    def wrap(self, raw: Any, **kwargs: Any) -> CdcConnection:
+        """``raw``, a driver connection to this database, as a recording CdcConnection."""
         assert self.dialect is not None
         return CdcConnection(
             raw, self.dialect, name=self.name, paramstyle=self._connector().paramstyle, **kwargs
@@ -218,7 +220,7 @@ class DatabaseHandle:
         assert self.dialect is not None
         self._template = self.session.new_database_name(self.name, "tpl")
         self._create_database(self._template, template=None)
-        raw = self._connect_raw(self._template)
+        raw = self.connect_raw(self._template)
         try:
             for path in self.session.settings.load:
                 self.session.load_file(self, raw, path)
@@ -236,7 +238,7 @@ class DatabaseHandle:
         # statement would cost two connects per database-isolated test.
         with self._admin_lock:
             if self._admin_conn is None:
-                self._admin_conn = self._connect_raw()
+                self._admin_conn = self.connect_raw()
             try:
                 cur = self._admin_conn.cursor()
                 try:
@@ -285,7 +287,7 @@ class DatabaseHandle:
             self._create_database(name, template=self._template)
         else:
             self._create_database(name, template=None)
-            raw = self._connect_raw(name)
+            raw = self.connect_raw(name)
             try:
                 for path in self.session.settings.load:
                     self.session.load_file(self, raw, path)
@@ -315,7 +317,7 @@ class DatabaseHandle:
     def connect(self, database: str | None = None) -> CdcConnection:
         """A new, unpooled connection (autocommit on); the caller closes it."""
         self.prepare()
-        return self._wrap(self._connect_raw(database or self._main_database))
+        return self.wrap(self.connect_raw(database or self._main_database))
 
     def close(self) -> None:
         if self._pool is not None:
@@ -420,39 +422,6 @@ class CdcSession:
     def close(self) -> None:
         for handle in self.handles.values():
             handle.close()
-
-
-def _worker_id(config: Any) -> str:
-    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
-    return str(workerinput["workerid"]) if workerinput else "main"
-
-
-def session_for(config: Any) -> CdcSession:
-    """The session of this pytest run, built on first use (raises CdcError on bad settings).
-
-    Dialects are collected through ``pytest_cdc_register_dialects`` at this point, so a
-    dialect from any conftest.py loaded by then is known.
-    """
-    from pytest_cdc.dialects import DialectRegistry
-    from pytest_cdc.fixtures import SESSION_KEY, SETTINGS_KEY
-
-    session: CdcSession | None = config.stash.get(SESSION_KEY, None)
-    if session is None:
-        registry = DialectRegistry()
-        config.hook.pytest_cdc_register_dialects(registry=registry)
-        session = CdcSession(
-            config.stash[SETTINGS_KEY],
-            registry,
-            worker=_worker_id(config),
-            on_ready=lambda handle: config.hook.pytest_cdc_database_ready(
-                name=handle.name, handle=handle
-            ),
-            loader=lambda handle, raw, path: config.hook.pytest_cdc_load_schema(
-                handle=handle, connection=raw, path=path
-            ),
-        )
-        config.stash[SESSION_KEY] = session
-    return session
 
 
 def load_script(handle: DatabaseHandle, raw: Any, path: str) -> None:

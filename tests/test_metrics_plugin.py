@@ -14,13 +14,14 @@ import pytest
 
 # Imported here, in the outer process, so that pytester's in-process runs (which forget the
 # modules they import) all share this one module and its session registry.
-from pytest_cdc import metrics, metrics_plugin
-from pytest_cdc.metrics_plugin import ENV_FILE, ENV_PUSHGATEWAY, resolve_settings
+from pytest_cdc import metrics
+from pytest_cdc.plugin import metrics as metrics_plugin
+from pytest_cdc.plugin.metrics import ENV_FILE, ENV_PUSHGATEWAY, resolve_settings
 
 URL = os.environ.get("PYTEST_CDC_TEST_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 # The inner runs load only this plugin (and not the rest of pytest-cdc), by module name.
-PLUGIN = ("-p", "no:cdc", "-p", "pytest_cdc.metrics_plugin")
+PLUGIN = ("-p", "no:cdc", "-p", "pytest_cdc.plugin.metrics")
 # This module imported the plugin already, so the inner run cannot assertion-rewrite it.
 QUIET = ("-W", "ignore::pytest.PytestAssertRewriteWarning")
 
@@ -165,7 +166,7 @@ def test_options_are_in_the_cdc_group(pytester: pytest.Pytester) -> None:
 
 def test_plugin_import_is_light() -> None:
     code = (
-        "import sys, pytest_cdc.metrics_plugin\n"
+        "import sys, pytest_cdc.plugin.metrics\n"
         "heavy = {'prometheus_client', 'psycopg2', 'pyodbc', 'sqlglot'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
     )

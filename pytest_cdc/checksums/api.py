@@ -32,6 +32,7 @@ from pytest_cdc.errors import (
     ReconcileError,
     UnsupportedDialect,
     connect_fix,
+    fail,
     first_line,
 )
 from pytest_cdc.urls import mask_password
@@ -515,13 +516,10 @@ def assert_checksums_match(
     The message gives the counts first, then the first differing keys with their column
     values side by side.  Takes the keyword arguments of :func:`reconcile`.
     """
-    import pytest
-
+    __tracebackhide__ = True
     report = reconcile(source, target, table=table, key=key, **kwargs)
     if not report.equal:
-        pytest.fail(
-            "checksums differ: " + report.to_text(limit=kwargs.get("show", 10)), pytrace=False
-        )
+        fail("checksums differ: " + report.to_text(limit=kwargs.get("show", 10)))
     return report
 
 
@@ -570,16 +568,14 @@ def assert_row_counts_match(
     exact: bool = True,
 ) -> tuple[int, int]:
     """Fail unless both sides hold as many rows; ``exact=False`` compares statistics only."""
-    import pytest
-
+    __tracebackhide__ = True
     src_rows, dst_rows = row_counts(
         source, target, table=table, target_table=target_table, where=where, exact=exact
     )
     if src_rows != dst_rows:
         how = "rows" if exact else "rows (planner statistics; pass exact=True to count)"
-        pytest.fail(
+        fail(
             f"row counts differ: source {table} has {src_rows} {how}, target"
-            f" {target_table or table} has {dst_rows} (difference {dst_rows - src_rows:+d})",
-            pytrace=False,
+            f" {target_table or table} has {dst_rows} (difference {dst_rows - src_rows:+d})"
         )
     return src_rows, dst_rows

@@ -14,8 +14,7 @@ While a pytest session runs, the registry that hook filled is the active one, so
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pytest_cdc.dialects.base import Dialect
@@ -137,14 +136,15 @@ def default_registry() -> DialectRegistry:
     return _builtin
 
 
-@contextmanager
-def activate(registry: DialectRegistry) -> Iterator[DialectRegistry]:
-    """Make ``registry`` the one :func:`get_dialect` asks, until the block ends."""
+def activate(registry: DialectRegistry) -> Callable[[], None]:
+    """Make ``registry`` the one :func:`get_dialect` asks; returns what undoes it."""
     _active.append(registry)
-    try:
-        yield registry
-    finally:
-        _active.remove(registry)
+
+    def deactivate() -> None:
+        if registry in _active:
+            _active.remove(registry)
+
+    return deactivate
 
 
 def get_dialect(name: str) -> Dialect:

@@ -11,11 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_cdc import settings as _settings
 from pytest_cdc.errors import CdcError
-from pytest_cdc.fixtures import (
-    SESSION_KEY,
-    SETTINGS_KEY,
+from pytest_cdc.plugin import options
+from pytest_cdc.plugin.fixtures import (
     cdc_connect,
     cdc_databases,
     cdc_db,
@@ -24,6 +22,7 @@ from pytest_cdc.fixtures import (
     cdc_source,
     cdc_target,
 )
+from pytest_cdc.plugin.stash import SESSION_KEY, SETTINGS_KEY, session_for
 
 if TYPE_CHECKING:
     from pytest_cdc.dialects import DialectRegistry
@@ -40,17 +39,17 @@ __all__ = [
 ]
 
 # Plugin modules owned by the feature areas; each is import-light in the same way.
-pytest_plugins = ["pytest_cdc.plan_plugin", "pytest_cdc.metrics_plugin"]
+pytest_plugins = ["pytest_cdc.plugin.queries", "pytest_cdc.plugin.metrics"]
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    from pytest_cdc import hookspecs
+    from pytest_cdc.plugin import hookspecs
 
     pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    _settings.addoption(parser)
+    options.addoption(parser)
 
 
 class BuiltinDialects:
@@ -75,15 +74,13 @@ def pytest_configure(config: pytest.Config) -> None:
         " one database name or a list of names.",
     )
     try:
-        resolved = _settings.resolve(config)
+        resolved = options.resolve(config)
         config.stash[SETTINGS_KEY] = resolved
         config.pluginmanager.register(BuiltinDialects(), "cdc-builtin-dialects")
         # With only the embedded default there is nothing to check yet, and building the
         # session (dialects, URL parsing) waits for the first test that asks for a database;
         # URLs and load files are checked now, so a typo is a usage error before any test.
         if resolved.load or any(spec != "embedded" for spec in resolved.databases.values()):
-            from pytest_cdc.session import session_for
-
             session_for(config)
     except CdcError as exc:
         raise pytest.UsageError(str(exc)) from None
