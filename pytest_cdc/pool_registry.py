@@ -1,7 +1,7 @@
 """Module-level pools for scripts: ``initialize_pools()``, ``get_postgres_pool()``, ...
 
 Kept from the seed project so existing scripts keep working (also importable from
-:mod:`pytest_cdc.pools`, its old name); tests use the fixtures instead.
+:mod:`pytest_cdc` itself); tests use the fixtures instead.
 Config dicts use the keys in :data:`CONFIG_KEYS`; ``driver`` picks pyodbc when it names an
 ODBC driver (for PostgreSQL, e.g. ``"PostgreSQL Unicode"``; psycopg2 otherwise).
 """

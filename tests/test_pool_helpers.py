@@ -1,5 +1,5 @@
 """The seed's module-level helpers: initialize_pools(), get_*_pool(), close_pools()
-(pytest_cdc.pool_registry, also importable from pytest_cdc.pools and pytest_cdc)."""
+(pytest_cdc.pool_registry, also importable from pytest_cdc)."""
 
 from __future__ import annotations
 
@@ -100,10 +100,9 @@ def test_unknown_config_key_suggests_the_right_one() -> None:
         initialize_pools(postgres_config={**PG, "max_sise": 3})
 
 
-def test_old_and_package_import_paths_are_the_same_functions() -> None:
+def test_the_package_import_path_gives_the_same_functions() -> None:
     import pytest_cdc
-    from pytest_cdc import pool_registry, pools
+    from pytest_cdc import pool_registry
 
     for name in ("initialize_pools", "get_postgres_pool", "get_sqlserver_pool", "close_pools"):
-        assert getattr(pools, name) is getattr(pool_registry, name)
         assert getattr(pytest_cdc, name) is getattr(pool_registry, name)
