@@ -20,7 +20,7 @@ from pytest_cdc_hooks.parsing import Parsed, parse_statement, statement_kind
 from pytest_cdc_hooks.rules import Context, RuleRegistry
 from pytest_cdc_hooks.schema import Schema
 from pytest_cdc_hooks.source import normalize_newlines, parse_noqa
-from pytest_cdc_hooks.splitting import ScanIssue, Statement, split_statements
+from pytest_cdc_hooks.splitting import ScanIssue, SqlStatement, split_statements
 
 __all__ = ["Stats", "analyze", "lint_text", "node_offset"]
 
@@ -42,7 +42,7 @@ class Stats:
         return [self.statements, self.ok, self.skipped, self.not_understood]
 
 
-_SPLIT: dict[tuple[str, str], tuple[list[Statement], list[ScanIssue]]] = {}
+_SPLIT: dict[tuple[str, str], tuple[list[SqlStatement], list[ScanIssue]]] = {}
 _PARSED: dict[tuple[str, int, str], Parsed] = {}
 
 #: Statements that can change the schema model; the schema loader parses nothing else.
@@ -85,7 +85,7 @@ def analyze(
     return parsed, issues, stats
 
 
-def node_offset(node: exp.Expression | None, stmt: Statement) -> int:
+def node_offset(node: exp.Expression | None, stmt: SqlStatement) -> int:
     """File offset of the earliest token under ``node`` (the statement start if none is known)."""
     if node is None:
         return stmt.start
@@ -125,7 +125,7 @@ def lint_text(
     # findings made a statement with many findings quadratic.
     fingerprints: dict[int, str] = {}
 
-    def about(stmt: Statement) -> str:
+    def about(stmt: SqlStatement) -> str:
         known = fingerprints.get(stmt.start)
         if known is None:
             known = fingerprints[stmt.start] = fingerprint(stmt.text)
@@ -142,7 +142,7 @@ def lint_text(
     ctx = Context(
         path=path,
         dialect=dialect,
-        stmt=Statement("", 0, 0),
+        stmt=SqlStatement("", 0, 0),
         is_ddl=is_ddl,
         is_query=is_query,
         schemas=(local, schema) if schema is not None else (local,),

@@ -7,6 +7,9 @@ for dialect rules sqlglot does not know: ``GO`` batch separators, T-SQL statemen
 semicolons, ``BEGIN ... END`` / ``IF`` wrappers and PostgreSQL ``DO $$ ... $$`` blocks, whose
 DDL is pulled out and checked like top-level statements.
 
+Long because it is one scanner for both dialects: the tokens they share, and T-SQL's
+statements without semicolons and its IF/BEGIN wrappers, are read in one pass.
+
 The scanner only understands what is needed to find statement boundaries: comments (nested
 ``/* */``), string literals, quoted identifiers, dollar quotes, parentheses and a few keywords.
 """
@@ -16,10 +19,10 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-__all__ = ["ScanIssue", "Statement", "split_batches", "split_statements"]
+__all__ = ["ScanIssue", "SqlStatement", "split_batches", "split_statements"]
 
 
-class Statement(NamedTuple):
+class SqlStatement(NamedTuple):
     """One statement: ``text`` is ``source[start:end]`` of the whole file."""
 
     text: str
@@ -247,13 +250,13 @@ def _starts_line(text: str, offset: int) -> bool:
 
 def split_statements(
     text: str, dialect: str, *, start: int = 0, end: int | None = None
-) -> tuple[list[Statement], list[ScanIssue]]:
+) -> tuple[list[SqlStatement], list[ScanIssue]]:
     """Statements of ``text`` (top level first, nested DDL after its wrapper) and scan issues."""
     end = len(text) if end is None else end
     issues: list[ScanIssue] = []
     tsql = dialect == "tsql"
     toks = _tokens(text, start, end, tsql, issues)
-    statements: list[Statement] = []
+    statements: list[SqlStatement] = []
     if tsql:
         _split_tsql(text, toks, statements, issues, nested=False)
     else:
@@ -290,7 +293,7 @@ def split_batches(text: str, dialect: str) -> list[tuple[str, int]]:
 
 
 def _emit(
-    text: str, toks: list[_Tok], out: list[Statement], issues: list[ScanIssue], nested: bool
+    text: str, toks: list[_Tok], out: list[SqlStatement], issues: list[ScanIssue], nested: bool
 ) -> None:
     if not toks:
         return
@@ -306,7 +309,7 @@ def _emit(
     if depth > 0:
         issues.append(ScanIssue(toks[0].start, f"{depth} unclosed '(' in this statement"))
     s, e = toks[0].start, toks[-1].end
-    out.append(Statement(text[s:e], s, e, nested))
+    out.append(SqlStatement(text[s:e], s, e, nested))
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------
@@ -319,7 +322,9 @@ _PLPGSQL_PREFIX = re.compile(
 _DDL_START = re.compile(r"(?:CREATE|ALTER|DROP|COMMENT)\b", re.I)
 
 
-def _split_pg(text: str, toks: list[_Tok], out: list[Statement], issues: list[ScanIssue]) -> None:
+def _split_pg(
+    text: str, toks: list[_Tok], out: list[SqlStatement], issues: list[ScanIssue]
+) -> None:
     current: list[_Tok] = []
     for tok in toks:
         if tok.kind == "semi":
@@ -335,7 +340,9 @@ def _split_pg(text: str, toks: list[_Tok], out: list[Statement], issues: list[Sc
     _finish_pg(text, current, out, issues)
 
 
-def _finish_pg(text: str, toks: list[_Tok], out: list[Statement], issues: list[ScanIssue]) -> None:
+def _finish_pg(
+    text: str, toks: list[_Tok], out: list[SqlStatement], issues: list[ScanIssue]
+) -> None:
     _emit(text, toks, out, issues, nested=False)
     if toks and toks[0].upper == "DO":
         body = next((t for t in toks if t.kind == "dollar"), None)
@@ -345,7 +352,7 @@ def _finish_pg(text: str, toks: list[_Tok], out: list[Statement], issues: list[S
 
 
 def _plpgsql_ddl(
-    text: str, start: int, end: int, out: list[Statement], issues: list[ScanIssue]
+    text: str, start: int, end: int, out: list[SqlStatement], issues: list[ScanIssue]
 ) -> None:
     """The DDL statements inside a PL/pgSQL block, with their file offsets."""
     inner_issues: list[ScanIssue] = []
@@ -388,7 +395,7 @@ MAX_NESTING = 64
 def _split_tsql(
     text: str,
     toks: list[_Tok],
-    out: list[Statement],
+    out: list[SqlStatement],
     issues: list[ScanIssue],
     nested: bool,
     level: int = 0,
@@ -481,7 +488,7 @@ def _tsql_statement_end(text: str, toks: list[_Tok], i: int) -> int:
 def _tsql_statement(
     text: str,
     toks: list[_Tok],
-    out: list[Statement],
+    out: list[SqlStatement],
     issues: list[ScanIssue],
     nested: bool,
     level: int,
@@ -493,7 +500,7 @@ def _tsql_statement(
     if wrapper and level >= MAX_NESTING:
         s, e = toks[0].start, toks[-1].end
         problem = f"IF/WHILE/BEGIN blocks nest deeper than {MAX_NESTING} levels: not split further"
-        out.append(Statement(text[s:e], s, e, nested, problem))
+        out.append(SqlStatement(text[s:e], s, e, nested, problem))
         return
     if first in ("IF", "WHILE"):
         # Skip the condition: everything up to the first statement keyword at depth 0.
@@ -520,7 +527,7 @@ def _tsql_statement(
 
 
 def _unwrap_branches(
-    text: str, toks: list[_Tok], out: list[Statement], issues: list[ScanIssue], level: int
+    text: str, toks: list[_Tok], out: list[SqlStatement], issues: list[ScanIssue], level: int
 ) -> None:
     """Emit the statements inside ``BEGIN ... END [ELSE ...]`` (or a bare body statement)."""
     if toks and toks[0].upper == "BEGIN":

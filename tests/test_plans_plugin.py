@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pytest_cdc.plugin.queries import statement_kind
+from pytest_cdc.plugin.queries import checked_statement
 
 CONFTEST = """
 pytest_plugins = ["pytest_cdc.plugin.queries"]
@@ -200,4 +200,4 @@ def test_cdc_queries_records_and_counts(pt: pytest.Pytester) -> None:
     ],
 )
 def test_statement_kind(sql: str, kind: str | None) -> None:
-    assert statement_kind(sql) == kind
+    assert checked_statement(sql) == kind

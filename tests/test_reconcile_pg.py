@@ -337,7 +337,7 @@ def test_one_pool_of_one_serves_both_sides(pg: Any, pair: list[str]) -> None:
 
 
 def test_sides_on_one_server_share_its_parallel_workers(pg: Any, pair: list[str]) -> None:
-    from pytest_cdc.checksums import api
+    from pytest_cdc.checksums.connections import shared
 
     def workers(conn: Any) -> int:
         cur = conn.cursor()
@@ -346,8 +346,8 @@ def test_sides_on_one_server_share_its_parallel_workers(pg: Any, pair: list[str]
 
     # One URL string on both sides opens two connections (the passes run at once); one
     # connection object, pool or handle is used once.
-    assert not api._shared(server_url(), server_url())
-    assert api._shared(pg, pg)
+    assert not shared(server_url(), server_url())
+    assert shared(pg, pg)
     other = connect()
     try:
         before = workers(pg)

@@ -11,7 +11,7 @@ from sqlglot import exp
 
 from pytest_cdc.errors import ConfigError, did_you_mean
 from pytest_cdc_hooks.schema import Schema, Table, table_key
-from pytest_cdc_hooks.splitting import Statement
+from pytest_cdc_hooks.splitting import SqlStatement
 
 __all__ = ["Check", "Context", "Hit", "Rule", "RuleRegistry"]
 
@@ -28,7 +28,7 @@ class Context:
 
     path: str
     dialect: str  # sqlglot name: "postgres" or "tsql"
-    stmt: Statement
+    stmt: SqlStatement
     is_ddl: bool = False
     is_query: bool = True
     #: tables created earlier in this file (table keys): new, empty, no need to build online
@@ -36,7 +36,7 @@ class Context:
     #: the file's own CREATE TABLEs, then the configured DDL files
     schemas: tuple[Schema, ...] = ()
     #: every statement of the file, in order (for rules about the file as a whole)
-    statements: Sequence[Statement] = ()
+    statements: Sequence[SqlStatement] = ()
     #: tables a not-understood CREATE TABLE earlier in this file may create -> its line
     maybe_created: dict[str, int] = field(default_factory=dict)
     #: values a rule computes once per file (keyed by the rule's code): a rule that looked at

@@ -13,113 +13,36 @@ import contextlib
 import dataclasses
 import functools
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, TypeVar
 
 from pytest_cdc.checksums import keys as key_facts
-from pytest_cdc.checksums.diff import Reconciler, Settings, Side
+from pytest_cdc.checksums.connections import opened, shared
+from pytest_cdc.checksums.decisions import (
+    SideFacts,
+    choose_aggregation,
+    choose_segment_size,
+)
+from pytest_cdc.checksums.diff import Reconciler, RunSettings, Side
 from pytest_cdc.checksums.encoding import Column, ColumnPair, EncodingOptions, pair_format
 from pytest_cdc.checksums.execution import Executor
-from pytest_cdc.checksums.keys import IndexColumn
 from pytest_cdc.checksums.report import ReconcileReport
 from pytest_cdc.checksums.sqlgen import ServerFacts, SqlGenerator, TableRef
-from pytest_cdc.dialects.base import Dialect
 from pytest_cdc.errors import (
-    CdcError,
-    DatabaseUnavailable,
     ReconcileError,
     UnsupportedDialect,
-    connect_fix,
     fail,
-    first_line,
 )
-from pytest_cdc.urls import mask_password
 
 T = TypeVar("T")
 
-AGGREGATIONS = ("auto", "sum", "ordered")
 #: Default bounds for a gate job: a statement may run 15 minutes (the whole-table pass of a
 #: large table is one statement per side), and a read waits at most 30 s for a lock.
 DEFAULT_TIMEOUT = 900.0
 DEFAULT_LOCK_TIMEOUT = 30.0
-#: Seconds to wait for a connection to a server given by URL.
-CONNECT_TIMEOUT = 10
 _SAVEPOINT = "cdc_reconcile"
-
-
-@dataclass
-class _Opened:
-    """A DB-API connection with its engine, and where it leads (for messages)."""
-
-    raw: Any
-    dialect: Dialect
-    paramstyle: str
-    label: str
-
-
-@contextlib.contextmanager
-def _opened(obj: Any, side: str) -> Iterator[_Opened]:
-    """Adapt whatever the caller passed into a raw DB-API connection plus its dialect."""
-    from pytest_cdc.database import CdcConnection, dialect_of
-
-    if isinstance(obj, str):
-        raw, url_masked, dialect = _connect_url(obj, side)
-        try:
-            yield _adapt(raw, url_masked, dialect)
-        finally:
-            with contextlib.suppress(Exception):
-                raw.close()
-        return
-    if isinstance(obj, CdcConnection):
-        yield _adapt(obj.raw, f"{obj.name} ({obj.dialect.name})", dialect_of(obj))
-        return
-    opener = getattr(obj, "connection", None)
-    if callable(opener):
-        with opener() as conn, _opened(conn, side) as adapted:
-            yield adapted
-        return
-    yield _adapt(obj, None)
-
-
-def _connect_url(spec: str, side: str) -> tuple[Any, str, Dialect]:
-    from pytest_cdc.dialects import default_registry
-
-    registry = default_registry()
-    url = registry.parse(spec, name=side)
-    if url.scheme in ("embedded", "docker"):
-        raise ReconcileError(
-            f"the {side} {url.masked!r} is not a server URL: give postgresql://USER@HOST:PORT/DB"
-            " or mssql://USER:PASSWORD@HOST:PORT/DB"
-        )
-    dialect = registry.for_scheme(url.scheme)
-    try:
-        raw = dialect.connector(url).connect(timeout=CONNECT_TIMEOUT)
-    except CdcError:
-        raise
-    except Exception as exc:
-        reason = first_line(exc)
-        fix = connect_fix(reason) or "check that it runs and that the host and port are right"
-        raise DatabaseUnavailable(
-            f"the {side} database is not reachable at {url.masked}: {reason}; {fix}"
-        ) from None
-    return raw, url.masked, dialect
-
-
-def _shared(source: Any, target: Any) -> bool:
-    """Whether both sides must use one connection: the same connection, pool or handle."""
-    return target is source and not isinstance(source, str)
-
-
-def _adapt(raw: Any, label: str | None, dialect: Dialect | None = None) -> _Opened:
-    from pytest_cdc.database import dialect_of, paramstyle_of
-
-    engine = dialect or dialect_of(raw)
-    if label is None:
-        dsn = getattr(raw, "dsn", None)
-        label = mask_password(f"{engine.name}: {dsn}" if dsn else engine.name)
-    return _Opened(raw, engine, paramstyle_of(raw), label)
 
 
 # -- what the catalogs say ---------------------------------------------------------------------
@@ -194,80 +117,6 @@ def _pairs(
     return out[: len(keys)], out
 
 
-@dataclass(frozen=True)
-class SideFacts:
-    """What one side's server and catalog say, for the decisions below (pure functions)."""
-
-    label: str
-    gen: SqlGenerator
-    table: TableRef
-    server: ServerFacts
-    indexes: tuple[IndexColumn, ...]
-
-
-def choose_aggregation(
-    wanted: str, sides: Sequence[SideFacts], key_pairs: Sequence[ColumnPair]
-) -> str:
-    """The segment aggregation both sides can run: docs/checksum.md, "Aggregation".
-
-    "ordered" (one MD5 a segment over its rows in key order) needs key columns that both
-    engines order alike and that lead an index on both sides; "auto" takes it when it can and
-    otherwise falls back to the additive per-row sums, which work for any key.
-    """
-    if wanted not in AGGREGATIONS:
-        raise ReconcileError(
-            f"aggregation={wanted!r} is not one of {', '.join(AGGREGATIONS)}: pass one of those"
-        )
-    if wanted == "sum":
-        return "sum"
-    why = None
-    for side in sides:
-        gen, label = side.gen, side.label
-        names = [k.on(label).name for k in key_pairs]
-        if not gen.ordered_key(key_pairs, label):
-            types = ", ".join(repr(k.on(label).data_type) for k in key_pairs)
-            kinds = ", ".join(sorted(gen.ordered_key_types))
-            many = "" if gen.composite_ordered_keys else " one"
-            why = f"it needs{many} key column(s) of type {kinds}; the {label} key is {types}"
-            break
-        unavailable = gen.ordered_unavailable(side.server.major)
-        if unavailable is not None:
-            why = unavailable.replace("the server", f"the {label}")
-            break
-        if not key_facts.leads_an_index(side.indexes, names):
-            why = (
-                f"the {label} key ({', '.join(names)}) of {str(side.table)!r} must be NOT NULL"
-                " and lead an index, in that order"
-            )
-            break
-    if why is None:
-        return "ordered"
-    if wanted == "ordered":
-        raise ReconcileError(f"aggregation='ordered' cannot be used: {why}; pass aggregation='sum'")
-    return "sum"
-
-
-def choose_segment_size(
-    settings: Settings, wanted: str, width: float, estimated_rows: int
-) -> Settings:
-    """The run settings once the ordered segments' row text is measured.
-
-    string_agg holds one segment's text at once, so the pass cuts the table into segments of
-    at most ``segment_bytes``.  Where even ``max_ordered_segments`` segments would be bigger,
-    "auto" keeps the sums, which hold nothing per row; an explicit "ordered" is refused.
-    """
-    settings = dataclasses.replace(settings, row_bytes=width)
-    if estimated_rows * width <= settings.segment_bytes * settings.max_ordered_segments:
-        return settings
-    if wanted == "ordered":
-        raise ReconcileError(
-            f"aggregation='ordered' cannot be used: rows of about {width:,.0f} bytes would make"
-            f" segments of more than {settings.segment_bytes >> 20} MB even cut into"
-            f" {settings.max_ordered_segments:,} segments; pass aggregation='sum'"
-        )
-    return dataclasses.replace(settings, aggregation="sum")
-
-
 def _estimate(side: Side) -> int:
     """Rows to plan segments for: planner statistics, or COUNT(*) when there are none."""
     gen, ex = side.gen, side.executor
@@ -328,7 +177,7 @@ def _lanes(
     if snapshot is None:
         return  # no way to give the lanes the side's view
     for _ in range(facts.workers - 1):
-        extra = stack.enter_context(_opened(obj, side.label))
+        extra = stack.enter_context(opened(obj, side.label))
         ex = Executor(side.label, extra.raw, extra.dialect, extra.paramstyle, timeout)
         dialect.begin_comparison(
             stack, ex, timeout=timeout, lock_timeout=lock_timeout, snapshot=snapshot
@@ -379,7 +228,7 @@ def reconcile(
     if not keys:
         raise ReconcileError("no key column given: pass key='id' (or a list for a composite key)")
     options = EncodingOptions(float_digits, timestamp_precision, timestamp_mode)
-    settings = Settings(
+    settings = RunSettings(
         leaf_rows=_number("leaf_rows", leaf_rows, low=1),
         show=_number("show", show, low=0),
         max_keys=_number("max_keys", max_keys, low=1),
@@ -388,10 +237,10 @@ def reconcile(
     lock_timeout = _number("lock_timeout", lock_timeout, low=0.001, allow_none=True)
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        src = stack.enter_context(_opened(source, "source"))
+        src = stack.enter_context(opened(source, "source"))
         # The same pool or handle on both sides: borrow once (a pool of one would block).
         # The same URL string opens a second connection, so the sides run concurrently.
-        dst = src if _shared(source, target) else stack.enter_context(_opened(target, "target"))
+        dst = src if shared(source, target) else stack.enter_context(opened(target, "target"))
         src_ex = Executor("source", src.raw, src.dialect, src.paramstyle, timeout)
         dst_ex = Executor("target", dst.raw, dst.dialect, dst.paramstyle, timeout)
         if dst.raw is src.raw:
@@ -535,8 +384,8 @@ def row_counts(
 ) -> tuple[int, int]:
     """Rows of ``table`` on each side: ``COUNT(*)``, or planner statistics with ``exact=False``."""
     with contextlib.ExitStack() as stack:
-        src = stack.enter_context(_opened(source, "source"))
-        dst = src if _shared(source, target) else stack.enter_context(_opened(target, "target"))
+        src = stack.enter_context(opened(source, "source"))
+        dst = src if shared(source, target) else stack.enter_context(opened(target, "target"))
         options = EncodingOptions()
         sides: list[Side] = []
         for conn, label, name in ((src, "source", table), (dst, "target", target_table or table)):

@@ -1,5 +1,8 @@
 """What the PostgreSQL and T-SQL generators share: the query shapes.
 
+Long because every query shape both engines run is written here, one method each: kept in
+one place, the two engines' statements stay structurally identical.
+
 A generator knows how one engine quotes, renders each type class, hashes and sums; the query
 builders here put those pieces together, so both engines run structurally identical queries.
 Every value that ends up in SQL text is either an identifier (quoted by the generator) or a

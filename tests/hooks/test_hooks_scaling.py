@@ -19,7 +19,7 @@ from pytest_cdc_hooks.ddl import extract_ops
 from pytest_cdc_hooks.lint import lint_text
 from pytest_cdc_hooks.rules import Context, builtin_registry
 from pytest_cdc_hooks.schema import Schema
-from pytest_cdc_hooks.splitting import Statement
+from pytest_cdc_hooks.splitting import SqlStatement
 from pytest_cdc_hooks.usage import file_uses
 
 N = 60
@@ -93,7 +93,7 @@ def schema() -> Schema:
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 @pytest.mark.parametrize("rule", builtin_registry(), ids=lambda r: r.code)
 def test_rule_work_grows_linearly(rule: Any, shape: str) -> None:
-    ctx = Context(path="q.sql", dialect="tsql", stmt=Statement("", 0, 0), schemas=(schema(),))
+    ctx = Context(path="q.sql", dialect="tsql", stmt=SqlStatement("", 0, 0), schemas=(schema(),))
     assert ratio(lambda n: list(rule.check(ctx, tree(shape, n)))) < MAX_RATIO
 
 
@@ -140,13 +140,13 @@ STATEMENTS = [
 
 
 @functools.cache
-def file_of(n: int) -> tuple[tuple[Statement, Any], ...]:
+def file_of(n: int) -> tuple[tuple[SqlStatement, Any], ...]:
     """n parsed statements of one migration, as lint_text hands them to the rules."""
     out = []
     offset = 0
     for i in range(n):
         text = STATEMENTS[i % len(STATEMENTS)].format(i=i)
-        out.append((Statement(text, offset, offset + len(text)), sqlglot.parse_one(text)))
+        out.append((SqlStatement(text, offset, offset + len(text)), sqlglot.parse_one(text)))
         offset += len(text) + 2
     return tuple(out)
 
@@ -161,7 +161,7 @@ def test_rule_work_grows_linearly_with_the_number_of_statements(rule: Any) -> No
         ctx = Context(
             path="m.sql",
             dialect="postgres",
-            stmt=Statement("", 0, 0),
+            stmt=SqlStatement("", 0, 0),
             statements=[stmt for stmt, _ in statements],
         )
         for stmt, tree in statements:

@@ -16,8 +16,6 @@ from typing import Any
 from pytest_cdc.errors import CdcError, PlanFormatError
 from pytest_cdc.plans.model import MissingIndex, Plan, PlanNode, Statement
 
-SHOWPLAN_NS = "http://schemas.microsoft.com/sqlserver/2004/07/showplan"
-
 SCAN_OPERATORS = frozenset(
     {
         "Table Scan",
