@@ -137,6 +137,12 @@ class TsqlGenerator(SqlGenerator):
             )
         return None
 
+    def chain(self, parts: Sequence[str]) -> str:
+        # A concatenation of non-max varchar values stops at 8,000 bytes without a word:
+        # one varchar(max) at the head keeps a long row (hundreds of numeric columns) whole.
+        head, *rest = parts
+        return self.concat([f"CAST({head} AS varchar(max))", *rest])
+
     def string_literal(self, text: str) -> str:
         if "\x00" in text:
             raise ValueError(f"literal {text!r} contains a NUL character")

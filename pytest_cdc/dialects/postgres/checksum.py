@@ -82,10 +82,21 @@ class PostgresGenerator(SqlGenerator):
     ordered_key_types: ClassVar[Mapping[str, TypeClass]] = ORDERED_KEY_TYPES
     composite_ordered_keys: ClassVar[bool] = True
 
-    # row_text: the base class's chain of ||, which is safe because every field is
-    # COALESCEd and never NULL.  It beats one concat() call by ~15 % of the text-building
-    # cost: on PostgreSQL 15, concat() looks up each argument's output function on every
-    # row and copies every argument once more through it.
+    # row_text: the base class's flat chain of ||, which is safe because a field that may be
+    # NULL is COALESCEd.  It beats one concat() call (0.62 s against 0.89 s a million rows):
+    # on PostgreSQL 15, concat() looks up each argument's output function on every row and
+    # copies every argument once more through it.
+
+    def constant_choices(self, pair: ColumnPair, side: str) -> list[tuple[str, str]] | None:
+        if pair.fmt is TypeClass.BOOLEAN and pair.on(side).type_class is TypeClass.BOOLEAN:
+            x = self.column(pair, side)
+            return [(x, "1"), (f"NOT {x}", "0")]
+        return None
+
+    def reusable(self, pair: ColumnPair, side: str, value: str) -> bool:
+        # A text column's rendering is the column itself (text to text is no conversion).
+        col = pair.on(side)
+        return col.type_class is TypeClass.TEXT and value == f"({self.column(pair, side)})::text"
 
     # -- the catalogs -------------------------------------------------------------------------
     def columns_sql(self, paramstyle: str) -> str:
