@@ -294,9 +294,8 @@ def test_whole_rows_equal_the_oracle_with_and_without_not_null(
     gen = PostgresGenerator()
     scope = Scope(gen.apply_keyword)
     text = gen.row_text(pairs, "source", scope)
-    cur.execute(
-        f"SELECT convert_to({text}, 'UTF8') FROM {scope.from_clause(gen.table(TableRef(None, 'whole')))}"
-    )
+    source = scope.from_clause(gen.table(TableRef(None, "whole")))
+    cur.execute(f"SELECT convert_to({text}, 'UTF8') FROM {source}")
     got = bytes(cur.fetchone()[0])
     fmts = [fmt for _, fmt, _ in chosen]
     assert got == oracle.encode_row(fmts, values), (ddl, values)
