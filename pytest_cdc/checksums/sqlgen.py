@@ -119,7 +119,9 @@ class SqlGenerator:
         raise NotImplementedError
 
     def estimate_sql(self, paramstyle: str) -> str:
-        """The table's row count from statistics; one parameter, the quoted table name."""
+        """The table's size from statistics, summed over its partitions: one row of (rows,
+        sample units: what :meth:`sample_query`'s fraction is of); one parameter, the quoted
+        table name."""
         raise NotImplementedError
 
     def ordered_unavailable(self, major: int | None) -> str | None:
@@ -165,9 +167,6 @@ class SqlGenerator:
 
     def typed_literal(self, pair: ColumnPair, side: str, text: str) -> str:
         """A literal comparable with :meth:`sort_expr`, from a key's canonical text."""
-        raise NotImplementedError
-
-    def sample_clause(self, percent: float) -> str:
         raise NotImplementedError
 
     def ordered_key(self, keys: Sequence[ColumnPair], side: str) -> bool:
@@ -447,19 +446,28 @@ class SqlGenerator:
         table: TableRef,
         keys: Sequence[ColumnPair],
         side: str,
-        percent: float,
+        fraction: float,
         *,
         user_where: str | None = None,
     ) -> str:
-        """Canonical key texts of a page sample, in key order (boundaries for big tables)."""
+        """Canonical key texts of a sample of about ``fraction`` of the table's sample units
+        (:meth:`estimate_sql`), in key order: the boundaries of a big table."""
         scope = Scope(self.apply_keyword)
         cols = ", ".join(self.key_texts(keys, side, scope))
-        sample = self.sample_clause(percent)
+        sample = self.sample_clause(fraction)
         return (
             f"SELECT {cols} FROM {scope.from_clause(self.table(table), sample)}"
-            f"{self.where(user_where)}"
+            f"{self.where(user_where, self.sample_condition(fraction))}"
             f" ORDER BY {self.order_by(keys, side)}"
         )
+
+    def sample_clause(self, fraction: float) -> str:
+        """The FROM-clause part of the sample (``TABLESAMPLE ...``), or ``""``."""
+        return ""
+
+    def sample_condition(self, fraction: float) -> str:
+        """The WHERE-clause part of the sample, or ``""``."""
+        return ""
 
     def quantile_query(
         self,

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pytest_cdc.checksums.encoding import Column, ColumnPair, EncodingOptions, TypeClass
-from pytest_cdc.checksums.sqlgen import Scope, ServerFacts, SqlGenerator
+from pytest_cdc.checksums.sqlgen import TABLE_ALIAS, Scope, ServerFacts, SqlGenerator
 
 if TYPE_CHECKING:
     from pytest_cdc.dialects.base import Dialect
@@ -153,8 +153,14 @@ class PostgresGenerator(SqlGenerator):
     def exact_sum(self, expr: str) -> str:
         return f"SUM({expr})"  # sum(bigint) is numeric: exact, never overflows
 
-    def sample_clause(self, percent: float) -> str:
-        return f"TABLESAMPLE SYSTEM ({float(percent)!r})"
+    def sample_clause(self, fraction: float) -> str:
+        return f"TABLESAMPLE SYSTEM ({float(min(1.0, fraction) * 100)!r})"
+
+    def sample_condition(self, fraction: float) -> str:
+        # One row a sampled page, the one in its first line pointer: a page sample alone
+        # returns runs of consecutive keys, and boundaries taken from it cluster.  (A page
+        # whose first line is dead gives none: a random thinning, no bias.)
+        return f"{TABLE_ALIAS}.ctid::text LIKE '%,1)'"
 
     # -- the ordered aggregation -------------------------------------------------------------
     def segment_digest(self, row_text: str, key: str, from_where: str) -> str:
@@ -410,6 +416,15 @@ def key_indexes_sql(paramstyle: str) -> str:
 
 
 def estimate_sql(paramstyle: str) -> str:
-    """Planner row estimate of a table (-1: never analysed); one parameter: the quoted name."""
+    """(planner row estimate, pages) of a table and its partitions; rows NULL where never
+    analysed.  One parameter: the quoted name.  Pages come from the files' sizes, which are
+    always current."""
     mark = "?" if paramstyle == "qmark" else "%s"
-    return f"SELECT c.reltuples::bigint FROM pg_class AS c WHERE c.oid = to_regclass({mark})"
+    return (
+        "WITH RECURSIVE tree(oid) AS ("
+        f" SELECT to_regclass({mark})::oid"
+        " UNION ALL SELECT i.inhrelid FROM pg_inherits AS i JOIN tree ON i.inhparent = tree.oid)"
+        " SELECT sum(c.reltuples) FILTER (WHERE c.reltuples > 0)::bigint,"
+        " sum(pg_relation_size(c.oid) / current_setting('block_size')::int)::bigint"
+        " FROM tree JOIN pg_class AS c ON c.oid = tree.oid WHERE c.relkind IN ('r', 'm')"
+    )
