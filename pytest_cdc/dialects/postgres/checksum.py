@@ -60,10 +60,23 @@ ORDERED_KEY_TYPES: dict[str, TypeClass] = {
     "uuid": TypeClass.UUID,
 }
 
+#: A table's columns as information_schema.columns names them (data_type as format_type gives
+#: it, a domain as its base type; datetime_precision 6 where unset; is_nullable YES/NO), read
+#: from pg_catalog: information_schema took 0.3 s here on a database of a few thousand
+#: relations, pg_catalog 1 ms.
 CATALOG_QUERY = (
-    "SELECT column_name, data_type, datetime_precision, is_nullable"
-    " FROM information_schema.columns"
-    " WHERE table_schema = {mark} AND table_name = {mark} ORDER BY ordinal_position"
+    "SELECT a.attname::text, format_type(b.oid, NULL),"
+    " CASE WHEN b.oid IN (1083, 1114, 1184, 1266)"
+    " THEN CASE WHEN m.typmod < 0 THEN 6 ELSE m.typmod END WHEN b.oid = 1082 THEN 0 END,"
+    " CASE WHEN a.attnotnull THEN 'NO' ELSE 'YES' END"
+    " FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid"
+    " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+    " JOIN pg_type AS t ON t.oid = a.atttypid"
+    " JOIN pg_type AS b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END"
+    " CROSS JOIN LATERAL (SELECT CASE WHEN t.typtype = 'd' THEN t.typtypmod"
+    " ELSE a.atttypmod END AS typmod) AS m"
+    " WHERE n.nspname = {mark} AND c.relname = {mark} AND a.attnum > 0"
+    " AND NOT a.attisdropped ORDER BY a.attnum"
 )
 
 
