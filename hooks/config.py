@@ -42,7 +42,7 @@ TABLE_KEYS = frozenset(
     {"name", "key", "timestamp", "status", "dialect", "active-filter", "checksum-columns"}
 )
 #: Keys of the same table read by other parts of pytest-cdc (the pytest plugin): accepted here.
-OTHER_KEYS: frozenset[str] = frozenset()
+OTHER_KEYS: frozenset[str] = frozenset({"replica"})  # pytest_cdc.schema (docs/schema.md)
 
 
 class ReconciliationTable(NamedTuple):

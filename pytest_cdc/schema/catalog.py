@@ -1,0 +1,85 @@
+"""What every engine's catalog reader provides, and the registry of readers.
+
+A reader is SQL text plus pure functions: it builds the catalog statements (one per catalog
+aspect, for all the schemas asked for at once, never one per table) and turns their rows into
+the model.  It never touches a cursor: :mod:`pytest_cdc.schema.api` sends the statements
+through the checksum executor, which records and bounds them.  Engines differ in the
+constants and the few functions they override, as sqlglot's dialects do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from pytest_cdc.errors import UnsupportedDialect, did_you_mean
+from pytest_cdc.schema.model import Catalog, Column
+from pytest_cdc.schema.types import Domain
+
+Rows = Sequence[Sequence[Any]]
+
+
+def marks(paramstyle: str, count: int) -> str:
+    """``%s, %s`` or ``?, ?``: one placeholder a bound value."""
+    mark = "?" if paramstyle == "qmark" else "%s"
+    return ", ".join([mark] * max(count, 1))
+
+
+class CatalogReader:
+    """One engine's catalog statements and row decoders (overridden per engine)."""
+
+    #: The dialect name (``pytest_cdc.dialects``) this reader serves.
+    engine: ClassVar[str] = ""
+    #: One row: the connection's default schema and the database's default collation.
+    session_sql: ClassVar[str] = ""
+    #: The names of the database's schemas (to name a missing one, with a "did you mean").
+    schemas_sql: ClassVar[str] = ""
+
+    def columns_sql(self, paramstyle: str, count: int) -> str:
+        """Every column of every table and view in ``count`` bound schemas."""
+        raise NotImplementedError
+
+    def keys_sql(self, paramstyle: str, count: int) -> str:
+        """Every key column of every primary key and unique index in ``count`` schemas."""
+        raise NotImplementedError
+
+    def capture_sql(self, paramstyle: str, count: int) -> str | None:
+        """The captured columns of every CDC capture instance (None: the engine has none)."""
+        return None
+
+    def build(
+        self, session: Sequence[Any], schema_rows: Rows, column_rows: Rows, key_rows: Rows
+    ) -> Catalog:
+        raise NotImplementedError
+
+    def with_captures(self, catalog: Catalog, rows: Rows) -> Catalog:
+        return catalog
+
+    def domain(self, column: Column) -> Domain:
+        """The values ``column`` can hold."""
+        raise NotImplementedError
+
+    def pattern_name(self, name: str) -> str:
+        """A type name as a pattern may write it, in this engine's canonical spelling."""
+        return name.strip().lower()
+
+    def known_type(self, name: str) -> bool:
+        """Whether a pattern's (canonical) type name is one this engine has."""
+        return True
+
+
+def reader_for(engine: str) -> CatalogReader:
+    """The catalog reader of a dialect name (``postgresql``, ``mssql``)."""
+    from pytest_cdc.schema import catalog_mssql, catalog_postgres
+
+    readers: dict[str, CatalogReader] = {
+        catalog_postgres.READER.engine: catalog_postgres.READER,
+        catalog_mssql.READER.engine: catalog_mssql.READER,
+    }
+    found = readers.get(engine)
+    if found is None:
+        raise UnsupportedDialect(
+            f"schema validation does not support the {engine!r} dialect"
+            f"{did_you_mean(engine, readers)}: use postgresql or mssql"
+        )
+    return found
