@@ -56,6 +56,11 @@ _LAZY: dict[str, str] = {
     "ChangedRow": "pytest_cdc.checksums",
     "EncodingOptions": "pytest_cdc.checksums",
     "ReconcileError": "pytest_cdc.checksums",
+    # schemas
+    "compare_schemas": "pytest_cdc.schema",
+    "assert_schema_compatible": "pytest_cdc.schema",
+    "SchemaReport": "pytest_cdc.schema",
+    "ReplicaMapping": "pytest_cdc.schema",
     # pools and metrics
     "ConnectionPool": "pytest_cdc.pool",
     "PoolError": "pytest_cdc.pool_errors",
@@ -126,6 +131,12 @@ if TYPE_CHECKING:
         get_postgres_pool,
         get_sqlserver_pool,
         initialize_pools,
+    )
+    from pytest_cdc.schema import (
+        ReplicaMapping,
+        SchemaReport,
+        assert_schema_compatible,
+        compare_schemas,
     )
     from pytest_cdc.session import DatabaseHandle
     from pytest_cdc.urls import DatabaseURL, mask_password, parse_url

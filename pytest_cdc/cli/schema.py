@@ -17,21 +17,16 @@ class SchemaCommandError(CdcError):
     """The comparison could not run (bad mapping, unreachable server, SQL error)."""
 
 
-def verdict_list(text: str) -> tuple[str, ...]:
-    """An argparse type: comma-separated verdicts (``none`` for no verdict but ``same``)."""
-    from pytest_cdc.errors import did_you_mean
-    from pytest_cdc.schema.rules import VERDICTS
+def verdict_list(text: str | None) -> tuple[str, ...] | None:
+    """``--allow``: comma-separated verdicts; ``none`` for none but ``same``."""
+    from pytest_cdc.schema.mapping import check_verdicts
 
+    if text is None:
+        return None
     names = tuple(part.strip() for part in text.split(",") if part.strip())
     if names == ("none",):
         return ()
-    for name in names:
-        if name not in VERDICTS:
-            raise argparse.ArgumentTypeError(
-                f"{name!r} is not a verdict{did_you_mean(name, VERDICTS)}; use some of"
-                f" {', '.join(VERDICTS[1:])}"
-            )
-    return names
+    return check_verdicts(names, "--allow")
 
 
 def register(subparsers: Any) -> None:
@@ -63,7 +58,6 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--allow",
-        type=verdict_list,
         default=None,
         metavar="VERDICTS",
         help="verdicts that do not fail, comma separated (default: the mapping's, or"
@@ -99,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             args.target,
             mapping=mapping,
             profile=args.profile,
-            allow=args.allow,
+            allow=verdict_list(args.allow),
             allow_list=args.allow_list,
             timeout=args.timeout if args.timeout and args.timeout > 0 else None,
         )

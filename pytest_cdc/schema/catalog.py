@@ -19,6 +19,13 @@ from pytest_cdc.schema.types import Domain
 Rows = Sequence[Sequence[Any]]
 
 
+def flag(value: Any) -> bool:
+    """A catalog boolean as any driver returns it: psqlODBC sends '1'/'0' text by default."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "t", "true", "y", "yes")
+    return bool(value)
+
+
 def marks(paramstyle: str, count: int) -> str:
     """``%s, %s`` or ``?, ?``: one placeholder a bound value."""
     mark = "?" if paramstyle == "qmark" else "%s"
@@ -63,9 +70,13 @@ class CatalogReader:
         """A type name as a pattern may write it, in this engine's canonical spelling."""
         return name.strip().lower()
 
+    #: Every type name of the engine, when the set is closed (SQL Server's); empty when
+    #: users can make types of their own (PostgreSQL's).
+    type_names: ClassVar[tuple[str, ...]] = ()
+
     def known_type(self, name: str) -> bool:
         """Whether a pattern's (canonical) type name is one this engine has."""
-        return True
+        return not self.type_names or name in self.type_names
 
 
 def reader_for(engine: str) -> CatalogReader:

@@ -14,7 +14,7 @@ from fractions import Fraction
 from typing import Any, ClassVar
 
 from pytest_cdc.checksums.tsql import TYPE_CLASSES
-from pytest_cdc.schema.catalog import CatalogReader, Rows, marks
+from pytest_cdc.schema.catalog import CatalogReader, Rows, flag, marks
 from pytest_cdc.schema.model import TABLE, VIEW, CaptureInstance, Catalog, Column, Index, Table
 from pytest_cdc.schema.types import Domain, Family, integer, params_text
 
@@ -205,17 +205,17 @@ def column(row: Sequence[Any]) -> Column:
         position=int(position),
         type_name=base,
         declared=_declared(base, length, p, s, fraction),
-        nullable=bool(nullable),
+        nullable=flag(nullable),
         length=length,
         precision=p,
         scale=s,
         datetime_precision=fraction,
         collation=None if collation is None else str(collation),
         insensitive_collation=insensitive(collation),
-        identity=bool(identity),
-        computed=bool(computed),
-        persisted=bool(persisted),
-        has_default=bool(has_default) or bool(identity),
+        identity=flag(identity),
+        computed=flag(computed),
+        persisted=flag(persisted),
+        has_default=flag(has_default) or flag(identity),
         user_type=None if user_type is None else str(user_type),
     )
 
@@ -235,7 +235,7 @@ def build_catalog(
     indexes: dict[tuple[str, str], dict[str, tuple[bool, list[str]]]] = {}
     for schema, table, index, primary, _position, col in key_rows:
         per_table = indexes.setdefault((str(schema), str(table)), {})
-        per_table.setdefault(str(index), (bool(primary), []))[1].append(str(col))
+        per_table.setdefault(str(index), (flag(primary), []))[1].append(str(col))
     tables: dict[tuple[str, str], Table] = {}
     for key, (kind, rows, tracked) in heads.items():
         found = [Index(n, tuple(c), p) for n, (p, c) in indexes.get(key, {}).items()]
@@ -248,7 +248,7 @@ def build_catalog(
             primary_key=next((i for i in found if i.primary), None),
             unique_indexes=tuple(i for i in found if not i.primary),
             row_estimate=int(rows) if is_table and rows is not None else None,
-            cdc_enabled=bool(tracked) if is_table else None,
+            cdc_enabled=flag(tracked) if is_table else None,
         )
     return Catalog(
         engine=ENGINE,
@@ -412,6 +412,7 @@ def domain(col: Column) -> Domain:
 
 class SqlServerCatalog(CatalogReader):
     engine: ClassVar[str] = ENGINE
+    type_names: ClassVar[tuple[str, ...]] = KNOWN_TYPES
     session_sql: ClassVar[str] = SESSION_SQL
     schemas_sql: ClassVar[str] = SCHEMAS_SQL
 
@@ -438,9 +439,6 @@ class SqlServerCatalog(CatalogReader):
     def pattern_name(self, name: str) -> str:
         lowered = " ".join(name.strip().lower().split())
         return ALIASES.get(lowered, lowered)
-
-    def known_type(self, name: str) -> bool:
-        return name in KNOWN_TYPES
 
 
 READER = SqlServerCatalog()

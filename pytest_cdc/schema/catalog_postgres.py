@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from pytest_cdc.checksums.encoding import TypeClass
 from pytest_cdc.checksums.postgres import TYPE_CLASSES
-from pytest_cdc.schema.catalog import CatalogReader, Rows, marks
+from pytest_cdc.schema.catalog import CatalogReader, Rows, flag, marks
 from pytest_cdc.schema.model import (
     FOREIGN_TABLE,
     MATERIALIZED_VIEW,
@@ -209,17 +209,17 @@ def _column(row: Sequence[Any], default_collation: str | None) -> Column:
         position=int(position),
         type_name=canonical if canonical not in ("array", "enum") else str(shown),
         declared=declared,
-        nullable=bool(nullable),
+        nullable=flag(nullable),
         length=length,
         precision=precision,
         scale=scale,
         datetime_precision=fraction,
         collation=None if collation is None else str(collation),
-        insensitive_collation=deterministic is False,
-        identity=bool(identity),
-        computed=bool(generated),
-        persisted=bool(generated),
-        has_default=bool(has_default) or bool(identity),
+        insensitive_collation=deterministic is not None and not flag(deterministic),
+        identity=flag(identity),
+        computed=flag(generated),
+        persisted=flag(generated),
+        has_default=flag(has_default) or flag(identity),
         user_type=None if domain_name is None else str(domain_name),
     )
 
@@ -248,7 +248,7 @@ def build_catalog(
     indexes: dict[tuple[str, str], dict[str, tuple[bool, list[str]]]] = {}
     for schema, table, index, primary, _position, column in key_rows:
         per_table = indexes.setdefault((str(schema), str(table)), {})
-        per_table.setdefault(str(index), (bool(primary), []))[1].append(str(column))
+        per_table.setdefault(str(index), (flag(primary), []))[1].append(str(column))
     tables: dict[tuple[str, str], Table] = {}
     for key, (kind, reltuples, partitions) in heads.items():
         found = [Index(n, tuple(c), p) for n, (p, c) in indexes.get(key, {}).items()]

@@ -375,11 +375,9 @@ def check_names(rules: Sequence[AllowRule], src: CatalogReader, dst: CatalogRead
         for pattern, reader, side in ((rule.source, src, "source"), (rule.target, dst, "target")):
             name = reader.pattern_name(pattern.name)
             if not reader.known_type(name):
-                from pytest_cdc.schema.catalog_mssql import KNOWN_TYPES
-
                 raise ConfigError(
                     f"{rule.origin}: {pattern.text!r} is not a {side} type"
-                    f"{did_you_mean(name, KNOWN_TYPES)}"
+                    f"{did_you_mean(name, reader.type_names)}"
                 )
 
 

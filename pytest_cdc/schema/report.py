@@ -144,14 +144,11 @@ class SchemaReport:
         allowed = list(self.allow if allow is None else allow)
         counts = ", ".join(f"{n} {v}" for v, n in self.column_counts().items()) or "none"
         failing = self.failing(allowed)
-        verdict = (
-            "compatible"
-            if not failing
-            else f"{len(failing)} finding{'s' if len(failing) != 1 else ''} not allowed"
-        )
+        verdict = "compatible" if not failing else f"{_count(len(failing), 'finding')} not allowed"
         return (
             f"schema {self.source} -> {self.target}: {verdict}"
-            f" (allowed: {', '.join(allowed) or 'nothing'}); {len(self.pairs)} tables paired,"
+            f" (allowed: {', '.join(allowed) or 'nothing but same'});"
+            f" {_count(len(self.pairs), 'table')} paired,"
             f" {len(self.source_only_tables)} source-only, {len(self.target_only_tables)}"
             f" target-only; columns: {counts}"
         )
@@ -190,6 +187,10 @@ class SchemaReport:
         findings = [Finding(**f) for f in data.pop("findings", [])]
         queries = [QueryRecord(**q) for q in data.pop("queries", [])]
         return cls(pairs=pairs, findings=findings, queries=queries, **data)
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
 
 
 HEADER = ("source column", "type", "", "target column", "type", "verdict", "why")
