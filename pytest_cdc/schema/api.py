@@ -75,6 +75,9 @@ def _read(ex: Executor, reader: CatalogReader, session: Any, schemas: list[str])
     columns = ex.run("columns", reader.columns_sql(ex.paramstyle, count), schemas)
     keys = ex.run("keys", reader.keys_sql(ex.paramstyle, count), schemas)
     catalog = reader.build(session, [(s,) for s in sorted(existing)], columns, keys)
+    estimates = reader.estimates_sql(ex.paramstyle, count, catalog)
+    if estimates is not None:
+        catalog = reader.with_estimates(catalog, ex.run("partition estimates", estimates, schemas))
     capture = reader.capture_sql(ex.paramstyle, count)
     if capture is not None and any(t.cdc_enabled for t in catalog):
         catalog = reader.with_captures(catalog, ex.run("captured columns", capture, schemas))

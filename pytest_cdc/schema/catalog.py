@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from pytest_cdc.errors import UnsupportedDialect, did_you_mean
-from pytest_cdc.schema.model import Catalog, Column
+from pytest_cdc.schema.model import Catalog, Column, Index
 from pytest_cdc.schema.types import Domain
 
 Rows = Sequence[Sequence[Any]]
@@ -21,9 +21,29 @@ Rows = Sequence[Sequence[Any]]
 
 def flag(value: Any) -> bool:
     """A catalog boolean as any driver returns it: psqlODBC sends '1'/'0' text by default."""
+    if value is True or value is False:
+        return value
     if isinstance(value, str):
         return value.strip().lower() in ("1", "t", "true", "y", "yes")
     return bool(value)
+
+
+def index_columns(key_rows: Rows) -> dict[tuple[str, str], list[Index]]:
+    """(schema, table) -> its unique indexes, from rows of (schema, table, index, primary,
+    position, column) in any order."""
+    found: dict[tuple[str, str], dict[str, tuple[bool, list[tuple[int, str]]]]] = {}
+    for schema, table, index, primary, position, column in key_rows:
+        per_table = found.setdefault((str(schema), str(table)), {})
+        per_table.setdefault(str(index), (flag(primary), []))[1].append(
+            (int(position), str(column))
+        )
+    return {
+        key: [
+            Index(name, tuple(c for _, c in sorted(cols)), primary)
+            for name, (primary, cols) in sorted(per_table.items())
+        ]
+        for key, per_table in found.items()
+    }
 
 
 def marks(paramstyle: str, count: int) -> str:
@@ -49,6 +69,13 @@ class CatalogReader:
     def keys_sql(self, paramstyle: str, count: int) -> str:
         """Every key column of every primary key and unique index in ``count`` schemas."""
         raise NotImplementedError
+
+    def estimates_sql(self, paramstyle: str, count: int, catalog: Catalog) -> str | None:
+        """Row estimates the columns statement cannot give cheaply (None: none needed)."""
+        return None
+
+    def with_estimates(self, catalog: Catalog, rows: Rows) -> Catalog:
+        return catalog
 
     def capture_sql(self, paramstyle: str, count: int) -> str | None:
         """The captured columns of every CDC capture instance (None: the engine has none)."""

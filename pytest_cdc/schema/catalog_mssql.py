@@ -10,12 +10,14 @@ enabled shows as not captured.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from pytest_cdc.checksums.tsql import TYPE_CLASSES
-from pytest_cdc.schema.catalog import CatalogReader, Rows, flag, marks
-from pytest_cdc.schema.model import TABLE, VIEW, CaptureInstance, Catalog, Column, Index, Table
+from pytest_cdc.schema.catalog import CatalogReader, Rows, flag, index_columns, marks
+from pytest_cdc.schema.model import TABLE, VIEW, CaptureInstance, Catalog, Column, Table
 from pytest_cdc.schema.types import Domain, Family, integer, params_text
 
 ENGINE = "mssql"
@@ -232,19 +234,17 @@ def build_catalog(
             heads[key] = (str(row[2]).strip(), row[3], row[4])
             columns[key] = []
         columns[key].append(column(row[5:]))
-    indexes: dict[tuple[str, str], dict[str, tuple[bool, list[str]]]] = {}
-    for schema, table, index, primary, _position, col in key_rows:
-        per_table = indexes.setdefault((str(schema), str(table)), {})
-        per_table.setdefault(str(index), (flag(primary), []))[1].append(str(col))
+    indexes = index_columns(key_rows)
     tables: dict[tuple[str, str], Table] = {}
-    for key, (kind, rows, tracked) in heads.items():
-        found = [Index(n, tuple(c), p) for n, (p, c) in indexes.get(key, {}).items()]
+    for key in sorted(heads):
+        kind, rows, tracked = heads[key]
+        found = indexes.get(key, [])
         is_table = kind == "U"
         tables[key] = Table(
             schema=key[0],
             name=key[1],
             kind=TABLE if is_table else VIEW,
-            columns=tuple(columns[key]),
+            columns=tuple(sorted(columns[key], key=lambda c: c.position)),
             primary_key=next((i for i in found if i.primary), None),
             unique_indexes=tuple(i for i in found if not i.primary),
             row_estimate=int(rows) if is_table and rows is not None else None,
@@ -269,14 +269,35 @@ def with_captures(catalog: Catalog, rows: Rows) -> Catalog:
         table = tables.get(key)
         if table is not None:
             captures = tuple(CaptureInstance(n, tuple(c)) for n, c in instances.items())
-            tables[key] = Table(**{**table.__dict__, "capture_instances": captures})
-    return Catalog(catalog.engine, tables, catalog.default_schema, catalog.schemas, catalog.notes)
+            tables[key] = replace(table, capture_instances=captures)
+    return replace(catalog, tables=tables)
 
 
 def domain(col: Column) -> Domain:
     """The values a SQL Server column can hold (see :class:`~pytest_cdc.schema.types.Domain`)."""
-    base = col.type_name
-    shown = col.declared
+    utf8 = bool(col.collation and "UTF8" in col.collation.upper())
+    return _domain(
+        col.type_name,
+        col.declared,
+        col.length,
+        col.precision,
+        col.scale,
+        col.datetime_precision,
+        utf8,
+    )
+
+
+@lru_cache(maxsize=4096)
+def _domain(
+    base: str,
+    shown: str,
+    length: int | None,
+    precision: int | None,
+    scale: int | None,
+    fraction: int | None,
+    utf8: bool,
+) -> Domain:
+    # One Domain a distinct type: the rules see the same object for the same type.
     tc = TYPE_CLASSES.get(base)
     if base in _INTEGERS:
         return integer(ENGINE, base, *_INTEGERS[base], tc)
@@ -288,9 +309,9 @@ def domain(col: Column) -> Domain:
             ENGINE,
             base,
             shown,
-            params=(col.precision, col.scale),
-            precision=col.precision,
-            scale=col.scale,
+            params=(precision, scale),
+            precision=precision,
+            scale=scale,
             type_class=tc,
         )
     if base in ("money", "smallmoney"):
@@ -310,28 +331,27 @@ def domain(col: Column) -> Domain:
         return Domain(
             Family.FLOAT, ENGINE, base, shown, bits=53 if base == "float" else 24, type_class=tc
         )
-    utf8 = bool(col.collation and "UTF8" in col.collation.upper())
     if base in ("char", "nchar"):
         return Domain(
             Family.CHAR,
             ENGINE,
             base,
             shown,
-            params=(col.length,),
-            length=col.length,
+            params=(length,),
+            length=length,
             fixed=True,
             unicode=base == "nchar" or utf8,
             type_class=tc,
         )
     if base in ("varchar", "nvarchar", "text", "ntext", "sysname"):
-        params = (col.length,) if base in ("varchar", "nvarchar") else ()
+        params = (length,) if base in ("varchar", "nvarchar") else ()
         return Domain(
             Family.TEXT,
             ENGINE,
             base,
             shown,
             params=params,
-            length=col.length,
+            length=length,
             unicode=base in ("nvarchar", "ntext", "sysname") or utf8,
             type_class=tc,
         )
@@ -343,8 +363,8 @@ def domain(col: Column) -> Domain:
             ENGINE,
             base,
             shown,
-            params=(col.length,) if base != "image" else (),
-            length=col.length,
+            params=(length,) if base != "image" else (),
+            length=length,
             fixed=base == "binary",
             type_class=tc,
         )
@@ -369,8 +389,8 @@ def domain(col: Column) -> Domain:
             ENGINE,
             base,
             shown,
-            params=(col.datetime_precision,),
-            fraction=col.datetime_precision,
+            params=(fraction,),
+            fraction=fraction,
             type_class=tc,
         )
     if base in ("datetime2", "datetimeoffset"):
@@ -379,8 +399,8 @@ def domain(col: Column) -> Domain:
             ENGINE,
             base,
             shown,
-            params=(col.datetime_precision,),
-            fraction=col.datetime_precision,
+            params=(fraction,),
+            fraction=fraction,
             years=YEARS_DATE,
             type_class=tc,
         )

@@ -6,7 +6,7 @@ rules are tested from catalog rows without a SQL Server.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pytest_cdc.errors import ConfigError
 from pytest_cdc.schema.catalog import CatalogReader, reader_for
@@ -35,6 +35,17 @@ class _Sides:
     target: CatalogReader
     expectations: Expectations
     tracked: bool
+    #: Judgements by (source domain, target domain) identity: readers hand out one Domain
+    #: object a distinct type, so a schema of thousands of columns has a few dozen pairs.
+    judged: dict[tuple[int, int], tuple[Domain, Domain, Judgement]] = field(default_factory=dict)
+
+    def judge(self, src: Domain, dst: Domain) -> Judgement:
+        key = (id(src), id(dst))
+        found = self.judged.get(key)
+        if found is None:
+            # The domains are kept with the judgement so their ids cannot be reused.
+            found = self.judged[key] = (src, dst, judge(src, dst))
+        return found[2]
 
 
 def compare_catalogs(
@@ -151,7 +162,7 @@ def _table(pair: TablePairing, sides: _Sides, findings: list[Finding]) -> TableR
 
 def _column(s: Column, d: Column, key: bool, sides: _Sides) -> tuple[ColumnReport, Domain]:
     src_dom, dst_dom = sides.source.domain(s), sides.target.domain(d)
-    judgement: Judgement = judge(src_dom, dst_dom)
+    judgement = sides.judge(src_dom, dst_dom)
     verdict, why = judgement.verdict, judgement.why
     expect = sides.expectations
     accepted = expect.override(src_dom, dst_dom, sides.source, sides.target)

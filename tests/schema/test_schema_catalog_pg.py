@@ -163,11 +163,7 @@ def test_both_sides_compare_as_the_same_schema(catalogs: Any) -> None:
 def test_one_query_per_catalog_aspect_whatever_the_number_of_tables(catalogs: Any) -> None:
     _, _, pair = catalogs
     report = compare_schemas(server_url(), server_url(), mapping={"schemas": {pair[0]: pair[1]}})
-    purposes = [(q.side, q.purpose) for q in report.queries]
-    assert sorted(purposes) == sorted(
-        [
-            (side, p)
-            for side in ("source", "target")
-            for p in ("session", "schemas", "columns", "keys")
-        ]
-    )
+    aspects = ["session", "schemas", "columns", "keys", "partition estimates"]
+    for side in ("source", "target"):
+        # Seven tables, a partitioned one among them: still one statement an aspect.
+        assert [q.purpose for q in report.queries if q.side == side] == aspects

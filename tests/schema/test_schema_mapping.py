@@ -155,7 +155,7 @@ def catalog(
     rows = []
     for name, columns in tables.items():
         for position, column in enumerate(columns, 1):
-            rows.append((schema, name, "r", 10, None, column[0], position, *column[2:]))
+            rows.append((schema, name, "r", 10, column[0], position, *column[2:]))
     return catalog_postgres.build_catalog((schema, "C"), [(schema,)], rows, keys or [])
 
 

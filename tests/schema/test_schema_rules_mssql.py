@@ -251,7 +251,7 @@ def pg_catalog(tables: dict[str, list[tuple[Any, ...]]], keys: list[Any] | None 
     rows = []
     for name, columns in tables.items():
         for position, column in enumerate(columns, 1):
-            rows.append(("public", name, "r", 1000, None, column[0], position, *column[2:]))
+            rows.append(("public", name, "r", 1000, column[0], position, *column[2:]))
     return catalog_postgres.build_catalog(("public", "en_US.utf8"), [("public",)], rows, keys or [])
 
 
