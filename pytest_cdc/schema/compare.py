@@ -176,13 +176,15 @@ def _column(s: Column, d: Column, key: bool, sides: _Sides) -> tuple[ColumnRepor
     encoding = dict(judgement.encoding)
     profile = expect.profile
     mode = None if profile is None else profile.timestamp_mode
-    if mode is not None and "timestamp_precision" in encoding:
-        encoding.setdefault("timestamp_mode", mode)
-    expected = expect.expected(src_dom, sides.source)
+    cut = "timestamp_precision" in encoding and "timestamp_mode" not in encoding
+    if profile is not None and mode is not None and cut:
+        encoding["timestamp_mode"] = mode
+        why = f"{why}, timestamp_mode={mode!r} (profile {profile.name} does)"
+    found = expect.expected(src_dom, sides.source)
+    expected = None if found is None else found[0]
     identity = profile is not None and profile.identity and accepted is None
-    if expected is not None and not identity and not _is_expected(dst_dom, expected, sides.target):
-        who = "the allow-list" if accepted is None and profile is None else _who(expect)
-        note = f"{who} creates {' or '.join(expected)}"
+    if found is not None and not identity and not _is_expected(dst_dom, found[0], sides.target):
+        note = f"{found[1]} creates {' or '.join(found[0])}"
         why = f"{why} ({note})" if why else note
     report = ColumnReport(
         source=s.name,
@@ -201,10 +203,6 @@ def _column(s: Column, d: Column, key: bool, sides: _Sides) -> tuple[ColumnRepor
         target_nullable=d.nullable,
     )
     return report, src_dom
-
-
-def _who(expect: Expectations) -> str:
-    return f"profile {expect.profile.name}" if expect.profile is not None else "the allow-list"
 
 
 def _is_expected(dst: Domain, expected: tuple[str, ...], reader: CatalogReader) -> bool:

@@ -394,8 +394,14 @@ class Expectations:
         rules = self.allow + (self.profile.allow if self.profile else ())
         return next((r for r in rules if r.matches(src, dst, src_reader, dst_reader)), None)
 
-    def expected(self, src: Domain, src_reader: CatalogReader) -> tuple[str, ...] | None:
-        listed = [r.target.text for r in self.allow if r.source.matches(src, src_reader)]
+    def expected(
+        self, src: Domain, src_reader: CatalogReader
+    ) -> tuple[tuple[str, ...], str] | None:
+        """The target types the pipeline creates for ``src``, and who says so."""
+        listed = [r for r in self.allow if r.source.matches(src, src_reader)]
         if listed:
-            return tuple(listed)
-        return None if self.profile is None else self.profile.expected(src, src_reader)
+            return tuple(r.target.text for r in listed), listed[0].origin
+        if self.profile is None:
+            return None
+        found = self.profile.expected(src, src_reader)
+        return None if found is None else (found, f"profile {self.profile.name}")

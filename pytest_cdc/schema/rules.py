@@ -415,6 +415,23 @@ def _timestamp(src: Domain, dst: Domain) -> tuple[str, str, dict[str, Any]]:
     return "same", "", encoding
 
 
+def _uuid_text(src: Domain, dst: Domain) -> tuple[str, str, dict[str, Any]]:
+    if src.family is Family.UUID:
+        return (
+            "incompatible",
+            f"{dst} holds the uuid as text (SQL Server prints it in upper case), and the"
+            f" checksum cannot compare a uuid with text: make the column uuid (ALTER ... TYPE"
+            " uuid USING col::uuid), or exclude it",
+            {},
+        )
+    return (
+        "incompatible",
+        f"{src} values that are not uuids are refused, and the checksum cannot compare text"
+        " with a uuid",
+        {},
+    )
+
+
 def _other(src: Domain, dst: Domain) -> tuple[str, str, dict[str, Any]]:
     if (src.engine, src.display) == (dst.engine, dst.display):
         return "same", "", {}
@@ -446,6 +463,8 @@ _RULES: dict[tuple[Family, Family], Rule] = {
         for b in (Family.TIMESTAMP, Family.TIMESTAMPTZ)
     },
     (Family.OTHER, Family.OTHER): _other,
+    **{(Family.UUID, b): _uuid_text for b in (Family.TEXT, Family.CHAR)},
+    **{(a, Family.UUID): _uuid_text for a in (Family.TEXT, Family.CHAR)},
 }
 
 

@@ -103,10 +103,10 @@ def test_allow_list_overrides_the_verdict_and_the_profile_expectation(tmp_path: 
     accepted = expect.override(src, dst, MS, PG)
     assert accepted is not None and accepted.origin == str(path)
     # The allow-list replaces what the profile says the pipeline creates for that type...
-    assert expect.expected(src, MS) == ("timestamp(3)",)
+    assert expect.expected(src, MS) == (("timestamp(3)",), str(path))
     # ...and leaves the profile in charge of every other type.
-    assert expect.expected(ms("datetime2(3)"), MS) == ("timestamp(3)",)
-    assert expect.expected(ms("bit"), MS) == ("numeric(1,0)", "boolean")
+    assert expect.expected(ms("datetime2(3)"), MS) == (("timestamp(3)",), "profile dms")
+    assert expect.expected(ms("bit"), MS) == (("numeric(1,0)", "boolean"), "profile dms")
     assert expect.override(ms("datetime2(6)"), dst, MS, PG) is None
 
 

@@ -136,7 +136,8 @@ def test_the_reasons_say_what_to_do() -> None:
     assert "fraction" in money
     unsupported = verdict("hierarchyid", "bytea")
     assert unsupported.unsupported and "exclude the column" in unsupported.why
-    assert not verdict("uniqueidentifier", "varchar(36)").comparable
+    as_text = verdict("uniqueidentifier", "varchar(36)")
+    assert not as_text.comparable and "USING col::uuid" in as_text.why
     rowversion = verdict("rowversion", "bytea")
     assert not rowversion.comparable and "leave the column out" in rowversion.why
 
@@ -362,4 +363,33 @@ def test_a_target_made_otherwise_says_what_the_profile_creates() -> None:
     assert "profile debezium creates timestamp(6)" in at.why
     # Debezium writes through pgjdbc, which rounds nanoseconds: the hint says so.
     assert at.encoding_options == {"timestamp_precision": 3, "timestamp_mode": "round"}
+    assert "timestamp_mode='round' (profile debezium does)" in at.why
     assert report.table("dbo.T").encoding_options == at.encoding_options
+
+
+def test_an_allow_list_entry_overrides_the_profile_and_says_so() -> None:
+    from pytest_cdc.schema.profiles import allow_rules
+
+    source = mssql_catalog(
+        {"T": [mssql_row("int", "Id", nullable=False), mssql_row("datetime2(7)", "At")]},
+        keys=[("dbo", "T", "PK_T", True, 1, "Id")],
+    )
+    target = pg_catalog(
+        {"t": [pg_row("integer", "id", nullable=False), pg_row("timestamp(6)", "at")]},
+        keys=[("public", "t", "t_pkey", True, 1, "id")],
+    )
+    rules = allow_rules(
+        [{"source": "datetime2(7)", "target": "timestamp(3)", "verdict": "representation"}],
+        "allow.toml",
+    )
+    report = compare_catalogs(
+        source,
+        target,
+        ReplicaMapping(schemas={"dbo": "public"}, name_style="lower"),
+        Expectations(PROFILES["debezium"], rules),
+    )
+    at = report.table("dbo.T").columns[1]
+    # The entry does not match timestamp(6), so the rules' verdict stands, and the note says
+    # what the allow-list (not the profile) expects.
+    assert at.verdict == "lossy" and at.allowed_by is None
+    assert at.why.endswith("(allow.toml creates timestamp(3))")
