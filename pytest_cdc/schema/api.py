@@ -34,6 +34,7 @@ from pytest_cdc.schema.profiles import (
     AllowRule,
     Expectations,
     check_names,
+    default_profile,
     get_profile,
     load_allow_list,
 )
@@ -55,7 +56,7 @@ def _mapping(value: ReplicaMapping | Mapping[str, Any] | str | Path | None) -> R
         return value
     if isinstance(value, (str, Path)):
         return load_mapping(value)
-    return parse_mapping(value, origin="mapping=")
+    return parse_mapping(value, origin="the mapping")
 
 
 def _read(ex: Executor, reader: CatalogReader, session: Any, schemas: list[str]) -> Catalog:
@@ -104,9 +105,10 @@ def _expectations(
     target: CatalogReader,
 ) -> Expectations:
     name = profile if profile is not None else mapping.profile
-    if name is None and source.engine == target.engine == "postgresql":
-        name = "identity"
-    chosen = None if name is None or name == "none" else get_profile(name)
+    if name is None:
+        chosen = default_profile(source.engine, target.engine)
+    else:
+        chosen = None if name == "none" else get_profile(name)
     check_profile(chosen, source.engine, target.engine)
     if isinstance(allow_list, (str, Path)):
         rules = load_allow_list(allow_list)

@@ -61,6 +61,11 @@ class CatalogReader:
     session_sql: ClassVar[str] = ""
     #: The names of the database's schemas (to name a missing one, with a "did you mean").
     schemas_sql: ClassVar[str] = ""
+    #: Every type name of the engine, when the set is closed (SQL Server's); empty when
+    #: users can make types of their own (PostgreSQL's).
+    type_names: ClassVar[tuple[str, ...]] = ()
+    #: The engine has a change data capture catalog (:meth:`capture_sql`).
+    change_capture: ClassVar[bool] = False
 
     def columns_sql(self, paramstyle: str, count: int) -> str:
         """Every column of every table and view in ``count`` bound schemas."""
@@ -96,10 +101,6 @@ class CatalogReader:
     def pattern_name(self, name: str) -> str:
         """A type name as a pattern may write it, in this engine's canonical spelling."""
         return name.strip().lower()
-
-    #: Every type name of the engine, when the set is closed (SQL Server's); empty when
-    #: users can make types of their own (PostgreSQL's).
-    type_names: ClassVar[tuple[str, ...]] = ()
 
     def known_type(self, name: str) -> bool:
         """Whether a pattern's (canonical) type name is one this engine has."""

@@ -15,10 +15,11 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Any, ClassVar
 
+from pytest_cdc.checksums.encoding import MAX_PORTABLE_FLOAT_DIGITS
 from pytest_cdc.checksums.tsql import TYPE_CLASSES
 from pytest_cdc.schema.catalog import CatalogReader, Rows, flag, index_columns, marks
 from pytest_cdc.schema.model import TABLE, VIEW, CaptureInstance, Catalog, Column, Table
-from pytest_cdc.schema.types import Domain, Family, integer, params_text
+from pytest_cdc.schema.types import Domain, Family, integer
 
 ENGINE = "mssql"
 
@@ -298,6 +299,19 @@ def _domain(
     utf8: bool,
 ) -> Domain:
     # One Domain a distinct type: the rules see the same object for the same type.
+    found = _values(base, shown, length, precision, scale, fraction, utf8)
+    return replace(found, float_digits=MAX_PORTABLE_FLOAT_DIGITS)
+
+
+def _values(
+    base: str,
+    shown: str,
+    length: int | None,
+    precision: int | None,
+    scale: int | None,
+    fraction: int | None,
+    utf8: bool,
+) -> Domain:
     tc = TYPE_CLASSES.get(base)
     if base in _INTEGERS:
         return integer(ENGINE, base, *_INTEGERS[base], tc)
@@ -432,6 +446,7 @@ def _domain(
 
 class SqlServerCatalog(CatalogReader):
     engine: ClassVar[str] = ENGINE
+    change_capture: ClassVar[bool] = True
     type_names: ClassVar[tuple[str, ...]] = KNOWN_TYPES
     session_sql: ClassVar[str] = SESSION_SQL
     schemas_sql: ClassVar[str] = SCHEMAS_SQL
@@ -463,4 +478,4 @@ class SqlServerCatalog(CatalogReader):
 
 READER = SqlServerCatalog()
 
-__all__ = ["KNOWN_TYPES", "READER", "build_catalog", "column", "domain", "params_text"]
+__all__ = ["KNOWN_TYPES", "READER", "build_catalog", "column", "domain"]

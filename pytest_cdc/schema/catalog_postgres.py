@@ -29,7 +29,7 @@ from pytest_cdc.schema.model import (
     Column,
     Table,
 )
-from pytest_cdc.schema.types import Domain, Family, integer, params_text
+from pytest_cdc.schema.types import Domain, Family, integer
 
 ENGINE = "postgresql"
 
@@ -438,4 +438,4 @@ class PostgresCatalog(CatalogReader):
 
 READER = PostgresCatalog()
 
-__all__ = ["READER", "build_catalog", "decode_typmod", "domain", "params_text"]
+__all__ = ["READER", "build_catalog", "decode_typmod", "domain"]

@@ -78,7 +78,7 @@ def compare_catalogs(
     for pair in pairing.pairs:
         report.pairs.append(_table(pair, sides, report.findings))
     _unpaired(pairing, report)
-    if source.engine == "mssql" and len(source) and not sides.tracked:
+    if sides.source.change_capture and len(source) and not sides.tracked:
         report.notes.append(
             "no source table is tracked by CDC (sys.tables.is_tracked_by_cdc): the capture"
             " checks were skipped"

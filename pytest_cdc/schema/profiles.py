@@ -149,6 +149,8 @@ class Profile:
     timestamp_mode: str | None = None
     #: The target keeps the source's own type (PostgreSQL -> PostgreSQL).
     identity: bool = False
+    #: Used when none is named and the engines fit.
+    default: bool = False
     sources: tuple[str, ...] = ()
 
     def expected(self, src: Domain, reader: CatalogReader) -> tuple[str, ...] | None:
@@ -296,9 +298,23 @@ IDENTITY = Profile(
     title="PostgreSQL -> PostgreSQL: every column keeps its type",
     source_engine="postgresql",
     identity=True,
+    default=True,
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (DEBEZIUM, DMS, PGLOADER, IDENTITY)}
+
+
+def default_profile(source_engine: str, target_engine: str) -> Profile | None:
+    """The profile used when none is named: identity between two PostgreSQL databases."""
+    engines = (source_engine, target_engine)
+    return next(
+        (
+            p
+            for p in PROFILES.values()
+            if p.default and (p.source_engine, p.target_engine) == engines
+        ),
+        None,
+    )
 
 
 def get_profile(name: str) -> Profile:

@@ -23,7 +23,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from pytest_cdc.checksums.encoding import MAX_FLOAT_DIGITS, MAX_PORTABLE_FLOAT_DIGITS, pair_format
+from pytest_cdc.checksums.encoding import pair_format
 from pytest_cdc.schema.types import CHARACTER, EXACT, Domain, Family
 
 VERDICTS = ("same", "widened", "representation", "lossy", "incompatible")
@@ -107,8 +107,7 @@ def _number(value: Fraction, places: int) -> str:
 
 def _float_limit(src: Domain, dst: Domain) -> int:
     """Most float digits both engines render alike (docs/checksum.md, "Floats")."""
-    mssql = "mssql" in (src.engine, dst.engine)
-    return MAX_PORTABLE_FLOAT_DIGITS if mssql else MAX_FLOAT_DIGITS
+    return min(src.float_digits, dst.float_digits)
 
 
 # -- exact numbers ---------------------------------------------------------------------------

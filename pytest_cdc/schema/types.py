@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass
 from fractions import Fraction
 
-from pytest_cdc.checksums.encoding import TypeClass
+from pytest_cdc.checksums.encoding import MAX_FLOAT_DIGITS, TypeClass
 
 
 class Family(str, enum.Enum):
@@ -86,6 +86,9 @@ class Domain:
     years: tuple[int, int] | None = None
     #: The canonical format the checksum renders this type in (None: it cannot).
     type_class: TypeClass | None = None
+    #: Most float digits this engine's checksum SQL renders like the other engine's
+    #: (docs/checksum.md, "Floats": 14 on SQL Server, 15 on PostgreSQL).
+    float_digits: int = MAX_FLOAT_DIGITS
     #: What else a person must know about the type (rowversion, unsupported types).
     note: str = ""
 
@@ -127,10 +130,3 @@ def integer(engine: str, base: str, low: int, high: int, type_class: TypeClass |
         high=Fraction(high),
         type_class=type_class,
     )
-
-
-def params_text(params: tuple[int | None, ...]) -> str:
-    """``(18,2)``, ``(max)``, or nothing."""
-    if not params:
-        return ""
-    return "(" + ",".join("max" if p is None else str(p) for p in params) + ")"

@@ -104,6 +104,8 @@ def test_mapping_object_and_default_schemas(pg: Any, pair: list[str]) -> None:
         server_url() + f"?options=-csearch_path%3D{pair[1]}",
     )
     assert [p.source_table for p in default.pairs] == [f"{pair[0]}.t"]
+    assert default.profile == "identity"  # the default between two PostgreSQL databases
+    assert compare_schemas(pg, pg, mapping=mapping, profile="none").profile is None
 
 
 def test_psqlodbc_connections_bind_with_question_marks(pg: Any, tables: dict[str, str]) -> None:
@@ -137,3 +139,17 @@ def test_assertion_shows_no_traceback(pytester: pytest.Pytester, pair: list[str]
     out = result.stdout.str()
     assert "integer holds no fractions" in out
     assert "assert_schema_compatible(" not in out  # pytrace=False: no code excerpt
+
+
+def test_importing_the_schema_package_costs_nothing() -> None:
+    """No pytest (only the plugin may import it), no driver, no SQL parser at import."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pytest_cdc.schema, pytest_cdc.cli.schema\n"
+        "heavy = {'pytest', 'psycopg2', 'pyodbc', 'sqlglot', 'hypothesis'}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
