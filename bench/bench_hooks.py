@@ -12,7 +12,15 @@ what the tool can do); CPU times are reported beside them.  Targets (issue 6):
 - a repeated cdc-sql-lint run (cache warm: pre-commit runs on every commit) within 3x of squawk
   on the PostgreSQL migrations;
 - cdc-index-coverage over 1,000 DDL files <= 2 s;
-- the share of statements not understood by the parser.
+- the share of statements not understood by the parser;
+- the bound per statement (issue 17: workers the hook can kill) costs little on the normal
+  path: cold runs with the bound against ``--statement-timeout 0`` (no bound, in process);
+- rules linear in statement size (issue 17): one statement with N = 500..4,000 OR terms, the
+  whole lint (split, parse, every rule) against sqlglot's parse alone of the same text, in
+  process; the lint / parse ratio must stay flat as N grows (it was 0.8 s at 500 terms and
+  88 s at 4,000, nearly all in CDC105).
+
+    python bench/bench_hooks.py --only scaling   # just that part (seconds)
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -107,6 +115,48 @@ def whole_file_failures(files: list[Path]) -> int:
     return failed
 
 
+def scaling(repeat: int) -> None:
+    """Lint of one statement with N OR terms against sqlglot's parse of it, in this process."""
+    import logging
+
+    import sqlglot
+
+    from pytest_cdc_hooks import lint as lint_module
+    from pytest_cdc_hooks.lint import lint_text
+    from pytest_cdc_hooks.rules import builtin_registry
+
+    logging.getLogger("sqlglot").setLevel(logging.CRITICAL)
+    registry = builtin_registry()
+    ddl = "CREATE TABLE acct (no varchar(9) PRIMARY KEY, a int);\n"
+    print("one statement with N OR terms (CDC105 has column types to check), in process")
+    print(f"  {'N':>6} {'sqlglot.parse':>14} {'cdc lint':>10} {'lint/parse':>11}")
+
+    def best(work: Callable[[], object]) -> float:
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            work()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    for n in (500, 1000, 2000, 4000):
+        query = "SELECT no FROM acct WHERE " + " OR ".join(f"no = {i}" for i in range(n)) + ";\n"
+        parse = best(lambda q=query: sqlglot.parse(ddl + q, read="postgres"))
+
+        def lint_cold(q: str = query) -> None:
+            # the per-process parse memo must not serve the repeats
+            lint_module._PARSED.clear()
+            lint_module._SPLIT.clear()
+            lint_text(ddl + q, "q.sql", "postgres", registry)
+
+        lint = best(lint_cold)
+        print(f"  {n:>6} {parse:>12.3f} s {lint:>8.3f} s {lint / parse:>10.2f}x")
+    print(
+        "  lint/parse should stay flat as N grows (linear rules); "
+        "before issue 17 it grew with N (CDC105 was quadratic)"
+    )
+
+
 def row(label: str, wall: float, cpu: float, note: str = "") -> None:
     print(f"  {label:<46} {wall:8.3f} s wall {cpu:8.3f} s cpu  {note}")
 
@@ -123,7 +173,16 @@ def main() -> int:
         help="isolated (default): install the project into a fresh virtualenv, as pre-commit "
         "does, and time its console scripts; current: use this interpreter's environment",
     )
+    parser.add_argument(
+        "--only",
+        choices=("all", "scaling"),
+        default="all",
+        help="scaling: only the rule-scaling measurement (in process, seconds)",
+    )
     args = parser.parse_args()
+    if args.only == "scaling":
+        scaling(args.repeat)
+        return 0
 
     sqlfluff, squawk = tool("sqlfluff"), tool("squawk")
     root = Path(tempfile.mkdtemp(prefix="cdc-bench-hooks-"))
@@ -162,6 +221,20 @@ def main() -> int:
                 f"{skipped} skipped (not needed by any rule)"
             )
         row("cold (no cache)", cold[0], cold[1], share)
+        # the price of the bound per statement (issue 17): the same run in this process
+        unbounded = timed(
+            [lint, "--no-cache", "--statement-timeout", "0", *rel], corpus, env, args.repeat
+        )
+        row("cold, no bound (--statement-timeout 0)", unbounded[0], unbounded[1])
+        one_cold = timed([lint, "--no-cache", rel[0]], corpus, env, max(args.repeat, 5))
+        row("one file, cold (schema + lint)", one_cold[0], one_cold[1])
+        one_cold_unbounded = timed(
+            [lint, "--no-cache", "--statement-timeout", "0", rel[0]],
+            corpus,
+            env,
+            max(args.repeat, 5),
+        )
+        row("one file, cold, no bound", one_cold_unbounded[0], one_cold_unbounded[1])
         timed([lint, *rel], corpus, env, 1)  # fill the cache
         warm = timed([lint, *rel], corpus, env, max(args.repeat, 5))
         row("repeated run (cache warm)", warm[0], warm[1])
@@ -265,6 +338,12 @@ def main() -> int:
                 "(target <= 3x, PostgreSQL migrations)"
             )
             print(f"  cdc-sql-lint cold / squawk:    {ours_pg_cold[0] / squawk_time[0]:7.2f}x")
+        extra, extra_one = cold[0] - unbounded[0], one_cold[0] - one_cold_unbounded[0]
+        print(
+            f"  bound per statement, cold lint:  {cold[0] / unbounded[0]:7.2f}x the unbounded run "
+            f"({extra:+.3f} s); one file: {one_cold[0] / one_cold_unbounded[0]:.2f}x "
+            f"({extra_one:+.3f} s)"
+        )
         print(
             f"  index coverage, {ddl_files:,} files: {c_cold[0]:6.2f} s cold, "
             f"{c_warm[0]:.2f} s warm  (target <= 2 s for 1,000 files)"
@@ -273,6 +352,7 @@ def main() -> int:
             print(f"  not understood (lint corpus):  {share}")
         if real_note:
             print(f"  not understood (real files):   {real_note}")
+        scaling(args.repeat)
     finally:
         if args.keep:
             print(f"corpus kept in {root}")

@@ -25,7 +25,7 @@ from pathlib import Path
 import psycopg2
 
 from pytest_cdc.asserts import assert_no_table_scan
-from pytest_cdc.plans.mssql import parse_showplan
+from pytest_cdc.dialects.mssql.plans import parse_showplan
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOWPLANS = ROOT / ".." / "shared" / "showplans"

@@ -123,8 +123,8 @@ def aggregation(name: str, url: str, schema: str, rows: int) -> list[str]:
     import psycopg2
 
     from pytest_cdc.checksums.encoding import Column, ColumnPair, TypeClass
-    from pytest_cdc.checksums.postgres import PostgresGenerator, prepare_sql
     from pytest_cdc.checksums.sqlgen import Scope, TableRef
+    from pytest_cdc.dialects.postgres.checksum import PostgresGenerator, prepare_sql
 
     types = {
         "id": ("bigint", TypeClass.INTEGER),

@@ -69,7 +69,7 @@ def test_replication_lag_window_and_column_subset(
 def test_the_tsql_a_sql_server_source_runs(show: Show) -> None:
     from pytest_cdc.checksums.encoding import Column, ColumnPair
     from pytest_cdc.checksums.sqlgen import TableRef
-    from pytest_cdc.checksums.tsql import TYPE_CLASSES, TsqlGenerator
+    from pytest_cdc.dialects.mssql.checksum import TYPE_CLASSES, TsqlGenerator
 
     def pair(name: str, data_type: str, key: bool = False) -> ColumnPair:
         col = Column(name, data_type, TYPE_CLASSES[data_type])

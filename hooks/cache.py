@@ -23,8 +23,12 @@ __all__ = ["ResultCache", "content_key"]
 MAX_ENTRIES = 50_000
 
 
+#: Bumped when the shape of cached entries changes within one release.
+FORMAT = "2"
+
+
 def content_key(*parts: str | bytes) -> str:
-    digest = hashlib.sha256(__version__.encode())
+    digest = hashlib.sha256(f"{__version__}/{FORMAT}".encode())
     for part in parts:
         digest.update(b"\x00")
         digest.update(part if isinstance(part, bytes) else part.encode("utf-8", "surrogatepass"))

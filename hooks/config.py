@@ -36,11 +36,16 @@ TOP_KEYS = frozenset(
         "ignore",
         "strict",
         "cache",
+        "statement-timeout",
+        "baseline",
     }
 )
 TABLE_KEYS = frozenset(
     {"name", "key", "timestamp", "status", "dialect", "active-filter", "checksum-columns"}
 )
+#: Seconds one statement may take (parse and rules) before the hooks give up on it.  sqlglot
+#: parses a normal statement in milliseconds and a 4,000-term generated one in about a second.
+DEFAULT_STATEMENT_TIMEOUT = 10.0
 #: Keys of the same table read by other parts of pytest-cdc (the pytest plugin): accepted here.
 OTHER_KEYS: frozenset[str] = frozenset({"replica"})  # pytest_cdc.schema (docs/schema.md)
 
@@ -74,6 +79,8 @@ class HookConfig:
         ignore: tuple[str, ...] = (),
         strict: bool = False,
         cache: bool = True,
+        statement_timeout: float | None = None,
+        baseline: Path | None = None,
         raw: str = "",
     ) -> None:
         self.root = root
@@ -86,6 +93,10 @@ class HookConfig:
         self.ignore = ignore
         self.strict = strict
         self.cache = cache
+        #: seconds one statement may take; None: the default; 0: no bound
+        self.statement_timeout = statement_timeout
+        #: baseline file (findings recorded there do not fail the hooks)
+        self.baseline = baseline
         self._raw = raw
         self._root_prefix = os.path.join(os.path.abspath(root), "")
         self._relative_cache: dict[str, str] = {}
@@ -229,27 +240,15 @@ def _strings(value: Any, key: str, pyproject: Path) -> tuple[str, ...]:
     raise ConfigError(f"{pyproject}: [{TABLE}] {key} must be a list of strings, got {value!r}")
 
 
-# The built-in names, resolved without importing the dialect registry (a cached run is short).
-_BUILTIN_DIALECTS = {
-    "postgres": "postgres",
-    "postgresql": "postgres",
-    "pg": "postgres",
-    "tsql": "tsql",
-    "mssql": "tsql",
-    "sqlserver": "tsql",
-}
-
-
 def _dialect(value: Any, key: str, pyproject: Path) -> str:
     if not isinstance(value, str):
         raise ConfigError(f"{pyproject}: [{TABLE}] {key} must be a dialect name, got {value!r}")
-    known = _BUILTIN_DIALECTS.get(value.strip().lower())
-    if known is not None:
-        return known
-    from pytest_cdc.indexes import normalize_dialect  # the registry knows third-party dialects
+    # The one registry of names and aliases (postgres, pg, tsql, sqlserver, ...), which also
+    # knows the dialects third parties register.
+    from pytest_cdc.dialects import get_dialect
 
     try:
-        return normalize_dialect(value)
+        return get_dialect(value).sqlglot_dialect
     except UnsupportedDialect as error:
         raise ConfigError(f"{pyproject}: [{TABLE}] {key}: {error}") from None
 
@@ -279,6 +278,17 @@ def _parse(section: Mapping[str, Any], pyproject: Path, text: str) -> HookConfig
         if not isinstance(section.get(flag, False), bool):
             raise ConfigError(f"{pyproject}: [{TABLE}] {flag} must be true or false")
     ignore = _strings(section.get("ignore", []), "ignore", pyproject)
+    timeout = section.get("statement-timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0
+    ):
+        raise ConfigError(
+            f"{pyproject}: [{TABLE}] statement-timeout must be a number of seconds "
+            f"(0: no bound), got {timeout!r}"
+        )
+    baseline = section.get("baseline")
+    if baseline is not None and (not isinstance(baseline, str) or not baseline.strip()):
+        raise ConfigError(f"{pyproject}: [{TABLE}] baseline must be a file name, got {baseline!r}")
     raw = json.dumps(section, sort_keys=True, default=str)
     return HookConfig(
         root=pyproject.parent,
@@ -291,6 +301,8 @@ def _parse(section: Mapping[str, Any], pyproject: Path, text: str) -> HookConfig
         ignore=tuple(code.upper() for code in ignore),
         strict=bool(section.get("strict", False)),
         cache=bool(section.get("cache", True)),
+        statement_timeout=float(timeout) if timeout is not None else None,
+        baseline=pyproject.parent / baseline if baseline else None,
         raw=raw,
     )
 

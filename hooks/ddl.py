@@ -142,14 +142,8 @@ def _create_table(tree: exp.Create, dialect: str, path: str, line: int) -> Op:
         for item in target.expressions:
             if isinstance(item, exp.ColumnDef):
                 name = item.name.lower()
-                kind = item.args.get("kind")
-                columns[name] = _type_name(kind)
-                for constraint in item.args.get("constraints") or []:
-                    ckind = constraint.args.get("kind")
-                    if isinstance(ckind, exp.PrimaryKeyColumnConstraint):
-                        indexes.append({"name": None, "columns": (name,), "primary": True})
-                    elif isinstance(ckind, exp.UniqueColumnConstraint):
-                        indexes.append({"name": None, "columns": (name,), "unique": True})
+                columns[name] = _type_name(item.args.get("kind"))
+                indexes.extend(_column_constraints(item, name))
             elif isinstance(item, exp.Constraint):
                 indexes.extend(_constraints(item.expressions, item.name.lower() or None))
             else:
@@ -158,6 +152,8 @@ def _create_table(tree: exp.Create, dialect: str, path: str, line: int) -> Op:
                     indexes.append(made)
     for index in indexes:
         index.update(path=path, line=line)
+        if not index.get("name"):
+            index["name"] = _default_name(parts, index, dialect)
     return {
         "op": "create_table",
         "table": table_key(parts, dialect),
@@ -197,23 +193,68 @@ def _create_index(tree: exp.Create, dialect: str, path: str, line: int) -> Op | 
 def _alter(tree: exp.Alter, dialect: str, path: str, line: int) -> list[Op]:
     if (tree.args.get("kind") or "TABLE").upper() != "TABLE":
         return []
-    key = table_key(_table_parts(tree.this), dialect)
+    parts = _table_parts(tree.this)
+    key = table_key(parts, dialect)
     ops: list[Op] = []
+
+    def index(made: dict[str, Any]) -> None:
+        made.update(path=path, line=line)
+        if not made.get("name"):
+            made["name"] = _default_name(parts, made, dialect)
+        ops.append({"op": "create_index", "table": key, "index": made})
+
     for action in tree.args.get("actions") or []:
         if isinstance(action, exp.ColumnDef):
-            kind = action.args.get("kind")
+            name = action.name.lower()
             ops.append(
                 {
                     "op": "add_column",
                     "table": key,
-                    "column": action.name.lower(),
-                    "type": _type_name(kind),
+                    "column": name,
+                    "type": _type_name(action.args.get("kind")),
                 }
             )
+            # ADD COLUMN [IF NOT EXISTS] id uuid ... PRIMARY KEY / UNIQUE
+            for made in _column_constraints(action, name):
+                index(made)
         elif isinstance(action, exp.AddConstraint):
             for constraint in action.expressions:
                 if isinstance(constraint, exp.Constraint):
                     for made in _constraints(constraint.expressions, constraint.name.lower()):
-                        made.update(path=path, line=line)
-                        ops.append({"op": "create_index", "table": key, "index": made})
+                        index(made)
+                else:  # ADD PRIMARY KEY (a) / ADD UNIQUE (a, b): named by the server
+                    made_or_none = _constraint_index(constraint, None)
+                    if made_or_none:
+                        index(made_or_none)
+        elif isinstance(action, exp.Drop):
+            kind = str(action.args.get("kind") or "").upper()
+            targets = action.args.get("tables") or []
+            for target in targets:
+                if kind == "CONSTRAINT":
+                    # the index behind a PRIMARY KEY / UNIQUE constraint goes with it
+                    ops.append({"op": "drop_index", "table": key, "name": target.name.lower()})
+                elif kind == "COLUMN":
+                    ops.append({"op": "drop_column", "table": key, "column": target.name.lower()})
     return ops
+
+
+def _column_constraints(column: exp.ColumnDef, name: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for constraint in column.args.get("constraints") or []:
+        kind = constraint.args.get("kind")
+        if isinstance(kind, exp.PrimaryKeyColumnConstraint):
+            out.append({"name": None, "columns": (name,), "primary": True})
+        elif isinstance(kind, exp.UniqueColumnConstraint):
+            out.append({"name": None, "columns": (name,), "unique": True})
+    return out
+
+
+def _default_name(parts: list[str], index: dict[str, Any], dialect: str) -> str | None:
+    """The name PostgreSQL gives an unnamed PRIMARY KEY / UNIQUE constraint (and its index),
+    so that a later DROP CONSTRAINT finds it; SQL Server's names are random: None."""
+    if dialect != "postgres" or not parts:
+        return None
+    table = parts[-1].lower()
+    if index.get("primary"):
+        return f"{table}_pkey"
+    return "_".join([table, *index["columns"], "key"])

@@ -6,7 +6,15 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-__all__ = ["FORMATS", "Finding", "format_findings", "line_col", "line_starts"]
+__all__ = [
+    "FORMATS",
+    "Finding",
+    "fingerprint",
+    "format_findings",
+    "line_col",
+    "line_starts",
+    "not_understood_message",
+]
 
 FORMATS = ("text", "json", "github", "sarif")
 
@@ -21,9 +29,29 @@ class Finding(NamedTuple):
     message: str
     #: "error" fails the hook; "warning" fails it only with --strict.
     severity: str = "error"
+    #: what the finding is about (its statement, its table), for baselines: not its line
+    fingerprint: str = ""
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}:{self.col}: {self.code} {self.message}"
+
+
+def not_understood_message(reason: str, what: str = "checked") -> str:
+    """The CDC000 message for a statement not understood for ``reason``."""
+    if reason.startswith("gave up after"):
+        return (
+            f"not understood ({reason}), not {what}: the parser did not finish; "
+            "statement-timeout in [tool.pytest-cdc] sets the bound"
+        )
+    return f"not understood, not {what}: {reason}"
+
+
+def fingerprint(*parts: str) -> str:
+    """A short stable hash of ``parts`` with whitespace runs and case folded."""
+    import hashlib
+
+    text = "\x1f".join(" ".join(part.split()).lower() for part in parts)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def line_col(text: str, offset: int, line_starts: Sequence[int] | None = None) -> tuple[int, int]:
@@ -89,6 +117,7 @@ def _sarif(items: Sequence[Finding], tool: str) -> dict[str, object]:
                         "ruleId": f.code,
                         "level": "error" if f.severity == "error" else "warning",
                         "message": {"text": f.message},
+                        "partialFingerprints": {"cdcStatement/v1": f.fingerprint},
                         "locations": [
                             {
                                 "physicalLocation": {

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 from sqlglot import exp
 
-from pytest_cdc_hooks.ddl import extract_ops
-from pytest_cdc_hooks.findings import Finding, line_col, line_starts
+from pytest_cdc_hooks import workers
+from pytest_cdc_hooks.ddl import extract_ops, uncertain_op
+from pytest_cdc_hooks.findings import (
+    Finding,
+    fingerprint,
+    line_col,
+    line_starts,
+    not_understood_message,
+)
 from pytest_cdc_hooks.parsing import Parsed, parse_statement, statement_kind
 from pytest_cdc_hooks.rules import Context, RuleRegistry
 from pytest_cdc_hooks.schema import Schema
-from pytest_cdc_hooks.source import parse_noqa
-from pytest_cdc_hooks.splitting import ScanIssue, Statement, split_statements
+from pytest_cdc_hooks.source import normalize_newlines, parse_noqa
+from pytest_cdc_hooks.splitting import ScanIssue, SqlStatement, split_statements
 
 __all__ = ["Stats", "analyze", "lint_text", "node_offset"]
 
@@ -34,7 +42,7 @@ class Stats:
         return [self.statements, self.ok, self.skipped, self.not_understood]
 
 
-_SPLIT: dict[tuple[str, str], tuple[list[Statement], list[ScanIssue]]] = {}
+_SPLIT: dict[tuple[str, str], tuple[list[SqlStatement], list[ScanIssue]]] = {}
 _PARSED: dict[tuple[str, int, str], Parsed] = {}
 
 #: Statements that can change the schema model; the schema loader parses nothing else.
@@ -62,6 +70,8 @@ def analyze(
     for stmt in statements:
         if kinds is not None and statement_kind(stmt.text) not in kinds:
             p = Parsed(stmt, [], "skipped", stmt.start, "not needed")
+        elif gave_up := workers.statement(stmt.start):
+            p = Parsed(stmt, [], "not_understood", stmt.start, gave_up)
         else:
             key = (stmt.text, stmt.start, dialect)
             p = _PARSED.get(key) or _PARSED.setdefault(key, parse_statement(stmt, dialect))
@@ -75,7 +85,7 @@ def analyze(
     return parsed, issues, stats
 
 
-def node_offset(node: exp.Expression | None, stmt: Statement) -> int:
+def node_offset(node: exp.Expression | None, stmt: SqlStatement) -> int:
     """File offset of the earliest token under ``node`` (the statement start if none is known)."""
     if node is None:
         return stmt.start
@@ -102,25 +112,41 @@ def lint_text(
     schema: Schema | None = None,
     ignore: frozenset[str] = frozenset(),
 ) -> tuple[list[Finding], Stats]:
+    text = normalize_newlines(text)
     parsed, issues, stats = analyze(text, dialect)
     starts = line_starts(text)
     found: list[Finding] = []
 
-    def add(offset: int, code: str, message: str, severity: str) -> None:
+    def add(offset: int, code: str, message: str, severity: str, about: str) -> None:
         line, col = line_col(text, offset, starts)
-        found.append(Finding(path, line, col, code, message, severity))
+        found.append(Finding(path, line, col, code, message, severity, about))
+
+    # One fingerprint per statement, not per finding: hashing the statement for each of its
+    # findings made a statement with many findings quadratic.
+    fingerprints: dict[int, str] = {}
+
+    def about(stmt: SqlStatement) -> str:
+        known = fingerprints.get(stmt.start)
+        if known is None:
+            known = fingerprints[stmt.start] = fingerprint(stmt.text)
+        return known
 
     for issue in issues:
-        add(issue.offset, "CDC001", issue.message, "error")
+        # no statement to name: the issue and the text of its line
+        line = line_col(text, issue.offset, starts)[0]
+        end = text.find("\n", issue.offset)
+        source_line = text[starts[line - 1] : end if end >= 0 else len(text)]
+        add(issue.offset, "CDC001", issue.message, "error", fingerprint(issue.message, source_line))
 
     local = Schema()
     ctx = Context(
         path=path,
         dialect=dialect,
-        stmt=Statement("", 0, 0),
+        stmt=SqlStatement("", 0, 0),
         is_ddl=is_ddl,
         is_query=is_query,
         schemas=(local, schema) if schema is not None else (local,),
+        statements=[p.stmt for p in parsed],
     )
     rules = [
         r
@@ -137,10 +163,17 @@ def lint_text(
     for p in parsed:
         if p.status == "not_understood":
             # a syntax error already reported in this statement explains the parse failure
-            if not any(p.stmt.start <= o < p.stmt.end for o in issue_offsets):
-                add(p.offset, "CDC000", f"not understood, not checked: {p.reason}", "warning")
+            first = bisect.bisect_left(issue_offsets, p.stmt.start)
+            if not (first < len(issue_offsets) and issue_offsets[first] < p.stmt.end):
+                message = not_understood_message(p.reason)
+                add(p.offset, "CDC000", message, "warning", about(p.stmt))
+            if statement_kind(p.stmt.text) == "CREATE TABLE":
+                # indexes on it later in the file may be on a new, empty table
+                op = uncertain_op(p.stmt.text, dialect, path, 0)
+                ctx.maybe_created.setdefault(op["table"], line_col(text, p.stmt.start, starts)[0])
             continue
         ctx.stmt = p.stmt
+        workers.statement(p.stmt.start)
         for tree in p.trees:
             for op in extract_ops(tree, dialect, path, 0):
                 if op["op"] == "create_table":
@@ -150,11 +183,13 @@ def lint_text(
                 try:
                     hits = list(rule.check(ctx, tree))
                 except Exception as error:
-                    add(p.stmt.start, rule.code, f"rule crashed: {error!r}", "warning")
+                    message = f"rule crashed: {error!r}"
+                    add(p.stmt.start, rule.code, message, "warning", about(p.stmt))
                     continue
-                for node, message in hits:
+                for node, message, *severity in hits:
                     # a finding about the whole statement points at its first word
                     offset = p.stmt.start if node is tree else node_offset(node, p.stmt)
-                    add(offset, rule.code, message or rule.message, rule.severity)
+                    level = severity[0] if severity else rule.severity
+                    add(offset, rule.code, message or rule.message, level, about(p.stmt))
     noqa = parse_noqa(text)
-    return [f for f in found if not noqa.suppressed(f.line, f.code)], stats
+    return [f for f in found if f.code not in ignore and not noqa.suppressed(f.line, f.code)], stats

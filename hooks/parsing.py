@@ -20,9 +20,9 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError
 
-from pytest_cdc_hooks.splitting import Statement
+from pytest_cdc_hooks.splitting import SqlStatement
 
-__all__ = ["Parsed", "parse_statement"]
+__all__ = ["Parsed", "parse_statement", "statement_kind"]
 
 # sqlglot logs a warning for every statement it falls back to Command on; the hooks report
 # those themselves, with a location.
@@ -47,7 +47,7 @@ _TOKEN_REPR = re.compile(r"<Token token_type: [^,]*, text: (.*?), line: \d+.*?>"
 
 
 class Parsed(NamedTuple):
-    stmt: Statement
+    stmt: SqlStatement
     trees: list[exp.Expression]
     status: str  # "ok" | "skipped" | "not_understood"
     offset: int  # absolute file offset of the problem (for not_understood)
@@ -170,7 +170,7 @@ def _relevant(kind: str, text: str = "") -> bool:
     )
 
 
-def _error_offset(stmt: Statement, error: ParseError) -> tuple[int, str]:
+def _error_offset(stmt: SqlStatement, error: ParseError) -> tuple[int, str]:
     info = error.errors[0] if error.errors else {}
     message = str(info.get("description") or error).splitlines()[0]
     # "... but got <Token token_type: TokenType.WHERE, text: WHERE, line: 1, ...>" -> 'WHERE'
@@ -217,7 +217,9 @@ def without_client_variables(text: str, dialect: str) -> str:
     return _PSQL_VAR.sub(_psql_var, text) if ":" in text else text
 
 
-def parse_statement(stmt: Statement, dialect: str) -> Parsed:
+def parse_statement(stmt: SqlStatement, dialect: str) -> Parsed:
+    if stmt.problem:
+        return Parsed(stmt, [], "not_understood", stmt.start, stmt.problem)
     if stmt.text.startswith(("\\", ":")):
         return Parsed(stmt, [], "skipped", stmt.start, "client command (psql / sqlcmd)")
     text = without_client_variables(stmt.text, dialect)

@@ -52,7 +52,7 @@ def register_plugin_rules(registry: Any, extra_plugins: tuple[object, ...] = ())
         return  # nothing installed: skip pluggy entirely, it is the common case
     import pluggy
 
-    from pytest_cdc import hookspecs
+    from pytest_cdc.plugin import hookspecs
 
     class _Manager(pluggy.PluginManager):
         # Like pytest: a plain function named pytest_cdc_* is a hook implementation, so a

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_cdc_hooks.cache import ResultCache, content_key
 from pytest_cdc_hooks.config import HookConfig
-from pytest_cdc_hooks.findings import Finding
+from pytest_cdc_hooks.findings import Finding, not_understood_message
 from pytest_cdc_hooks.source import SourceError, read_source
 
-__all__ = ["LoadedSchema", "display_path", "load_schema", "read_text"]
+if TYPE_CHECKING:
+    from pytest_cdc_hooks.workers import JobFailed, WorkerPool
+
+__all__ = ["LoadedSchema", "display_path", "failed_finding", "load_schema", "read_text"]
 
 
 def display_path(path: Path | str) -> str:
@@ -52,13 +55,14 @@ class LoadedSchema:
         self.files = 0
 
 
-def load_schema(config: HookConfig, cache: ResultCache, *, parallel: bool = True) -> LoadedSchema:
+def load_schema(config: HookConfig, cache: ResultCache, pool: WorkerPool) -> LoadedSchema:
     """Replay every configured DDL file in migration order into one schema model.
 
-    ``parallel=False`` keeps the parsing in this process, so that its parse memo is inherited
-    by workers forked afterwards (the lint parses the same DDL files again).
+    Files not in the cache are parsed by ``pool`` (bounded per statement, in parallel when
+    many); a pool kept open for the lint afterwards still has them in its parse memo.
     """
     from pytest_cdc_hooks.schema import Schema
+    from pytest_cdc_hooks.workers import JobFailed
 
     schema = Schema()
     digest = hashlib.sha256()
@@ -74,77 +78,67 @@ def load_schema(config: HookConfig, cache: ResultCache, *, parallel: bool = True
         key = content_key(data, dialect, shown, "schema-ops")
         digest.update(key.encode())
         files.append((shown, dialect, key, None if cache.get(key) is not None else text))
-    missing = [(text, dialect, shown) for shown, dialect, _, text in files if text is not None]
-    results = _all_file_ops(missing) if parallel else [_file_ops(*m) for m in missing]
-    computed = dict(zip([m[2] for m in missing], results, strict=True))
+    missing = [(shown, (text, dialect, shown)) for shown, dialect, _, text in files if text]
+    computed = dict(zip([m[0] for m in missing], pool.map(_file_ops, missing), strict=True))
     for shown, _dialect, key, _text in files:
         entry = computed.get(shown)
-        if entry is not None:
-            cache.put(key, entry)
+        if isinstance(entry, JobFailed):
+            loaded.findings.append(failed_finding(shown, entry, "modelled"))
+            # the model may be wrong about any table now
+            entry = {"ops": [_uncertain(shown, 1)], "not_understood": [], "stats": [0, 0, 0, 0]}
+        elif entry is not None:
+            if shown not in pool.gave_up:  # a time-out depends on the machine: try again later
+                cache.put(key, entry)
         else:
             entry = cache.get(key)
         for op in entry["ops"]:
             schema.apply(op)
-        for line, col, reason in entry["not_understood"]:
-            loaded.findings.append(
-                Finding(
-                    shown, line, col, "CDC000", f"not understood, not modelled: {reason}", "warning"
-                )
-            )
+        for line, col, reason, about in entry["not_understood"]:
+            message = not_understood_message(reason, "modelled")
+            loaded.findings.append(Finding(shown, line, col, "CDC000", message, "warning", about))
         loaded.stats = [a + b for a, b in zip(loaded.stats, entry["stats"], strict=True)]
         loaded.files += 1
     loaded.fingerprint = digest.hexdigest()[:16]
     return loaded
 
 
-#: Below this many files to parse, starting worker processes costs more than it saves.
-PARALLEL_MIN_FILES = 64
+def failed_finding(shown: str, failed: JobFailed, what: str) -> Finding:
+    """A file the hook could not process at all: a warning on it, never a traceback."""
+    return Finding(
+        shown,
+        1,
+        1,
+        "CDC000",
+        f"file not {what}: the hook failed on it ({failed.message}); please report this",
+        "warning",
+    )
 
 
-def _all_file_ops(missing: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
-    """Schema operations of every file not in the cache, on all cores when there are many.
-
-    A first run (or a new checkout) parses every migration; sqlglot is pure Python, so the
-    work is spread over forked workers, which inherit the already imported parser.
-    """
-    import os
-
-    workers = min(os.cpu_count() or 1, 8)
-    if workers < 2 or len(missing) < PARALLEL_MIN_FILES:
-        return [_file_ops(*m) for m in missing]
-    import multiprocessing
-
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return [_file_ops(*m) for m in missing]
-    import sqlglot  # noqa: F401 - imported before forking, so workers share it
-
-    from pytest_cdc_hooks import lint  # noqa: F401
-
-    context = multiprocessing.get_context("fork")
-    chunk = max(1, len(missing) // (workers * 4))
-    with context.Pool(workers) as pool:
-        return pool.starmap(_file_ops, missing, chunksize=chunk)
+def _uncertain(shown: str, line: int) -> dict[str, Any]:
+    return {"op": "uncertain", "table": "", "path": shown, "line": line}
 
 
 def _file_ops(text: str, dialect: str, shown: str) -> dict[str, Any]:
+    from pytest_cdc_hooks import workers
     from pytest_cdc_hooks.ddl import extract_ops, uncertain_op
-    from pytest_cdc_hooks.findings import line_col, line_starts
+    from pytest_cdc_hooks.findings import fingerprint, line_col, line_starts
     from pytest_cdc_hooks.lint import SCHEMA_KINDS, analyze
     from pytest_cdc_hooks.parsing import statement_kind
 
     parsed, _issues, stats = analyze(text, dialect, SCHEMA_KINDS)
     starts = line_starts(text)
     ops: list[dict[str, Any]] = []
-    not_understood: list[tuple[int, int, str]] = []
+    not_understood: list[tuple[int, int, str, str]] = []
     for p in parsed:
         if p.status == "not_understood":
             line, col = line_col(text, p.offset, starts)
-            not_understood.append((line, col, p.reason))
+            not_understood.append((line, col, p.reason, fingerprint(p.stmt.text)))
             kind = statement_kind(p.stmt.text)
             if kind.startswith(("CREATE", "ALTER", "DROP")):
                 # the model may now be wrong about this table: findings about it must say so
                 ops.append(uncertain_op(p.stmt.text, dialect, shown, line))
             continue
+        workers.statement(p.stmt.start)
         line, _ = line_col(text, p.stmt.start, starts)
         for tree in p.trees:
             ops.extend(extract_ops(tree, dialect, shown, line))

@@ -117,6 +117,13 @@ class Schema:
             table = self.tables.get(key)
             if table is not None:
                 table.indexes = [i for i in table.indexes if (i.name or "").lower() != name]
+        elif kind == "drop_column":
+            table = self.tables.get(key)
+            if table is not None:
+                column = op["column"]
+                table.columns.pop(column, None)
+                # the server drops every index on a dropped column
+                table.indexes = [i for i in table.indexes if column not in i.columns]
         elif kind == "drop_table":
             self.tables.pop(key, None)
         elif kind == "uncertain":

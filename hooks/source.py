@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
-__all__ = ["Noqa", "SourceError", "decode", "parse_noqa", "read_source"]
+__all__ = ["Noqa", "SourceError", "decode", "normalize_newlines", "parse_noqa", "read_source"]
 
 
 class SourceError(NamedTuple):
@@ -16,29 +16,46 @@ class SourceError(NamedTuple):
     message: str
 
 
+def normalize_newlines(text: str) -> str:
+    """CRLF and lone CR (classic Mac OS, some exporters) become LF.
+
+    Every later step (``--`` comments, ``GO`` alone on its line, T-SQL statements that start a
+    line, line numbers) reads lines by ``\\n``: a CR-only file would otherwise be one long line
+    whose first ``--`` comment hides the rest.  Replacing the line break keeps every line and
+    column where an editor shows it.
+    """
+    if "\r" not in text:
+        return text
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _place(data: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column of byte ``offset``, counting CRLF, CR and LF as line breaks."""
+    head = normalize_newlines(data[:offset].decode("latin-1"))
+    return head.count("\n") + 1, len(head) - (head.rfind("\n") + 1) + 1
+
+
 def decode(data: bytes) -> str | SourceError:
-    """UTF-8 (with or without BOM) or BOM-marked UTF-16; anything else is an error with a place."""
+    """UTF-8 (with or without BOM) or BOM-marked UTF-16, with LF line breaks; anything else is
+    an error with a place."""
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
     elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         # SSMS saves scripts as UTF-16 with a BOM.
         try:
-            return data.decode("utf-16")
+            return normalize_newlines(data.decode("utf-16"))
         except UnicodeDecodeError as error:
             return SourceError(1, 1, f"invalid UTF-16 ({error.reason}): re-save the file as UTF-8")
     nul = data.find(b"\x00")
     if nul >= 0:
-        line = data.count(b"\n", 0, nul) + 1
-        col = nul - (data.rfind(b"\n", 0, nul) + 1) + 1
-        return SourceError(line, col, "file looks binary (NUL byte): it is not SQL text")
+        return SourceError(*_place(data, nul), "file looks binary (NUL byte): it is not SQL text")
     try:
-        return data.decode("utf-8")
+        return normalize_newlines(data.decode("utf-8"))
     except UnicodeDecodeError as error:
         bad = error.start
-        line = data.count(b"\n", 0, bad) + 1
-        col = bad - (data.rfind(b"\n", 0, bad) + 1) + 1
         return SourceError(
-            line, col, f"not valid UTF-8 (byte 0x{data[bad]:02x}): re-save the file as UTF-8"
+            *_place(data, bad),
+            f"not valid UTF-8 (byte 0x{data[bad]:02x}): re-save the file as UTF-8",
         )
 
 
@@ -61,8 +78,9 @@ class Noqa(NamedTuple):
         return codes is not None and (not codes or code in codes)
 
 
-_NOQA = re.compile(r"--\s*noqa\b(?::\s*(?P<codes>[A-Za-z0-9, ]+))?", re.I)
-_FILE_NOQA = re.compile(r"--\s*cdc:\s*noqa\b(?::\s*(?P<codes>[A-Za-z0-9, ]+))?", re.I)
+# ``--`` in SQL; ``#`` in pyproject.toml, where cdc-index-coverage reports on table entries
+_NOQA = re.compile(r"(?:--|#)\s*noqa\b(?::\s*(?P<codes>[A-Za-z0-9, ]+))?", re.I)
+_FILE_NOQA = re.compile(r"(?:--|#)\s*cdc:\s*noqa\b(?::\s*(?P<codes>[A-Za-z0-9, ]+))?", re.I)
 
 
 def _codes(text: str | None) -> frozenset[str]:

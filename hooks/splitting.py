@@ -7,6 +7,9 @@ for dialect rules sqlglot does not know: ``GO`` batch separators, T-SQL statemen
 semicolons, ``BEGIN ... END`` / ``IF`` wrappers and PostgreSQL ``DO $$ ... $$`` blocks, whose
 DDL is pulled out and checked like top-level statements.
 
+Long because it is one scanner for both dialects: the tokens they share, and T-SQL's
+statements without semicolons and its IF/BEGIN wrappers, are read in one pass.
+
 The scanner only understands what is needed to find statement boundaries: comments (nested
 ``/* */``), string literals, quoted identifiers, dollar quotes, parentheses and a few keywords.
 """
@@ -16,10 +19,10 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-__all__ = ["ScanIssue", "Statement", "split_statements"]
+__all__ = ["ScanIssue", "SqlStatement", "split_batches", "split_statements"]
 
 
-class Statement(NamedTuple):
+class SqlStatement(NamedTuple):
     """One statement: ``text`` is ``source[start:end]`` of the whole file."""
 
     text: str
@@ -27,6 +30,8 @@ class Statement(NamedTuple):
     end: int
     #: True when pulled out of a DO block or an IF/BEGIN wrapper.
     nested: bool = False
+    #: Why the statement must not be parsed (then it is "not understood"); empty: parse it.
+    problem: str = ""
 
 
 class ScanIssue(NamedTuple):
@@ -245,13 +250,13 @@ def _starts_line(text: str, offset: int) -> bool:
 
 def split_statements(
     text: str, dialect: str, *, start: int = 0, end: int | None = None
-) -> tuple[list[Statement], list[ScanIssue]]:
+) -> tuple[list[SqlStatement], list[ScanIssue]]:
     """Statements of ``text`` (top level first, nested DDL after its wrapper) and scan issues."""
     end = len(text) if end is None else end
     issues: list[ScanIssue] = []
     tsql = dialect == "tsql"
     toks = _tokens(text, start, end, tsql, issues)
-    statements: list[Statement] = []
+    statements: list[SqlStatement] = []
     if tsql:
         _split_tsql(text, toks, statements, issues, nested=False)
     else:
@@ -259,8 +264,36 @@ def split_statements(
     return statements, issues
 
 
+def split_batches(text: str, dialect: str) -> list[tuple[str, int]]:
+    """What a client sends one at a time, each with the line it starts on.
+
+    T-SQL: the batches between ``GO`` lines (sqlcmd's rule; a ``GO`` inside a comment or a
+    literal separates nothing).  PostgreSQL: each top-level statement (psql's way), so that a
+    failure names its own line.  The same scanner as the hooks', so a script is read alike
+    when it is linted and when it is loaded.
+    """
+    issues: list[ScanIssue] = []
+    if dialect == "tsql":
+        cuts = [0]
+        for tok in _tokens(text, 0, len(text), True, issues):
+            if tok.kind == "go":
+                cuts += [tok.start, tok.end]
+        cuts.append(len(text))
+        pieces = [(cuts[i], cuts[i + 1]) for i in range(0, len(cuts), 2)]
+    else:
+        statements, _ = split_statements(text, dialect)
+        pieces = [(s.start, s.end) for s in statements if not s.nested]
+    out = []
+    for start, end in pieces:
+        body = text[start:end]
+        if body.strip():
+            lead = len(body) - len(body.lstrip())
+            out.append((body.strip(), text.count("\n", 0, start + lead) + 1))
+    return out
+
+
 def _emit(
-    text: str, toks: list[_Tok], out: list[Statement], issues: list[ScanIssue], nested: bool
+    text: str, toks: list[_Tok], out: list[SqlStatement], issues: list[ScanIssue], nested: bool
 ) -> None:
     if not toks:
         return
@@ -276,7 +309,7 @@ def _emit(
     if depth > 0:
         issues.append(ScanIssue(toks[0].start, f"{depth} unclosed '(' in this statement"))
     s, e = toks[0].start, toks[-1].end
-    out.append(Statement(text[s:e], s, e, nested))
+    out.append(SqlStatement(text[s:e], s, e, nested))
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------
@@ -289,7 +322,9 @@ _PLPGSQL_PREFIX = re.compile(
 _DDL_START = re.compile(r"(?:CREATE|ALTER|DROP|COMMENT)\b", re.I)
 
 
-def _split_pg(text: str, toks: list[_Tok], out: list[Statement], issues: list[ScanIssue]) -> None:
+def _split_pg(
+    text: str, toks: list[_Tok], out: list[SqlStatement], issues: list[ScanIssue]
+) -> None:
     current: list[_Tok] = []
     for tok in toks:
         if tok.kind == "semi":
@@ -305,7 +340,9 @@ def _split_pg(text: str, toks: list[_Tok], out: list[Statement], issues: list[Sc
     _finish_pg(text, current, out, issues)
 
 
-def _finish_pg(text: str, toks: list[_Tok], out: list[Statement], issues: list[ScanIssue]) -> None:
+def _finish_pg(
+    text: str, toks: list[_Tok], out: list[SqlStatement], issues: list[ScanIssue]
+) -> None:
     _emit(text, toks, out, issues, nested=False)
     if toks and toks[0].upper == "DO":
         body = next((t for t in toks if t.kind == "dollar"), None)
@@ -315,7 +352,7 @@ def _finish_pg(text: str, toks: list[_Tok], out: list[Statement], issues: list[S
 
 
 def _plpgsql_ddl(
-    text: str, start: int, end: int, out: list[Statement], issues: list[ScanIssue]
+    text: str, start: int, end: int, out: list[SqlStatement], issues: list[ScanIssue]
 ) -> None:
     """The DDL statements inside a PL/pgSQL block, with their file offsets."""
     inner_issues: list[ScanIssue] = []
@@ -349,8 +386,19 @@ def _plpgsql_ddl(
 # -- T-SQL ---------------------------------------------------------------------------------
 
 
+#: IF/WHILE/BEGIN wrappers opened deeper than this are not unwrapped: the block is reported as
+#: not understood.  Real scripts nest a handful of levels; each level rescans its block, so an
+#: unbounded depth would cost quadratic time (and Python's recursion limit).
+MAX_NESTING = 64
+
+
 def _split_tsql(
-    text: str, toks: list[_Tok], out: list[Statement], issues: list[ScanIssue], nested: bool
+    text: str,
+    toks: list[_Tok],
+    out: list[SqlStatement],
+    issues: list[ScanIssue],
+    nested: bool,
+    level: int = 0,
 ) -> None:
     """Split a T-SQL token list into statements; unwrap IF/WHILE/BEGIN...END blocks."""
     i = 0
@@ -367,7 +415,7 @@ def _split_tsql(
         j = _tsql_statement_end(text, toks, i)
         stmt = toks[i:j]
         if stmt:
-            _tsql_statement(text, stmt, out, issues, nested)
+            _tsql_statement(text, stmt, out, issues, nested, level)
         i = j
 
 
@@ -438,9 +486,22 @@ def _tsql_statement_end(text: str, toks: list[_Tok], i: int) -> int:
 
 
 def _tsql_statement(
-    text: str, toks: list[_Tok], out: list[Statement], issues: list[ScanIssue], nested: bool
+    text: str,
+    toks: list[_Tok],
+    out: list[SqlStatement],
+    issues: list[ScanIssue],
+    nested: bool,
+    level: int,
 ) -> None:
     first = toks[0].upper
+    wrapper = first in ("IF", "WHILE") or (
+        first == "BEGIN" and not (len(toks) > 1 and toks[1].upper in _TSQL_BEGIN_NOT_BLOCK)
+    )
+    if wrapper and level >= MAX_NESTING:
+        s, e = toks[0].start, toks[-1].end
+        problem = f"IF/WHILE/BEGIN blocks nest deeper than {MAX_NESTING} levels: not split further"
+        out.append(SqlStatement(text[s:e], s, e, nested, problem))
+        return
     if first in ("IF", "WHILE"):
         # Skip the condition: everything up to the first statement keyword at depth 0.
         depth = 0
@@ -455,18 +516,18 @@ def _tsql_statement(
                 and tok.kind == "word"
                 and (tok.upper in _TSQL_STARTERS or tok.upper == "BEGIN")
             ):
-                _unwrap_branches(text, toks[k:], out, issues)
+                _unwrap_branches(text, toks[k:], out, issues, level + 1)
                 return
         _emit(text, toks, out, issues, nested)
         return
-    if first == "BEGIN" and not (len(toks) > 1 and toks[1].upper in _TSQL_BEGIN_NOT_BLOCK):
-        _unwrap_branches(text, toks, out, issues)
+    if wrapper:
+        _unwrap_branches(text, toks, out, issues, level + 1)
         return
     _emit(text, toks, out, issues, nested)
 
 
 def _unwrap_branches(
-    text: str, toks: list[_Tok], out: list[Statement], issues: list[ScanIssue]
+    text: str, toks: list[_Tok], out: list[SqlStatement], issues: list[ScanIssue], level: int
 ) -> None:
     """Emit the statements inside ``BEGIN ... END [ELSE ...]`` (or a bare body statement)."""
     if toks and toks[0].upper == "BEGIN":
@@ -488,17 +549,17 @@ def _unwrap_branches(
                         inner = toks[1:k]
                         if inner and inner[0].upper in ("TRY", "CATCH"):
                             inner = inner[1:]
-                        _split_tsql(text, inner, out, issues, nested=True)
+                        _split_tsql(text, inner, out, issues, True, level)
                         rest = toks[k + 1 :]
                         if rest and rest[0].upper in ("TRY", "CATCH"):
                             rest = rest[1:]
                         if rest and rest[0].upper == "ELSE":
                             rest = rest[1:]
                         if rest:
-                            _split_tsql(text, rest, out, issues, nested=True)
+                            _split_tsql(text, rest, out, issues, True, level)
                         return
         issues.append(ScanIssue(toks[0].start, "BEGIN without END: close the block with END"))
-        _split_tsql(text, toks[1:], out, issues, nested=True)
+        _split_tsql(text, toks[1:], out, issues, True, level)
         return
     # A single body statement, maybe followed by ELSE <statement>.
     j = _tsql_statement_end(text, toks, 0)
@@ -518,8 +579,8 @@ def _unwrap_branches(
             body = body[:k]
             break
     if body:
-        _tsql_statement(text, body, out, issues, nested=True)
+        _tsql_statement(text, body, out, issues, True, level)
     if rest and rest[0].upper == "ELSE":
         rest = rest[1:]
     if rest:
-        _split_tsql(text, rest, out, issues, nested=True)
+        _split_tsql(text, rest, out, issues, True, level)

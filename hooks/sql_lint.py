@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_cdc.errors import CdcError
 from pytest_cdc_hooks.cache import ResultCache, content_key
@@ -17,12 +17,19 @@ from pytest_cdc_hooks.cli import (
     dialect_option,
     exit_code,
     fail_usage,
+    finish,
+    internal_error,
     print_stats,
     report,
+    statement_timeout,
 )
+from pytest_cdc_hooks.codes import check_codes
 from pytest_cdc_hooks.config import HookConfig, load_config
 from pytest_cdc_hooks.findings import Finding
 from pytest_cdc_hooks.project import load_schema, read_text
+
+if TYPE_CHECKING:
+    from pytest_cdc_hooks.rules import RuleRegistry
 
 __all__ = ["lint_files", "main"]
 
@@ -37,10 +44,12 @@ def lint_files(
     use_cache: bool = True,
     extra_plugins: tuple[object, ...] = (),
     ignore: Sequence[str] = (),
+    timeout: float | None = None,
 ) -> tuple[list[Finding], list[int]]:
     """Lint ``paths``; returns the findings and ``[statements, parsed, skipped, not understood]``.
 
     Expensive pieces (sqlglot, the rules, the schema) load only when a file is not in the cache.
+    ``timeout`` bounds each statement (seconds; None: the config's or the default; 0: none).
     """
     from pytest_cdc_hooks.plugins import plugin_fingerprint
 
@@ -54,19 +63,15 @@ def lint_files(
             ",".join(repr(p) for p in extra_plugins),
         ]
     )
-    state: dict[str, Any] = {}
     totals = [0, 0, 0, 0]
     findings: list[Finding] = []
-    schema_key = ""
-    if config.ddl:
-        # The schema (types, unique keys) feeds CDC105 and CDC109, so it is part of every key;
-        # a stat-based stamp keeps cached runs from reading every DDL file, and the schema
-        # itself is only built when some file has to be linted.
-        schema_key = config.ddl_stamp()
-        state["load_schema"] = lambda: load_schema(config, cache, parallel=False)
-    # Pass 1: what the cache already knows; pass 2: lint the rest (in parallel when many).
+    # The schema (types, unique keys) feeds CDC105 and CDC109, so it is part of every key; a
+    # stat-based stamp keeps cached runs from reading every DDL file, and the schema itself is
+    # only built when some file has to be linted.
+    schema_key = config.ddl_stamp() if config.ddl else ""
+    # Pass 1: what the cache already knows; pass 2: lint the rest in bounded workers.
     entries: list[dict[str, Any] | None] = []
-    todo: list[tuple[int, str, str, str, bool, bool, str]] = []
+    todo: list[tuple[int, str, tuple[Any, ...]]] = []  # entry index, cache key, job arguments
     for name in paths:
         data, text, problem = read_text(Path(name), name)
         if problem is not None:
@@ -79,13 +84,27 @@ def lint_files(
         )
         entry = cache.get(key)
         if entry is None:
-            todo.append((len(entries), text or "", name, file_dialect, is_ddl, is_query, key))
+            todo.append((len(entries), key, (text or "", name, file_dialect, is_ddl, is_query)))
         entries.append(entry)
     if todo:
-        _prepare(state, extra_plugins)
-        for (index, *_, key), entry in zip(todo, _lint_all(todo, ignored, state), strict=True):
-            cache.put(key, entry)
-            entries[index] = entry
+        from pytest_cdc_hooks.project import failed_finding
+        from pytest_cdc_hooks.workers import JobFailed, WorkerPool
+
+        registry = _registry(extra_plugins)  # here first: a broken plugin is a usage error
+        bound = statement_timeout(timeout, config)
+        with WorkerPool(timeout=bound, init=(_init_worker, (registry, ignored))) as pool:
+            if config.ddl:
+                pool.set_state("schema", load_schema(config, cache, pool).schema)
+            results = pool.map(_lint_job, [(args[1], args) for _, _, args in todo])
+        for (index, key, args), result in zip(todo, results, strict=True):
+            if isinstance(result, JobFailed):
+                result = {
+                    "findings": [list(failed_finding(args[1], result, "checked"))],
+                    "stats": [0, 0, 0, 0],
+                }
+            elif args[1] not in pool.gave_up:  # a time-out depends on the machine
+                cache.put(key, result)
+            entries[index] = result
     for entry in entries:
         assert entry is not None
         findings.extend(Finding(*f) for f in entry["findings"])
@@ -94,53 +113,26 @@ def lint_files(
     return findings, totals
 
 
-def _prepare(state: dict[str, Any], extra_plugins: tuple[object, ...]) -> None:
-    """Load the rules (with plugins) and the schema once, before any worker is forked."""
+def _registry(extra_plugins: tuple[object, ...]) -> RuleRegistry:
     from pytest_cdc_hooks.plugins import register_plugin_rules
     from pytest_cdc_hooks.rules import builtin_registry
 
     registry = builtin_registry()
     register_plugin_rules(registry, extra_plugins)
-    state["registry"] = registry
-    if "load_schema" in state:
-        state["schema"] = state.pop("load_schema")()
+    return registry
 
 
-#: Below this many files to lint, starting worker processes costs more than it saves.
-PARALLEL_MIN_FILES = 64
-# Set in the parent right before forking; the workers inherit it.
-_WORK: dict[str, Any] = {}
+def _init_worker(registry: RuleRegistry, ignored: frozenset[str]) -> None:
+    from pytest_cdc_hooks import workers
 
-
-def _lint_all(
-    todo: list[tuple[int, str, str, str, bool, bool, str]],
-    ignored: frozenset[str],
-    state: dict[str, Any],
-) -> list[dict[str, Any]]:
-    """Lint every uncached file; on all cores when there are many (sqlglot is pure Python)."""
-    import os
-
-    jobs = [(text, name, d, is_ddl, is_query) for _, text, name, d, is_ddl, is_query, _ in todo]
-    _WORK.update(ignored=ignored, state=state)
-    workers = min(os.cpu_count() or 1, 8)
-    import multiprocessing
-
-    if (
-        workers < 2
-        or len(jobs) < PARALLEL_MIN_FILES
-        or "fork" not in multiprocessing.get_all_start_methods()
-    ):
-        return [_lint_job(*job) for job in jobs]
-    chunk = max(1, len(jobs) // (workers * 4))
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        return pool.starmap(_lint_job, jobs, chunksize=chunk)
+    workers.state().update(registry=registry, ignored=ignored)
 
 
 def _lint_job(text: str, name: str, dialect: str, is_ddl: bool, is_query: bool) -> dict[str, Any]:
+    from pytest_cdc_hooks import workers
     from pytest_cdc_hooks.lint import lint_text
 
-    state = _WORK["state"]
-    loaded = state.get("schema")
+    state = workers.state()
     found, stats = lint_text(
         text,
         name,
@@ -148,14 +140,14 @@ def _lint_job(text: str, name: str, dialect: str, is_ddl: bool, is_query: bool) 
         state["registry"],
         is_ddl=is_ddl,
         is_query=is_query,
-        schema=loaded.schema if loaded is not None else None,
-        ignore=_WORK["ignored"],
+        schema=state.get("schema"),
+        ignore=state["ignored"],
     )
     return {"findings": [list(f) for f in found], "stats": stats.as_list()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = base_parser(PROG, "Lint SQL for CDC reconciliation: rules CDC000-CDC109.")
+    parser = base_parser(PROG, "Lint SQL for CDC reconciliation: rules CDC000-CDC110.")
     parser.add_argument(
         "--ignore",
         action="append",
@@ -179,12 +171,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             for rule in registry:
                 print(f"{rule.code}  {rule.name}: {rule.message}")
             return 0
-        ignore = [c.strip() for item in args.ignore for c in item.split(",") if c.strip()]
+        ignore = [c.strip().upper() for item in args.ignore for c in item.split(",") if c.strip()]
+        check_codes(config.ignore, f"ignore in {config.pyproject}")
+        check_codes(ignore, "--ignore")
         findings, stats = lint_files(
-            args.filenames, config, dialect=dialect, use_cache=not args.no_cache, ignore=ignore
+            args.filenames,
+            config,
+            dialect=dialect,
+            use_cache=not args.no_cache,
+            ignore=ignore,
+            timeout=args.statement_timeout,
         )
+        done = finish(args, config, findings, PROG)
     except CdcError as error:
         return fail_usage(PROG, str(error))
+    except Exception as error:  # a commit hook never ends in a traceback
+        return fail_usage(PROG, internal_error(error))
+    if done is not None:
+        return done
     report(findings, args.format, PROG)
     if args.stats:
         print_stats(PROG, stats, len(args.filenames))

@@ -11,7 +11,8 @@ from typing import Any
 
 from sqlglot import exp
 
-from pytest_cdc_hooks.findings import line_col, line_starts
+from pytest_cdc_hooks import workers
+from pytest_cdc_hooks.findings import fingerprint, line_col, line_starts
 from pytest_cdc_hooks.lint import analyze, node_offset
 from pytest_cdc_hooks.schema import table_key
 
@@ -36,13 +37,19 @@ def _unqualified(node: exp.Expression) -> exp.Expression:
 
 
 def _flatten_and(node: exp.Expression | None) -> list[exp.Expression]:
-    if node is None:
-        return []
-    if isinstance(node, exp.And):
-        return _flatten_and(node.this) + _flatten_and(node.expression)
-    if isinstance(node, exp.Paren):
-        return _flatten_and(node.this)
-    return [node]
+    """The AND-ed predicates, in order; a loop, not recursion: a generated query may AND
+    thousands of them."""
+    out: list[exp.Expression] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, exp.And):
+            stack.extend((item.expression, item.this))
+        elif isinstance(item, exp.Paren):
+            stack.append(item.this)
+        elif item is not None:
+            out.append(item)
+    return out
 
 
 def select_uses(select: exp.Expression, dialect: str) -> list[dict[str, Any]]:
@@ -74,18 +81,15 @@ def select_uses(select: exp.Expression, dialect: str) -> list[dict[str, Any]]:
     uses: dict[int, dict[str, Any]] = {
         id(t): {"eq": [], "range": [], "join": [], "order": []} for t in tables
     }
-
-    def mine(node: exp.Expression) -> bool:
-        # ignore columns of nested subqueries: they are their own scope
-        return node.find_ancestor(exp.Select, exp.Update, exp.Delete) is select
-
+    # The conjuncts of this statement's own WHERE and ON: flattening stops at subqueries (their
+    # own scope), so every predicate here belongs to ``select``.
     where = select.args.get("where")
     conjuncts = _flatten_and(where.this) if where is not None else []
     for predicate in conjuncts:
-        _classify(predicate, owner, uses, "eq", mine)
+        _classify(predicate, owner, uses, "eq")
     for join in joins:
         for predicate in _flatten_and(join.args.get("on")):
-            _classify(predicate, owner, uses, "join", mine)
+            _classify(predicate, owner, uses, "join")
     order = select.args.get("order")
     if order is not None:
         for item in order.expressions:
@@ -106,9 +110,9 @@ def select_uses(select: exp.Expression, dialect: str) -> list[dict[str, Any]]:
 
 
 def _classify(
-    predicate: exp.Expression, owner: Any, uses: dict[int, dict[str, Any]], kind: str, mine: Any
+    predicate: exp.Expression, owner: Any, uses: dict[int, dict[str, Any]], kind: str
 ) -> None:
-    if isinstance(predicate, exp.Not | exp.Or) or not mine(predicate):
+    if isinstance(predicate, exp.Not | exp.Or):
         return
     if not isinstance(predicate, _EQUALITY + _RANGE):
         return
@@ -139,17 +143,20 @@ def file_uses(text: str, dialect: str) -> dict[str, Any]:
     parsed, _issues, stats = analyze(text, dialect)
     starts = line_starts(text)
     uses: list[dict[str, Any]] = []
-    not_understood: list[tuple[int, int, str]] = []
+    not_understood: list[tuple[int, int, str, str]] = []
     for p in parsed:
         if p.status == "not_understood":
             line, col = line_col(text, p.offset, starts)
-            not_understood.append((line, col, p.reason))
+            not_understood.append((line, col, p.reason, fingerprint(p.stmt.text)))
             continue
+        workers.statement(p.stmt.start)
+        about = ""  # the statement's fingerprint, once: hashing it per use is quadratic
         for tree in p.trees:
             for scope in tree.find_all(exp.Select, exp.Update, exp.Delete):
                 for use in select_uses(scope, dialect):
                     node = use.pop("node")
                     line, col = line_col(text, node_offset(node, p.stmt), starts)
-                    use.update(line=line, col=col)
+                    about = about or fingerprint(p.stmt.text)
+                    use.update(line=line, col=col, fingerprint=about)
                     uses.append(use)
     return {"uses": uses, "not_understood": not_understood, "stats": stats.as_list()}

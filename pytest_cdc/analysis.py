@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_cdc.asserts import _pg_sandbox, _raw, explain
-from pytest_cdc.errors import CdcError
+from pytest_cdc.asserts import _raw, explain
 from pytest_cdc.plans.model import Plan
 
 __all__ = ["QueryAnalysis", "analyze_postgres_query", "analyze_sqlserver_query", "row_count"]
@@ -142,14 +141,16 @@ def analyze_postgres_query(
     big_table_rows: int = BIG_TABLE_ROWS,
 ) -> QueryAnalysis:
     """EXPLAIN (ANALYZE, BUFFERS) ``sql`` in a rolled-back savepoint and judge the plan."""
-    from pytest_cdc.plans.suggest import filter_columns, suggest_ddl
+    from pytest_cdc.database import dialect_of
+    from pytest_cdc.plans.suggest import suggest_ddl
 
     plan = explain(conn, sql, params, analyze=analyze, buffers=buffers)
     scanned = sorted({n.relation for n in plan.scans() if n.relation})
     table_rows = {name: float(row_count(conn, name)) for name in scanned}
-    big = {name for name, rows in table_rows.items() if rows >= big_table_rows}
-    derived = [mi for name, mi in filter_columns(sql).items() if name in big]
-    suggested = suggest_ddl(derived, "postgresql", reason="filter columns of a big-table scan")
+    big = {name.lower() for name, rows in table_rows.items() if rows >= big_table_rows}
+    dialect = dialect_of(conn)
+    derived, _ = dialect.index_advice(sql, plan, big) if big else ([], "")
+    suggested = suggest_ddl(derived, dialect, reason="filter columns of a big-table scan")
     return _analysis(plan, table_rows, big_table_rows, suggested)
 
 
@@ -169,6 +170,7 @@ def analyze_sqlserver_query(
 def analyze_plan(plan: Plan, *, big_table_rows: int = BIG_TABLE_ROWS) -> QueryAnalysis:
     """Judge a plan on its own (a saved file): table sizes come from the plan if it has them
     (SQL Server's TableCardinality); index suggestions from MissingIndexes."""
+    from pytest_cdc.dialects import get_dialect
     from pytest_cdc.plans.suggest import suggest_ddl
 
     table_rows: dict[str, float] = {}
@@ -176,92 +178,20 @@ def analyze_plan(plan: Plan, *, big_table_rows: int = BIG_TABLE_ROWS) -> QueryAn
         cardinality = dict(node.details).get("TableCardinality")
         if node.relation and cardinality is not None:
             table_rows[node.relation] = float(cardinality)
-    suggested: list[str] = []
-    if plan.dialect == "mssql":
-        suggested = suggest_ddl(plan.missing_indexes, "mssql", reason="optimizer missing index")
+    # Without the statement only what the plan itself reports can be suggested.
+    dialect = get_dialect(plan.dialect)
+    missing, _ = dialect.index_advice("", plan, set())
+    suggested = suggest_ddl(missing, dialect, reason="optimizer missing index")
     return _analysis(plan, table_rows, big_table_rows, suggested)
 
 
 # -- row counts ----------------------------------------------------------------------------
 
 
-# Sums over the inheritance tree so a partitioned table counts its partitions' rows.  The one
-# parameter is the table name as given (bound, never spliced into the text).
-_PG_STATS = """
-WITH RECURSIVE tree(oid) AS (
-    SELECT to_regclass(%(name)s)::oid
-    UNION ALL
-    SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.oid
-)
-SELECT to_regclass(%(name)s)::text,
-       count(*) FILTER (WHERE c.relkind IN ('r', 'm') AND c.reltuples <= 0
-                        AND coalesce(s.n_live_tup, 0) = 0),
-       -- reltuples is what ANALYZE/VACUUM measured; n_live_tup only a running tally, so it
-       -- stands in only where the table was never analyzed.
-       coalesce(sum(CASE WHEN c.reltuples > 0 THEN c.reltuples
-                         ELSE coalesce(s.n_live_tup, 0) END)
-                FILTER (WHERE c.relkind IN ('r', 'm')), 0)::bigint
-FROM tree t JOIN pg_class c ON c.oid = t.oid
-LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
-"""
-
-_MSSQL_NAME = (
-    "SELECT QUOTENAME(OBJECT_SCHEMA_NAME(OBJECT_ID(?)))"
-    " + '.' + QUOTENAME(OBJECT_NAME(OBJECT_ID(?)))"
-)
-#: Row counts from metadata, best first: sys.dm_db_partition_stats needs VIEW DATABASE STATE
-#: (and is missing on some SQL Server look-alikes); sys.partitions needs only metadata access.
-_MSSQL_ESTIMATES = (
-    "SELECT SUM(p.row_count) FROM sys.dm_db_partition_stats p"
-    " WHERE p.object_id = OBJECT_ID(?) AND p.index_id IN (0, 1)",
-    "SELECT SUM(p.rows) FROM sys.partitions p"
-    " WHERE p.object_id = OBJECT_ID(?) AND p.index_id IN (0, 1)",
-)
-
-
 def row_count(conn: Any, table: str, *, exact: bool = False) -> int:
-    """Rows in ``table`` from statistics (``pg_class.reltuples`` / ``n_live_tup``;
-    ``sys.dm_db_partition_stats`` or ``sys.partitions``), or ``count(*)`` when ``exact`` or
-    when statistics are missing (a table never analyzed has reltuples -1, or 0 before
-    PostgreSQL 14)."""
-    from pytest_cdc.database import dialect_of, paramstyle_of
+    """Rows in ``table`` from statistics (PostgreSQL: ``pg_class.reltuples``/``n_live_tup``
+    summed over partitions; SQL Server: ``sys.dm_db_partition_stats`` or ``sys.partitions``),
+    or ``count(*)`` when ``exact`` or when statistics are missing."""
+    from pytest_cdc.database import dialect_of
 
-    raw = _raw(conn)
-    if dialect_of(conn).name == "mssql":
-        return _mssql_row_count(raw, table, exact=exact)
-    with _pg_sandbox(raw, [], read_only=True) as (cur, prelude):
-        for statement in prelude:
-            cur.execute(statement)
-        if paramstyle_of(raw) == "qmark":
-            cur.execute(_PG_STATS.replace("%(name)s", "?"), (table, table))
-        else:
-            cur.execute(_PG_STATS, {"name": table})
-        regclass, unknown, estimate = cur.fetchone()
-        if regclass is None:
-            raise CdcError(f"table {table!r} does not exist: check the name and search_path")
-        if exact or unknown:
-            cur.execute(f"SELECT count(*) FROM {regclass}")
-            return int(cur.fetchone()[0])
-        return int(estimate)
-
-
-def _mssql_row_count(raw: Any, table: str, *, exact: bool) -> int:
-    cur = raw.cursor()
-    try:
-        cur.execute(_MSSQL_NAME, table, table)
-        (quoted,) = cur.fetchone()
-        if quoted is None:
-            raise CdcError(f"table {table!r} does not exist: check the name and default schema")
-        if not exact:
-            for sql in _MSSQL_ESTIMATES:
-                try:
-                    cur.execute(sql, table)
-                    (estimate,) = cur.fetchone()
-                except Exception:  # no permission, or no such view here: the next source
-                    continue
-                if estimate is not None:
-                    return int(estimate)
-        cur.execute(f"SELECT COUNT_BIG(*) FROM {quoted}")
-        return int(cur.fetchone()[0])
-    finally:
-        cur.close()
+    return dialect_of(conn).row_count(_raw(conn), table, exact=exact)

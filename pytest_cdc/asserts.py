@@ -1,28 +1,24 @@
 """Plan assertions: ``assert_no_table_scan``, ``assert_uses_index``, ``assert_plan``, ``explain``.
 
 ``db`` is a :class:`~pytest_cdc.database.CdcConnection` or a raw psycopg2/pyodbc connection.
-The helpers never disturb the caller's transaction: on PostgreSQL they work inside a SAVEPOINT
-when a transaction is open (BEGIN ... ROLLBACK otherwise) that is always rolled back, so
-``EXPLAIN ANALYZE`` of a write and ``SET LOCAL enable_seqscan`` leave nothing behind.  Their own
-statements go through driver cursors, so ``cdc_queries`` does not count them.
+The engine object takes the plan (:meth:`~pytest_cdc.dialects.base.Dialect.explain`) without
+disturbing the caller's transaction; this module judges it and writes the failure message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any, Literal
-
-import pytest
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_cdc.database import CdcConnection, dialect_of
-from pytest_cdc.errors import CdcError, ConfigError, UnsupportedDialect
+from pytest_cdc.errors import ConfigError, PlanError, fail
 from pytest_cdc.plans.model import Plan, PlanNode
-from pytest_cdc.plans.postgres import map_partitions, parents_query, parse_explain_json
+
+if TYPE_CHECKING:
+    from pytest_cdc.dialects.base import Dialect
 
 Mode = Literal["index-possible", "planner"]
 MODES: tuple[str, ...] = ("index-possible", "planner")
-_SAVEPOINT = "cdc_plan"
 
 __all__ = [
     "MODES",
@@ -37,10 +33,6 @@ __all__ = [
 ]
 
 
-class PlanError(CdcError):
-    """A plan could not be obtained (aborted transaction, unsupported connection, ...)."""
-
-
 # -- connections ---------------------------------------------------------------------------
 
 
@@ -48,164 +40,19 @@ def _raw(db: Any) -> Any:
     return db.raw if isinstance(db, CdcConnection) else db
 
 
-def _dialect_name(db: Any) -> str:
-    if isinstance(db, CdcConnection):
-        return str(db.dialect.name)
-    if type(db).__module__.startswith("psycopg"):
-        return "postgresql"  # the common case, without a registry lookup per assertion
+def _dialect(db: Any) -> Dialect:
     try:
-        name = dialect_of(db).name
+        return dialect_of(db)
     except TypeError as exc:
         raise PlanError(f"{exc}: pass a CdcConnection, psycopg2 or pyodbc connection") from None
-    if name not in ("postgresql", "mssql"):
-        raise UnsupportedDialect(
-            f"plans for dialect {name!r} are not available: use postgresql or mssql"
-        )
-    return name
-
-
-def _pg_state(raw: Any) -> str:
-    status = getattr(getattr(raw, "info", None), "transaction_status", None)
-    if status is not None:
-        return {0: "idle", 1: "active", 2: "intrans", 3: "inerror"}.get(int(status), "unknown")
-    # pyodbc (psqlODBC) reports nothing; in manual-commit mode the driver has a transaction
-    # open or opens one before our first statement, so a savepoint is the safe choice.
-    return "idle" if getattr(raw, "autocommit", False) else "intrans"
-
-
-@contextmanager
-def _pg_sandbox(
-    raw: Any, setup: Sequence[str], *, read_only: bool = False
-) -> Iterator[tuple[Any, list[str]]]:
-    """A cursor inside a savepoint (or transaction) that is rolled back on exit.
-
-    Yields the cursor and the statements that must precede the caller's first one; psycopg2
-    can send them in the same round trip, which keeps the overhead near a bare EXPLAIN.
-    """
-    state = _pg_state(raw)
-    if state == "inerror":
-        raise PlanError(
-            "the connection's transaction is aborted by an earlier error: roll it back"
-            " before explaining"
-        )
-    if state == "active":
-        raise PlanError("the connection is busy with another statement: explain after it ends")
-    if state == "idle" and read_only and _is_psycopg2(raw):
-        # Several statements in one query string run as one implicit transaction, and SET
-        # LOCAL ends with it: a read-only EXPLAIN on an idle connection needs no BEGIN and no
-        # ROLLBACK round trips.  Autocommit is off only while nothing is open, so flipping it
-        # for the call changes nothing the caller can see.
-        manual = not raw.autocommit
-        if manual:
-            raw.autocommit = True
-        cur = raw.cursor()
-        try:
-            yield cur, list(setup)
-        finally:
-            cur.close()
-            if manual:
-                raw.autocommit = False
-        return
-    end: list[str] = []
-    cur = raw.cursor()
-    if state == "intrans":
-        # The savepoint gets a round trip of its own: the server parses a whole query string
-        # before running any of it, so a syntax error in the caller's SQL sent along with
-        # SAVEPOINT would abort the caller's transaction with no savepoint to return to.
-        try:
-            _run_all(cur, raw, [f"SAVEPOINT {_SAVEPOINT}", *setup])
-        except BaseException:
-            cur.close()
-            raise
-        begin: list[str] = []
-        setup = []
-        end = [f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}", f"RELEASE SAVEPOINT {_SAVEPOINT}"]
-    elif getattr(raw, "autocommit", False):
-        # A syntax error rejects the whole string, BEGIN included: the ROLLBACK then only
-        # draws a "no transaction in progress" warning.
-        begin, end = ["BEGIN"], ["ROLLBACK"]
-    else:
-        begin = []  # the driver opens the transaction itself; raw.rollback() ends it
-    try:
-        yield cur, [*begin, *setup]
-    finally:
-        try:
-            if end:
-                _run_all(cur, raw, end)
-            else:
-                raw.rollback()
-        finally:
-            cur.close()
-
-
-def _is_psycopg2(raw: Any) -> bool:
-    return type(raw).__module__.startswith("psycopg2")
-
-
-def _run_all(cur: Any, raw: Any, statements: Sequence[str]) -> None:
-    """Fixed statements of our own, in one round trip where the driver allows it."""
-    if _is_psycopg2(raw):
-        cur.execute("; ".join(statements))
-    else:
-        for statement in statements:
-            cur.execute(statement)
-
-
-def _run_first(cur: Any, raw: Any, prelude: list[str], sql: str, params: Any) -> None:
-    if _is_psycopg2(raw):
-        # One round trip: psycopg2 interpolates client-side and libpq returns the last result.
-        text = "; ".join([*prelude, sql])
-        cur.execute(text, params) if params is not None else cur.execute(text)
-        return
-    for statement in prelude:
-        cur.execute(statement)
-    cur.execute(sql, params) if params is not None else cur.execute(sql)
-
-
-# -- explain ------------------------------------------------------------------------------
-
-
-def _pg_plan(
-    raw: Any,
-    sql: str,
-    params: Any,
-    *,
-    analyze: bool = False,
-    buffers: bool = False,
-    seqscan_off: bool = False,
-    map_all: bool = True,
-) -> Plan:
-    options = "FORMAT JSON" + (", ANALYZE" if analyze else "") + (", BUFFERS" if buffers else "")
-    setup = ["SET LOCAL enable_seqscan = off"] if seqscan_off else []
-    with _pg_sandbox(raw, setup, read_only=not analyze) as (cur, prelude):
-        _run_first(cur, raw, prelude, f"EXPLAIN ({options}) {sql}", params)
-        row = cur.fetchone()
-        plan = parse_explain_json(row[0])
-        # Partitions are reported as their parent; the catalog lookup costs a round trip, so
-        # the assertion's fast path only pays it when there are scans to name.
-        nodes = list(plan.nodes()) if map_all else plan.scans()
-        names = sorted({n.relation for n in nodes if n.relation}) if nodes else []
-        if names:
-            cur.execute(parents_query(names))
-            plan = map_partitions(plan, {str(a): str(b) for a, b in cur.fetchall()})
-    return plan
-
-
-def _mssql_plan(raw: Any, sql: str, params: Any, *, analyze: bool = False) -> Plan:
-    from pytest_cdc.plans.mssql import explain_sqlserver
-
-    return explain_sqlserver(raw, sql, params, actual=analyze)
 
 
 def explain(
     db: Any, sql: str, params: Any = None, *, analyze: bool = False, buffers: bool = False
 ) -> Plan:
-    """The plan of ``sql`` on ``db``; with ``analyze`` the statement runs (rolled back on
-    PostgreSQL) and the plan carries actual rows and times."""
-    raw = _raw(db)
-    if _dialect_name(db) == "postgresql":
-        return _pg_plan(raw, sql, params, analyze=analyze, buffers=buffers)
-    return _mssql_plan(raw, sql, params, analyze=analyze)
+    """The plan of ``sql`` on ``db``; with ``analyze`` the statement runs (its changes rolled
+    back) and the plan carries actual rows and times."""
+    return _dialect(db).explain(_raw(db), sql, params, analyze=analyze, buffers=buffers)
 
 
 # -- checks -------------------------------------------------------------------------------
@@ -264,7 +111,7 @@ def _check_mode(mode: str) -> None:
 
 def _fail(lines: list[str]) -> None:
     __tracebackhide__ = True
-    pytest.fail("\n".join(lines), pytrace=False)
+    fail("\n".join(lines))
 
 
 def _statement_lines(sql: str) -> list[str]:
@@ -277,19 +124,11 @@ def _plan_lines(plan: Plan, marked: Sequence[PlanNode], what: str) -> list[str]:
     return ["", f"plan ({what} marked >>):", render_plan(plan, marked=marked)]
 
 
-def _index_lines(dialect: str, sql: str, plan: Plan, nodes: Sequence[PlanNode]) -> list[str]:
-    from pytest_cdc.plans.suggest import filter_columns, suggest_ddl
+def _index_lines(dialect: Dialect, sql: str, plan: Plan, nodes: Sequence[PlanNode]) -> list[str]:
+    from pytest_cdc.plans.suggest import suggest_ddl
 
     relations = {n.relation.lower() for n in nodes if n.relation}
-    if dialect == "mssql":
-        missing = [
-            mi for mi in plan.missing_indexes if not relations or mi.table.lower() in relations
-        ]
-        source = "from the plan's MissingIndexes"
-    else:
-        derived = filter_columns(sql, "postgres")
-        missing = [mi for name, mi in derived.items() if name.lower() in relations]
-        source = "from the query's filter columns: equality first, then range"
+    missing, source = dialect.index_advice(sql, plan, relations)
     ddl = suggest_ddl(missing, dialect, reason="serves the query's predicate")
     if not ddl:
         return [
@@ -298,33 +137,6 @@ def _index_lines(dialect: str, sql: str, plan: Plan, nodes: Sequence[PlanNode]) 
             " column (add a selective WHERE, or allow= the table if a scan is intended)",
         ]
     return ["", f"an index that would serve it ({source}):", *("    " + s for s in ddl)]
-
-
-def _scan_plan(db: Any, sql: str, params: Any, mode: str) -> tuple[str, Plan, str | None]:
-    """(dialect, plan, note); note explains a SQL Server 8622 "no index can seek"."""
-    raw = _raw(db)
-    dialect = _dialect_name(db)
-    if dialect == "postgresql":
-        plan = _pg_plan(raw, sql, params, seqscan_off=mode == "index-possible", map_all=False)
-        return dialect, plan, None
-    if mode == "planner":
-        return dialect, _mssql_plan(raw, sql, params), None
-    from pytest_cdc.plans.mssql import is_no_plan_with_hints
-    from pytest_cdc.plans.suggest import add_forceseek
-
-    try:
-        hinted = add_forceseek(sql)
-    except ValueError as exc:
-        raise PlanError(f"{exc}; use mode='planner' for this statement") from None
-    try:
-        return dialect, _mssql_plan(raw, hinted, params), None
-    except Exception as exc:
-        if not is_no_plan_with_hints(exc):
-            raise
-    # FORCESEEK found no index to seek: show what the planner does instead, with its
-    # MissingIndexes, and mark every scan.
-    note = "sql server error 8622 with WITH (FORCESEEK): no index can seek this predicate"
-    return dialect, _mssql_plan(raw, sql, params), note
 
 
 def scan_failure(
@@ -341,7 +153,8 @@ def scan_failure(
     Shared by :func:`assert_no_table_scan` and the ``cdc_no_table_scan`` marker.
     """
     _check_mode(mode)
-    dialect, plan, note = _scan_plan(db, sql, params, mode)
+    dialect = _dialect(db)
+    plan, note = dialect.scan_check_plan(_raw(db), sql, params, mode)
     bad = offending_scans(plan, tables=tables, allow=allow, disabled=mode == "index-possible")
     if note is not None and not bad:
         bad = [n for n in plan.scans() if n.relation] or list(plan.nodes())[:1]
@@ -357,8 +170,7 @@ def scan_failure(
     if note:
         lines.append(note)
     elif mode == "index-possible":
-        how_planned = "enable_seqscan = off" if dialect == "postgresql" else "WITH (FORCESEEK)"
-        lines.append(f"planned with {how_planned}, so a scan means no usable index")
+        lines.append(f"planned with {dialect.index_possible_how}, so a scan means no usable index")
     lines += _statement_lines(sql)
     lines += _plan_lines(plan, bad, "scans")
     lines += _index_lines(dialect, sql, plan, bad)
@@ -401,7 +213,8 @@ def assert_uses_index(
     """Fail unless the plan reads index ``index`` (name, case-insensitive, unquoted)."""
     __tracebackhide__ = True
     _check_mode(mode)
-    dialect, plan, note = _scan_plan(db, sql, params, mode)
+    dialect = _dialect(db)
+    plan, note = dialect.scan_check_plan(_raw(db), sql, params, mode)
     wanted = index.lower().strip('"[]')
     used = {name.lower() for name in plan.indexes()}
     if wanted in used and note is None:
@@ -455,7 +268,7 @@ def assert_plan(
             bad.extend(heavy)
     if not problems:
         return plan
-    dialect = plan.dialect
+    dialect = _dialect(db)
     lines = ["; ".join(problems), *_statement_lines(sql), *_plan_lines(plan, bad, "over the limit")]
     if plan.scans():
         lines += _index_lines(dialect, sql, plan, plan.scans())

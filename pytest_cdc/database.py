@@ -180,28 +180,20 @@ class CdcConnection:
 
 
 def dialect_of(conn: Any) -> Dialect:
-    """The dialect behind a CdcConnection, a psycopg2 connection or a pyodbc connection."""
-    from pytest_cdc.dialects import get_dialect
+    """The engine behind a CdcConnection or a driver connection (psycopg2, pyodbc, or any a
+    registered dialect claims through :meth:`~pytest_cdc.dialects.base.Dialect.owns`)."""
+    from pytest_cdc.dialects import Dialect, default_registry
 
     if isinstance(conn, CdcConnection):
         return conn.dialect
-    module = type(conn).__module__
-    if module.startswith("psycopg2") or module.startswith("psycopg"):
-        return get_dialect("postgresql")
-    if module == "pyodbc":
-        import pyodbc
-
-        dbms = str(conn.getinfo(pyodbc.SQL_DBMS_NAME)).lower()
-        if "postgres" in dbms:
-            return get_dialect("postgresql")
-        if "sql server" in dbms:
-            return get_dialect("mssql")
-        return get_dialect(dbms)
-    dialect = getattr(conn, "dialect", None)
-    if dialect is not None and not isinstance(dialect, str):
-        return dialect  # type: ignore[no-any-return]
-    if isinstance(dialect, str):
-        return get_dialect(dialect)
+    for dialect in default_registry().dialects():
+        if dialect.owns(conn):
+            return dialect
+    declared = getattr(conn, "dialect", None)  # stand-ins and wrappers say what they are
+    if isinstance(declared, Dialect):
+        return declared
+    if isinstance(declared, str):
+        return default_registry().get(declared)
     raise TypeError(f"cannot tell the database dialect of {conn!r}")
 
 

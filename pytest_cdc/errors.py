@@ -2,12 +2,14 @@
 
 Every message is one line a person can act on: lower case, naming the object with ``!r``, and
 saying what to do.  Anything that shows a database location goes through
-:func:`pytest_cdc.urls.mask_password` first.
+:func:`pytest_cdc.masking.mask_password` first.  One root, :class:`CdcError`: callers catch it for
+"pytest-cdc could not do it, and says why", and the console script maps it to exit 2.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NoReturn
 
 
 def did_you_mean(word: str, known: Iterable[str]) -> str:
@@ -24,7 +26,7 @@ def first_line(exc: BaseException) -> str:
     Driver messages run to several lines (libpq adds DETAIL and HINT lines, pyodbc a tuple of
     SQLSTATE and text); the first says what went wrong.  An empty message gives the type name.
     """
-    from pytest_cdc.urls import mask_password
+    from pytest_cdc.masking import mask_password
 
     args: tuple[object, ...] = tuple(getattr(exc, "args", ()))
     # pyodbc: ('08001', '[08001] [Driver] message (0) (SQLDriverConnect)')
@@ -80,14 +82,24 @@ class CdcError(Exception):
     """Base class: an error pytest-cdc explains itself, shown without a traceback."""
 
 
+# -- settings and arguments ----------------------------------------------------------------------
 class ConfigError(CdcError):
-    """A setting (option, ini key, env var, pyproject table) is wrong."""
+    """A setting (option, ini key, env var, pyproject table, argument) is wrong."""
 
 
 class UrlError(ConfigError):
     """A database URL cannot be understood."""
 
 
+class UnsupportedDialect(CdcError):
+    """The operation is not available for this database dialect."""
+
+
+class UnsafeOperation(CdcError):
+    """The plugin refused to touch something it does not own (a non-test database)."""
+
+
+# -- databases -----------------------------------------------------------------------------------
 class DatabaseUnavailable(CdcError):
     """A configured database cannot be reached or started."""
 
@@ -96,20 +108,8 @@ class EmbeddedError(DatabaseUnavailable):
     """The embedded PostgreSQL could not be found, initialised or started."""
 
 
-class UnsafeOperation(CdcError):
-    """The plugin refused to touch something it does not own (a non-test database)."""
-
-
-class UnsupportedDialect(CdcError):
-    """The operation is not available for this database dialect."""
-
-
-class ReconcileError(ConfigError):
-    """A reconciliation cannot run as asked (unknown table or column, unsupported type...)."""
-
-
-class BadKey(ReconcileError):
-    """The key does not identify rows: it holds NULL, or a value more than once."""
+class DatabaseSkipped(CdcError):
+    """The database cannot exist here (no server binaries, no Docker): tests using it skip."""
 
 
 class QueryFailed(CdcError):
@@ -125,5 +125,63 @@ class QueryTimeout(QueryFailed, TimeoutError):
     """A statement did not finish within the statement (or lock) timeout."""
 
 
+# -- the connection pool -------------------------------------------------------------------------
+class PoolError(CdcError):
+    """Base class of the connection pool's errors."""
+
+
+class PoolTimeout(PoolError, TimeoutError):
+    """No connection became available within the acquire timeout."""
+
+
+class PoolClosed(PoolError):
+    """The pool was closed (or never opened) when a connection was asked for."""
+
+
+class TooManyRequests(PoolError):
+    """Too many requests were already queued (``max_waiting``)."""
+
+
+class PoolConnectError(PoolError, DatabaseUnavailable):
+    """The pool could not open a connection: the server is down or unreachable."""
+
+
+class ForeignConnection(PoolError, ValueError):
+    """A connection given back that is not out of this pool (foreign, or returned twice)."""
+
+
+# -- plans ---------------------------------------------------------------------------------------
+class PlanError(CdcError):
+    """A plan could not be obtained (aborted transaction, unsupported connection, ...)."""
+
+
+class PlanFormatError(PlanError):
+    """A plan document (EXPLAIN JSON, showplan XML) cannot be read."""
+
+
+class PlanFileError(PlanError):
+    """A saved plan file is missing, unreadable or not a plan."""
+
+
+# -- reconciliation ------------------------------------------------------------------------------
+class ReconcileError(ConfigError):
+    """A reconciliation cannot run as asked (unknown table or column, unsupported type...)."""
+
+
+class BadKey(ReconcileError):
+    """The key does not identify rows: it holds NULL, or a value more than once."""
+
+
 class Inconsistent(CdcError):
     """A comparison's own figures disagree: no verdict is given rather than a wrong one."""
+
+
+def fail(message: str) -> NoReturn:
+    """Fail the running test with ``message`` and no traceback (an ``AssertionError`` when
+    pytest is not running): the one place below the plugin layer that touches pytest."""
+    __tracebackhide__ = True
+    try:
+        import pytest
+    except ImportError:  # pragma: no cover - pytest is a dependency
+        raise AssertionError(message) from None
+    pytest.fail(message, pytrace=False)

@@ -17,8 +17,9 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from pytest_cdc.dialects import Dialect, get_dialect
-from pytest_cdc.errors import ConfigError, UnsupportedDialect
+from pytest_cdc.dialects import Dialect, resolve_dialect
+from pytest_cdc.dialects.base import split_qualified
+from pytest_cdc.errors import ConfigError
 
 __all__ = [
     "IndexRecommendation",
@@ -32,17 +33,6 @@ __all__ = [
     "split_qualified_name",
 ]
 
-# Names people and sqlglot use for the two built-in dialects, mapped to the registry's names.
-_DIALECT_ALIASES = {
-    "postgres": "postgresql",
-    "pg": "postgresql",
-    "psql": "postgresql",
-    "tsql": "mssql",
-    "sqlserver": "mssql",
-    "sql_server": "mssql",
-    "t-sql": "mssql",
-}
-
 
 @dataclass(frozen=True)
 class IndexRecommendation:
@@ -50,8 +40,9 @@ class IndexRecommendation:
 
     ``table`` may be qualified (``"sales.orders"``; quote parts containing dots as the dialect
     does: ``'"my.schema".orders'`` or ``"[my.schema].orders"``).  ``where`` is a predicate in
-    the target dialect's SQL, copied verbatim into the DDL.  ``name`` is derived from the table,
-    columns and filter when not given.
+    the target dialect's SQL, copied verbatim into the DDL, as is a column given as an
+    expression in parentheses (``"(lower(email))"``: a PostgreSQL expression index).  ``name`` is
+    derived from the table, columns and filter when not given.
     """
 
     table: str
@@ -96,16 +87,6 @@ def _as_tuple(value: str | Iterable[str], what: str) -> tuple[str, ...]:
     return items
 
 
-def resolve_dialect(dialect: str | Dialect) -> Dialect:
-    """The registered :class:`~pytest_cdc.dialects.Dialect` for a name, alias or object."""
-    if isinstance(dialect, Dialect):
-        return dialect
-    if not isinstance(dialect, str):
-        raise UnsupportedDialect(f"unknown dialect {dialect!r}: pass 'postgresql' or 'mssql'")
-    key = dialect.strip().lower()
-    return get_dialect(_DIALECT_ALIASES.get(key, key))
-
-
 def normalize_dialect(dialect: str | Dialect) -> str:
     """sqlglot's name for a dialect: ``pg`` -> ``postgres``, ``mssql`` -> ``tsql``."""
     return resolve_dialect(dialect).sqlglot_dialect
@@ -118,42 +99,25 @@ def quote_identifier(name: str, dialect: str | Dialect) -> str:
     return resolve_dialect(dialect).quote_identifier(name)
 
 
-_PART = re.compile(r'"((?:[^"]|"")*)"|\[((?:[^\]]|\]\])*)\]|([^."[\]]+)')
-
-
 def split_qualified_name(qualified: str) -> tuple[str, ...]:
     """Split ``schema.table`` into parts, honouring ``"..."`` and ``[...]`` quoting.
 
     >>> split_qualified_name('"my.schema"."t"')
     ('my.schema', 't')
     """
-    parts: list[str] = []
-    pos = 0
-    text = qualified.strip()
-    while pos <= len(text):
-        match = _PART.match(text, pos)
-        if match is None:
-            raise ConfigError(f"cannot read table name {qualified!r}: write it as schema.table")
-        if match.group(1) is not None:
-            parts.append(match.group(1).replace('""', '"'))
-        elif match.group(2) is not None:
-            parts.append(match.group(2).replace("]]", "]"))
-        else:
-            parts.append(match.group(3).strip())
-        pos = match.end()
-        if pos == len(text):
-            break
-        if text[pos] != ".":
-            raise ConfigError(f"cannot read table name {qualified!r}: write it as schema.table")
-        pos += 1
-    if not parts or any(not part for part in parts) or len(parts) > 3:
+    try:
+        parts = split_qualified(qualified.strip())
+    except ValueError:
+        parts = []
+    if not parts or len(parts) > 3:
         raise ConfigError(f"cannot read table name {qualified!r}: write it as schema.table")
     return tuple(parts)
 
 
 def quote_table(qualified: str, dialect: str | Dialect) -> str:
     """Quote every part of a (possibly schema-qualified) table name."""
-    return ".".join(quote_identifier(part, dialect) for part in split_qualified_name(qualified))
+    split_qualified_name(qualified)  # one clear error for a name that cannot be read
+    return resolve_dialect(dialect).quote_table(qualified.strip())
 
 
 def _slug(text: str) -> str:
@@ -191,6 +155,14 @@ def index_name(rec: IndexRecommendation, dialect: str | Dialect = "postgresql") 
     return f"{base[: limit - len(digest) - 1].rstrip('_')}_{digest}"
 
 
+def _key_part(column: str, dialect: Dialect) -> str:
+    """A column name, quoted; ``"(lower(email))"``, an expression in parentheses, verbatim
+    (PostgreSQL expression indexes)."""
+    if column.startswith("(") and column.endswith(")"):
+        return column
+    return quote_identifier(column, dialect)
+
+
 def generate_index_ddl(
     rec: IndexRecommendation,
     dialect: str | Dialect,
@@ -209,40 +181,19 @@ def generate_index_ddl(
     WHERE ... WITH (ONLINE = ON, FILLFACTOR = n)`` (ONLINE needs Enterprise or Azure SQL).
     """
     resolved = resolve_dialect(dialect)
-    flavour = resolved.sqlglot_dialect
-    if flavour not in ("postgres", "tsql"):
-        raise UnsupportedDialect(
-            f"index ddl for dialect {resolved.name!r} is not available: use postgresql or mssql"
-        )
     if fillfactor is not None and not (isinstance(fillfactor, int) and 10 <= fillfactor <= 100):
         raise ConfigError(f"fillfactor {fillfactor!r} is out of range: give a percentage 10..100")
-    name = quote_identifier(index_name(rec, resolved), resolved)
-    table = quote_table(rec.table, resolved)
-    columns = ", ".join(quote_identifier(c, resolved) for c in rec.columns)
-    unique = "UNIQUE " if rec.unique else ""
-    include = ""
-    if rec.include:
-        include = " INCLUDE (" + ", ".join(quote_identifier(c, resolved) for c in rec.include) + ")"
-    where = f" WHERE {rec.where.strip()}" if rec.where and rec.where.strip() else ""
-
-    if flavour == "tsql":
-        options = []
-        if online:
-            options.append("ONLINE = ON")
-        if fillfactor is not None:
-            options.append(f"FILLFACTOR = {fillfactor}")
-        with_clause = f" WITH ({', '.join(options)})" if options else ""
-        return (
-            f"CREATE {unique}NONCLUSTERED INDEX {name} ON {table} ({columns})"
-            f"{include}{where}{with_clause}"
-        )
-
-    concurrent = "CONCURRENTLY " if concurrently else ""
-    # PostgreSQL's grammar puts WITH (storage parameters) before WHERE.
-    storage = f" WITH (fillfactor = {fillfactor})" if fillfactor is not None else ""
-    return (
-        f"CREATE {unique}INDEX {concurrent}IF NOT EXISTS {name} ON {table} ({columns})"
-        f"{include}{storage}{where}"
+    split_qualified_name(rec.table)  # a table name that cannot be read is an error here
+    return resolved.index_ddl(
+        name=index_name(rec, resolved),
+        table=rec.table,
+        columns=rec.columns,
+        include=rec.include,
+        where=rec.where.strip() if rec.where and rec.where.strip() else None,
+        unique=rec.unique,
+        concurrently=concurrently,
+        online=online,
+        fillfactor=fillfactor,
     )
 
 
@@ -260,10 +211,15 @@ def recommend_indexes_for_reconciliation(
     status_column: str | None = None,
     checksum_columns: Sequence[str] = (),
     active_filter: str | None = None,
+    *,
+    primary_key_exists: bool = False,
 ) -> list[IndexRecommendation]:
     """Indexes that serve the usual reconciliation queries on ``table``, most important first.
 
     - ``primary_key``: unique index on the key; every row comparison looks rows up by key.
+      Left out with ``primary_key_exists=True``: the table's PRIMARY KEY (or unique
+      constraint) on those columns already has that index, and a second one would only cost
+      writes and space.
     - ``timestamp``: incremental runs read ``WHERE <timestamp> > :watermark``.
     - ``checksum_covering``: key plus INCLUDE of the checksummed columns, so the checksum pass
       reads the index only (index-only scan / no key lookups).
@@ -275,19 +231,18 @@ def recommend_indexes_for_reconciliation(
     keys = _as_tuple(primary_keys, "primary_keys")
     if not keys:
         raise ConfigError(f"table {table!r} has no primary key columns: pass primary_keys=[...]")
-    recs = [
-        IndexRecommendation(
-            table=table,
-            columns=keys,
-            unique=True,
-            kind="primary_key",
-            reason=(
-                f"reconciliation matches source and target rows on {', '.join(keys)}; a unique "
-                "index makes each match a seek and guarantees the key really is unique"
-            ),
-            estimated_impact="high: row lookups go from a full scan per batch to O(log n) seeks",
-        )
-    ]
+    key_index = IndexRecommendation(
+        table=table,
+        columns=keys,
+        unique=True,
+        kind="primary_key",
+        reason=(
+            f"reconciliation matches source and target rows on {', '.join(keys)}; a unique "
+            "index makes each match a seek and guarantees the key really is unique"
+        ),
+        estimated_impact="high: row lookups go from a full scan per batch to O(log n) seeks",
+    )
+    recs = [] if primary_key_exists else [key_index]
     if timestamp_column:
         recs.append(
             IndexRecommendation(

@@ -2,29 +2,33 @@
 
 prometheus_client is imported only when a :class:`PoolMetrics` is made, so pools without
 metrics (``metrics=None``) and a pytest run without ``--cdc-metrics-file``/``--cdc-pushgateway``
-never load it.  Nothing from prometheus_client runs on the acquire/release path: gauges are
-read from the pool, and the acquire histogram and waits counter from counts the pool keeps
-under its own lock, when the registry is collected.  Rare events (errors, timeouts, health
-checks in the background) go through ordinary label children resolved once per pool.
+never load it.  The metrics are one collector per registry which, when the registry is
+collected, reads a snapshot of each pool's counters (:mod:`pytest_cdc.pool_stats`): the pool
+counts those anyway, nothing from prometheus_client runs on its paths, and the metrics never
+write into a pool nor take its lock.  With metrics on, a pool also times each acquisition,
+outside its lock (see ``pool_stats``).  Being plain families built at collection, the series
+carry no ``_created`` samples.
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Protocol
 
+from pytest_cdc.pool_stats import ACQUIRE_BUCKETS, HEALTH_CHECK_BUCKETS, PoolSnapshot
 from pytest_cdc.urls import mask_password
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-    from pytest_cdc.pool import ConnectionPool
+    from pytest_cdc.pool_stats import HistogramSnapshot, PoolStats
 
 __all__ = [
+    "ACQUIRE_BUCKETS",
+    "HEALTH_CHECK_BUCKETS",
     "METRIC_NAMES",
-    "BoundMetrics",
     "PoolMetrics",
     "disable_session_metrics",
     "enable_session_metrics",
@@ -46,127 +50,173 @@ METRIC_NAMES = (
     "db_connection_health_check_seconds",
 )
 
-# Acquiring an idle connection takes microseconds; waiting for one takes up to the timeout.
-ACQUIRE_BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0)
-HEALTH_CHECK_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0)
+# db_connection_pool_errors_total{error_type}, each from one of the pool's counters.
+ERROR_COUNTERS = {
+    "connect_failed": "connections_errors",
+    "connection_lost": "connections_lost",
+    "timeout": "requests_timeouts",
+    "too_many_requests": "requests_rejected",
+}
 
 _lock = threading.Lock()
-# One set of collectors per registry: a second PoolMetrics on the same registry reuses them
-# instead of failing with "Duplicated timeseries".
-_families: weakref.WeakKeyDictionary[Any, _Families] = weakref.WeakKeyDictionary()
+# One collector per registry: a second PoolMetrics on the same registry reuses it instead of
+# failing with "Duplicated timeseries".
+_collectors: weakref.WeakKeyDictionary[Any, _PoolCollector] = weakref.WeakKeyDictionary()
 
 
-_ACQUIRE = "db_connection_acquire_seconds"
+class WatchedPool(Protocol):
+    """What the metrics read of a pool (a ConnectionPool; no import of it here)."""
+
+    name: str
+
+    @property
+    def stats(self) -> PoolStats: ...
+
+    def snapshot(self) -> PoolSnapshot: ...
 
 
-class _PoolCounters:
-    """``db_connection_acquire_seconds`` and ``db_connection_pool_waits_total``, kept by the
-    pools themselves.
+class _Source:
+    """One pool, held weakly, and its counters, held strongly: the counts of a pool that
+    was closed and collected still show (its gauges read zero)."""
 
-    A prometheus_client Histogram or Counter takes its own lock on every update (and the
-    histogram walks its buckets), which would double the cost of an uncontended acquire and
-    serialise contended ones.  Instead each pool counts under the lock it holds anyway, and
-    this collector sums the counts per pool label when the registry is collected.
-    """
+    __slots__ = ("label", "pool", "stats")
+
+    def __init__(self, pool: WatchedPool) -> None:
+        self.label = mask_password(pool.name)
+        self.pool = weakref.ref(pool)
+        self.stats: PoolStats = pool.stats
+
+    def snapshot(self) -> PoolSnapshot:
+        pool = self.pool()
+        return pool.snapshot() if pool is not None else self.stats.snapshot()
+
+
+class _PoolCollector:
+    """The pool metrics of every pool watched on one registry, pools of one name summed."""
 
     def __init__(self) -> None:
-        self._bound: list[BoundMetrics] = []
+        self._sources: list[_Source] = []
         self._lock = threading.Lock()
 
-    def add(self, bound: BoundMetrics) -> None:
+    def add(self, pool: WatchedPool) -> None:
         with self._lock:
-            self._bound.append(bound)
+            self._sources.append(_Source(pool))
 
     def describe(self) -> list[Any]:
-        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
-
-        return [
-            HistogramMetricFamily(_ACQUIRE, _ACQUIRE_DOC, labels=["pool"]),
-            CounterMetricFamily(_WAITS, _WAITS_DOC, labels=["pool"]),
-        ]
+        return list(self._families({}))
 
     def collect(self) -> list[Any]:
-        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
-
-        per_label: dict[str, tuple[list[int], float]] = {}
-        waits: dict[str, int] = {}
         with self._lock:
-            bound = list(self._bound)
-        for b in bound:
-            bins, total, waited = b.snapshot()
-            seen_bins, seen_total = per_label.get(b.pool_label, ([0] * len(bins), 0.0))
-            per_label[b.pool_label] = (
-                [x + y for x, y in zip(seen_bins, bins, strict=True)],
-                seen_total + total,
-            )
-            waits[b.pool_label] = waits.get(b.pool_label, 0) + waited
-        waits_family = CounterMetricFamily(_WAITS, _WAITS_DOC, labels=["pool"])
-        for label, count in sorted(waits.items()):
-            waits_family.add_metric([label], count)
-        family = HistogramMetricFamily(_ACQUIRE, _ACQUIRE_DOC, labels=["pool"])
-        for label, (bins, total) in sorted(per_label.items()):
-            cumulative, buckets = 0, []
-            for bound_value, count in zip((*ACQUIRE_BUCKETS, float("inf")), bins, strict=True):
-                cumulative += count
-                le = "+Inf" if bound_value == float("inf") else repr(float(bound_value))
-                buckets.append((le, cumulative))
-            family.add_metric([label], buckets, total)
-        return [family, waits_family]
+            sources = list(self._sources)
+        per_label: dict[str, PoolSnapshot] = {}
+        for source in sources:
+            snap = source.snapshot()
+            seen = per_label.get(source.label)
+            per_label[source.label] = snap if seen is None else _sum(seen, snap)
+        return list(self._families(per_label))
+
+    @staticmethod
+    def _families(per_label: dict[str, PoolSnapshot]) -> Iterator[Any]:
+        from prometheus_client.core import (
+            CounterMetricFamily,
+            GaugeMetricFamily,
+            HistogramMetricFamily,
+        )
+
+        labels = sorted(per_label)
+        pool = ["pool"]
+        for name, doc, field in (
+            ("db_connection_pool_size", "Open connections.", "size"),
+            ("db_connection_pool_active", "Connections lent out.", "lent"),
+            ("db_connection_pool_idle", "Idle connections.", "idle"),
+        ):
+            gauge = GaugeMetricFamily(name, doc, labels=pool)
+            for label in labels:
+                gauge.add_metric([label], getattr(per_label[label], field))
+            yield gauge
+        for name, doc, counter in (
+            (
+                "db_connection_pool_waits_total",
+                "Requests that had to wait for a connection.",
+                "requests_queued",
+            ),
+            (
+                "db_connection_pool_timeouts_total",
+                "Requests that gave up waiting (PoolTimeout).",
+                "requests_timeouts",
+            ),
+        ):
+            family = CounterMetricFamily(name, doc, labels=pool)
+            for label in labels:
+                family.add_metric([label], per_label[label].counters[counter])
+            yield family
+        errors = CounterMetricFamily(
+            "db_connection_pool_errors_total",
+            "Pool errors by type (connect_failed, connection_lost, timeout, ...).",
+            labels=["pool", "error_type"],
+        )
+        for label in labels:
+            for error_type, counter in ERROR_COUNTERS.items():
+                errors.add_metric([label, error_type], per_label[label].counters[counter])
+        yield errors
+        acquire = HistogramMetricFamily(
+            "db_connection_acquire_seconds",
+            "Time to acquire a connection.",
+            labels=pool,
+        )
+        health = HistogramMetricFamily(
+            "db_connection_health_check_seconds",
+            "Time taken by background and on-acquire health checks.",
+            labels=pool,
+        )
+        for label in labels:
+            snap = per_label[label]
+            if snap.acquire is not None:
+                acquire.add_metric([label], *_buckets(snap.acquire))
+            health.add_metric([label], *_buckets(snap.health_checks))
+        yield acquire
+        yield health
 
 
-_ACQUIRE_DOC = "Time to acquire a connection (counted when it is given back)."
-_WAITS = "db_connection_pool_waits_total"
-_WAITS_DOC = "Requests that had to wait for a connection."
+def _sum(a: PoolSnapshot, b: PoolSnapshot) -> PoolSnapshot:
+    """Two pools of one name as one."""
+    if a.acquire is None or b.acquire is None:
+        acquire = a.acquire or b.acquire
+    else:
+        acquire = a.acquire + b.acquire
+    return PoolSnapshot(
+        counters={name: a.counters[name] + b.counters[name] for name in a.counters},
+        health_checks=a.health_checks + b.health_checks,
+        acquire=acquire,
+        min_size=a.min_size + b.min_size,
+        max_size=a.max_size + b.max_size,
+        size=a.size + b.size,
+        idle=a.idle + b.idle,
+        lent=a.lent + b.lent,
+        waiting=a.waiting + b.waiting,
+    )
 
 
-class _Families:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        from prometheus_client import Counter, Gauge, Histogram
+def _buckets(h: HistogramSnapshot) -> tuple[list[tuple[str, float]], float]:
+    return [("+Inf" if le == float("inf") else repr(le), n) for le, n in h.cumulative()], h.total
 
-        def make(
-            cls: Callable[..., Any], name: str, doc: str, labels: tuple[str, ...], **kw: Any
-        ) -> Any:
+
+def _collector_for(registry: CollectorRegistry) -> _PoolCollector:
+    with _lock:
+        collector = _collectors.get(registry)
+        if collector is None:
+            collector = _PoolCollector()
             try:
-                return cls(name, doc, labels, registry=registry, **kw)
+                registry.register(collector)
             except ValueError:
                 # Registered on this registry by an earlier copy of this module (or a reload):
                 # use what is there rather than crash.
-                existing = getattr(registry, "_names_to_collectors", {}).get(name)
-                if existing is None:
+                existing = getattr(registry, "_names_to_collectors", {}).get(METRIC_NAMES[0])
+                if existing is None or not hasattr(existing, "add"):
                     raise
-                return existing
-
-        pool = ("pool",)
-        self.size = make(Gauge, "db_connection_pool_size", "Open connections.", pool)
-        self.active = make(Gauge, "db_connection_pool_active", "Connections lent out.", pool)
-        self.idle = make(Gauge, "db_connection_pool_idle", "Idle connections.", pool)
-        self.timeouts = make(
-            Counter,
-            "db_connection_pool_timeouts_total",
-            "Requests that gave up waiting (PoolTimeout).",
-            pool,
-        )
-        self.errors = make(
-            Counter,
-            "db_connection_pool_errors_total",
-            "Pool errors by type (connect_failed, connection_lost, timeout, ...).",
-            ("pool", "error_type"),
-        )
-        self.counters = _PoolCounters()
-        try:
-            registry.register(self.counters)
-        except ValueError:
-            existing = getattr(registry, "_names_to_collectors", {}).get(_ACQUIRE)
-            if not isinstance(existing, _PoolCounters):
-                raise
-            self.counters = existing
-        self.health = make(
-            Histogram,
-            "db_connection_health_check_seconds",
-            "Time taken by background and on-acquire health checks.",
-            pool,
-            buckets=HEALTH_CHECK_BUCKETS,
-        )
+                collector = existing
+            _collectors[registry] = collector
+        return collector
 
 
 class PoolMetrics:
@@ -178,80 +228,14 @@ class PoolMetrics:
 
             registry = CollectorRegistry()
         self.registry = registry
-        with _lock:
-            families = _families.get(registry)
-            if families is None:
-                families = _families[registry] = _Families(registry)
-        self._families = families
+        self._collector = _collector_for(registry)
 
-    def bind(self, pool: ConnectionPool) -> BoundMetrics:
-        """Label children for ``pool`` and gauges that read it (weakly) at collection time."""
-        return BoundMetrics(self._families, pool)
+    def watch(self, pool: WatchedPool) -> None:
+        """Report ``pool`` (held weakly) from now on; ConnectionPool(metrics=...) calls this."""
+        self._collector.add(pool)
 
     def render(self) -> str:
         return render(self.registry)
-
-
-class BoundMetrics:
-    """Metrics of one pool; the pool calls these on its paths, so they stay small."""
-
-    __slots__ = (
-        "_errors",
-        "_health",
-        "_lock",
-        "_timeouts",
-        "acquire_bins",
-        "acquire_bounds",
-        "acquire_sum",
-        "errors_family",
-        "pool_label",
-        "waits",
-    )
-
-    def __init__(self, families: _Families, pool: ConnectionPool) -> None:
-        label = mask_password(pool.name)
-        self.pool_label = label
-        ref = weakref.ref(pool)
-
-        def reader(index: int) -> Callable[[], float]:
-            def read() -> float:
-                p = ref()
-                return float(p.gauges()[index]) if p is not None and not p.closed else 0.0
-
-            return read
-
-        families.size.labels(label).set_function(reader(0))
-        families.active.labels(label).set_function(reader(1))
-        families.idle.labels(label).set_function(reader(2))
-        self._timeouts = families.timeouts.labels(label)
-        # Written by the pool under its own lock (see _PoolCounters); the last bin is +Inf.
-        self._lock = pool._lock
-        self.acquire_bounds = ACQUIRE_BUCKETS
-        self.acquire_bins = [0] * (len(ACQUIRE_BUCKETS) + 1)
-        self.acquire_sum = 0.0
-        self.waits = 0
-        families.counters.add(self)
-        self._health = families.health.labels(label)
-        self.errors_family = families.errors
-        self._errors: dict[str, Any] = {}
-
-    def snapshot(self) -> tuple[list[int], float, int]:
-        with self._lock:
-            return list(self.acquire_bins), self.acquire_sum, self.waits
-
-    def timed_out(self) -> None:
-        self._timeouts.inc()
-
-    def checked(self, seconds: float) -> None:
-        self._health.observe(seconds)
-
-    def error(self, error_type: str) -> None:
-        child = self._errors.get(error_type)
-        if child is None:
-            child = self._errors[error_type] = self.errors_family.labels(
-                self.pool_label, error_type
-            )
-        child.inc()
 
 
 def render(registry: CollectorRegistry) -> str:

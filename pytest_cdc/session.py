@@ -19,13 +19,14 @@ from pytest_cdc.database import CdcConnection
 from pytest_cdc.errors import (
     CdcError,
     ConfigError,
+    DatabaseSkipped,
     DatabaseUnavailable,
     UnsafeOperation,
     connect_fix,
     did_you_mean,
     first_line,
 )
-from pytest_cdc.urls import DatabaseURL, mask_password, parse_url
+from pytest_cdc.urls import DatabaseURL, mask_password
 
 if TYPE_CHECKING:
     from pytest_cdc.connectors.base import Connector
@@ -38,10 +39,6 @@ if TYPE_CHECKING:
 #: The only databases the plugin ever creates or drops on a server given by URL.
 TEST_DB_PREFIX = "cdc_test_"
 POOL_MAX_SIZE = 8
-
-
-class DatabaseSkipped(CdcError):
-    """The database cannot exist here (no server binaries, no Docker): tests using it skip."""
 
 
 @dataclass(repr=False)
@@ -76,7 +73,7 @@ class DatabaseHandle:
     @property
     def kind(self) -> str:
         lowered = self.spec.lower()
-        if lowered == "embedded":
+        if lowered == "embedded" or lowered.startswith("embedded:"):
             return "embedded"
         if lowered.startswith("docker:"):
             return "docker"
@@ -91,11 +88,23 @@ class DatabaseHandle:
         """True for servers the plugin started itself (embedded, docker)."""
         return self.kind != "url"
 
+    @property
+    def pg_bin(self) -> str | None:
+        """Which binaries an embedded database uses: ``embedded:SELECTOR``, else --cdc-pg-bin."""
+        _, _, selector = self.spec.partition(":")
+        return selector or self.session.settings.pg_bin
+
+    @property
+    def pg_bin_origin(self) -> str:
+        """The setting that chose them, for messages."""
+        return f"--cdc-db={self.name}=embedded" if ":" in self.spec else "--cdc-pg-bin"
+
     def describe(self) -> str:
         if self.kind == "embedded":
             where = "embedded PostgreSQL"
-            if self.embedded is not None and self.embedded.run_dir is not None:
-                where += f" (socket {self.embedded.socket_dir})"
+            pg = self.embedded
+            if pg is not None and pg.run_dir is not None and pg.binaries is not None:
+                where += f" ({pg.binaries.describe()}, socket {pg.socket_dir})"
             return where
         return self.masked_url
 
@@ -136,7 +145,7 @@ class DatabaseHandle:
         assert self.url is not None and self.dialect is not None
         self._main_database = self.url.database
         try:
-            conn = self._connect_raw()
+            conn = self.connect_raw()
         except CdcError:
             raise
         except Exception as exc:
@@ -149,16 +158,17 @@ class DatabaseHandle:
             self.server_version = self.dialect.server_version(conn)
         finally:
             conn.close()
+        self.dialect.check_server_version(self.server_version, name=self.name)
 
     def _start_embedded(self) -> None:
         from pytest_cdc.dialects import get_dialect
-        from pytest_cdc.embedded import EmbeddedPostgres, find_bindir
+        from pytest_cdc.embedded import EmbeddedPostgres, locate_binaries
         from pytest_cdc.errors import EmbeddedError
 
         try:
-            find_bindir(self.session.settings.pg_bin)
+            binaries = locate_binaries(self.pg_bin, origin=self.pg_bin_origin)
         except EmbeddedError as exc:
-            if self.session.settings.pg_bin is not None:
+            if self.pg_bin is not None:
                 raise  # a wrong --cdc-pg-bin is a mistake to fix, not a reason to skip
             if _docker_answers():
                 self.spec = "docker:postgres"
@@ -167,7 +177,8 @@ class DatabaseHandle:
             raise DatabaseSkipped(
                 f"{exc}; or run a Docker engine so docker:postgres can stand in"
             ) from None
-        pg = EmbeddedPostgres(bindir=self.session.settings.pg_bin, name=self.name)
+        pg = EmbeddedPostgres(bindir=self.pg_bin, name=self.name, origin=self.pg_bin_origin)
+        pg.binaries = binaries  # looked up once: the system's lookup runs pg_config
         if self.session.settings.keep:
             pg.keep = True
         pg.start()
@@ -180,7 +191,8 @@ class DatabaseHandle:
     def _start_docker(self) -> None:
         from pytest_cdc.docker import start_container
 
-        container, raw_url = start_container(self.spec, name=self.name)
+        registry = self.session.registry
+        container, raw_url = start_container(self.spec, name=self.name, registry=registry)
         self._container = container
         self.url = self.session.registry.parse(raw_url, name=self.name)
         self.dialect = self.session.registry.for_scheme(self.url.scheme)
@@ -189,10 +201,12 @@ class DatabaseHandle:
         assert self.url is not None and self.dialect is not None
         return self.dialect.connector(self.url, database=database)
 
-    def _connect_raw(self, database: str | None = None) -> Any:
+    def connect_raw(self, database: str | None = None) -> Any:
+        """A new driver connection (autocommit on) to ``database`` (default: the main one)."""
         return self._connector(database).connect(timeout=10)
 
-    def _wrap(self, raw: Any, **kwargs: Any) -> CdcConnection:
+    def wrap(self, raw: Any, **kwargs: Any) -> CdcConnection:
+        """``raw``, a driver connection to this database, as a recording CdcConnection."""
         assert self.dialect is not None
         return CdcConnection(
             raw, self.dialect, name=self.name, paramstyle=self._connector().paramstyle, **kwargs
@@ -206,7 +220,7 @@ class DatabaseHandle:
         assert self.dialect is not None
         self._template = self.session.new_database_name(self.name, "tpl")
         self._create_database(self._template, template=None)
-        raw = self._connect_raw(self._template)
+        raw = self.connect_raw(self._template)
         try:
             for path in self.session.settings.load:
                 self.session.load_file(self, raw, path)
@@ -224,7 +238,7 @@ class DatabaseHandle:
         # statement would cost two connects per database-isolated test.
         with self._admin_lock:
             if self._admin_conn is None:
-                self._admin_conn = self._connect_raw()
+                self._admin_conn = self.connect_raw()
             try:
                 cur = self._admin_conn.cursor()
                 try:
@@ -245,10 +259,8 @@ class DatabaseHandle:
                 f"refusing to create database {name!r}: not a {TEST_DB_PREFIX}* name"
             )
         assert self.dialect is not None
-        version_num = None
-        if self.dialect.name == "postgresql" and template:
-            version_num = int(self.server_version.split()[0].split(".")[0]) * 10000
-        self._admin(self.dialect.create_database_sql(name, template, version_num=version_num))
+        sql = self.dialect.create_database_sql(name, template, server_version=self.server_version)
+        self._admin(sql)
         self._clones.add(name)
 
     def drop_database(self, name: str) -> None:
@@ -275,7 +287,7 @@ class DatabaseHandle:
             self._create_database(name, template=self._template)
         else:
             self._create_database(name, template=None)
-            raw = self._connect_raw(name)
+            raw = self.connect_raw(name)
             try:
                 for path in self.session.settings.load:
                     self.session.load_file(self, raw, path)
@@ -305,7 +317,7 @@ class DatabaseHandle:
     def connect(self, database: str | None = None) -> CdcConnection:
         """A new, unpooled connection (autocommit on); the caller closes it."""
         self.prepare()
-        return self._wrap(self._connect_raw(database or self._main_database))
+        return self.wrap(self.connect_raw(database or self._main_database))
 
     def close(self) -> None:
         if self._pool is not None:
@@ -369,7 +381,7 @@ class CdcSession:
             if handle.kind == "url":
                 handle.url = registry.parse(spec, name=name)
             elif handle.kind == "docker":
-                parse_url(spec, name=name)  # validates the image name now, not at first use
+                registry.parse(spec, name=name)  # validates the image name now, not at first use
             self.handles[name] = handle
         for path in settings.load:
             if not Path(path).is_file():
@@ -412,39 +424,6 @@ class CdcSession:
             handle.close()
 
 
-def _worker_id(config: Any) -> str:
-    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
-    return str(workerinput["workerid"]) if workerinput else "main"
-
-
-def session_for(config: Any) -> CdcSession:
-    """The session of this pytest run, built on first use (raises CdcError on bad settings).
-
-    Dialects are collected through ``pytest_cdc_register_dialects`` at this point, so a
-    dialect from any conftest.py loaded by then is known.
-    """
-    from pytest_cdc.dialects import DialectRegistry
-    from pytest_cdc.fixtures import SESSION_KEY, SETTINGS_KEY
-
-    session: CdcSession | None = config.stash.get(SESSION_KEY, None)
-    if session is None:
-        registry = DialectRegistry()
-        config.hook.pytest_cdc_register_dialects(registry=registry)
-        session = CdcSession(
-            config.stash[SETTINGS_KEY],
-            registry,
-            worker=_worker_id(config),
-            on_ready=lambda handle: config.hook.pytest_cdc_database_ready(
-                name=handle.name, handle=handle
-            ),
-            loader=lambda handle, raw, path: config.hook.pytest_cdc_load_schema(
-                handle=handle, connection=raw, path=path
-            ),
-        )
-        config.stash[SESSION_KEY] = session
-    return session
-
-
 def load_script(handle: DatabaseHandle, raw: Any, path: str) -> None:
     """Run one SQL file, batch by batch, with autocommit (it builds the template)."""
     assert handle.dialect is not None
@@ -456,12 +435,11 @@ def load_script(handle: DatabaseHandle, raw: Any, path: str) -> None:
     try:
         for batch in handle.dialect.split_script(script):
             try:
-                cur.execute(batch)
+                cur.execute(batch.text)
             except Exception as exc:
-                line = script[: script.find(batch[:200])].count("\n") + 1 if batch else 1
                 raise ConfigError(
-                    f"--cdc-load {os.path.basename(path)!r} failed in the batch starting at line"
-                    f" {line} on database {handle.name!r}: {first_line(exc)}"
+                    f"--cdc-load {os.path.basename(path)!r} failed in the statement at line"
+                    f" {batch.line} on database {handle.name!r}: {first_line(exc)}"
                 ) from None
     finally:
         cur.close()

@@ -1,18 +1,12 @@
-"""Settings from the command line, the ini file and the environment, resolved in one place.
+"""The plugin's settings as data: :class:`CdcSettings` and the helpers that read them.
 
-Precedence is CLI > ini > env > default for every setting.  For databases the whole list comes
-from the first source that names any; the ``default`` database is the embedded PostgreSQL
-unless one of them names it.
+Resolving them from the command line, the ini file and the environment (CLI > ini > env >
+default, in one place) is the plugin layer's job: :mod:`pytest_cdc.plugin.options`.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import pytest
 
 ENV_DB = "PYTEST_CDC_DB"
 ENV_PG_BIN = "PYTEST_CDC_PG_BIN"
@@ -44,59 +38,14 @@ class CdcSettings:
         )
 
 
-def addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("cdc", "pytest-cdc: CDC databases, plans and checksums")
-    group.addoption(
-        "--cdc-db",
-        action="append",
-        dest="cdc_db",
-        default=None,
-        metavar="[NAME=]URL",
-        help="database to test against (repeatable). A bare URL is the 'default' database;"
-        " NAME=URL adds another (e.g. source=mssql://..., target=postgresql://...)."
-        " Forms: postgresql://, mssql://, postgresql+odbc://, embedded, docker:postgres[:TAG],"
-        " docker:mssql[:TAG]. Default: an embedded PostgreSQL. [ini: cdc_db, env: PYTEST_CDC_DB]",
-    )
-    group.addoption(
-        "--cdc-pg-bin",
-        dest="cdc_pg_bin",
-        default=None,
-        metavar="DIR",
-        help="directory with the PostgreSQL server binaries for the embedded database"
-        " (default: pg_config --bindir, PATH, usual locations). [ini: cdc_pg_bin,"
-        " env: PYTEST_CDC_PG_BIN]",
-    )
-    group.addoption(
-        "--cdc-keep",
-        dest="cdc_keep",
-        action="store_true",
-        default=None,
-        help="keep the embedded PostgreSQL after the session and print how to connect to it."
-        " [ini: cdc_keep, env: PYTEST_CDC_KEEP]",
-    )
-    group.addoption(
-        "--cdc-load",
-        action="append",
-        dest="cdc_load",
-        default=None,
-        metavar="FILE.sql",
-        help="SQL file loaded once into the template database that tests start from"
-        " (repeatable). [ini: cdc_load, env: PYTEST_CDC_LOAD]",
-    )
-    parser.addini("cdc_db", type="linelist", default=[], help="databases, one [NAME=]URL a line")
-    parser.addini("cdc_pg_bin", default=None, help="PostgreSQL server binaries for embedded")
-    parser.addini("cdc_keep", type="bool", default=None, help="keep the embedded PostgreSQL")
-    parser.addini("cdc_load", type="linelist", default=[], help="SQL files for the template")
-
-
-def _env_list(value: str | None) -> list[str]:
+def env_list(value: str | None) -> list[str]:
     if not value:
         return []
     # URLs never contain blanks (they are percent-encoded), so whitespace separates them.
     return value.split()
 
 
-def _env_bool(name: str, value: str | None) -> bool | None:
+def env_bool(name: str, value: str | None) -> bool | None:
     from pytest_cdc.errors import ConfigError
 
     if value is None:
@@ -109,7 +58,7 @@ def _env_bool(name: str, value: str | None) -> bool | None:
     raise ConfigError(f"{name}={value!r} is not a boolean; use 1/0, true/false, yes/no")
 
 
-def _databases(specs: list[str]) -> dict[str, str]:
+def databases_from(specs: list[str]) -> dict[str, str]:
     from pytest_cdc.errors import ConfigError
     from pytest_cdc.urls import DEFAULT_NAME, split_spec
 
@@ -123,47 +72,3 @@ def _databases(specs: list[str]) -> dict[str, str]:
             )
         found[name] = url
     return found
-
-
-def resolve(config: pytest.Config, environ: dict[str, str] | None = None) -> CdcSettings:
-    """Resolve every pytest-cdc setting (raises ConfigError on bad values)."""
-    env = os.environ if environ is None else environ
-
-    cli_db: list[str] | None = config.getoption("cdc_db")
-    ini_db: list[str] = config.getini("cdc_db")
-    env_db = _env_list(env.get(ENV_DB))
-    if cli_db:
-        databases, source = _databases(cli_db), "cli"
-    elif ini_db:
-        databases, source = _databases(ini_db), "ini"
-    elif env_db:
-        databases, source = _databases(env_db), "env"
-    else:
-        databases, source = {}, "default"
-    if "default" not in databases:  # pytest_cdc.urls.DEFAULT_NAME, without importing it
-        databases = {"default": "embedded", **databases}
-
-    pg_bin = config.getoption("cdc_pg_bin") or config.getini("cdc_pg_bin") or env.get(ENV_PG_BIN)
-
-    keep: bool | None = config.getoption("cdc_keep")
-    if keep is None:
-        keep = config.getini("cdc_keep")
-    if keep is None:
-        keep = _env_bool(ENV_KEEP, env.get(ENV_KEEP))
-
-    load_cli: list[str] | None = config.getoption("cdc_load")
-    load_ini: list[str] = config.getini("cdc_load")
-    if load_cli:
-        load = [os.path.abspath(p) for p in load_cli]
-    elif load_ini:
-        load = [str(config.rootpath / p) for p in load_ini]
-    else:
-        load = [os.path.abspath(p) for p in _env_list(env.get(ENV_LOAD))]
-
-    return CdcSettings(
-        databases=databases,
-        databases_source=source,
-        pg_bin=str(pg_bin) if pg_bin else None,
-        keep=bool(keep),
-        load=tuple(load),
-    )

@@ -24,8 +24,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from pytest_cdc.checksums.encoding import Column, TypeClass
-from pytest_cdc.checksums.postgres import TYPE_CLASSES as PG_TYPES
-from pytest_cdc.checksums.tsql import TYPE_CLASSES as MSSQL_TYPES
+from pytest_cdc.dialects.mssql.checksum import TYPE_CLASSES as MSSQL_TYPES
+from pytest_cdc.dialects.postgres.checksum import TYPE_CLASSES as PG_TYPES
 from pytest_cdc.errors import ConfigError
 
 __all__ = ["rows_for", "value_strategy"]

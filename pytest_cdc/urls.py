@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from pytest_cdc.errors import UrlError, did_you_mean
+from pytest_cdc.masking import mask_password, remember_secret
+
+__all__ = ["DEFAULT_NAME", "DatabaseURL", "mask_password", "parse_url", "split_spec"]
 
 if TYPE_CHECKING:
     from urllib.parse import SplitResult
@@ -17,75 +21,6 @@ DEFAULT_NAME = "default"
 # A name is what tests use in markers and cdc_connect(); keep it to identifier-ish characters
 # so that "postgresql://..." is never mistaken for "NAME=".
 _NAME = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_\-]*)=(?P<url>.*)$", re.S)
-_URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<rest>\S*)", re.I)
-_HOST_PORT = re.compile(r"^[^:@]*:[0-9]*$")
-_AT_HOST = re.compile(r"@[^@&]*[:/]")
-_PASSWORD_KV = re.compile(
-    r"(?P<head>\b(?:password|pwd)\s*=\s*)(?P<pw>'[^']*'|\"[^\"]*\"|\{(?:[^}]|\}\})*\}|[^;\s]*)",
-    re.I,
-)
-
-MASK = "***"
-_BUILTIN_SCHEMES = {
-    s: s for s in ("postgresql", "postgres", "postgresql+odbc", "mssql", "sqlserver")
-}
-#: Passwords seen in parsed URLs.  A driver may echo one in a message (libpq quotes a bad
-#: percent-escape, for instance), so every masked text is also scrubbed of these.  Short ones
-#: are left alone: masking every "pw" in a message would garble it and protect nothing.
-_SECRETS: set[str] = set()
-_MIN_SECRET = 4
-
-
-def remember_secret(secret: str | None) -> None:
-    """Scrub ``secret`` from everything :func:`mask_password` masks from now on."""
-    if secret and len(secret) >= _MIN_SECRET:
-        _SECRETS.add(secret)
-
-
-def mask_password(text: str) -> str:
-    """Hide passwords in URLs (``user:pw@``), in ``password=``/``PWD=`` key-value strings, and
-    any password pytest-cdc has parsed from a URL, wherever it appears."""
-    for secret in sorted(_SECRETS, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, MASK)
-    text = _URL.sub(_mask_url, text)
-    return _PASSWORD_KV.sub(lambda m: m["head"] + MASK, text)
-
-
-def _cut_short(tail: str) -> bool:
-    """Whether what follows the authority reads as the rest of a password: an ``@`` in the
-    path, in a fragment, in the first query key, or one followed by a host-like ``:`` or
-    ``/`` (a query *value* such as ``application_name=me@box`` may hold a plain one)."""
-    path, _, query = tail.partition("?")
-    path, hash_, _ = path.partition("#")
-    first_key = query.split("&", 1)[0].split("=", 1)[0]
-    return "@" in path or bool(hash_) or "@" in first_key or bool(_AT_HOST.search(tail))
-
-
-def _mask_url(match: re.Match[str]) -> str:
-    """``scheme://user:***@rest``.
-
-    The password runs to the last ``@`` of the authority, so one holding ``@`` is hidden
-    whole.  When the authority has no ``@`` but one comes later, a password holding ``/``,
-    ``?`` or ``#`` (written unencoded) may have cut the authority short: everything up to the
-    last ``@`` is hidden then, unless the authority reads as a plain ``host:port``.  Hiding too
-    much of a URL is harmless; hiding too little prints part of a secret.
-    """
-    scheme, rest = match["scheme"], match["rest"]
-    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-    authority = rest[:cut]
-    if "@" in rest[cut:] and _cut_short(rest[cut:]):
-        at = rest.rindex("@")
-    elif "@" in authority:
-        at = authority.rindex("@")
-    elif "@" in rest and not _HOST_PORT.match(authority):
-        at = rest.rindex("@")
-    else:
-        return match[0]
-    user, colon, password = rest[:at].partition(":")
-    if not colon:
-        return match[0]
-    return f"{scheme}{user}:{MASK if password else ''}{rest[at:]}"
 
 
 @dataclass(frozen=True)
@@ -155,14 +90,16 @@ def parse_url(
     spec: str,
     *,
     name: str | None = None,
-    schemes: dict[str, str] | None = None,
+    schemes: Mapping[str, str],
     hostless: frozenset[str] = frozenset(),
+    docker_kinds: Mapping[str, str] | None = None,
 ) -> DatabaseURL:
-    """Parse ``[NAME=]URL``.
+    """Parse ``[NAME=]URL``: use :meth:`pytest_cdc.dialects.DialectRegistry.parse`, which
+    passes what the registered dialects serve.
 
-    ``schemes`` maps URL schemes to canonical dialect names (from the dialect registry), so
-    that a dialect registered by a third party gets its URLs parsed too; schemes in
-    ``hostless`` (file-based engines) need no host.
+    ``schemes`` maps URL schemes to the scheme they are read as, so that a dialect registered
+    by a third party gets its URLs parsed too; schemes in ``hostless`` (file-based engines)
+    need no host; ``docker_kinds`` maps the words of ``docker:KIND[:TAG]`` to dialect names.
     """
     spec_name, url = split_spec(spec)
     name = name or spec_name
@@ -172,14 +109,16 @@ def parse_url(
     if lowered == "embedded":
         return DatabaseURL(name=name, scheme="embedded", raw="embedded")
     if lowered.startswith("docker:"):
-        target = url.split(":", 1)[1]
-        kind, _, tag = target.partition(":")
-        if kind not in ("postgres", "postgresql", "mssql"):
+        kinds = docker_kinds or {}
+        kind, _, tag = url.split(":", 1)[1].partition(":")
+        if kind.lower() not in kinds:
+            hint = did_you_mean(kind.lower(), kinds)
+            shown = " or ".join(f"docker:{k}[:TAG]" for k in sorted(set(kinds.values())))
             raise UrlError(
-                f"database {name!r}: unknown docker image {kind!r} in {mask_password(url)!r};"
-                " use docker:postgres[:TAG] or docker:mssql[:TAG]"
+                f"database {name!r}: unknown docker image {kind!r}{hint} in"
+                f" {mask_password(url)!r}; use {shown or 'a server URL'}"
             )
-        kind = "postgres" if kind.startswith("postgres") else "mssql"
+        kind = kinds[kind.lower()]
         return DatabaseURL(
             name=name, scheme="docker", raw=url, target=f"{kind}:{tag}" if tag else kind
         )
@@ -210,7 +149,7 @@ def parse_url(
             " ']' in the user name and password (%5B, %5D); brackets enclose an IPv6 host only"
         ) from None
     scheme = parts.scheme.lower()
-    known = schemes if schemes is not None else _BUILTIN_SCHEMES
+    known = schemes
     if scheme not in known:
         hint = did_you_mean(scheme, known)
         raise UrlError(

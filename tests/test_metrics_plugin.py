@@ -14,13 +14,14 @@ import pytest
 
 # Imported here, in the outer process, so that pytester's in-process runs (which forget the
 # modules they import) all share this one module and its session registry.
-from pytest_cdc import metrics, metrics_plugin
-from pytest_cdc.metrics_plugin import ENV_FILE, ENV_PUSHGATEWAY, resolve_settings
+from pytest_cdc import metrics
+from pytest_cdc.plugin import metrics as metrics_plugin
+from pytest_cdc.plugin.metrics import ENV_FILE, ENV_PUSHGATEWAY, resolve_settings
 
 URL = os.environ.get("PYTEST_CDC_TEST_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 # The inner runs load only this plugin (and not the rest of pytest-cdc), by module name.
-PLUGIN = ("-p", "no:cdc", "-p", "pytest_cdc.metrics_plugin")
+PLUGIN = ("-p", "no:cdc", "-p", "pytest_cdc.plugin.metrics")
 # This module imported the plugin already, so the inner run cannot assertion-rewrite it.
 QUIET = ("-W", "ignore::pytest.PytestAssertRewriteWarning")
 
@@ -64,6 +65,19 @@ def test_metrics_file_written_at_session_end(pytester: pytest.Pytester) -> None:
     text = (pytester.path / "out" / "pool.prom").read_text()
     assert 'db_connection_acquire_seconds_count{pool="plugin-pool"} 1.0' in text
     assert "# TYPE db_connection_pool_size gauge" in text
+
+
+@pytest.mark.usefixtures("server")
+def test_metrics_file_has_no_created_series(pytester: pytest.Pytester) -> None:
+    # prometheus_client adds a `_created` timestamp series to each counter and histogram:
+    # noise in a textfile that is rewritten every run.
+    pytester.makepyfile(TEST_WITH_POOL)
+    result = pytester.runpytest(*PLUGIN, *QUIET, "--cdc-metrics-file=pool.prom")
+    result.assert_outcomes(passed=1)
+    text = (pytester.path / "pool.prom").read_text()
+    assert "db_connection_pool_timeouts_total" in text
+    assert "db_connection_health_check_seconds_count" in text
+    assert "_created" not in text
 
 
 def test_failed_push_is_a_warning_not_a_failure(pytester: pytest.Pytester) -> None:
@@ -152,7 +166,7 @@ def test_options_are_in_the_cdc_group(pytester: pytest.Pytester) -> None:
 
 def test_plugin_import_is_light() -> None:
     code = (
-        "import sys, pytest_cdc.metrics_plugin\n"
+        "import sys, pytest_cdc.plugin.metrics\n"
         "heavy = {'prometheus_client', 'psycopg2', 'pyodbc', 'sqlglot'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
     )

@@ -9,9 +9,8 @@ import threading
 
 import pytest
 
-from pytest_cdc.dialects import get_dialect
+from pytest_cdc.dialects import get_dialect, parse_url
 from pytest_cdc.errors import DatabaseUnavailable
-from pytest_cdc.urls import parse_url
 
 pyodbc = pytest.importorskip("pyodbc")
 

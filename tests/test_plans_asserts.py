@@ -277,15 +277,11 @@ def test_pyodbc_connection_to_postgresql(cdc_databases: dict[str, Any]) -> None:
     pyodbc = pytest.importorskip("pyodbc")
     if "PostgreSQL Unicode" not in pyodbc.drivers():
         pytest.skip("needs the psqlODBC driver 'PostgreSQL Unicode' (Debian: odbc-postgresql)")
-    from pytest_cdc.dialects import get_dialect
-    from pytest_cdc.urls import parse_url
+    from pytest_cdc.dialects import get_dialect, parse_url
 
     url = cdc_databases["default"].prepare().url
     assert url is not None
-    odbc_url = parse_url(
-        "postgresql+odbc" + url.raw[url.raw.index("://") :],
-        schemes={"postgresql+odbc": "postgresql"},
-    )
+    odbc_url = parse_url("postgresql+odbc" + url.raw[url.raw.index("://") :])
     conn = get_dialect("postgresql").connect(odbc_url)
     try:
         conn.autocommit = False

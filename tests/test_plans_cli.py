@@ -137,7 +137,9 @@ def test_recommend_indexes_prints_parseable_ddl(
     out = capsys.readouterr().out
     assert code == 0
     statements = [line for line in out.splitlines() if line.startswith("CREATE")]
-    assert len(statements) == 5
+    # --key is the table's primary key: its index is not proposed again (issue 17)
+    assert len(statements) == 4
+    assert not any(s.startswith("CREATE UNIQUE") for s in statements)
     for statement in statements:
         assert sqlglot.parse_one(statement.rstrip(";"), read=read)
     assert "-- status_timestamp:" in out
@@ -157,6 +159,7 @@ def test_recommend_indexes_json(capsys: pytest.CaptureFixture[str]) -> None:
                 "--format",
                 "json",
                 "--no-concurrently",
+                "--no-primary-key",
             ]
         )
         == 0

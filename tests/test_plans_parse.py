@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_cdc.plans.load import PlanFileError, load_plan
-from pytest_cdc.plans.mssql import decode_showplan, parse_showplan
-from pytest_cdc.plans.postgres import PlanFormatError, map_partitions, parse_explain_json
+from pytest_cdc.dialects.mssql.plans import decode_showplan, parse_showplan
+from pytest_cdc.dialects.postgres.plans import map_partitions, parse_explain_json
+from pytest_cdc.errors import PlanFileError, PlanFormatError
+from pytest_cdc.plans.load import load_plan
 from pytest_cdc.plans.render import render_plan
 
 HERE = Path(__file__).resolve().parent / "plans"

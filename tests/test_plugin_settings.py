@@ -28,7 +28,7 @@ def show(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.P
 def test_default_is_embedded(show: pytest.Pytester) -> None:
     result = show.runpytest("-s")
     assert _shown(result, "DBS") == "DBS [('default', 'embedded')] default"
-    result.stdout.fnmatch_lines(["cdc: default = embedded PostgreSQL (started on first use)"])
+    result.stdout.fnmatch_lines(["cdc: default = embedded PostgreSQL (started on first use)*"])
 
 
 def test_env_used_when_nothing_else(show: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -100,3 +100,31 @@ def test_bad_env_boolean(show: pytest.Pytester, monkeypatch: pytest.MonkeyPatch)
     result = show.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: PYTEST_CDC_KEEP='maybe' is not a boolean*"])
+
+
+def test_overriding_cdc_settings_in_a_conftest_changes_the_databases(
+    pytester: pytest.Pytester,
+) -> None:
+    # cdc_session read the settings from the stash, not from the fixture, so an override
+    # had no effect although the README said it had.
+    pytester.makeconftest(
+        """
+        import pytest
+        from pytest_cdc.settings import CdcSettings
+
+        @pytest.fixture(scope="session")
+        def cdc_settings():
+            return CdcSettings(
+                databases={"default": "postgresql://postgres@127.0.0.1:5432/postgres"}
+            )
+        """
+    )
+    pytester.makepyfile(
+        """
+        def test_the_server_not_the_embedded_one(cdc_db, cdc_databases):
+            assert cdc_db.fetchval("SELECT inet_server_port()") == 5432
+            assert cdc_databases["default"].kind == "url"
+        """
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1)

@@ -298,13 +298,13 @@ def test_close_wakes_waiters_with_pool_closed(make_pool: Any) -> None:
     for t in threads:
         t.start()
     wait_for(lambda: pool.get_stats()["requests_waiting"] == 3, what="three waiters")
-    pool.close()
+    pool.close(timeout=0)  # no wait for `held` (tests/test_pool_faults.py has that)
     for t in threads:
         t.join(5)
         assert not t.is_alive()
     assert len(errors) == 3
     assert all(isinstance(e, PoolClosed) for e in errors)
-    pool.putconn(held)  # given back after close: closed, not pooled
+    pool.putconn(held)  # given back after close: closed, not pooled (and no error)
     assert held.closed
     with pytest.raises(PoolClosed, match="is closed"):
         pool.getconn()

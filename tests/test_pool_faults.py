@@ -1,4 +1,5 @@
-"""Fault tests: backends killed under load, and the server stopped and restarted mid-run."""
+"""Fault tests: backends killed under load, the server stopped and restarted mid-run, a server
+that hangs, and closing a pool whose connections are still lent out."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 import psycopg2
 import pytest
+from hung_server import HangingProxy, through, upstream_of
 
 from pytest_cdc.connectors.psycopg2 import Psycopg2Connector
 from pytest_cdc.pool import ConnectionPool, PoolConnectError, PoolTimeout
@@ -230,3 +232,123 @@ def test_server_stopped_and_restarted(cluster: Any) -> None:
     with pool.connection() as conn, conn.cursor() as cur:
         cur.execute("SELECT 1")
     pool.close()
+
+
+@pytest.fixture
+def proxy(admin: Any) -> Iterator[HangingProxy]:
+    """The test server behind a proxy that can be made to hang (see hung_server.py)."""
+    with HangingProxy(upstream_of(URL)) as p:
+        yield p
+
+
+def query(conn: Any, sql: str) -> Any:
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetchone()[0]
+
+
+def test_health_checks_of_a_hung_server_give_up(proxy: HangingProxy) -> None:
+    pool = ConnectionPool(
+        Psycopg2Connector(through(proxy, URL)),
+        min_size=2,
+        max_size=2,
+        name="hung",
+        health_check_interval=0.1,
+        check_timeout=0.5,
+        connect_timeout=1,
+        timeout=2,
+    )
+    try:
+        pool.wait(15)
+        proxy.hang()
+        # Without a deadline the worker's first check waits for an answer for ever; with it,
+        # both idle connections are written off and the worker carries on.
+        wait_for(
+            lambda: pool.get_stats()["checks_timed_out"] >= 2,
+            what="the health checks to give up",
+        )
+        assert pool.get_stats()["connections_lost"] >= 2
+        proxy.resume()
+        pool.wait(15)
+        with pool.connection() as conn:
+            assert query(conn, "SELECT 42") == 42
+    finally:
+        pool.close()
+
+
+def test_check_returns_when_the_server_hangs(proxy: HangingProxy) -> None:
+    pool = ConnectionPool(
+        Psycopg2Connector(through(proxy, URL)),
+        min_size=1,
+        name="hung-check",
+        health_check_interval=0,
+        check_timeout=0.3,
+        connect_timeout=1,
+    )
+    try:
+        pool.wait(15)
+        proxy.hang()
+        checker = threading.Thread(target=pool.check, name="check", daemon=True)
+        checker.start()
+        join_all([checker], 30)
+        stats = pool.get_stats()
+        assert stats["checks_timed_out"] == 1
+        assert stats["connections_lost"] == 1
+    finally:
+        pool.close(timeout=0)
+
+
+def test_close_waits_for_lent_connections(admin: Any) -> None:
+    app_name = f"cdc-pool-close-{uuid.uuid4().hex[:10]}"
+    pool = ConnectionPool(
+        Psycopg2Connector(URL, application_name=app_name), max_size=2, name="closing"
+    )
+    conn = pool.getconn()
+    closer = threading.Thread(target=pool.close, kwargs={"timeout": 60}, name="closer")
+    closer.start()
+    try:
+        wait_for(lambda: pool.closed, what="close() to start")
+        # close() waits for this connection, which still works meanwhile.
+        assert query(conn, "SELECT 42") == 42
+        assert closer.is_alive(), "close() returned while a connection was still lent out"
+    finally:
+        pool.putconn(conn)
+        join_all([closer], 30)
+    assert conn.closed
+    wait_for(lambda: not backends(admin, app_name), what="the backend to exit")
+
+
+def test_close_closes_connections_still_lent_after_its_timeout(admin: Any) -> None:
+    app_name = f"cdc-pool-close-{uuid.uuid4().hex[:10]}"
+    pool = ConnectionPool(
+        Psycopg2Connector(URL, application_name=app_name), max_size=2, name="closing"
+    )
+    conn = pool.getconn()
+    pool.close(timeout=0.2)
+    assert conn.closed
+    wait_for(lambda: not backends(admin, app_name), what="the backend to exit")
+    pool.putconn(conn)  # given back late: harmless
+    assert pool.get_stats()["pool_size"] == 0
+
+
+def test_close_interrupts_a_statement_stuck_on_a_hung_server(proxy: HangingProxy) -> None:
+    pool = ConnectionPool(
+        Psycopg2Connector(through(proxy, URL)), max_size=1, name="hung-close", connect_timeout=1
+    )
+    conn = pool.getconn()
+    proxy.hang()
+    errors: list[BaseException] = []
+
+    def stuck() -> None:
+        try:
+            query(conn, "SELECT 1")
+        except psycopg2.Error as exc:
+            errors.append(exc)
+
+    user = threading.Thread(target=stuck, name="stuck", daemon=True)
+    user.start()
+    closer = threading.Thread(target=pool.close, kwargs={"timeout": 0.3}, name="closer")
+    closer.start()
+    join_all([closer, user], 30)
+    assert errors, "the statement neither finished nor failed"
+    assert conn.closed

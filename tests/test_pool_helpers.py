@@ -1,4 +1,5 @@
-"""The seed's module-level helpers: initialize_pools(), get_*_pool(), close_pools()."""
+"""The seed's module-level helpers: initialize_pools(), get_*_pool(), close_pools()
+(pytest_cdc.pool_registry, also importable from pytest_cdc)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ from collections.abc import Iterator
 import psycopg2
 import pytest
 
-from pytest_cdc.errors import ConfigError
-from pytest_cdc.pool_errors import PoolClosed
-from pytest_cdc.pools import close_pools, get_postgres_pool, get_sqlserver_pool, initialize_pools
+from pytest_cdc.errors import ConfigError, PoolClosed
+from pytest_cdc.pool_registry import (
+    close_pools,
+    get_postgres_pool,
+    get_sqlserver_pool,
+    initialize_pools,
+)
 
 PG = {
     "host": "127.0.0.1",
@@ -93,3 +98,11 @@ def test_sqlserver_config_builds_connection_string_without_showing_password() ->
 def test_unknown_config_key_suggests_the_right_one() -> None:
     with pytest.raises(ConfigError, match=r"unknown key 'max_sise' \(did you mean 'max_size'\?\)"):
         initialize_pools(postgres_config={**PG, "max_sise": 3})
+
+
+def test_the_package_import_path_gives_the_same_functions() -> None:
+    import pytest_cdc
+    from pytest_cdc import pool_registry
+
+    for name in ("initialize_pools", "get_postgres_pool", "get_sqlserver_pool", "close_pools"):
+        assert getattr(pytest_cdc, name) is getattr(pool_registry, name)

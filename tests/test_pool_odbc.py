@@ -8,10 +8,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from typing import Any
 
 import psycopg2
 import pytest
+from hung_server import HangingProxy, upstream_of
 
 from pytest_cdc.connectors.odbc import OdbcConnector
 from pytest_cdc.pool import ConnectionPool, PoolTimeout
@@ -240,3 +242,75 @@ def test_odbc_backends_killed_under_load(make_pool: Any, admin: Any, app_name: s
     assert stats["connections_replaced"] == stats["connections_lost"]
     assert stats["connections_num"] == size + stats["connections_lost"]
     assert len(backends(admin, app_name)) == size
+
+
+@pytest.fixture
+def hung_pool(make_pool: Any) -> Iterator[tuple[HangingProxy, Callable[..., ConnectionPool]]]:
+    """Pools through psqlODBC to the test server behind a proxy that can be made to hang
+    (make_pool: for its check that psqlODBC is installed)."""
+    from psycopg2.extensions import parse_dsn
+
+    dsn = parse_dsn(URL)
+    pools: list[ConnectionPool] = []
+    with HangingProxy(upstream_of(URL)) as proxy:
+
+        def make(**kwargs: Any) -> ConnectionPool:
+            conn_str = (
+                "DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;"
+                f"PORT={proxy.port};DATABASE={dsn.get('dbname', 'test')};"
+                f"UID={dsn.get('user', 'postgres')};"
+            )
+            kwargs.setdefault("timeout", 5.0)
+            kwargs.setdefault("connect_timeout", 1)
+            pool = ConnectionPool(OdbcConnector(conn_str, dialect="postgresql"), **kwargs)
+            pools.append(pool)
+            return pool
+
+        yield proxy, make
+        # Before the proxy goes: close() must not wait on connections it cannot interrupt.
+        for pool in pools:
+            pool.close(timeout=0)
+
+
+def test_odbc_health_checks_of_a_hung_server_give_up(hung_pool: Any) -> None:
+    proxy, make = hung_pool
+    pool = make(
+        name="odbc-hung", min_size=2, max_size=2, health_check_interval=0.1, check_timeout=0.5
+    )
+    pool.wait(15)
+    proxy.hang()
+    # pyodbc shows no socket to shut down: the abandoned checks stay blocked in their own
+    # threads (until the proxy closes), and the pool carries on without them.
+    wait_for(
+        lambda: pool.get_stats()["checks_timed_out"] >= 2,
+        what="the health checks to give up",
+        timeout=15,
+    )
+    assert pool.get_stats()["connections_lost"] >= 2
+    proxy.resume()
+    pool.wait(15)
+    with pool.connection() as conn:
+        assert fetchval(conn, "SELECT 42") == 42
+
+
+def test_odbc_close_closes_lent_connections_and_never_blocks(hung_pool: Any) -> None:
+    proxy, make = hung_pool
+    pool = make(name="odbc-close", max_size=2)
+    idle_user = pool.getconn()
+    stuck_user = pool.getconn()
+    proxy.hang()
+
+    def stuck_statement() -> None:
+        with suppress(pyodbc.Error):  # it fails when the proxy finally closes
+            fetchval(stuck_user, "SELECT 1")
+
+    stuck = threading.Thread(target=stuck_statement, name="stuck", daemon=True)
+    stuck.start()
+    closer = threading.Thread(target=pool.close, kwargs={"timeout": 0.3}, name="closer")
+    closer.start()
+    # The driver blocks in close() while the stuck statement runs: close() must not.
+    closer.join(30)
+    assert not closer.is_alive(), "close() hung on a connection stuck in a statement"
+    with pytest.raises(pyodbc.Error):
+        idle_user.cursor()
+    pool.putconn(idle_user)  # given back late: harmless

@@ -43,3 +43,24 @@ def test_functions_are_not_shadowed_by_submodules() -> None:
 
     for name in ("reconcile", "explain", "assert_no_table_scan", "assert_checksums_match"):
         assert not isinstance(getattr(pytest_cdc, name), types.ModuleType), name
+
+
+def test_the_typing_block_names_every_public_name() -> None:
+    # Type checkers see the names through the TYPE_CHECKING imports, the runtime through the
+    # lazy table: the two must list the same names, from the same modules.
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(pytest_cdc.__file__).read_text(encoding="utf-8"))
+    block = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+    )
+    imported = {
+        alias.name: node.module
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert imported == pytest_cdc._LAZY

@@ -26,7 +26,7 @@ from pytest_cdc.checksums import (
     ReconcileReport,
     reconcile,
 )
-from pytest_cdc.checksums.postgres import PostgresGenerator
+from pytest_cdc.dialects.postgres.checksum import PostgresGenerator
 
 
 def run(pg: Any, pair: list[str], **kwargs: Any) -> ReconcileReport:

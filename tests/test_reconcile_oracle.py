@@ -16,14 +16,17 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reconcile_helpers import connect, schemas
+from reconcile_helpers import connect, postgres_url, schemas
 
 from pytest_cdc.checksums import oracle
 from pytest_cdc.checksums.encoding import Column, ColumnPair, EncodingOptions, TypeClass
-from pytest_cdc.checksums.postgres import PostgresGenerator
 from pytest_cdc.checksums.sqlgen import Scope, TableRef
+from pytest_cdc.dialects.postgres.checksum import PostgresGenerator
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.postgres_versions,
+]
 
 TEXTS = st.one_of(
     st.sampled_from(["", "N", "V", "<null>", "NULL", "|", "V0:", ";", "V1:a", "a;b", " ", "a "]),
@@ -60,8 +63,8 @@ CASES: list[tuple[str, TypeClass, Any]] = [
 
 
 @pytest.fixture(scope="module")
-def pg() -> Any:
-    conn = connect()
+def pg(request: pytest.FixtureRequest) -> Any:
+    conn = connect(postgres_url(request))
     with schemas(conn, 1) as (schema,):
         conn.cursor().execute(f'SET search_path = "{schema}"')
         conn.cursor().execute("SET extra_float_digits = 1")
@@ -156,6 +159,27 @@ def test_options_match_postgresql(pg: Any, options: EncodingOptions) -> None:
         assert [t for t, _ in got] == [oracle.render(fmt, v, options) for v in values]
 
 
+#: Doubles whose 15-digit form lies exactly halfway between two doubles and reads back as
+#: this one (ties to even): Python's shortest form has 15 digits, PostgreSQL's float8out
+#: prints 17 (5.39661855269625e16 as 5.3966185526962496e16).  Found by hypothesis.
+HALFWAY = [
+    5.39661855269625e16,
+    1.08172163668925e17,
+    7.64469072436162e16,
+    4.11823864505732e17,
+    5.54667244761269e16,
+    1.29074516290488e18,
+    -5.03674917450215e16,
+]
+
+
+@pytest.mark.parametrize("digits", [1, 6, 14, 15])
+def test_halfway_doubles_take_the_shortest_form(pg: Any, digits: int) -> None:
+    options = EncodingOptions(float_digits=digits)
+    got = pg_render(pg, "float8", TypeClass.FLOAT, HALFWAY, options)
+    assert [t for t, _ in got] == [oracle.render(TypeClass.FLOAT, v, options) for v in HALFWAY]
+
+
 def test_real_is_widened_not_reparsed(pg: Any) -> None:
     got = pg_render(pg, "real", TypeClass.FLOAT, [0.1, 3.3], EncodingOptions())
     assert [t for t, _ in got] == [
@@ -240,3 +264,38 @@ def test_mixed_rows_decode(rows: list[tuple[int | None, str | None]]) -> None:
     values = [v for row in rows for v in row]
     decoded = _decode(oracle.encode_row(fmts, values), fmts)
     assert decoded == [None if v is None else str(v).encode() for v in values]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_whole_rows_equal_the_oracle_with_and_without_not_null(
+    pg: Any, data: st.DataObject
+) -> None:
+    # A NOT NULL column skips the NULL test and its constants merge with its neighbours'
+    # (a boolean's whole field is a CASE of constants): the bytes must not change.
+    chosen = [c for c in CASES if data.draw(st.booleans(), label=c[0])] or CASES[:2]
+    not_null = [data.draw(st.booleans(), label=f"{c[0]} not null") for c in chosen]
+    values = [
+        data.draw(strategy if required else st.one_of(st.none(), strategy), label=pg_type)
+        for (pg_type, _, strategy), required in zip(chosen, not_null, strict=True)
+    ]
+    ddl = ", ".join(
+        f"c{i} {pg_type}{' NOT NULL' if required else ''}"
+        for i, ((pg_type, _, _), required) in enumerate(zip(chosen, not_null, strict=True))
+    )
+    cur = pg.cursor()
+    cur.execute("DROP TABLE IF EXISTS whole")
+    cur.execute(f"CREATE TABLE whole ({ddl})")
+    cur.execute(f"INSERT INTO whole VALUES ({', '.join(['%s'] * len(values))})", values)
+    pairs = []
+    for i, ((pg_type, fmt, _), required) in enumerate(zip(chosen, not_null, strict=True)):
+        col = Column(f"c{i}", pg_type, fmt, nullable=not required)
+        pairs.append(ColumnPair(col, col, fmt))
+    gen = PostgresGenerator()
+    scope = Scope(gen.apply_keyword)
+    text = gen.row_text(pairs, "source", scope)
+    source = scope.from_clause(gen.table(TableRef(None, "whole")))
+    cur.execute(f"SELECT convert_to({text}, 'UTF8') FROM {source}")
+    got = bytes(cur.fetchone()[0])
+    fmts = [fmt for _, fmt, _ in chosen]
+    assert got == oracle.encode_row(fmts, values), (ddl, values)

@@ -20,8 +20,8 @@ from reconcile_helpers import load, schemas, server_url
 
 from pytest_cdc.checksums import ReconcileError, oracle, reconcile
 from pytest_cdc.checksums.encoding import Column, ColumnPair
-from pytest_cdc.checksums.postgres import TYPE_CLASSES, PostgresGenerator, prepare_sql
 from pytest_cdc.checksums.sqlgen import TableRef
+from pytest_cdc.dialects.postgres.checksum import TYPE_CLASSES, PostgresGenerator, prepare_sql
 
 DDL = "id bigint PRIMARY KEY, name text, ratio double precision, price numeric(12,2)"
 NAMES = ["", None, "a|b", "<null>", "V1:a", "x;y", "\U0001f600"]
@@ -53,6 +53,7 @@ def column(name: str, data_type: str) -> Column:
     return Column(name, data_type, TYPE_CLASSES[data_type])
 
 
+@pytest.mark.postgres_versions
 def test_digests_are_the_oracles_md5_of_rows_in_key_order(pg: Any, pair: list[str]) -> None:
     rows = make_rows(50)
     shuffled = rows[:]
@@ -89,6 +90,7 @@ def test_digests_are_the_oracles_md5_of_rows_in_key_order(pg: Any, pair: list[st
     assert got == want
 
 
+@pytest.mark.postgres_versions
 def test_auto_uses_it_for_an_indexed_key_and_finds_each_kind(pg: Any, pair: list[str]) -> None:
     rows = make_rows(400)
     dst = [list(r) for r in rows]
@@ -132,6 +134,7 @@ def test_recursion_in_ordered_segments(pg: Any, pair: list[str]) -> None:
     assert any("VALUES" in q.sql and "md5(string_agg" in q.sql for q in report.queries)
 
 
+@pytest.mark.postgres_versions
 @pytest.mark.parametrize(
     ("ddl", "make", "ordered"),
     [

@@ -55,6 +55,7 @@ def run(pg: Any, pair: list[str], **kwargs: Any) -> Any:
     return reconcile(pg, pg, table=f"{pair[0]}.t", target_table=f"{pair[1]}.t", **kwargs)
 
 
+@pytest.mark.postgres_versions
 def test_identical_tables_are_equal(pg: Any, pair: list[str]) -> None:
     rows = make_rows(300)
     both(pg, pair, rows, list(reversed(rows)))
@@ -64,6 +65,7 @@ def test_identical_tables_are_equal(pg: Any, pair: list[str]) -> None:
     assert report.queries
 
 
+@pytest.mark.postgres_versions
 def test_each_kind_of_difference_is_reported(pg: Any, pair: list[str]) -> None:
     rows = make_rows(200)
     dst = [list(r) for r in rows]
@@ -140,6 +142,7 @@ def test_every_single_change_is_detected(pg: Any, data: st.DataObject) -> None:
     assert report.differing_count == 1, (kind, i, report.to_text())
 
 
+@pytest.mark.postgres_versions
 @pytest.mark.parametrize(
     ("ddl", "rows", "key"),
     [
@@ -193,6 +196,7 @@ def test_unknown_column_is_a_clear_error(pg: Any, pair: list[str]) -> None:
         run(pg, pair, key=[])
 
 
+@pytest.mark.postgres_versions
 def test_unsupported_type_names_the_column(pg: Any, pair: list[str]) -> None:
     load(pg, f'"{pair[0]}".t', "id int, span interval", [])
     load(pg, f'"{pair[1]}".t', "id int, span interval", [])
@@ -233,6 +237,7 @@ def test_hostile_identifiers_are_quoted(pg: Any, pair: list[str]) -> None:
     ).equal
 
 
+@pytest.mark.postgres_versions
 def test_assert_helpers(pg: Any, pair: list[str]) -> None:
     rows = make_rows(40)
     both(pg, pair, rows, rows[:-1])
@@ -332,7 +337,7 @@ def test_one_pool_of_one_serves_both_sides(pg: Any, pair: list[str]) -> None:
 
 
 def test_sides_on_one_server_share_its_parallel_workers(pg: Any, pair: list[str]) -> None:
-    from pytest_cdc.checksums import api
+    from pytest_cdc.checksums.connections import shared
 
     def workers(conn: Any) -> int:
         cur = conn.cursor()
@@ -341,8 +346,8 @@ def test_sides_on_one_server_share_its_parallel_workers(pg: Any, pair: list[str]
 
     # One URL string on both sides opens two connections (the passes run at once); one
     # connection object, pool or handle is used once.
-    assert not api._shared(server_url(), server_url())
-    assert api._shared(pg, pg)
+    assert not shared(server_url(), server_url())
+    assert shared(pg, pg)
     other = connect()
     try:
         before = workers(pg)
@@ -362,8 +367,8 @@ def test_text_key_segments_follow_code_point_order(pg: Any, pair: list[str]) -> 
     # The column's own collation (ICU) orders 'a' < 'B' < 'é'; the segments must follow code
     # points ("C"), like the boundaries, range conditions and SQL Server's binary order.
     from pytest_cdc.checksums.encoding import Column, ColumnPair, TypeClass
-    from pytest_cdc.checksums.postgres import PostgresGenerator
     from pytest_cdc.checksums.sqlgen import TableRef
+    from pytest_cdc.dialects.postgres.checksum import PostgresGenerator
 
     words = ["a", "B", "b", "Z", "é", "e", "É", "\U0001f600", "", "a b", "ab", "A"]
     rows = [(f"{w}{i}", i) for i, w in enumerate(words * 5)]

@@ -20,11 +20,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
-from pytest_cdc.checksums import ReconcileError, api, oracle
+from pytest_cdc.checksums import ReconcileError, decisions, oracle
 from pytest_cdc.checksums.encoding import Column, ColumnPair, EncodingOptions, TypeClass
 from pytest_cdc.checksums.keys import index_columns
 from pytest_cdc.checksums.sqlgen import ServerFacts, TableRef
-from pytest_cdc.checksums.tsql import (
+from pytest_cdc.dialects.mssql.checksum import (
     PREPARE_QUERY,
     TYPE_CLASSES,
     TsqlGenerator,
@@ -229,12 +229,12 @@ def test_servers_without_utf8_are_refused_clearly() -> None:
     assert gen.server_problem(ServerFacts(major=14), text[:1], "source") is None
 
 
-def _facts(major: int, indexed: bool, label: str = "source") -> api.SideFacts:
+def _facts(major: int, indexed: bool, label: str = "source") -> decisions.SideFacts:
     """A SQL Server side as its session and catalog reads describe it (none runs here): a
     version, and one clustered index on id, or none."""
     rows = [(1, 1, "id", 1, 0, 1, 1)] if indexed else []
     server = ServerFacts(major=major)
-    return api.SideFacts(label, TsqlGenerator(), TABLE, server, tuple(index_columns(rows)))
+    return decisions.SideFacts(label, TsqlGenerator(), TABLE, server, tuple(index_columns(rows)))
 
 
 @pytest.mark.parametrize(
@@ -252,13 +252,13 @@ def test_sql_server_ordered_aggregation_needs_string_agg_and_an_index(
 ) -> None:
     key = [pair("id", "int", key=True)]
     sides = [_facts(major, bool(indexed)), _facts(major, bool(indexed), "target")]
-    assert api.choose_aggregation(wanted, sides, key) == chosen
+    assert decisions.choose_aggregation(wanted, sides, key) == chosen
     assert sqlglot.parse_one(TsqlGenerator().key_indexes_sql("qmark"), read="tsql")
 
 
 def test_sql_server_refusal_of_ordered_says_why() -> None:
     with pytest.raises(ReconcileError, match=r"STRING_AGG \(SQL Server 2017\).* version 13"):
-        api.choose_aggregation("ordered", [_facts(13, True)], [pair("id", "int", key=True)])
+        decisions.choose_aggregation("ordered", [_facts(13, True)], [pair("id", "int", key=True)])
 
 
 # -- the float algorithm, replayed ----------------------------------------------------------

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pytest_cdc.dialects import parse_url
 from pytest_cdc.errors import UrlError
-from pytest_cdc.urls import mask_password, parse_url
+from pytest_cdc.urls import mask_password
 
 #: Every character with a meaning in a URL or a libpq/ODBC connection string.
 SPECIAL = "@:/?#[]%&=+;' \"\\{}$!*(),"

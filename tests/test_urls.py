@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_cdc.dialects import default_registry, get_dialect
+from pytest_cdc.dialects import default_registry, get_dialect, parse_url
 from pytest_cdc.dialects.base import split_qualified
 from pytest_cdc.errors import UnsupportedDialect, UrlError
-from pytest_cdc.urls import mask_password, parse_url, split_spec
+from pytest_cdc.urls import mask_password, split_spec
 
 
 @pytest.mark.parametrize(

@@ -12,211 +12,37 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, TypeVar
 
 from pytest_cdc.checksums import keys as key_facts
-from pytest_cdc.checksums import postgres, tsql
-from pytest_cdc.checksums.diff import Reconciler, Settings, Side
+from pytest_cdc.checksums.connections import opened, shared
+from pytest_cdc.checksums.decisions import (
+    SideFacts,
+    choose_aggregation,
+    choose_segment_size,
+)
+from pytest_cdc.checksums.diff import Reconciler, RunSettings, Side
 from pytest_cdc.checksums.encoding import Column, ColumnPair, EncodingOptions, pair_format
 from pytest_cdc.checksums.execution import Executor
-from pytest_cdc.checksums.keys import IndexColumn
 from pytest_cdc.checksums.report import ReconcileReport
 from pytest_cdc.checksums.sqlgen import ServerFacts, SqlGenerator, TableRef
 from pytest_cdc.errors import (
-    CdcError,
-    DatabaseUnavailable,
     ReconcileError,
     UnsupportedDialect,
-    connect_fix,
-    first_line,
+    fail,
 )
-from pytest_cdc.urls import mask_password
 
 T = TypeVar("T")
 
-AGGREGATIONS = ("auto", "sum", "ordered")
 #: Default bounds for a gate job: a statement may run 15 minutes (the whole-table pass of a
 #: large table is one statement per side), and a read waits at most 30 s for a lock.
 DEFAULT_TIMEOUT = 900.0
 DEFAULT_LOCK_TIMEOUT = 30.0
-#: Seconds to wait for a connection to a server given by URL.
-CONNECT_TIMEOUT = 10
 _SAVEPOINT = "cdc_reconcile"
-
-
-@dataclass
-class _Opened:
-    """A DB-API connection with its dialect, and where it leads (for messages)."""
-
-    raw: Any
-    dialect: str
-    paramstyle: str
-    label: str
-
-
-@contextlib.contextmanager
-def _opened(obj: Any, side: str) -> Iterator[_Opened]:
-    """Adapt whatever the caller passed into a raw DB-API connection plus its dialect."""
-    from pytest_cdc.database import CdcConnection, dialect_of
-
-    if isinstance(obj, str):
-        raw, url_masked, dialect = _connect_url(obj, side)
-        try:
-            yield _adapt(raw, url_masked, dialect)
-        finally:
-            with contextlib.suppress(Exception):
-                raw.close()
-        return
-    if isinstance(obj, CdcConnection):
-        yield _adapt(obj.raw, f"{obj.name} ({obj.dialect.name})", dialect_of(obj).name)
-        return
-    opener = getattr(obj, "connection", None)
-    if callable(opener):
-        with opener() as conn, _opened(conn, side) as adapted:
-            yield adapted
-        return
-    yield _adapt(obj, None)
-
-
-def _connect_url(spec: str, side: str) -> tuple[Any, str, str]:
-    from pytest_cdc.dialects import default_registry
-
-    registry = default_registry()
-    url = registry.parse(spec, name=side)
-    if url.scheme in ("embedded", "docker"):
-        raise ReconcileError(
-            f"the {side} {url.masked!r} is not a server URL: give postgresql://USER@HOST:PORT/DB"
-            " or mssql://USER:PASSWORD@HOST:PORT/DB"
-        )
-    dialect = registry.for_scheme(url.scheme)
-    try:
-        raw = dialect.connector(url).connect(timeout=CONNECT_TIMEOUT)
-    except CdcError:
-        raise
-    except Exception as exc:
-        reason = first_line(exc)
-        fix = connect_fix(reason) or "check that it runs and that the host and port are right"
-        raise DatabaseUnavailable(
-            f"the {side} database is not reachable at {url.masked}: {reason}; {fix}"
-        ) from None
-    return raw, url.masked, dialect.name
-
-
-def _shared(source: Any, target: Any) -> bool:
-    """Whether both sides must use one connection: the same connection, pool or handle."""
-    return target is source and not isinstance(source, str)
-
-
-def _adapt(raw: Any, label: str | None, dialect: str | None = None) -> _Opened:
-    from pytest_cdc.database import dialect_of, paramstyle_of
-
-    name = dialect or dialect_of(raw).name
-    if label is None:
-        dsn = getattr(raw, "dsn", None)
-        label = mask_password(f"{name}: {dsn}" if dsn else name)
-    return _Opened(raw, name, paramstyle_of(raw), label)
-
-
-_GENERATORS: dict[str, type[SqlGenerator]] = {
-    "postgresql": postgres.PostgresGenerator,
-    "mssql": tsql.TsqlGenerator,
-}
-
-
-def _generator(conn: _Opened, options: EncodingOptions) -> SqlGenerator:
-    found = _GENERATORS.get(conn.dialect)
-    if found is None:
-        raise ReconcileError(
-            f"reconciliation does not support the {conn.dialect!r} dialect: use postgresql or mssql"
-        )
-    return found(options)
-
-
-# -- one side's session ------------------------------------------------------------------------
-def _pg_in_transaction(raw: Any, side: str) -> bool:
-    status = getattr(raw, "get_transaction_status", None)
-    if status is None:  # pyodbc (psqlODBC): with autocommit off a transaction is open
-        return not raw.autocommit
-    state = int(status())
-    if state == 3:  # psycopg2 TRANSACTION_STATUS_INERROR
-        raise ReconcileError(
-            f"the {side} connection's transaction is aborted by an earlier error: roll it back"
-            " before reconciling"
-        )
-    return state != 0
-
-
-def _begin(
-    stack: contextlib.ExitStack,
-    ex: Executor,
-    *,
-    timeout: float | None,
-    lock_timeout: float | None,
-    snapshot: str | None = None,
-) -> ServerFacts:
-    """Prepare one connection for the comparison; undone when ``stack`` closes.
-
-    PostgreSQL: a read-only REPEATABLE READ transaction of our own (so every statement, and
-    every lane through ``snapshot``, sees the same rows), or a savepoint of the caller's open
-    transaction; the settings are local to it, so its rollback undoes them.  SQL Server: the
-    lock timeout, restored after; the driver's query timeout bounds each statement.
-    """
-    raw = ex.raw
-    if ex.dialect == "mssql":
-        major, old_lock = ex.run("session settings", tsql.PREPARE_QUERY)[0]
-        ex.run("session settings", tsql.lock_timeout_sql(lock_timeout))
-        stack.callback(_quietly, raw, [f"SET LOCK_TIMEOUT {int(old_lock)}"])
-        if hasattr(raw, "timeout"):
-            old_timeout = raw.timeout
-            raw.timeout = 0 if timeout is None else max(1, math.ceil(timeout))
-            stack.callback(setattr, raw, "timeout", old_timeout)
-        return ServerFacts(major=int(major))
-    if _pg_in_transaction(raw, ex.label):
-        ex.run("savepoint", f"SAVEPOINT {_SAVEPOINT}")
-        stack.callback(
-            _quietly,
-            raw,
-            [f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}", f"RELEASE SAVEPOINT {_SAVEPOINT}"],
-        )
-    else:
-        autocommit = raw.autocommit
-        raw.autocommit = False
-        stack.callback(_end_transaction, raw, autocommit)
-        ex.run("snapshot", postgres.BEGIN_SNAPSHOT)
-        if snapshot is not None:
-            ex.run("snapshot", postgres.import_snapshot_sql(snapshot))
-    encoding, version_num, identity, workers, *_ = ex.run(
-        "session settings", postgres.prepare_sql(timeout, lock_timeout)
-    )[0]
-    return ServerFacts(
-        major=int(version_num) // 10000,
-        encoding=str(encoding).upper(),
-        identity=str(identity),
-        workers=int(workers),
-    )
-
-
-def _quietly(raw: Any, statements: Sequence[str]) -> None:
-    """Clean-up statements: they must never hide the error that ended the comparison."""
-    with contextlib.suppress(Exception):
-        cur = raw.cursor()
-        try:
-            for sql in statements:
-                cur.execute(sql)
-        finally:
-            cur.close()
-
-
-def _end_transaction(raw: Any, autocommit: bool) -> None:
-    with contextlib.suppress(Exception):
-        raw.rollback()
-    with contextlib.suppress(Exception):
-        raw.autocommit = autocommit
 
 
 # -- what the catalogs say ---------------------------------------------------------------------
@@ -291,80 +117,6 @@ def _pairs(
     return out[: len(keys)], out
 
 
-@dataclass(frozen=True)
-class SideFacts:
-    """What one side's server and catalog say, for the decisions below (pure functions)."""
-
-    label: str
-    gen: SqlGenerator
-    table: TableRef
-    server: ServerFacts
-    indexes: tuple[IndexColumn, ...]
-
-
-def choose_aggregation(
-    wanted: str, sides: Sequence[SideFacts], key_pairs: Sequence[ColumnPair]
-) -> str:
-    """The segment aggregation both sides can run: docs/checksum.md, "Aggregation".
-
-    "ordered" (one MD5 a segment over its rows in key order) needs key columns that both
-    engines order alike and that lead an index on both sides; "auto" takes it when it can and
-    otherwise falls back to the additive per-row sums, which work for any key.
-    """
-    if wanted not in AGGREGATIONS:
-        raise ReconcileError(
-            f"aggregation={wanted!r} is not one of {', '.join(AGGREGATIONS)}: pass one of those"
-        )
-    if wanted == "sum":
-        return "sum"
-    why = None
-    for side in sides:
-        gen, label = side.gen, side.label
-        names = [k.on(label).name for k in key_pairs]
-        if not gen.ordered_key(key_pairs, label):
-            types = ", ".join(repr(k.on(label).data_type) for k in key_pairs)
-            kinds = ", ".join(sorted(gen.ordered_key_types))
-            many = "" if gen.composite_ordered_keys else " one"
-            why = f"it needs{many} key column(s) of type {kinds}; the {label} key is {types}"
-            break
-        unavailable = gen.ordered_unavailable(side.server.major)
-        if unavailable is not None:
-            why = unavailable.replace("the server", f"the {label}")
-            break
-        if not key_facts.leads_an_index(side.indexes, names):
-            why = (
-                f"the {label} key ({', '.join(names)}) of {str(side.table)!r} must be NOT NULL"
-                " and lead an index, in that order"
-            )
-            break
-    if why is None:
-        return "ordered"
-    if wanted == "ordered":
-        raise ReconcileError(f"aggregation='ordered' cannot be used: {why}; pass aggregation='sum'")
-    return "sum"
-
-
-def choose_segment_size(
-    settings: Settings, wanted: str, width: float, estimated_rows: int
-) -> Settings:
-    """The run settings once the ordered segments' row text is measured.
-
-    string_agg holds one segment's text at once, so the pass cuts the table into segments of
-    at most ``segment_bytes``.  Where even ``max_ordered_segments`` segments would be bigger,
-    "auto" keeps the sums, which hold nothing per row; an explicit "ordered" is refused.
-    """
-    settings = dataclasses.replace(settings, row_bytes=width)
-    if estimated_rows * width <= settings.segment_bytes * settings.max_ordered_segments:
-        return settings
-    if wanted == "ordered":
-        raise ReconcileError(
-            f"aggregation='ordered' cannot be used: rows of about {width:,.0f} bytes would make"
-            f" segments of more than {settings.segment_bytes >> 20} MB even cut into"
-            f" {settings.max_ordered_segments:,} segments; pass aggregation='sum'"
-        )
-    return dataclasses.replace(settings, aggregation="sum")
-
-
 def _estimate(side: Side) -> int:
     """Rows to plan segments for: planner statistics, or COUNT(*) when there are none."""
     gen, ex = side.gen, side.executor
@@ -418,13 +170,18 @@ def _lanes(
     plan would have: on this 2-core machine, two lanes a side over one shared server took
     7.9 s instead of 6.5 s.  Borrowed connections, pools and handles are used as given, alone.
     """
-    if not isinstance(obj, str) or side.executor.dialect != "postgresql" or facts.workers < 2:
+    if not isinstance(obj, str) or facts.workers < 2:
         return
-    snapshot = str(side.run("snapshot", postgres.EXPORT_SNAPSHOT)[0][0])
+    dialect = side.executor.dialect
+    snapshot = dialect.export_snapshot(side.executor)
+    if snapshot is None:
+        return  # no way to give the lanes the side's view
     for _ in range(facts.workers - 1):
-        extra = stack.enter_context(_opened(obj, side.label))
+        extra = stack.enter_context(opened(obj, side.label))
         ex = Executor(side.label, extra.raw, extra.dialect, extra.paramstyle, timeout)
-        _begin(stack, ex, timeout=timeout, lock_timeout=lock_timeout, snapshot=snapshot)
+        dialect.begin_comparison(
+            stack, ex, timeout=timeout, lock_timeout=lock_timeout, snapshot=snapshot
+        )
         side.extra.append(Side(side.label, ex, side.gen, side.table, side.where))
 
 
@@ -471,7 +228,7 @@ def reconcile(
     if not keys:
         raise ReconcileError("no key column given: pass key='id' (or a list for a composite key)")
     options = EncodingOptions(float_digits, timestamp_precision, timestamp_mode)
-    settings = Settings(
+    settings = RunSettings(
         leaf_rows=_number("leaf_rows", leaf_rows, low=1),
         show=_number("show", show, low=0),
         max_keys=_number("max_keys", max_keys, low=1),
@@ -480,19 +237,23 @@ def reconcile(
     lock_timeout = _number("lock_timeout", lock_timeout, low=0.001, allow_none=True)
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        src = stack.enter_context(_opened(source, "source"))
+        src = stack.enter_context(opened(source, "source"))
         # The same pool or handle on both sides: borrow once (a pool of one would block).
         # The same URL string opens a second connection, so the sides run concurrently.
-        dst = src if _shared(source, target) else stack.enter_context(_opened(target, "target"))
+        dst = src if shared(source, target) else stack.enter_context(opened(target, "target"))
         src_ex = Executor("source", src.raw, src.dialect, src.paramstyle, timeout)
         dst_ex = Executor("target", dst.raw, dst.dialect, dst.paramstyle, timeout)
         if dst.raw is src.raw:
             dst_ex.lock = src_ex.lock
-        src_gen, dst_gen = _generator(src, options), _generator(dst, options)
-        src_facts = _begin(stack, src_ex, timeout=timeout, lock_timeout=lock_timeout)
+        src_gen, dst_gen = src.dialect.checksum_sql(options), dst.dialect.checksum_sql(options)
+        src_facts = src.dialect.begin_comparison(
+            stack, src_ex, timeout=timeout, lock_timeout=lock_timeout
+        )
         dst_facts = src_facts
         if dst.raw is not src.raw:
-            dst_facts = _begin(stack, dst_ex, timeout=timeout, lock_timeout=lock_timeout)
+            dst_facts = dst.dialect.begin_comparison(
+                stack, dst_ex, timeout=timeout, lock_timeout=lock_timeout
+            )
         src_ref = _table_ref(src_ex, src_gen, table)
         dst_ref = _table_ref(dst_ex, dst_gen, target_table or table)
         src_cols, dst_cols = _columns(src_ex, src_gen, src_ref), _columns(dst_ex, dst_gen, dst_ref)
@@ -522,7 +283,7 @@ def reconcile(
             # same cores.  Only speed depends on this, never a checksum.
             half = src_facts.workers // 2
             for ex in (src_ex, dst_ex):
-                ex.run("session settings", postgres.workers_sql(half))
+                ex.dialect.share_workers(ex, half)
             src_facts = dataclasses.replace(src_facts, workers=half)
             dst_facts = dataclasses.replace(dst_facts, workers=half)
         dst_where = target_where if target_where is not None else where
@@ -566,9 +327,8 @@ def reconcile(
             width = float(rows[0][0]) if rows and rows[0][0] is not None else 0.0
             settings = choose_segment_size(settings, aggregation, width, estimate())
         if settings.aggregation == "ordered" and dst.raw is not src.raw:
-            lane_bounds = {"timeout": timeout, "lock_timeout": lock_timeout}
-            _lanes(stack, source, src_side, src_facts, **lane_bounds)
-            _lanes(stack, target, dst_side, dst_facts, **lane_bounds)
+            for obj, side, server in ((source, src_side, src_facts), (target, dst_side, dst_facts)):
+                _lanes(stack, obj, side, server, timeout=timeout, lock_timeout=lock_timeout)
         report = ReconcileReport(
             source=src.label,
             target=dst.label,
@@ -605,13 +365,10 @@ def assert_checksums_match(
     The message gives the counts first, then the first differing keys with their column
     values side by side.  Takes the keyword arguments of :func:`reconcile`.
     """
-    import pytest
-
+    __tracebackhide__ = True
     report = reconcile(source, target, table=table, key=key, **kwargs)
     if not report.equal:
-        pytest.fail(
-            "checksums differ: " + report.to_text(limit=kwargs.get("show", 10)), pytrace=False
-        )
+        fail("checksums differ: " + report.to_text(limit=kwargs.get("show", 10)))
     return report
 
 
@@ -627,15 +384,15 @@ def row_counts(
 ) -> tuple[int, int]:
     """Rows of ``table`` on each side: ``COUNT(*)``, or planner statistics with ``exact=False``."""
     with contextlib.ExitStack() as stack:
-        src = stack.enter_context(_opened(source, "source"))
-        dst = src if _shared(source, target) else stack.enter_context(_opened(target, "target"))
+        src = stack.enter_context(opened(source, "source"))
+        dst = src if shared(source, target) else stack.enter_context(opened(target, "target"))
         options = EncodingOptions()
         sides: list[Side] = []
         for conn, label, name in ((src, "source", table), (dst, "target", target_table or table)):
             ex = Executor(label, conn.raw, conn.dialect, conn.paramstyle, timeout)
             if sides and conn.raw is sides[0].executor.raw:
                 ex.lock = sides[0].executor.lock
-            gen = _generator(conn, options)
+            gen = conn.dialect.checksum_sql(options)
             sides.append(Side(label, ex, gen, _table_ref(ex, gen, name), where))
 
         def count(side: Side) -> int:
@@ -660,16 +417,14 @@ def assert_row_counts_match(
     exact: bool = True,
 ) -> tuple[int, int]:
     """Fail unless both sides hold as many rows; ``exact=False`` compares statistics only."""
-    import pytest
-
+    __tracebackhide__ = True
     src_rows, dst_rows = row_counts(
         source, target, table=table, target_table=target_table, where=where, exact=exact
     )
     if src_rows != dst_rows:
         how = "rows" if exact else "rows (planner statistics; pass exact=True to count)"
-        pytest.fail(
+        fail(
             f"row counts differ: source {table} has {src_rows} {how}, target"
-            f" {target_table or table} has {dst_rows} (difference {dst_rows - src_rows:+d})",
-            pytrace=False,
+            f" {target_table or table} has {dst_rows} (difference {dst_rows - src_rows:+d})"
         )
     return src_rows, dst_rows

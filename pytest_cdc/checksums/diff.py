@@ -1,5 +1,8 @@
 """The reconciliation engine: one checksum pass per level, recursion, streaming leaf diff.
 
+Long because the recursion, the leaf diff and the report share the engine's state (its
+found keys, counters and timings): split, they would hand that state back and forth.
+
 1. Boundaries from a sample of the source (or exact quantiles for a small table).
 2. One pass per side, both sides at once: (segment, row count, exact hash sum) per segment.
 3. Segments whose (count, sum) agree are equal (an MD5-based 64-bit sum; docs/checksum.md
@@ -76,7 +79,7 @@ class Side:
 
 
 @dataclass(frozen=True)
-class Settings:
+class RunSettings:
     leaf_rows: int = 10_000
     max_segments: int = 1024
     exact_below: int = 100_000
@@ -87,7 +90,7 @@ class Settings:
     aggregation: str = "sum"
     #: Average canonical row size in bytes (measured for the ordered aggregation; 0: unknown).
     row_bytes: float = 0.0
-    # Read when a Settings is made, not when this module is imported, so the limits above
+    # Read when a RunSettings is made, not when this module is imported, so the limits above
     # are the one place to change them (the tests make them small).
     segment_bytes: int = field(default_factory=lambda: SEGMENT_BYTES)
     max_ordered_segments: int = field(default_factory=lambda: MAX_ORDERED_SEGMENTS)
@@ -108,7 +111,7 @@ class Reconciler:
         target: Side,
         keys: Sequence[ColumnPair],
         pairs: Sequence[ColumnPair],
-        settings: Settings,
+        settings: RunSettings,
         estimate: Callable[[], int],
     ) -> None:
         self.source, self.target = source, target
@@ -460,8 +463,8 @@ class Reconciler:
         base.missing_count = sum(len(v) for v in f.missing.values())
         base.extra_count = sum(len(v) for v in f.extra.values())
         base.changed_count = f.changed_count
-        base.missing = [list(k) for k in _first(sorted(f.missing, key=_sort_key), s.max_keys)]
-        base.extra = [list(k) for k in _first(sorted(f.extra, key=_sort_key), s.max_keys)]
+        base.missing = [list(k) for k in sorted(f.missing, key=_sort_key)[: s.max_keys]]
+        base.extra = [list(k) for k in sorted(f.extra, key=_sort_key)[: s.max_keys]]
         changed = sorted(set(f.changed), key=_sort_key)
         shown = self.values(changed[: s.show])
         base.changed = shown + [ChangedRow(key=list(k)) for k in changed[s.show :]]
@@ -487,10 +490,6 @@ def _describe(seg: Segment) -> str:
     lo = "start" if seg.lo is None else ",".join(str(v) for v in seg.lo)
     hi = "end" if seg.hi is None else ",".join(str(v) for v in seg.hi)
     return f"[{lo} .. {hi})"
-
-
-def _first(items: list[KeyText], n: int) -> list[KeyText]:
-    return items[:n]
 
 
 def _sort_key(key: KeyText) -> tuple[tuple[int, Decimal, str], ...]:

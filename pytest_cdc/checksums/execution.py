@@ -15,10 +15,13 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_cdc.checksums.report import QueryRecord
 from pytest_cdc.errors import QueryFailed, QueryTimeout, first_line
+
+if TYPE_CHECKING:
+    from pytest_cdc.dialects.base import Dialect
 
 #: The server enforces the statement timeout itself; the client gives up this much later,
 #: for a backend that no longer answers at all (stopped, or a network that drops packets).
@@ -76,7 +79,7 @@ class Executor:
 
     label: str
     raw: Any
-    dialect: str
+    dialect: Dialect
     paramstyle: str
     timeout: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)

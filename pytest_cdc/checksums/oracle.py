@@ -166,8 +166,3 @@ def encode_row(
 def row_hash(data: bytes) -> int:
     """The first 64 bits of MD5(data) as a signed big-endian integer (what both engines sum)."""
     return int.from_bytes(hashlib.md5(data).digest()[:8], "big", signed=True)
-
-
-def table_checksum(rows: Sequence[bytes]) -> tuple[int, int]:
-    """(row count, exact sum of row hashes): the checksum of a segment holding ``rows``."""
-    return len(rows), sum(row_hash(row) for row in rows)

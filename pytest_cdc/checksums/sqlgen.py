@@ -1,5 +1,8 @@
 """What the PostgreSQL and T-SQL generators share: the query shapes.
 
+Long because every query shape both engines run is written here, one method each: kept in
+one place, the two engines' statements stay structurally identical.
+
 A generator knows how one engine quotes, renders each type class, hashes and sums; the query
 builders here put those pieces together, so both engines run structurally identical queries.
 Every value that ends up in SQL text is either an identifier (quoted by the generator) or a
@@ -11,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pytest_cdc.checksums.encoding import (
     LENGTH_PREFIXED,
@@ -21,6 +24,10 @@ from pytest_cdc.checksums.encoding import (
     TypeClass,
 )
 from pytest_cdc.checksums.keys import NULL_SEGMENT
+from pytest_cdc.checksums.rowtext import Choice, Const, Expr, Piece, merge, to_sql
+
+if TYPE_CHECKING:
+    from pytest_cdc.dialects.base import Dialect
 
 #: Alias of the scanned table in every generated query.
 TABLE_ALIAS = "t"
@@ -77,8 +84,6 @@ class Scope:
 class SqlGenerator:
     """Base of the per-engine generators; subclasses override the small pieces."""
 
-    name: ClassVar[str] = ""
-    sqlglot_dialect: ClassVar[str] = ""
     apply_keyword: ClassVar[str] = "CROSS JOIN LATERAL"
     concat_operator: ClassVar[str] = " || "
     #: Key column types (catalog data_type -> the type class it must be compared as) whose
@@ -92,8 +97,11 @@ class SqlGenerator:
     #: so that COALESCE(field, 'N') can replace a CASE (cheaper on PostgreSQL).
     null_propagating: ClassVar[bool] = False
 
-    def __init__(self, options: EncodingOptions | None = None) -> None:
+    def __init__(self, options: EncodingOptions | None = None, *, dialect: Dialect) -> None:
         self.options = options or EncodingOptions()
+        #: The engine whose SQL this writes: it owns identifier quoting (and its NUL check),
+        #: one rule for the fixtures, the index DDL and the checksum SQL.
+        self.dialect = dialect
 
     # -- what the comparison reads from the engine's catalogs (each engine overrides) -----
     #: The connection's default schema, for unqualified table names.
@@ -126,11 +134,7 @@ class SqlGenerator:
 
     # -- small pieces each engine overrides ------------------------------------------------
     def quote(self, name: str) -> str:
-        # The dialect registry owns identifier quoting (and its NUL check): one rule for the
-        # fixtures, the index DDL and the checksum SQL.
-        from pytest_cdc.dialects import get_dialect
-
-        return get_dialect(self.name).quote_identifier(name)
+        return self.dialect.quote_identifier(name)
 
     def string_literal(self, text: str) -> str:
         """A string literal of ``text`` that reads back as ``text`` whatever the session's
@@ -211,19 +215,56 @@ class SqlGenerator:
     def concat(self, parts: Sequence[str]) -> str:
         return "(" + self.concat_operator.join(parts) + ")"
 
-    def field(self, pair: ColumnPair, side: str, scope: Scope) -> str:
+    def constant_choices(self, pair: ColumnPair, side: str) -> list[tuple[str, str]] | None:
+        """Conditions and the rendering each gives, when a column renders to one of a few
+        constants (a boolean: '1' or '0'); the row text then picks the field's whole text
+        instead of building it.  None: render it."""
+        return None
+
+    def reusable(self, pair: ColumnPair, side: str, value: str) -> bool:
+        """Whether ``value``, a rendering, is cheap enough to evaluate twice (a length-prefixed
+        field uses it twice); otherwise it is computed once in a LATERAL/APPLY."""
+        return False
+
+    def literal_piece(self, text: str) -> str:
+        """A constant of the encoding (``V``, ``;``, ``:``, ``N``, digits) as SQL text."""
+        return f"'{text}'"
+
+    def chain(self, parts: Sequence[str]) -> str:
+        """Text pieces concatenated into one value."""
+        return self.concat(parts)
+
+    def field_pieces(self, pair: ColumnPair, side: str, scope: Scope) -> list[Piece]:
+        """One field of the canonical row (``N``, ``V<value>;`` or ``V<octets>:<text>``) as
+        pieces of the row's chain; only a column that may hold NULL gets the NULL test."""
+        nullable = pair.on(side).nullable
+        choices = self.constant_choices(pair, side)
+        if choices is not None:
+            branches = tuple((cond, f"V{text};") for cond, text in choices)
+            if nullable:
+                return [Choice(branches, "N")]
+            return [Choice(branches[:-1], branches[-1][1])]
         value = self.render(pair, side, scope)
+        body: list[Piece]
         if pair.fmt in LENGTH_PREFIXED:
-            value = scope.bind(value)
-            body = self.concat(["'V'", self.int_to_text(self.octet_length(value)), "':'", value])
+            if not self.reusable(pair, side, value):
+                value = scope.bind(value)
+            length = self.int_to_text(self.octet_length(value))
+            body = [Const("V"), Expr(length), Const(":"), Expr(value)]
         else:
-            body = self.concat(["'V'", value, "';'"])
+            body = [Const("V"), Expr(value), Const(";")]
+        if not nullable:
+            return body
+        text = self.concat(to_sql(merge(body), self.literal_piece))
         if self.null_propagating:
-            return f"COALESCE({body}, 'N')"
-        return f"CASE WHEN {self.column(pair, side)} IS NULL THEN 'N' ELSE {body} END"
+            return [Expr(f"COALESCE({text}, 'N')")]
+        return [Expr(f"CASE WHEN {self.column(pair, side)} IS NULL THEN 'N' ELSE {text} END")]
 
     def row_text(self, pairs: Sequence[ColumnPair], side: str, scope: Scope) -> str:
-        return self.concat([self.field(p, side, scope) for p in pairs])
+        """The canonical row text: every field's pieces in one flat chain (see
+        :mod:`pytest_cdc.checksums.rowtext` for why, and what it saves)."""
+        pieces = [piece for p in pairs for piece in self.field_pieces(p, side, scope)]
+        return self.chain(to_sql(merge(pieces), self.literal_piece))
 
     def nullable_render(self, pair: ColumnPair, side: str, scope: Scope) -> str:
         value = self.render(pair, side, scope)

@@ -61,6 +61,12 @@ def register(subparsers: Any) -> None:
         metavar="COLUMN",
         help="primary key column (repeat or comma-separate for composite keys)",
     )
+    p.add_argument(
+        "--no-primary-key",
+        action="store_true",
+        help="the table has no primary key or unique constraint on --key: propose a unique "
+        "index (by default the key's own index is assumed, and not duplicated)",
+    )
     p.add_argument("--timestamp", metavar="COLUMN", help="change timestamp / watermark column")
     p.add_argument("--status", metavar="COLUMN", help="status column filtered by equality")
     p.add_argument(
@@ -74,7 +80,12 @@ def register(subparsers: Any) -> None:
         metavar="PREDICATE",
         help='predicate of the rows reconciliation reads, e.g. "deleted = false"',
     )
-    p.add_argument("--dialect", required=True, choices=("postgresql", "mssql"))
+    p.add_argument(
+        "--dialect",
+        required=True,
+        type=_dialect,
+        help="the target engine: postgresql (postgres, pg) or mssql (sqlserver, tsql)",
+    )
     p.add_argument("--fillfactor", type=int, help="fill factor percentage (10..100)")
     p.add_argument(
         "--no-concurrently",
@@ -104,6 +115,16 @@ def _common(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="exit 1 when a plan contains a table or index scan",
     )
+
+
+def _dialect(name: str) -> Any:
+    """An argparse type: any name the dialect registry knows (aliases too)."""
+    from pytest_cdc.dialects import get_dialect
+
+    try:
+        return get_dialect(name)
+    except CdcError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # -- database connections ------------------------------------------------------------------
@@ -182,7 +203,8 @@ def run_explain(args: argparse.Namespace) -> int:
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    from pytest_cdc.plans.load import PlanFileError, load_plan
+    from pytest_cdc.errors import PlanFileError
+    from pytest_cdc.plans.load import load_plan
 
     status = EXIT_OK
     results = []
@@ -221,6 +243,7 @@ def run_recommend(args: argparse.Namespace) -> int:
         status_column=args.status,
         checksum_columns=checksum,
         active_filter=args.active_filter,
+        primary_key_exists=not args.no_primary_key,
     )
     rows = [
         (
@@ -252,6 +275,12 @@ def run_recommend(args: argparse.Namespace) -> int:
             )
         )
         return EXIT_OK
+    if not args.no_primary_key:
+        print(
+            f"-- primary_key: ({', '.join(keys)}) is the table's primary key: its own index "
+            "serves lookups by key (--no-primary-key if the table has none)"
+        )
+        print()
     for rec, ddl in rows:
         print(f"-- {rec.kind}: {rec.reason}")
         print(f"-- impact: {rec.estimated_impact}")

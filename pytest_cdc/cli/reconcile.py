@@ -14,10 +14,6 @@ from typing import Any
 from pytest_cdc.errors import CdcError, QueryFailed, first_line
 
 
-class ReconcileCommandError(CdcError):
-    """The reconciliation could not run (bad table, unreachable server, SQL error)."""
-
-
 def whole(low: int) -> Any:
     """An argparse type: a whole number of at least ``low``."""
 
@@ -196,22 +192,20 @@ def run(args: argparse.Namespace) -> int:
     except QueryFailed:
         raise  # already one line naming the side and the query
     except CdcError as exc:
-        raise ReconcileCommandError(cli_words(str(exc))) from None
+        raise CdcError(cli_words(str(exc))) from None
     except Exception as exc:
         if not type(exc).__module__.startswith(("psycopg2", "pyodbc")):
             raise  # a bug: the console script says so
         # A driver error outside any recorded query (a connection that broke while being
         # set up): one line, password masked.
-        raise ReconcileCommandError(
-            f"reconciling {args.table!r} failed: {first_line(exc)}"
-        ) from None
+        raise CdcError(f"reconciling {args.table!r} failed: {first_line(exc)}") from None
     status = EXIT_OK if report.equal else EXIT_FINDINGS
     text = report.to_json() if args.format == "json" else report.to_text(limit=args.show)
     if args.output:
         try:
             Path(args.output).write_text(text + "\n", encoding="utf-8")
         except OSError as exc:
-            raise ReconcileCommandError(
+            raise CdcError(
                 f"the comparison finished ({'equal' if report.equal else 'different'}) but the"
                 f" report cannot be written to {args.output!r}: {exc.strerror or exc}"
             ) from None

@@ -11,8 +11,6 @@ from pytest_cdc.urls import mask_password
 if TYPE_CHECKING:
     from pytest_cdc.urls import DatabaseURL
 
-DEFAULT_MSSQL_DRIVER = "ODBC Driver 18 for SQL Server"
-
 
 def _disable_odbc_pooling() -> None:
     # The driver manager's own pooling would keep "closed" connections alive behind our pool's

@@ -1,12 +1,20 @@
-"""The dialect registry.
+"""The database engines pytest-cdc knows: one :class:`Dialect` object per engine, and the one
+registry that names them.
+
+Every surface (``--cdc-db`` URLs, ``--dialect`` flags of the CLI and the hooks, the Python API)
+resolves a name here, so they all accept the same names: a dialect's canonical name, its
+aliases (``postgres``, ``pg``, ``tsql``, ``sqlserver``, ...) and its URL schemes, in any case.
 
 PostgreSQL and SQL Server are registered through the same
-:func:`~pytest_cdc.hookspecs.pytest_cdc_register_dialects` hook a third party uses, so nothing in
-the plugin special-cases them beyond listing them first.
+:func:`~pytest_cdc.plugin.hookspecs.pytest_cdc_register_dialects` hook a third party uses.
+While a pytest session runs, the registry that hook filled is the active one, so
+:func:`get_dialect` sees a third party's dialect too.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pytest_cdc.dialects.base import Dialect
@@ -15,81 +23,144 @@ from pytest_cdc.errors import UnsupportedDialect, did_you_mean
 if TYPE_CHECKING:
     from pytest_cdc.urls import DatabaseURL
 
-__all__ = ["Dialect", "DialectRegistry", "default_registry", "get_dialect"]
+__all__ = [
+    "Dialect",
+    "DialectRegistry",
+    "activate",
+    "builtin_dialects",
+    "default_registry",
+    "get_dialect",
+    "parse_url",
+    "resolve_dialect",
+]
 
 
 class DialectRegistry:
-    """Maps dialect names and URL schemes to :class:`Dialect` instances."""
+    """Maps names, aliases and URL schemes (case-insensitive) to :class:`Dialect` objects."""
 
     def __init__(self) -> None:
         self._by_name: dict[str, Dialect] = {}
-        self._by_scheme: dict[str, Dialect] = {}
+        self._by_word: dict[str, Dialect] = {}
 
     def register(self, dialect: Dialect, *, replace: bool = False) -> None:
-        if dialect.name in self._by_name and not replace:
-            if type(self._by_name[dialect.name]) is type(dialect):
-                return  # registering the same dialect twice is harmless
+        current = self._by_name.get(dialect.name)
+        if current is not None and not replace:
+            if type(current).__qualname__ == type(dialect).__qualname__:
+                return  # registering the same dialect again is harmless
             raise ValueError(f"dialect {dialect.name!r} is already registered")
         self._by_name[dialect.name] = dialect
-        for scheme in dialect.schemes:
-            self._by_scheme[scheme] = dialect
+        for word in (dialect.name, *dialect.aliases, *dialect.schemes):
+            self._by_word[word.lower()] = dialect
 
     def get(self, name: str) -> Dialect:
-        found = self._by_name.get(name) or self._by_scheme.get(name)
+        found = self._by_word.get(name.strip().lower())
         if found is None:
-            known = sorted(set(self._by_name) | set(self._by_scheme))
+            known = sorted(self._by_word)
             raise UnsupportedDialect(
-                f"unknown dialect {name!r}{did_you_mean(name, known)}; known: {', '.join(known)}"
+                f"unknown dialect {name!r}{did_you_mean(name.lower(), known)};"
+                f" known: {', '.join(known)}"
             )
         return found
 
     def for_scheme(self, scheme: str) -> Dialect:
-        return self.get(scheme.lower())
+        return self.get(scheme)
 
     @property
     def schemes(self) -> dict[str, str]:
         """URL scheme -> scheme (for :func:`pytest_cdc.urls.parse_url`)."""
-        return {scheme: scheme for scheme in self._by_scheme}
+        return {s: s for d in self._by_name.values() for s in d.schemes}
 
     @property
     def hostless_schemes(self) -> frozenset[str]:
         """Schemes whose URLs need no host (file-based engines)."""
-        return frozenset(s for s, d in self._by_scheme.items() if not d.requires_host)
+        return frozenset(
+            s for d in self._by_name.values() if not d.requires_host for s in d.schemes
+        )
 
     def parse(self, spec: str, *, name: str | None = None) -> DatabaseURL:
         """Parse ``[NAME=]URL`` with every scheme this registry knows."""
         from pytest_cdc.urls import parse_url
 
-        return parse_url(spec, name=name, schemes=self.schemes, hostless=self.hostless_schemes)
+        return parse_url(
+            spec,
+            name=name,
+            schemes=self.schemes,
+            hostless=self.hostless_schemes,
+            docker_kinds=self.docker_kinds,
+        )
+
+    @property
+    def docker_kinds(self) -> dict[str, str]:
+        """The words of ``docker:KIND`` (names and aliases of dialects with an image)."""
+        return {
+            word.lower(): d.name
+            for d in self._by_name.values()
+            if d.docker_image
+            for word in (d.name, *d.aliases)
+        }
 
     def names(self) -> list[str]:
         return sorted(self._by_name)
 
+    def dialects(self) -> list[Dialect]:
+        return [self._by_name[name] for name in self.names()]
+
     def __contains__(self, name: object) -> bool:
-        return name in self._by_name or name in self._by_scheme
+        return isinstance(name, str) and name.strip().lower() in self._by_word
 
 
-def _builtin_registry() -> DialectRegistry:
+def builtin_dialects() -> list[Dialect]:
     from pytest_cdc.dialects.mssql import SqlServerDialect
     from pytest_cdc.dialects.postgres import PostgresDialect
 
-    registry = DialectRegistry()
-    registry.register(PostgresDialect())
-    registry.register(SqlServerDialect())
-    return registry
+    return [PostgresDialect(), SqlServerDialect()]
 
 
-_default: DialectRegistry | None = None
+_builtin: DialectRegistry | None = None
+_active: list[DialectRegistry] = []
+_lock = threading.Lock()
 
 
 def default_registry() -> DialectRegistry:
-    """The process-wide registry; the plugin adds third-party dialects to it at startup."""
-    global _default
-    if _default is None:
-        _default = _builtin_registry()
-    return _default
+    """The registry in force: the running pytest session's (with third-party dialects), else
+    the built-in one."""
+    global _builtin
+    if _active:
+        return _active[-1]
+    with _lock:
+        if _builtin is None:
+            registry = DialectRegistry()
+            for dialect in builtin_dialects():
+                registry.register(dialect)
+            _builtin = registry
+    return _builtin
+
+
+def activate(registry: DialectRegistry) -> Callable[[], None]:
+    """Make ``registry`` the one :func:`get_dialect` asks; returns what undoes it."""
+    _active.append(registry)
+
+    def deactivate() -> None:
+        if registry in _active:
+            _active.remove(registry)
+
+    return deactivate
 
 
 def get_dialect(name: str) -> Dialect:
-    """The dialect called ``name`` (or serving URL scheme ``name``)."""
+    """The dialect called ``name`` (a name, an alias or a URL scheme, any case)."""
     return default_registry().get(name)
+
+
+def parse_url(spec: str, *, name: str | None = None) -> DatabaseURL:
+    """Parse ``[NAME=]URL`` with every scheme the registered dialects serve."""
+    return default_registry().parse(spec, name=name)
+
+
+def resolve_dialect(dialect: str | Dialect) -> Dialect:
+    """``dialect`` itself, or the registered dialect of that name."""
+    if isinstance(dialect, Dialect):
+        return dialect
+    if not isinstance(dialect, str):
+        raise UnsupportedDialect(f"unknown dialect {dialect!r}: pass 'postgresql' or 'mssql'")
+    return get_dialect(dialect)

@@ -1,19 +1,36 @@
-"""What every database dialect provides.
+"""What every database engine provides: :class:`Dialect`.
 
-A dialect is data plus a few small methods: the URL schemes it serves, how to quote, how to
-connect, and how to make and drop the throwaway databases that ``database`` isolation uses.
-Subclasses override constants and the pieces that really differ (see sqlglot's dialects).
+One object per engine binds everything about it, as a sqlglot ``Dialect`` binds its parser and
+generator: names and URL schemes, quoting and name splitting, connecting and version rules,
+transactions and throwaway databases, script splitting, EXPLAIN/showplan capture and parsing,
+index DDL, the checksum SQL and the catalog reads.  Code above it asks the object and never
+compares engine names.  A third-party dialect overrides what its engine supports; the rest
+raises :class:`~pytest_cdc.errors.UnsupportedDialect` with the engine's name.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from pytest_cdc.errors import UnsupportedDialect
+from pytest_cdc.errors import DatabaseUnavailable, UnsupportedDialect
 
 if TYPE_CHECKING:
+    import contextlib
+
+    from pytest_cdc.checksums.encoding import EncodingOptions
+    from pytest_cdc.checksums.execution import Executor
+    from pytest_cdc.checksums.sqlgen import ServerFacts, SqlGenerator
     from pytest_cdc.connectors.base import Connector
+    from pytest_cdc.plans.model import MissingIndex, Plan
     from pytest_cdc.urls import DatabaseURL
+
+
+class Batch(NamedTuple):
+    """One piece of a script a client sends at a time, and the line it starts on."""
+
+    text: str
+    line: int
 
 
 class Dialect:
@@ -21,11 +38,16 @@ class Dialect:
     name: ClassVar[str] = ""
     #: Human name for messages.
     display_name: ClassVar[str] = ""
+    #: Other names people use for it (any case): every surface accepts them.
+    aliases: ClassVar[tuple[str, ...]] = ()
     #: URL schemes served by this dialect.
     schemes: ClassVar[tuple[str, ...]] = ()
     #: sqlglot dialect name for parsing and generating SQL.
     sqlglot_dialect: ClassVar[str] = ""
     default_port: ClassVar[int | None] = None
+    #: Who and where to connect when a config names neither (the engine's own defaults).
+    default_user: ClassVar[str] = ""
+    default_database: ClassVar[str] = ""
     #: Quote characters for identifiers (opening, closing).
     identifier_quotes: ClassVar[tuple[str, str]] = ('"', '"')
     #: Whether CREATE DATABASE ... can copy a template database.
@@ -34,7 +56,18 @@ class Dialect:
     requires_host: ClassVar[bool] = True
     #: Maximum identifier length in bytes, for generated names.
     max_identifier_length: ClassVar[int] = 128
+    version_query: ClassVar[str] = "SELECT 1"
+    #: Oldest server major version the generated SQL runs on (None: no floor).
+    min_major_version: ClassVar[int | None] = None
+    #: Python modules of the drivers whose connections speak to this engine directly.
+    driver_modules: ClassVar[tuple[str, ...]] = ()
+    #: Words of the ODBC ``SQL_DBMS_NAME`` of this engine (lower case), for pyodbc.
+    odbc_dbms_names: ClassVar[tuple[str, ...]] = ()
+    #: Functions (upper case) an expression index can hold whatever the column's type: index
+    #: advice proposes ``((LOWER(email)))`` for them.  Empty: no expression indexes.
+    indexable_functions: ClassVar[frozenset[str]] = frozenset()
 
+    # -- names ----------------------------------------------------------------------------
     def quote_identifier(self, name: str) -> str:
         """Quote one identifier; the closing quote inside the name is doubled."""
         opening, closing = self.identifier_quotes
@@ -46,13 +79,25 @@ class Dialect:
         """Quote ``schema.table`` (split on the first unquoted dot) or ``table``."""
         return ".".join(self.quote_identifier(part) for part in split_qualified(table))
 
-    # -- connections --------------------------------------------------------------------
+    # -- connections ----------------------------------------------------------------------
     def connector(self, url: DatabaseURL, *, database: str | None = None) -> Connector:
         raise UnsupportedDialect(f"dialect {self.name!r} cannot connect to {url.masked!r}")
 
     def connect(self, url: DatabaseURL, *, database: str | None = None) -> Any:
         """A new driver connection with autocommit on."""
         return self.connector(url, database=database).connect()
+
+    def owns(self, conn: Any) -> bool:
+        """Whether ``conn``, a driver connection, talks to this engine."""
+        module = type(conn).__module__
+        if any(module == m or module.startswith(m + ".") for m in self.driver_modules):
+            return True
+        if module == "pyodbc" and self.odbc_dbms_names:
+            import pyodbc
+
+            dbms = str(conn.getinfo(pyodbc.SQL_DBMS_NAME)).lower()
+            return any(word in dbms for word in self.odbc_dbms_names)
+        return False
 
     def server_version(self, conn: Any) -> str:
         cur = conn.cursor()
@@ -63,9 +108,34 @@ class Dialect:
             cur.close()
         return str(row[0]) if row else "unknown"
 
-    version_query: ClassVar[str] = "SELECT 1"
+    @staticmethod
+    def major_version(version: str) -> int | None:
+        """The major version in a server_version() text (``"15.4 (Debian...)"`` -> 15)."""
+        head = version.split()[0] if version.split() else ""
+        major = head.split(".")[0]
+        return int(major) if major.isdigit() else None
 
-    # -- transactions -------------------------------------------------------------------
+    def check_server_version(self, version: str, *, name: str) -> None:
+        """Refuse a server older than ``min_major_version`` (``version`` as server_version()
+        returned it), in one line naming database ``name``."""
+        major = self.major_version(version)
+        floor = self.min_major_version
+        if floor is not None and major is not None and major < floor:
+            raise DatabaseUnavailable(
+                f"database {name!r} is {self.display_name} {version.split()[0]}, older than"
+                f" pytest-cdc supports ({floor} or newer): upgrade it or pass"
+                f" --cdc-db={name}=URL of a newer server"
+            )
+
+    #: The image ``docker:NAME[:TAG]`` starts through testcontainers (None: none), and its tag.
+    docker_image: ClassVar[str | None] = None
+    docker_tag: ClassVar[str] = "latest"
+
+    def start_container(self, tag: str) -> tuple[Any, str]:
+        """Start a container of ``docker_image:tag``; return it and a URL to it."""
+        raise UnsupportedDialect(f"dialect {self.name!r} has no docker image")
+
+    # -- transactions ---------------------------------------------------------------------
     def begin(self, conn: Any) -> None:
         """Leave autocommit so the next statement opens a transaction."""
         conn.autocommit = False
@@ -83,27 +153,140 @@ class Dialect:
     def rollback_to_savepoint_sql(self, name: str) -> str:
         return f"ROLLBACK TO SAVEPOINT {name}"
 
-    # -- throwaway databases ------------------------------------------------------------
+    # -- throwaway databases and scripts ----------------------------------------------------
     def create_database_sql(
-        self, name: str, template: str | None, *, version_num: int | None = None
+        self, name: str, template: str | None, *, server_version: str = ""
     ) -> list[str]:
         raise UnsupportedDialect(f"dialect {self.name!r} cannot create databases")
 
     def drop_database_sql(self, name: str) -> list[str]:
         raise UnsupportedDialect(f"dialect {self.name!r} cannot drop databases")
 
-    def split_script(self, script: str) -> list[str]:
-        """Split a load script into batches the driver can run one at a time."""
-        return [script] if script.strip() else []
+    def split_script(self, script: str) -> list[Batch]:
+        """A load script as the pieces a client sends one at a time."""
+        return [Batch(script, 1)] if script.strip() else []
+
+    # -- plans ------------------------------------------------------------------------------
+    #: How "index-possible" plans are taken, for failure messages.
+    index_possible_how: ClassVar[str] = ""
+    #: How to save a plan file this dialect reads, for failure messages.
+    plan_file_hint: ClassVar[str] = ""
+
+    def explain(
+        self,
+        raw: Any,
+        sql: str,
+        params: Any = None,
+        *,
+        analyze: bool = False,
+        buffers: bool = False,
+    ) -> Plan:
+        """The plan of ``sql``; with ``analyze`` the statement runs (its changes undone)."""
+        raise UnsupportedDialect(f"plans for dialect {self.name!r} are not available")
+
+    def scan_check_plan(
+        self, raw: Any, sql: str, params: Any, mode: str
+    ) -> tuple[Plan, str | None]:
+        """The plan a scan assertion judges in ``mode`` ("index-possible": taken so that any
+        usable index is used; "planner": as chosen), and a note on how it was taken when that
+        matters for the verdict."""
+        raise UnsupportedDialect(f"plans for dialect {self.name!r} are not available")
+
+    def index_advice(
+        self, sql: str, plan: Plan, relations: set[str]
+    ) -> tuple[list[MissingIndex], str]:
+        """Indexes that would serve ``sql`` on the scanned ``relations`` (lower-case names),
+        and where the advice comes from."""
+        return [], ""
+
+    def looks_like_plan(self, head: str, suffix: str) -> bool:
+        """Whether a saved file (its first characters, its suffix) holds this dialect's plan."""
+        return False
+
+    def parse_plan(self, data: bytes | str, *, source: str | None = None) -> Plan:
+        raise UnsupportedDialect(f"plans for dialect {self.name!r} are not available")
+
+    def row_count(self, raw: Any, table: str, *, exact: bool = False) -> int:
+        """Rows of ``table``: statistics, or ``COUNT(*)`` when ``exact`` or none are kept."""
+        raise UnsupportedDialect(f"row counts for dialect {self.name!r} are not available")
+
+    # -- index DDL --------------------------------------------------------------------------
+    def index_ddl(
+        self,
+        *,
+        name: str,
+        table: str,
+        columns: Sequence[str],
+        include: Sequence[str] = (),
+        where: str | None = None,
+        unique: bool = False,
+        concurrently: bool = True,
+        online: bool = True,
+        fillfactor: int | None = None,
+    ) -> str:
+        """``CREATE INDEX`` with quoted identifiers (``columns`` may hold ``(expression)``)."""
+        raise UnsupportedDialect(f"index ddl for dialect {self.name!r} is not available")
+
+    def index_columns(self, columns: Sequence[str], include: Sequence[str] = ()) -> tuple[str, str]:
+        """An index's quoted key list (an ``(expression)`` is copied as is) and its
+        `` INCLUDE (...)`` clause, or ``""``."""
+        keys = ", ".join(c if c.startswith("(") else self.quote_identifier(c) for c in columns)
+        if not include:
+            return keys, ""
+        return keys, f" INCLUDE ({', '.join(self.quote_identifier(c) for c in include)})"
+
+    # -- checksums ------------------------------------------------------------------------
+    def checksum_sql(self, options: EncodingOptions) -> SqlGenerator:
+        """The generator of this engine's checksum, catalog and key SQL (docs/checksum.md)."""
+        raise UnsupportedDialect(
+            f"reconciliation does not support the {self.name!r} dialect: use postgresql or mssql"
+        )
+
+    def begin_comparison(
+        self,
+        stack: contextlib.ExitStack,
+        ex: Executor,
+        *,
+        timeout: float | None,
+        lock_timeout: float | None,
+        snapshot: str | None = None,
+    ) -> ServerFacts:
+        """Prepare one connection for a comparison (undone when ``stack`` closes) and say what
+        the comparison must know of the server."""
+        raise UnsupportedDialect(
+            f"reconciliation does not support the {self.name!r} dialect: use postgresql or mssql"
+        )
+
+    def export_snapshot(self, ex: Executor) -> str | None:
+        """An id other connections can read the comparison's snapshot with (None: none)."""
+        return None
+
+    def share_workers(self, ex: Executor, workers: int) -> None:
+        """Give this connection's queries ``workers`` parallel workers (when two sides share
+        one server); engines without that knob do nothing."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+def run_quietly(raw: Any, statements: Sequence[str]) -> None:
+    """Clean-up statements: they must never hide the error that ended the work they undo."""
+    import contextlib
+
+    with contextlib.suppress(Exception):
+        cur = raw.cursor()
+        try:
+            for sql in statements:
+                cur.execute(sql)
+        finally:
+            cur.close()
 
 
 def split_qualified(name: str) -> list[str]:
     """``'dbo.orders'`` -> ``['dbo', 'orders']``; quoted parts keep their dots.
 
     Accepts "double quoted" and [bracketed] parts, so names copied from either engine work.
+    Raises ValueError for an empty part or a quote that is never closed.
     """
     parts: list[str] = []
     buf: list[str] = []
@@ -135,6 +318,6 @@ def split_qualified(name: str) -> list[str]:
             buf.append(ch)
         i += 1
     parts.append("".join(buf))
-    if any(p == "" for p in parts):
+    if any(p.strip() == "" for p in parts):
         raise ValueError(f"bad qualified name {name!r}")
     return parts

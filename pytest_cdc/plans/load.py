@@ -1,37 +1,33 @@
-"""Load saved plan files: ``.sqlplan``/``.xml`` showplans and PostgreSQL ``.json`` plans."""
+"""Load saved plan files: SQL Server showplans (``.sqlplan``/``.xml``) and PostgreSQL
+``EXPLAIN (FORMAT JSON)`` output (``.json``), or any plan a registered dialect reads."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from pytest_cdc.errors import CdcError
+from pytest_cdc.errors import PlanFileError, PlanFormatError
 from pytest_cdc.plans.model import Plan
-from pytest_cdc.plans.mssql import decode_showplan, parse_showplan
-from pytest_cdc.plans.postgres import PlanFormatError, parse_explain_json
 
 
-class PlanFileError(CdcError):
-    """A saved plan file is missing, unreadable or not a plan."""
-
-
-def sniff_kind(data: bytes) -> str:
-    """``"mssql"`` or ``"postgresql"`` from the content, whatever the file is called."""
-    try:
-        head = decode_showplan(data[:4096] if len(data) > 4096 else data)
-    except PlanFormatError:
-        # A cut in the middle of a UTF-8 sequence: the first bytes are enough to decide.
-        head = data[:4000].decode("utf-8", "ignore")
-    except UnicodeDecodeError:
-        head = data[:4000].decode("utf-16", "ignore")
-    stripped = head.lstrip()
-    if stripped.startswith(("[", "{")):
-        return "postgresql"
-    return "mssql"
+def _head(data: bytes) -> str:
+    """The first characters of a file, whatever its encoding (UTF-8, UTF-16 with or without
+    a BOM), enough to tell a JSON plan from an XML one."""
+    head = data[:4096]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[:2] in (b"<\x00", b"\x00<"):
+        codec = (
+            "utf-16"
+            if head.startswith((b"\xff\xfe", b"\xfe\xff"))
+            else ("utf-16-le" if head[:1] == b"<" else "utf-16-be")
+        )
+        return head.decode(codec, "ignore")
+    return head.decode("utf-8-sig", "ignore")
 
 
 def load_plan(path: str | os.PathLike[str]) -> Plan:
     """Read and parse one plan file; :class:`PlanFileError` names the file and the fix."""
+    from pytest_cdc.dialects import default_registry
+
     p = Path(path)
     try:
         data = p.read_bytes()
@@ -43,15 +39,16 @@ def load_plan(path: str | os.PathLike[str]) -> Plan:
         raise PlanFileError(f"cannot read plan file {str(p)!r}: {exc.strerror}") from None
     if not data.strip():
         raise PlanFileError(f"plan file {str(p)!r} is empty")
-    kind = "postgresql" if p.suffix.lower() == ".json" else sniff_kind(data)
+    head, suffix = _head(data), p.suffix.lower()
+    dialects = default_registry().dialects()
+    by_suffix = [d for d in dialects if d.looks_like_plan("", suffix)]
+    by_content = [d for d in dialects if d.looks_like_plan(head, "")]
+    chosen = (by_content or by_suffix)[:1]
+    if not chosen:
+        hints = "; ".join(d.plan_file_hint for d in dialects if d.plan_file_hint)
+        raise PlanFileError(f"plan file {str(p)!r} is not a plan pytest-cdc reads: {hints}")
+    dialect = chosen[0]
     try:
-        if kind == "postgresql":
-            return parse_explain_json(data, source=str(p))
-        return parse_showplan(data, source=str(p))
+        return dialect.parse_plan(data, source=str(p))
     except (PlanFormatError, UnicodeDecodeError) as exc:
-        hint = (
-            "save it with EXPLAIN (FORMAT JSON)"
-            if kind == "postgresql"
-            else "save it from SSMS/ADS as .sqlplan or with SET SHOWPLAN_XML ON"
-        )
-        raise PlanFileError(f"plan file {str(p)!r}: {exc}; {hint}") from None
+        raise PlanFileError(f"plan file {str(p)!r}: {exc}; {dialect.plan_file_hint}") from None

@@ -1,4 +1,4 @@
-"""Index suggestions: from a query's filter columns (PostgreSQL) or a plan's MissingIndexes.
+"""Index suggestions: from a query's filter columns, or a plan's MissingIndexes.
 
 PostgreSQL has no "missing index" report, so the suggestion is derived from the SQL itself:
 columns compared by equality to a value or to another table's column (join keys) come first,
@@ -12,6 +12,7 @@ from collections.abc import Iterable
 import sqlglot
 from sqlglot import exp
 
+from pytest_cdc.dialects.base import Dialect
 from pytest_cdc.indexes import IndexRecommendation, generate_index_ddl
 from pytest_cdc.plans.model import MissingIndex
 
@@ -19,11 +20,16 @@ _EQUALITY = (exp.EQ, exp.In, exp.Is, exp.NullSafeEQ)
 _RANGE = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between, exp.Like, exp.ILike)
 
 
-def filter_columns(sql: str, dialect: str = "postgres") -> dict[str, MissingIndex]:
+def filter_columns(
+    sql: str, dialect: str, *, indexable: frozenset[str] = frozenset()
+) -> dict[str, MissingIndex]:
     """Table name -> the columns the query filters or joins it on (as a MissingIndex).
 
-    Keys are the bare table names as written in the query, lower-cased where unquoted.
-    Unparseable SQL gives ``{}``: a suggestion is a courtesy, never a reason to crash.
+    ``dialect`` is sqlglot's name; ``indexable`` the functions (upper case) an expression
+    index of that engine can hold, so that ``lower(email) = ...`` gives the key
+    ``(LOWER(email))``.  Keys are the bare table names as written in the query, lower-cased
+    where unquoted.  Unparseable SQL gives ``{}``: a suggestion is a courtesy, never a reason
+    to crash.
     """
     try:
         tree = sqlglot.parse_one(sql, read=dialect)
@@ -49,10 +55,10 @@ def filter_columns(sql: str, dialect: str = "postgres") -> dict[str, MissingInde
             )
             if bucket is None:
                 continue
-            for column in _compared_columns(predicate):
+            for column, key in _compared_keys(predicate, dialect, indexable):
                 owner = _owner(column, tables)
-                if owner is not None and column.name not in bucket.setdefault(owner, []):
-                    bucket[owner].append(column.name)
+                if owner is not None and key not in bucket.setdefault(owner, []):
+                    bucket[owner].append(key)
     found: dict[str, MissingIndex] = {}
     for alias, table in tables.items():
         eq = tuple(equality.get(alias, ()))
@@ -80,13 +86,37 @@ def _conjuncts(condition: exp.Expr) -> Iterable[exp.Expr]:
         yield condition
 
 
-def _compared_columns(predicate: exp.Expr) -> list[exp.Column]:
+def _compared_keys(
+    predicate: exp.Expr, dialect: str, indexable: frozenset[str]
+) -> list[tuple[exp.Column, str]]:
+    """(column, index key) for each side that an index can serve: a bare column (its name),
+    or an ``indexable`` function of one column (``lower(email)`` -> the expression key
+    ``(LOWER(email))``: an expression index serves it where a plain one cannot)."""
     sides = (
         [predicate.this]
         if not isinstance(predicate, exp.Binary)
         else [predicate.left, predicate.right]
     )
-    return [side for side in sides if isinstance(side, exp.Column)]
+    keys = []
+    for side in sides:
+        if isinstance(side, exp.Column):
+            keys.append((side, side.name))
+        elif indexable and isinstance(side, exp.Func):
+            name = side.name if isinstance(side, exp.Anonymous) else side.sql_name()
+            columns = list(side.find_all(exp.Column))
+            if (
+                columns
+                and name.upper() in indexable
+                and side.find(exp.Select) is None
+                and len({(c.table, c.name) for c in columns}) == 1
+            ):
+                bare = side.transform(
+                    lambda n: (
+                        exp.column(n.name, quoted=n.this.quoted) if isinstance(n, exp.Column) else n
+                    )
+                )
+                keys.append((columns[0], f"({bare.sql(dialect=dialect)})"))
+    return keys
 
 
 def _owner(column: exp.Column, tables: dict[str, exp.Table]) -> str | None:
@@ -110,7 +140,9 @@ def recommendation_for(missing: MissingIndex, *, reason: str) -> IndexRecommenda
     )
 
 
-def suggest_ddl(missing: Iterable[MissingIndex], dialect: str, *, reason: str) -> list[str]:
+def suggest_ddl(
+    missing: Iterable[MissingIndex], dialect: str | Dialect, *, reason: str
+) -> list[str]:
     """``CREATE INDEX`` statements for the suggestions, duplicates removed, in order."""
     statements: dict[str, None] = {}
     for mi in missing:
@@ -118,44 +150,3 @@ def suggest_ddl(missing: Iterable[MissingIndex], dialect: str, *, reason: str) -
             rec = recommendation_for(mi, reason=reason)
             statements.setdefault(generate_index_ddl(rec, dialect), None)
     return list(statements)
-
-
-def add_forceseek(sql: str) -> str:
-    """The T-SQL with ``WITH (FORCESEEK)`` on every base table it reads.
-
-    FORCESEEK makes SQL Server fail with error 8622 when no index can seek the predicate,
-    which proves the absence of a usable index on a table of any size.  CTE references and
-    derived tables take no hint; tables that already carry hints keep them.
-    """
-    try:
-        statements = sqlglot.parse(sql, read="tsql")
-    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError) as exc:
-        raise ValueError(
-            f"cannot add FORCESEEK to a statement sqlglot cannot parse: {exc}"
-        ) from None
-    out = []
-    for tree in statements:
-        if tree is None:
-            continue
-        ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-        target = tree.this if isinstance(tree, exp.Insert) else None
-        if isinstance(target, exp.Schema):
-            target = target.this
-        for table in tree.find_all(exp.Table):
-            if not table.name or table.name.lower() in ctes:
-                continue
-            if isinstance(table.this, exp.Anonymous):  # a table-valued function
-                continue
-            if table is target:
-                continue  # the INSERT target is written, not read
-            hints = list(table.args.get("hints") or [])
-            words = {h.sql("tsql").upper() for hint in hints for h in hint.expressions}
-            if "FORCESEEK" in words:
-                continue
-            if hints and isinstance(hints[0], exp.WithTableHint):
-                hints[0].append("expressions", exp.Var(this="FORCESEEK"))
-            else:
-                hints.append(exp.WithTableHint(expressions=[exp.Var(this="FORCESEEK")]))
-            table.set("hints", hints)
-        out.append(tree.sql("tsql"))
-    return ";\n".join(out)

@@ -17,10 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from pytest_cdc.checksums.api import _opened, _shared
+from pytest_cdc.checksums.connections import opened, shared
 from pytest_cdc.checksums.execution import Executor
-from pytest_cdc.errors import ConfigError, did_you_mean
-from pytest_cdc.schema.catalog import CatalogReader, reader_for
+from pytest_cdc.errors import ConfigError, did_you_mean, fail
+from pytest_cdc.schema.catalog import CatalogReader
 from pytest_cdc.schema.compare import check_profile, compare_catalogs
 from pytest_cdc.schema.mapping import (
     ReplicaMapping,
@@ -38,6 +38,7 @@ from pytest_cdc.schema.profiles import (
     get_profile,
     load_allow_list,
 )
+from pytest_cdc.schema.readers import reader_for
 from pytest_cdc.schema.report import SchemaReport
 from pytest_cdc.schema.rules import DEFAULT_ALLOW
 
@@ -89,9 +90,9 @@ def read_catalog(
     conn: Any, *, schemas: Iterable[str] | None = None, timeout: float | None = DEFAULT_TIMEOUT
 ) -> Catalog:
     """The catalog of ``schemas`` (default: the connection's default schema) on ``conn``."""
-    with _opened(conn, "database") as opened:
-        ex = Executor("database", opened.raw, opened.dialect, opened.paramstyle, timeout)
-        reader = reader_for(opened.dialect)
+    with opened(conn, "database") as side:
+        ex = Executor("database", side.raw, side.dialect, side.paramstyle, timeout)
+        reader = reader_for(side.dialect.name)
         session = ex.run("session", reader.session_sql)[0]
         wanted = list(schemas) if schemas is not None else [session[0]] if session[0] else []
         return _read(ex, reader, session, wanted)
@@ -145,13 +146,13 @@ def compare_schemas(
         allowed = DEFAULT_ALLOW if replica.allow is None else replica.allow
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        src = stack.enter_context(_opened(source, "source"))
-        dst = src if _shared(source, target) else stack.enter_context(_opened(target, "target"))
+        src = stack.enter_context(opened(source, "source"))
+        dst = src if shared(source, target) else stack.enter_context(opened(target, "target"))
         src_ex = Executor("source", src.raw, src.dialect, src.paramstyle, timeout)
         dst_ex = Executor("target", dst.raw, dst.dialect, dst.paramstyle, timeout)
         if dst.raw is src.raw:
             dst_ex.lock = src_ex.lock
-        src_reader, dst_reader = reader_for(src.dialect), reader_for(dst.dialect)
+        src_reader, dst_reader = reader_for(src.dialect.name), reader_for(dst.dialect.name)
         expectations = _expectations(profile, allow_list, replica, src_reader, dst_reader)
         src_session = src_ex.run("session", src_reader.session_sql)[0]
         dst_session = dst_ex.run("session", dst_reader.session_sql)[0]
@@ -192,15 +193,12 @@ def assert_schema_compatible(
     target column, type, verdict, why.  Takes the keyword arguments of
     :func:`compare_schemas`.
     """
-    import pytest
-
     allowed = tuple(allow)
     report = compare_schemas(source, target, allow=allowed, **kwargs)
     if not report.compatible(allowed):
-        pytest.fail(
+        fail(
             "schemas are not compatible: "
             + report.to_text(allowed, only_failing=True)
-            + "\n(accept a verdict with allow=(...), or a type pair with an allow-list entry)",
-            pytrace=False,
+            + "\n(accept a verdict with allow=(...), or a type pair with an allow-list entry)"
         )
     return report

@@ -1,4 +1,4 @@
-"""What every engine's catalog reader provides, and the registry of readers.
+"""What every engine's catalog reader provides.
 
 A reader is SQL text plus pure functions: it builds the catalog statements (one per catalog
 aspect, for all the schemas asked for at once, never one per table) and turns their rows into
@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from pytest_cdc.errors import UnsupportedDialect, did_you_mean
 from pytest_cdc.schema.model import Catalog, Column, Index
 from pytest_cdc.schema.types import Domain
 
@@ -105,20 +104,3 @@ class CatalogReader:
     def known_type(self, name: str) -> bool:
         """Whether a pattern's (canonical) type name is one this engine has."""
         return not self.type_names or name in self.type_names
-
-
-def reader_for(engine: str) -> CatalogReader:
-    """The catalog reader of a dialect name (``postgresql``, ``mssql``)."""
-    from pytest_cdc.schema import catalog_mssql, catalog_postgres
-
-    readers: dict[str, CatalogReader] = {
-        catalog_postgres.READER.engine: catalog_postgres.READER,
-        catalog_mssql.READER.engine: catalog_mssql.READER,
-    }
-    found = readers.get(engine)
-    if found is None:
-        raise UnsupportedDialect(
-            f"schema validation does not support the {engine!r} dialect"
-            f"{did_you_mean(engine, readers)}: use postgresql or mssql"
-        )
-    return found

@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any, ClassVar
 
 from pytest_cdc.checksums.encoding import MAX_PORTABLE_FLOAT_DIGITS
-from pytest_cdc.checksums.tsql import TYPE_CLASSES
+from pytest_cdc.dialects.mssql.checksum import TYPE_CLASSES
 from pytest_cdc.schema.catalog import CatalogReader, Rows, flag, index_columns, marks
 from pytest_cdc.schema.model import TABLE, VIEW, CaptureInstance, Catalog, Column, Table
 from pytest_cdc.schema.types import Domain, Family, integer

@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any, ClassVar
 
 from pytest_cdc.checksums.encoding import TypeClass
-from pytest_cdc.checksums.postgres import TYPE_CLASSES
+from pytest_cdc.dialects.postgres.checksum import TYPE_CLASSES
 from pytest_cdc.schema.catalog import CatalogReader, Rows, flag, index_columns, marks
 from pytest_cdc.schema.model import (
     FOREIGN_TABLE,

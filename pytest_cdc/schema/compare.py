@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pytest_cdc.errors import ConfigError
-from pytest_cdc.schema.catalog import CatalogReader, reader_for
+from pytest_cdc.schema.catalog import CatalogReader
 from pytest_cdc.schema.mapping import Pairing, ReplicaMapping, TablePairing, pair_catalogs
 from pytest_cdc.schema.model import VIEW, Catalog, Column, Table
 from pytest_cdc.schema.profiles import Expectations, Profile, TypePattern
+from pytest_cdc.schema.readers import reader_for
 from pytest_cdc.schema.report import ColumnReport, Finding, SchemaReport, TableReport
 from pytest_cdc.schema.rules import DEFAULT_ALLOW, Judgement, judge, merge_encoding
 from pytest_cdc.schema.types import CHARACTER, Domain

@@ -25,7 +25,6 @@ mean".  docs/schema.md, "Mapping", shows every key::
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -33,14 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from pytest_cdc.errors import ConfigError, did_you_mean
+from pytest_cdc.schema.files import read_toml
 from pytest_cdc.schema.model import Catalog, Column, Table
 from pytest_cdc.schema.profiles import AllowRule, allow_rules, load_allow_list
 from pytest_cdc.schema.rules import VERDICTS
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - the package still installs on 3.10
-    import tomli as tomllib
 
 SECTION = "tool.pytest-cdc.replica"
 NAME_STYLES = ("exact", "lower", "snake_case")
@@ -110,17 +105,6 @@ class ReplicaMapping:
 
 
 # -- reading ---------------------------------------------------------------------------------
-def read_toml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist: fix --config")
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"cannot read {str(path)!r}: {error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: invalid toml: {error}") from None
-
-
 def _section(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
     tool = data.get("tool")
     if not isinstance(tool, Mapping):

@@ -23,6 +23,7 @@ from typing import Any
 
 from pytest_cdc.errors import ConfigError, did_you_mean
 from pytest_cdc.schema.catalog import CatalogReader
+from pytest_cdc.schema.files import read_toml
 from pytest_cdc.schema.rules import VERDICTS
 from pytest_cdc.schema.types import Domain
 
@@ -373,8 +374,6 @@ def allow_rules(entries: Any, origin: str) -> tuple[AllowRule, ...]:
 
 def load_allow_list(path: str | Path) -> tuple[AllowRule, ...]:
     """Read an allow-list file: TOML with ``[[allow]]`` tables."""
-    from pytest_cdc.schema.mapping import read_toml
-
     data = read_toml(Path(path))
     for key in data:
         if key != "allow":

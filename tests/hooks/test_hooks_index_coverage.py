@@ -214,7 +214,7 @@ def test_repeated_run_uses_the_cache(
 def test_many_migrations_parse_in_parallel_with_the_same_result(
     isolated: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pytest_cdc_hooks.project as project
+    import pytest_cdc_hooks.workers as workers
 
     (isolated / "pyproject.toml").write_text(
         '[tool.pytest-cdc]\nddl = ["m/*.sql"]\nqueries = ["q/*.sql"]\n'
@@ -232,11 +232,207 @@ def test_many_migrations_parse_in_parallel_with_the_same_result(
             encoding="utf-8",
         )
     (isolated / "q" / "q.sql").write_text("SELECT id FROM t5 WHERE v = $1;\n", encoding="utf-8")
-    monkeypatch.setattr(project, "PARALLEL_MIN_FILES", 10**6)
+    monkeypatch.setattr(workers, "PARALLEL_MIN_JOBS", 10**6)
     serial = (main(["--no-cache", "--format", "json"]), capsys.readouterr().out)
-    monkeypatch.setattr(project, "PARALLEL_MIN_FILES", 2)
+    monkeypatch.setattr(workers, "PARALLEL_MIN_JOBS", 2)
     parallel = (main(["--no-cache", "--format", "json"]), capsys.readouterr().out)
     assert parallel == serial
     codes = [f["code"] for f in json.loads(serial[1])]
     assert codes.count("CDC000") == 80
     assert "CDC203" in codes
+
+
+def coverage_project(root: Path, dialect: str, table: str, migration: str, query: str) -> None:
+    (root / "pyproject.toml").write_text(
+        f'[tool.pytest-cdc]\ndefault-dialect = "{dialect}"\n'
+        'ddl = ["m/*.sql"]\nqueries = ["q/*.sql"]\n'
+        f'[[tool.pytest-cdc.reconciliation-tables]]\nname = "{table}"\nkey = ["id"]\n',
+        encoding="utf-8",
+    )
+    (root / "m").mkdir()
+    (root / "q").mkdir()
+    (root / "m" / "V1.sql").write_text(migration, encoding="utf-8")
+    (root / "q" / "q.sql").write_text(query, encoding="utf-8")
+
+
+def test_a_table_whose_create_table_was_not_understood_is_only_uncertain(
+    isolated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    coverage_project(
+        isolated,
+        "mssql",
+        "Purchasing.Suppliers",
+        "CREATE TABLE Purchasing.Suppliers (\n"
+        "    id int NOT NULL PRIMARY KEY,\n"
+        "    phone nvarchar(20) MASKED WITH (FUNCTION = 'default()') NULL\n"
+        ");\n",
+        "SELECT phone FROM Purchasing.Suppliers WHERE id = 1;\n",
+    )
+    assert main([]) == 0  # warnings: the parser could not read the table, it exists
+    out = capsys.readouterr().out
+    assert (
+        "CDC201 reconciliation table 'Purchasing.Suppliers' is not created by any file matching "
+        "ddl = ['m/*.sql']: fix the name or the ddl globs (uncertain: DDL at m/V1.sql:3 was not "
+        "understood, the table may exist)"
+    ) in out
+
+
+@pytest.mark.parametrize(
+    "migration",
+    [
+        "CREATE TABLE orders (note text);\n"
+        "ALTER TABLE orders ADD COLUMN IF NOT EXISTS id uuid NOT NULL "
+        "DEFAULT gen_random_uuid() PRIMARY KEY;\n",
+        "CREATE TABLE orders (id uuid NOT NULL, note text);\n"
+        "ALTER TABLE orders ADD PRIMARY KEY (id);\n",
+        "CREATE TABLE orders (id uuid NOT NULL, note text);\n"
+        "DO $$ BEGIN\n  ALTER TABLE orders ADD CONSTRAINT orders_id_key UNIQUE (id);\n"
+        "EXCEPTION WHEN duplicate_object THEN NULL;\nEND $$;\n",
+    ],
+    ids=["add-column-primary-key", "add-primary-key", "add-constraint-in-do-block"],
+)
+def test_keys_added_by_alter_table_are_modelled(
+    isolated: Path, capsys: pytest.CaptureFixture[str], migration: str
+) -> None:
+    coverage_project(
+        isolated, "postgres", "orders", migration, "SELECT note FROM orders WHERE id = $1;\n"
+    )
+    assert main(["--strict"]) == 0, capsys.readouterr().out
+
+
+def test_a_constraint_dropped_in_a_do_block_is_gone(
+    isolated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    coverage_project(
+        isolated,
+        "postgres",
+        "orders",
+        "CREATE TABLE orders (id bigint PRIMARY KEY, code text UNIQUE, deleted boolean);\n"
+        "CREATE INDEX CONCURRENTLY ix_orders_code_live ON orders (code) WHERE NOT deleted;\n"
+        "DO $$ BEGIN\n  ALTER TABLE orders DROP CONSTRAINT IF EXISTS orders_code_key;\nEND $$;\n"
+        "ALTER TABLE orders DROP COLUMN deleted_at_unused;\n",
+        "SELECT id FROM orders WHERE code = $1;\n",
+    )
+    assert main([]) == 0  # CDC206 is a warning
+    out = capsys.readouterr().out
+    assert (
+        "q/q.sql:1:16: CDC206 query on 'orders' filters or joins on code; only partial index"
+        in (out)
+    )
+
+
+def test_a_dropped_column_takes_its_indexes(
+    isolated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    coverage_project(
+        isolated,
+        "postgres",
+        "orders",
+        "CREATE TABLE orders (id bigint PRIMARY KEY, code text);\n"
+        "CREATE INDEX CONCURRENTLY ix_orders_code ON orders (code);\n"
+        "ALTER TABLE orders DROP COLUMN code;\nALTER TABLE orders ADD COLUMN code text;\n",
+        "SELECT id FROM orders WHERE code = $1;\n",
+    )
+    assert main([]) == 1
+    assert "CDC205 query on 'orders' filters or joins on code but no index leads with it" in (
+        capsys.readouterr().out
+    )
+
+
+def test_a_pyproject_change_alone_checks_every_query(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    where = project("bad_postgres", tmp_path)
+    # pre-commit passes pyproject.toml alone when only the reconciliation tables changed
+    code, found = run(where, ["pyproject.toml"], capsys, monkeypatch)
+    assert code == 1
+    assert "queries/recon.sql" in {m["path"] for m in found}
+    assert all(m["code"] != "CDC000" for m in found)  # the TOML was not read as SQL
+
+
+def test_noqa_suppresses_coverage_findings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    where = project("bad_postgres", tmp_path)
+    _, before = run(where, [], capsys, monkeypatch)
+    recon = where / "queries" / "recon.sql"
+    lines = recon.read_text(encoding="utf-8").splitlines()
+    lines[0] += "  -- noqa: CDC205"
+    recon.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    v1 = where / "migrations" / "V1__orders.sql"
+    v1.write_text("-- cdc: noqa: CDC203\n" + v1.read_text(encoding="utf-8"), encoding="utf-8")
+    pyproject = where / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8").splitlines()
+    line = next(m for m in before if m["code"] == "CDC201")["line"]
+    text[int(line) - 1] += "  # noqa: CDC201"
+    pyproject.write_text("\n".join(text) + "\n", encoding="utf-8")
+    _, after = run(where, [], capsys, monkeypatch)
+
+    def seen(found: list[re.Match[str]]) -> set[tuple[str, str]]:
+        # V1 moved down a line (the file-level noqa): query findings keep their lines
+        return {
+            (m["path"], m["line"] + m["code"] if m["path"].startswith("queries") else m["code"])
+            for m in found
+        }
+
+    assert seen(before) - seen(after) == {
+        ("queries/recon.sql", "1CDC205"),
+        ("migrations/V1__orders.sql", "CDC203"),
+        ("pyproject.toml", "CDC201"),
+    }
+    # line 3 of recon.sql has its own CDC205, not suppressed
+    assert ("queries/recon.sql", "3CDC205") in seen(after)
+
+
+def test_a_key_naming_a_missing_column_is_reported_not_indexed(
+    isolated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    coverage_project(
+        isolated,
+        "postgres",
+        "orders",
+        "CREATE TABLE orders (order_id bigint, updated_at timestamptz);\n",
+        "SELECT 1;\n",
+    )
+    pyproject = isolated / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace('key = ["id"]', 'key = ["orderid"]\ntimestamp = "updated"'),
+        encoding="utf-8",
+    )
+    assert main([]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "pyproject.toml:6:1: CDC207 reconciliation table 'orders' has no column 'orderid' "
+        "(did you mean 'order_id'?): fix key in [tool.pytest-cdc.reconciliation-tables]"
+    ) in out
+    assert "has no column 'updated' (did you mean 'updated_at'?): fix timestamp" in out
+    assert '"orderid"' not in out  # no index DDL on a column that does not exist
+    assert "CDC202" not in out and "CDC203" not in out
+
+
+@pytest.mark.parametrize("hook", ["coverage", "lint"])
+def test_unknown_codes_in_ignore_are_an_error(
+    isolated: Path, capsys: pytest.CaptureFixture[str], hook: str
+) -> None:
+    from pytest_cdc_hooks import sql_lint
+
+    (isolated / "pyproject.toml").write_text(
+        '[tool.pytest-cdc]\nignore = ["CDC1O1"]\n', encoding="utf-8"
+    )
+    entry = main if hook == "coverage" else sql_lint.main
+    assert entry([]) == 2
+    err = capsys.readouterr().err
+    assert "unknown rule code 'CDC1O1' in ignore in " in err
+    assert "(did you mean 'CDC101'?)" in err
+    assert err.count("\n") == 1
+
+
+def test_unknown_code_in_the_ignore_option(
+    isolated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_cdc_hooks import sql_lint
+
+    assert sql_lint.main(["--ignore", "CDC101,cdc2O5"]) == 2
+    assert "unknown rule code 'CDC2O5' in --ignore (did you mean 'CDC205'?)" in (
+        capsys.readouterr().err
+    )

@@ -1,4 +1,4 @@
-"""Statement splitting: GO batches, T-SQL without semicolons, wrappers, exact offsets."""
+"""SqlStatement splitting: GO batches, T-SQL without semicolons, wrappers, exact offsets."""
 
 from __future__ import annotations
 

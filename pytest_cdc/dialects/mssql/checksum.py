@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pytest_cdc.checksums.encoding import (
     LENGTH_PREFIXED,
     MAX_PORTABLE_FLOAT_DIGITS,
     Column,
     ColumnPair,
+    EncodingOptions,
     TypeClass,
 )
 from pytest_cdc.checksums.sqlgen import Scope, ServerFacts, SqlGenerator
 from pytest_cdc.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pytest_cdc.dialects.base import Dialect
 
 UTF8_COLLATION = "Latin1_General_100_BIN2_UTF8"
 #: A backslash followed by a line break: the cut points of :meth:`TsqlGenerator.string_literal`.
@@ -86,8 +90,13 @@ VERSION_QUERY = "SELECT CAST(SERVERPROPERTY('ProductMajorVersion') AS int)"
 
 
 class TsqlGenerator(SqlGenerator):
-    name: ClassVar[str] = "mssql"
-    sqlglot_dialect: ClassVar[str] = "tsql"
+    def __init__(
+        self, options: EncodingOptions | None = None, *, dialect: Dialect | None = None
+    ) -> None:
+        from pytest_cdc.dialects.mssql import SqlServerDialect
+
+        super().__init__(options, dialect=dialect or SqlServerDialect())
+
     apply_keyword: ClassVar[str] = "CROSS APPLY"
     concat_operator: ClassVar[str] = " + "
     # Integer and date keys only: their order is PostgreSQL's, and a literal cast to the
@@ -127,6 +136,12 @@ class TsqlGenerator(SqlGenerator):
                 " later, or leave the text columns out with columns=[...]"
             )
         return None
+
+    def chain(self, parts: Sequence[str]) -> str:
+        # A concatenation of non-max varchar values stops at 8,000 bytes without a word:
+        # one varchar(max) at the head keeps a long row (hundreds of numeric columns) whole.
+        head, *rest = parts
+        return self.concat([f"CAST({head} AS varchar(max))", *rest])
 
     def string_literal(self, text: str) -> str:
         if "\x00" in text:

@@ -13,10 +13,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from pytest_cdc.errors import CdcError, PlanFormatError
 from pytest_cdc.plans.model import MissingIndex, Plan, PlanNode, Statement
-from pytest_cdc.plans.postgres import PlanFormatError
-
-SHOWPLAN_NS = "http://schemas.microsoft.com/sqlserver/2004/07/showplan"
 
 SCAN_OPERATORS = frozenset(
     {
@@ -371,3 +369,89 @@ def is_no_plan_with_hints(exc: BaseException) -> bool:
     return f"({NO_PLAN_WITH_HINTS})" in str(exc) or str(NO_PLAN_WITH_HINTS) in " ".join(
         str(a) for a in getattr(exc, "args", ())
     )
+
+
+# -- FORCESEEK: proving that an index can seek ---------------------------------------------
+
+
+def add_forceseek(sql: str) -> str:
+    """The T-SQL with ``WITH (FORCESEEK)`` on every base table it reads.
+
+    FORCESEEK makes SQL Server fail with error 8622 when no index can seek the predicate,
+    which proves the absence of a usable index on a table of any size.  CTE references and
+    derived tables take no hint; tables that already carry hints keep them.
+    """
+    import sqlglot  # only when a scan assertion runs on SQL Server
+    from sqlglot import exp
+
+    try:
+        statements = sqlglot.parse(sql, read="tsql")
+    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError) as exc:
+        raise ValueError(
+            f"cannot add FORCESEEK to a statement sqlglot cannot parse: {exc}"
+        ) from None
+    out = []
+    for tree in statements:
+        if tree is None:
+            continue
+        ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+        target = tree.this if isinstance(tree, exp.Insert) else None
+        if isinstance(target, exp.Schema):
+            target = target.this
+        for table in tree.find_all(exp.Table):
+            if not table.name or table.name.lower() in ctes:
+                continue
+            if isinstance(table.this, exp.Anonymous):  # a table-valued function
+                continue
+            if table is target:
+                continue  # the INSERT target is written, not read
+            hints = list(table.args.get("hints") or [])
+            words = {h.sql("tsql").upper() for hint in hints for h in hint.expressions}
+            if "FORCESEEK" in words:
+                continue
+            if hints and isinstance(hints[0], exp.WithTableHint):
+                hints[0].append("expressions", exp.Var(this="FORCESEEK"))
+            else:
+                hints.append(exp.WithTableHint(expressions=[exp.Var(this="FORCESEEK")]))
+            table.set("hints", hints)
+        out.append(tree.sql("tsql"))
+    return ";\n".join(out)
+
+
+# -- row counts ----------------------------------------------------------------------------
+
+_MSSQL_NAME = (
+    "SELECT QUOTENAME(OBJECT_SCHEMA_NAME(OBJECT_ID(?)))"
+    " + '.' + QUOTENAME(OBJECT_NAME(OBJECT_ID(?)))"
+)
+#: Row counts from metadata, best first: sys.dm_db_partition_stats needs VIEW DATABASE STATE
+#: (and is missing on some SQL Server look-alikes); sys.partitions needs only metadata access.
+_MSSQL_ESTIMATES = (
+    "SELECT SUM(p.row_count) FROM sys.dm_db_partition_stats p"
+    " WHERE p.object_id = OBJECT_ID(?) AND p.index_id IN (0, 1)",
+    "SELECT SUM(p.rows) FROM sys.partitions p"
+    " WHERE p.object_id = OBJECT_ID(?) AND p.index_id IN (0, 1)",
+)
+
+
+def row_count(raw: Any, table: str, *, exact: bool = False) -> int:
+    """Rows in ``table`` from metadata, or ``COUNT_BIG(*)`` when ``exact`` or none answers."""
+    cur = raw.cursor()
+    try:
+        cur.execute(_MSSQL_NAME, table, table)
+        (quoted,) = cur.fetchone()
+        if quoted is None:
+            raise CdcError(f"table {table!r} does not exist: check the name and default schema")
+        if not exact:
+            for sql in _MSSQL_ESTIMATES:
+                try:
+                    cur.execute(sql, table)
+                    (estimate,) = cur.fetchone()
+                except Exception:  # no permission, or no such view here: the next source
+                    continue
+                if estimate is not None:
+                    return int(estimate)
+        cur.execute(f"SELECT COUNT_BIG(*) FROM {quoted}")
+        return int(cur.fetchone()[0])
+    finally:
+        cur.close()

@@ -26,13 +26,12 @@ import pytest
 
 from pytest_cdc.database import CdcConnection
 from pytest_cdc.errors import CdcError, ConfigError, first_line
+from pytest_cdc.plugin.stash import SETTINGS_KEY, new_session, session_for
 
 if TYPE_CHECKING:
     from pytest_cdc.session import CdcSession, DatabaseHandle
     from pytest_cdc.settings import CdcSettings
 
-SESSION_KEY = pytest.StashKey["CdcSession"]()
-SETTINGS_KEY = pytest.StashKey["CdcSettings"]()
 
 #: The type of the ``cdc_connect`` fixture, for annotations in users' tests.
 CdcConnect = Callable[[str], CdcConnection]
@@ -47,16 +46,26 @@ def cdc_settings(pytestconfig: pytest.Config) -> CdcSettings:
 
 
 @pytest.fixture(scope="session")
-def cdc_session(pytestconfig: pytest.Config) -> CdcSession:
-    """The session's databases; started lazily, closed at the end of the session."""
-    from pytest_cdc.session import session_for
+def cdc_session(pytestconfig: pytest.Config, cdc_settings: CdcSettings) -> Iterator[CdcSession]:
+    """The session's databases, from ``cdc_settings``; started lazily, closed at the end.
 
+    With the resolved settings this is the session the report header shows; a conftest that
+    overrides ``cdc_settings`` gets a session of its own, built from what it returns.
+    """
     error: CdcError | None = None
     try:
-        return session_for(pytestconfig)
+        if cdc_settings is pytestconfig.stash.get(SETTINGS_KEY, None):
+            yield session_for(pytestconfig)
+            return
+        session = new_session(pytestconfig, cdc_settings)
     except CdcError as exc:
         error = exc
-    pytest.fail(str(error), pytrace=False)
+    if error is not None:
+        pytest.fail(str(error), pytrace=False)
+    try:
+        yield session
+    finally:
+        session.close()
 
 
 @pytest.fixture(scope="session")
@@ -145,7 +154,7 @@ class _TestConnections:
             cur.execute(dialect.rollback_to_savepoint_sql(_SAVEPOINT))
             cur.close()
 
-        conn = handle._wrap(raw, on_commit=commit, on_rollback=rollback)
+        conn = handle.wrap(raw, on_commit=commit, on_rollback=rollback)
 
         def undo() -> None:
             # The pool rolls back a connection returned inside a transaction, and discards one
@@ -165,9 +174,9 @@ class _TestConnections:
     def _fresh_database(self, handle: DatabaseHandle) -> CdcConnection:
         name = handle.clone()
         self.undo.append(lambda: handle.drop_database(name))
-        raw = handle._connect_raw(name)
+        raw = handle.connect_raw(name)
         raw.autocommit = False  # DB-API default: code under test commits when it means to
-        conn = handle._wrap(raw)
+        conn = handle.wrap(raw)
         self.undo.append(lambda: _close_quietly(raw))
         return conn
 
@@ -190,7 +199,7 @@ def _close_quietly(raw: Any) -> None:
 
 
 def _fail_or_skip(exc: CdcError) -> NoReturn:
-    from pytest_cdc.session import DatabaseSkipped
+    from pytest_cdc.errors import DatabaseSkipped
 
     if isinstance(exc, DatabaseSkipped):
         pytest.skip(str(exc))

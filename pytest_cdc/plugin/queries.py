@@ -187,7 +187,7 @@ def cdc_assert_max_num_queries(pytestconfig: pytest.Config) -> AssertNumQueries:
 # -- the marker ----------------------------------------------------------------------------
 
 
-def statement_kind(sql: str) -> str | None:
+def checked_statement(sql: str) -> str | None:
     """The statement's first keyword, upper-cased, when the marker checks it."""
     match = _FIRST_WORD.match(sql)
     if match is None:
@@ -214,7 +214,7 @@ class _ScanChecker:
         self.unexplained: list[str] = []
 
     def __call__(self, event: QueryEvent) -> None:
-        if statement_kind(event.sql) is None:
+        if checked_statement(event.sql) is None:
             return
         key = (id(event.connection), event.sql)
         if key in self.seen:

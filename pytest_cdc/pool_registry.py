@@ -1,6 +1,7 @@
 """Module-level pools for scripts: ``initialize_pools()``, ``get_postgres_pool()``, ...
 
-Kept from the seed project so existing scripts keep working; tests use the fixtures instead.
+Kept from the seed project so existing scripts keep working (also importable from
+:mod:`pytest_cdc` itself); tests use the fixtures instead.
 Config dicts use the keys in :data:`CONFIG_KEYS`; ``driver`` picks pyodbc when it names an
 ODBC driver (for PostgreSQL, e.g. ``"PostgreSQL Unicode"``; psycopg2 otherwise).
 """
@@ -11,14 +12,13 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pytest_cdc.connectors.odbc import DEFAULT_MSSQL_DRIVER, OdbcConnector, build_connection_string
-from pytest_cdc.connectors.psycopg2 import Psycopg2Connector
-from pytest_cdc.errors import ConfigError, did_you_mean
+from pytest_cdc.dialects import default_registry
+from pytest_cdc.errors import ConfigError, PoolClosed, UnsupportedDialect, did_you_mean
 from pytest_cdc.pool import ConnectionPool
-from pytest_cdc.pool_errors import PoolClosed
 
 if TYPE_CHECKING:
     from pytest_cdc.connectors.base import Connector
+    from pytest_cdc.dialects.base import Dialect
     from pytest_cdc.metrics import PoolMetrics
 
 __all__ = [
@@ -63,67 +63,42 @@ def _check_keys(kind: str, config: Mapping[str, Any]) -> None:
             )
 
 
-def _postgres_connector(config: Mapping[str, Any], app_name: str) -> Connector:
-    host = str(config.get("host", "127.0.0.1"))
-    port = int(config.get("port", 5432))
-    database = str(config.get("database", "postgres"))
-    user = str(config.get("user", "postgres"))
-    password = config.get("password")
-    options = dict(config.get("options") or {})
+def _connector(dialect: Dialect, config: Mapping[str, Any], app_name: str) -> Connector:
+    """The dialect's connector for a config dict: the dict becomes a URL, so the connection
+    string is built where every other one is (``driver`` picks pyodbc for PostgreSQL)."""
+    from urllib.parse import quote, urlencode
+
+    options = {str(k): str(v) for k, v in dict(config.get("options") or {}).items()}
     driver = config.get("driver")
+    scheme = dialect.schemes[0]
     if driver and driver != "psycopg2":
-        params = {
-            "DRIVER": str(driver),
-            "SERVER": host,
-            "PORT": str(port),
-            "DATABASE": database,
-            "UID": user,
-        }
-        if password is not None:
-            params["PWD"] = str(password)
-        params.update({str(k): str(v) for k, v in options.items()})
-        return OdbcConnector(build_connection_string(params), dialect="postgresql")
-    kwargs: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "dbname": database,
-        "user": user,
-        "application_name": app_name,
-        **options,
-    }
-    if password is not None:
-        kwargs["password"] = str(password)
-    shown = f"postgresql://{user}{':***' if password else ''}@{host}:{port}/{database}"
-    return Psycopg2Connector("", display=shown, **kwargs)
-
-
-def _sqlserver_connector(config: Mapping[str, Any]) -> Connector:
+        options["driver"] = str(driver)
+        scheme = next((s for s in dialect.schemes if "odbc" in s), scheme)
+    elif dialect.driver_modules:  # a native driver takes the application name
+        options.setdefault("application_name", app_name)
+    user = quote(str(config.get("user", dialect.default_user)), safe="")
+    password = config.get("password")
+    secret = "" if password is None else ":" + quote(str(password), safe="")
     host = str(config.get("host", "127.0.0.1"))
-    params = {
-        "DRIVER": str(config.get("driver") or DEFAULT_MSSQL_DRIVER),
-        # SQL Server takes the port after a comma, not as a key of its own.
-        "SERVER": f"{host},{int(config.get('port', 1433))}",
-        "DATABASE": str(config.get("database", "master")),
-        "UID": str(config.get("user", "sa")),
-    }
-    if config.get("password") is not None:
-        params["PWD"] = str(config["password"])
-    params.update({str(k): str(v) for k, v in dict(config.get("options") or {}).items()})
-    return OdbcConnector(build_connection_string(params), dialect="mssql")
+    port = int(config.get("port", dialect.default_port or 0))
+    database = quote(str(config.get("database", dialect.default_database)), safe="")
+    query = f"?{urlencode(options)}" if options else ""
+    url = default_registry().parse(f"{scheme}://{user}{secret}@{host}:{port}/{database}{query}")
+    return dialect.connector(url)
 
 
 def pool_from_config(
     kind: str, config: Mapping[str, Any], *, metrics: PoolMetrics | None = None
 ) -> ConnectionPool:
-    """A pool for ``kind`` ("postgres" or "sqlserver") from a seed-style config dict."""
+    """A pool for ``kind`` (a dialect name: "postgres", "sqlserver", ...) from a seed-style
+    config dict."""
     _check_keys(kind, config)
     name = str(config.get("pool_name") or kind)
-    if kind == "postgres":
-        connector = _postgres_connector(config, app_name=f"pytest-cdc:{name}")
-    elif kind == "sqlserver":
-        connector = _sqlserver_connector(config)
-    else:
-        raise ConfigError(f"unknown pool kind {kind!r}; use 'postgres' or 'sqlserver'")
+    try:
+        dialect = default_registry().get(kind)
+    except UnsupportedDialect:
+        raise ConfigError(f"unknown pool kind {kind!r}; use 'postgres' or 'sqlserver'") from None
+    connector = _connector(dialect, config, app_name=f"pytest-cdc:{name}")
     min_size = int(config.get("min_size", 1))
     return ConnectionPool(
         connector,
