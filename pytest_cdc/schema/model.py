@@ -1,7 +1,8 @@
 """The catalog model: what a database says about its tables, whatever the engine.
 
-Each engine's catalog reader (``catalog_postgres``, ``catalog_mssql``) turns its catalog rows
-into these objects; everything above (the type rules, the pairing, the report) reads only
+Each engine's catalog reader (``catalog.py`` in its package under ``pytest_cdc/dialects/``)
+turns its catalog rows into these objects; everything above (the type rules, the pairing, the
+report) reads only
 these.  Plain frozen dataclasses: cheap to build for thousands of columns, and easy to write
 by hand in a test.
 """

@@ -1,21 +1,21 @@
-"""The catalog readers by engine name (the registry the rest of the package asks)."""
+"""The catalog reader of an engine: the engine object binds it
+(:meth:`~pytest_cdc.dialects.base.Dialect.catalog_reader`)."""
 
 from __future__ import annotations
 
-from pytest_cdc.errors import UnsupportedDialect, did_you_mean
+from pytest_cdc.errors import UnsupportedDialect
 from pytest_cdc.schema.catalog import CatalogReader
-from pytest_cdc.schema.catalog_mssql import READER as MSSQL
-from pytest_cdc.schema.catalog_postgres import READER as POSTGRES
-
-READERS: dict[str, CatalogReader] = {reader.engine: reader for reader in (POSTGRES, MSSQL)}
 
 
 def reader_for(engine: str) -> CatalogReader:
-    """The catalog reader of a dialect name (``postgresql``, ``mssql``)."""
-    found = READERS.get(engine)
-    if found is None:
+    """The catalog reader of a dialect name (``postgresql``, ``mssql``, or an alias)."""
+    from pytest_cdc.dialects import get_dialect
+
+    dialect = get_dialect(engine)
+    reader = dialect.catalog_reader()
+    if reader is None:
         raise UnsupportedDialect(
-            f"schema validation does not support the {engine!r} dialect"
-            f"{did_you_mean(engine, READERS)}: use postgresql or mssql"
+            f"schema validation does not support the {dialect.name!r} dialect: use postgresql"
+            " or mssql"
         )
-    return found
+    return reader

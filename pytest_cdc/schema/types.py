@@ -1,7 +1,7 @@
 """Column types as value domains: the set of values a column can hold, engine-neutral.
 
 Each engine's catalog module turns a catalog :class:`~pytest_cdc.schema.model.Column` into a
-:class:`Domain` (``catalog_mssql.domain``, ``catalog_postgres.domain``); the rules
+:class:`Domain` (each engine's ``catalog.py``: ``domain``); the rules
 (:mod:`pytest_cdc.schema.rules`) compare two domains and never look at engine names.
 """
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pytest_cdc.schema import catalog_mssql, catalog_postgres
+from pytest_cdc.dialects.mssql import catalog as catalog_mssql
+from pytest_cdc.dialects.postgres import catalog as catalog_postgres
 from pytest_cdc.schema.model import Column
 
 _TYPE = re.compile(r"^\s*([a-z_][a-z0-9_ ]*?)\s*(?:\(([^)]*)\))?\s*$", re.I)

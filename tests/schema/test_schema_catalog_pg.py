@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from reconcile_helpers import server_url
 
+from pytest_cdc.dialects.postgres.catalog import domain
 from pytest_cdc.schema import compare_schemas, read_catalog
-from pytest_cdc.schema.catalog_postgres import domain
 from pytest_cdc.schema.model import PARTITIONED, TABLE, VIEW
 from pytest_cdc.schema.types import Family
 

@@ -59,7 +59,7 @@ def test_postgres_statements_parse_and_bind_either_way(paramstyle: str, mark: st
 
 
 def test_unknown_engine_is_refused() -> None:
-    with pytest.raises(UnsupportedDialect, match="use postgresql or mssql"):
+    with pytest.raises(UnsupportedDialect, match="unknown dialect 'oracle'"):
         reader_for("oracle")
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from schema_helpers import pg_row
 
+from pytest_cdc.dialects.postgres import catalog as catalog_postgres
 from pytest_cdc.errors import ConfigError
-from pytest_cdc.schema import catalog_postgres
 from pytest_cdc.schema.mapping import (
     ReplicaMapping,
     load_mapping,

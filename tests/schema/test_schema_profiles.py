@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from schema_helpers import mssql_column, pg_column
 
+from pytest_cdc.dialects.mssql import catalog as catalog_mssql
+from pytest_cdc.dialects.postgres import catalog as catalog_postgres
 from pytest_cdc.errors import ConfigError
-from pytest_cdc.schema import catalog_mssql, catalog_postgres
 from pytest_cdc.schema.compare import check_profile
 from pytest_cdc.schema.profiles import (
     PROFILES,

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from schema_helpers import mssql_column, mssql_row, pg_column, pg_row
 
-from pytest_cdc.schema import catalog_mssql, catalog_postgres
+from pytest_cdc.dialects.mssql import catalog as catalog_mssql
+from pytest_cdc.dialects.postgres import catalog as catalog_postgres
 from pytest_cdc.schema.compare import compare_catalogs
 from pytest_cdc.schema.mapping import ReplicaMapping
 from pytest_cdc.schema.profiles import PROFILES, Expectations

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pytest_cdc.checksums.sqlgen import ServerFacts, SqlGenerator
     from pytest_cdc.connectors.base import Connector
     from pytest_cdc.plans.model import MissingIndex, Plan
+    from pytest_cdc.schema.catalog import CatalogReader
     from pytest_cdc.urls import DatabaseURL
 
 #: Microsoft's ODBC driver, the default when a URL names none.
@@ -208,6 +209,11 @@ class SqlServerDialect(Dialect):
         from pytest_cdc.dialects.mssql.checksum import TsqlGenerator
 
         return TsqlGenerator(options, dialect=self)
+
+    def catalog_reader(self) -> CatalogReader | None:
+        from pytest_cdc.dialects.mssql.catalog import READER
+
+        return READER
 
     def begin_comparison(
         self,

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pytest_cdc.checksums.sqlgen import ServerFacts, SqlGenerator
     from pytest_cdc.connectors.base import Connector
     from pytest_cdc.plans.model import MissingIndex, Plan
+    from pytest_cdc.schema.catalog import CatalogReader
     from pytest_cdc.urls import DatabaseURL
 
 ODBC_SCHEME = "postgresql+odbc"
@@ -224,6 +225,11 @@ class PostgresDialect(Dialect):
         from pytest_cdc.dialects.postgres.checksum import PostgresGenerator
 
         return PostgresGenerator(options, dialect=self)
+
+    def catalog_reader(self) -> CatalogReader | None:
+        from pytest_cdc.dialects.postgres.catalog import READER
+
+        return READER
 
     def begin_comparison(
         self,
