@@ -314,3 +314,13 @@ def test_a_backend_that_stops_answering_ends_in_a_timeout(pair: list[str]) -> No
         )
     assert stopped, "the backend was never seen"
     assert str(info.value).startswith("the source database did not answer within 1 s")
+
+
+def test_the_comparison_runs_without_jit(pg: Any, pair: list[str]) -> None:
+    # enable_sort = off adds 1e10 to the cost of sort-shaped plans, past jit_above_cost: on a
+    # server with jit = on every statement of the comparison compiled itself (~0.3 s each).
+    # A condition that holds only with JIT off shows the setting the statements run under.
+    load(pg, f'"{pair[0]}".t', "id int, a text", rows(50))
+    load(pg, f'"{pair[1]}".t', "id int, a text", rows(50))
+    report = run(pg, pair, where="current_setting('jit') = 'off'")
+    assert (report.source_rows, report.target_rows) == (50, 50)

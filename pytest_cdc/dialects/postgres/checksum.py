@@ -355,8 +355,12 @@ def columns(rows: Sequence[Sequence[Any]]) -> list[Column]:
 #: ISO, and string literals read backslashes literally whatever the database's default (the
 #: bounds are string literals built from key values).  enable_sort makes the checksum pass a
 #: hash aggregate: the planner cannot estimate how many segments a CASE/width_bucket yields
-#: and would otherwise sort every row by segment.
+#: and would otherwise sort every row by segment.  That setting adds 1e10 to the cost of every
+#: sort-shaped plan, which passes jit_above_cost: on a server with jit = on (PostgreSQL's
+#: default) each statement of the comparison, catalog reads included, then spent ~0.3 s
+#: compiling itself with LLVM, so JIT is off for the comparison's transaction.
 SESSION_SETTINGS = {
+    "jit": "off",
     "extra_float_digits": "1",
     "DateStyle": "ISO, MDY",
     "enable_sort": "off",
