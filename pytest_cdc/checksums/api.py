@@ -219,6 +219,7 @@ def reconcile(
     aggregation: str = "auto",
     timeout: float | None = DEFAULT_TIMEOUT,
     lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
+    max_lanes: int | None = None,
 ) -> ReconcileReport:
     """Compare ``table`` on ``source`` with ``target_table`` (default: same name) on ``target``.
 
@@ -227,8 +228,10 @@ def reconcile(
     name -> target name.  ``where``: a SQL condition applied on both sides (``target_where``
     overrides it for the target), e.g. to leave out rows younger than the replication lag.
     ``timeout``: the most seconds one statement may run (None: no bound); ``lock_timeout``: the
-    most seconds a read waits for a lock.  Returns a :class:`ReconcileReport`; raises
-    :class:`~pytest_cdc.errors.CdcError` subclasses when no verdict can be given.
+    most seconds a read waits for a lock.  ``max_lanes``: the most connections a side given by
+    URL opens for the ordered pass (default: the server's parallel workers a query).  Returns a
+    :class:`ReconcileReport`; raises :class:`~pytest_cdc.errors.CdcError` subclasses when no
+    verdict can be given.
     """
     keys = _names(key) or []
     if not keys:
@@ -334,6 +337,8 @@ def reconcile(
             settings = choose_segment_size(settings, aggregation, width, estimate().rows)
         if settings.aggregation == "ordered" and dst.raw is not src.raw:
             for obj, side, server in ((source, src_side, src_facts), (target, dst_side, dst_facts)):
+                if max_lanes is not None:
+                    server = dataclasses.replace(server, workers=min(server.workers, max_lanes))
                 _lanes(stack, obj, side, server, timeout=timeout, lock_timeout=lock_timeout)
         report = ReconcileReport(
             source=src.label,

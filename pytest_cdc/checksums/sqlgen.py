@@ -29,6 +29,19 @@ from pytest_cdc.checksums.rowtext import Choice, Const, Expr, Piece, merge, to_s
 if TYPE_CHECKING:
     from pytest_cdc.dialects.base import Dialect
 
+#: Type classes whose minimum and maximum are compared (their order is the same everywhere).
+ORDERED_VALUES = frozenset(
+    {
+        TypeClass.INTEGER,
+        TypeClass.DECIMAL,
+        TypeClass.FLOAT,
+        TypeClass.DATE,
+        TypeClass.TIME,
+        TypeClass.TIMESTAMP,
+        TypeClass.TIMESTAMPTZ,
+    }
+)
+
 #: Alias of the scanned table in every generated query.
 TABLE_ALIAS = "t"
 _NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
@@ -564,6 +577,59 @@ class SqlGenerator:
             f"SELECT {grouped}, COUNT(*) FROM ({inner}) AS q GROUP BY {grouped}"
             " HAVING COUNT(*) > 1",
             1,
+        )
+
+    # -- column aggregates (the replica check's "aggregates" tier) ------------------------------
+    def aggregate_value(self, pair: ColumnPair, side: str) -> str:
+        """The column as its minimum and maximum are taken: a value the driver returns in a
+        type the oracle renders (each engine overrides what needs converting)."""
+        return self.column(pair, side)
+
+    def total(self, pair: ColumnPair, side: str) -> str:
+        """The exact sum of a numeric (or boolean, as 1 and 0) column."""
+        return self.exact_sum(self.column(pair, side))
+
+    def aggregates(
+        self, pairs: Sequence[ColumnPair], side: str, scope: Scope
+    ) -> list[tuple[str, str, str]]:
+        """(column, aggregate, SQL) for every aggregate of :meth:`aggregate_query`: the count
+        of non-NULL values of every column; the exact sum, minimum and maximum of numbers; the
+        minimum and maximum of dates and times and floats; the total, shortest and longest
+        canonical text of strings (in bytes).  Both engines compute the same ones, so their
+        values compare once rendered in the canonical formats."""
+        out = []
+        for pair in pairs:
+            col = self.column(pair, side)
+            fmt = pair.fmt
+            out.append((pair.name, "count", f"COUNT({col})"))
+            if fmt in (TypeClass.INTEGER, TypeClass.DECIMAL, TypeClass.BOOLEAN):
+                out.append((pair.name, "sum", self.total(pair, side)))
+            if fmt in ORDERED_VALUES:
+                value = self.aggregate_value(pair, side)
+                out += [(pair.name, "min", f"MIN({value})"), (pair.name, "max", f"MAX({value})")]
+            if fmt in LENGTH_PREFIXED:
+                length = self.octet_length(scope.bind(self.render(pair, side, scope)))
+                out += [
+                    (pair.name, "total length", self.exact_sum(length)),
+                    (pair.name, "shortest", f"MIN({length})"),
+                    (pair.name, "longest", f"MAX({length})"),
+                ]
+        return out
+
+    def aggregate_query(
+        self,
+        table: TableRef,
+        pairs: Sequence[ColumnPair],
+        side: str,
+        *,
+        user_where: str | None = None,
+    ) -> str:
+        """One row: the row count, then :meth:`aggregates` in order; one scan of the table."""
+        scope = Scope(self.apply_keyword)
+        exprs = ["COUNT(*)", *(sql for _, _, sql in self.aggregates(pairs, side, scope))]
+        return (
+            f"SELECT {', '.join(exprs)} FROM {scope.from_clause(self.table(table))}"
+            f"{self.where(user_where)}"
         )
 
     def count_query(self, table: TableRef, *, user_where: str | None = None) -> str:

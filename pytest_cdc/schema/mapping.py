@@ -40,7 +40,18 @@ from pytest_cdc.schema.rules import VERDICTS
 SECTION = "tool.pytest-cdc.replica"
 NAME_STYLES = ("exact", "lower", "snake_case")
 TOP_KEYS = frozenset(
-    {"schemas", "name-style", "include", "exclude", "tables", "profile", "allow", "allow-list"}
+    {
+        "schemas",
+        "name-style",
+        "include",
+        "exclude",
+        "tables",
+        "profile",
+        "allow",
+        "allow-list",
+        # [...replica.validation]: how the data is checked, read by pytest_cdc.replica
+        "validation",
+    }
 )
 TABLE_KEYS = frozenset(
     {"target", "key", "exclude-columns", "columns", "where", "target-where", "lag-column"}
@@ -92,6 +103,8 @@ class ReplicaMapping:
     profile: str | None = None
     allow: tuple[str, ...] | None = None
     allow_list: tuple[AllowRule, ...] = ()
+    #: The ``validation`` table as written (checked by :mod:`pytest_cdc.replica.settings`).
+    validation: Mapping[str, Any] = field(default_factory=dict)
     #: Where it was read from, for messages.
     origin: str = "the mapping"
 
@@ -208,6 +221,9 @@ def parse_mapping(
     elif raw_list is not None:
         listed = allow_rules(raw_list, origin)
     profile = _text(data.get("profile"), f"{origin}: profile")
+    validation = data.get("validation", {})
+    if not isinstance(validation, Mapping):
+        raise ConfigError(f"{origin}: validation must be a table: [{SECTION}.validation]")
     return ReplicaMapping(
         schemas=_names(data.get("schemas", {}), f"{origin}: schemas"),
         name_style=style,
@@ -217,6 +233,7 @@ def parse_mapping(
         profile=profile,
         allow=allow,
         allow_list=listed,
+        validation=dict(validation),
         origin=origin,
     )
 

@@ -137,6 +137,24 @@ class TsqlGenerator(SqlGenerator):
             )
         return None
 
+    def aggregate_value(self, pair: ColumnPair, side: str) -> str:
+        x = self.column(pair, side)
+        col = pair.on(side)
+        if col.type_class is TypeClass.TIMESTAMPTZ:
+            # pyodbc reads no datetimeoffset: UTC as datetime2, as PostgreSQL's AT TIME ZONE.
+            return f"CAST(SWITCHOFFSET({x}, '+00:00') AS datetime2(7))"
+        if col.data_type in ("money", "smallmoney"):
+            return f"CAST({x} AS decimal(19, 4))"
+        return x
+
+    def total(self, pair: ColumnPair, side: str) -> str:
+        x = self.column(pair, side)
+        col = pair.on(side)
+        if col.type_class is TypeClass.DECIMAL and col.data_type not in ("money", "smallmoney"):
+            return f"SUM({x})"  # decimal(p, s) sums as decimal(38, s): exact
+        # SUM(int) and SUM(bigint) overflow in their own type.
+        return f"SUM(CAST({x} AS decimal(38, {4 if col.type_class is TypeClass.DECIMAL else 0})))"
+
     def chain(self, parts: Sequence[str]) -> str:
         # A concatenation of non-max varchar values stops at 8,000 bytes without a word:
         # one varchar(max) at the head keeps a long row (hundreds of numeric columns) whole.

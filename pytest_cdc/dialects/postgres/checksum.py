@@ -139,6 +139,18 @@ class PostgresGenerator(SqlGenerator):
             )
         return None
 
+    def aggregate_value(self, pair: ColumnPair, side: str) -> str:
+        x = self.column(pair, side)
+        if pair.on(side).type_class is TypeClass.TIMESTAMPTZ:
+            return f"({x} AT TIME ZONE 'UTC')"
+        return x
+
+    def total(self, pair: ColumnPair, side: str) -> str:
+        x = self.column(pair, side)
+        if pair.on(side).type_class is TypeClass.BOOLEAN:
+            x = f"({x})::int"
+        return f"SUM(({x})::numeric)"
+
     def string_literal(self, text: str) -> str:
         if "\x00" in text:
             raise ValueError(f"literal {text!r} contains a NUL character")
