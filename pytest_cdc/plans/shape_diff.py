@@ -156,8 +156,8 @@ def _structural_changes(
     old_methods = Counter(f"{n.op} ({n.join})" for n in old_joins)
     new_methods = Counter(f"{n.op} ({n.join})" for n in new_joins)
     if old_methods != new_methods:
-        gone = ", ".join(sorted((old_methods - new_methods).elements())) or "nothing"
-        came = ", ".join(sorted((new_methods - old_methods).elements())) or "nothing"
+        gone = ", ".join(sorted((old_methods - new_methods).elements())) or "no join"
+        came = ", ".join(sorted((new_methods - old_methods).elements())) or "no join"
         changes.append(Change(2, f"join method changed: {gone} -> {came}"))
     old_order = [n.relation for n in old.nodes() if n.relation]
     new_order = [n.relation for n in new.nodes() if n.relation]
@@ -172,7 +172,10 @@ def _structural_changes(
     for op in sorted((others_old - others_new).elements()):
         changes.append(Change(4, f"no {op} any more"))
     if not changes:
-        changes.append(Change(4, "the plan's tree changed"))
+        order_was = " > ".join(n.op for n in old.nodes())
+        order_now = " > ".join(n.op for n in new.nodes())
+        what = f": {order_was} -> {order_now}" if order_was != order_now else ""
+        changes.append(Change(4, f"operators in another order{what}"))
     return changes
 
 

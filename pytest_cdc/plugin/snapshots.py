@@ -221,6 +221,16 @@ class PlanSnapshot:
             fail(outcome.message or "plan changed")
         return outcome.shape
 
+    def load_statistics(self, db: Any, stats: str | os.PathLike[str] | Mapping[str, Any]) -> int:
+        """Load a statistics file (written by ``pytest-cdc export-stats``; a relative path is
+        taken from the test module's directory) into ``db`` in its transaction, so that plans
+        in ``mode="planner"`` follow production's distributions.  PostgreSQL 18 or newer."""
+        from pytest_cdc.plans.statistics import load_statistics
+
+        if not isinstance(stats, Mapping):
+            stats = self._item.path.parent / stats
+        return load_statistics(db, stats)
+
     def capture(
         self,
         *,
