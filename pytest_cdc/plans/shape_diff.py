@@ -107,7 +107,7 @@ def _structural_changes(
 
     def size(relation: str) -> str:
         rows = table_rows(relation) if table_rows is not None else None
-        return "" if rows is None else f" ({rows:,} rows)"
+        return "" if rows is None else f" ({rows:,} row{'' if rows == 1 else 's'})"
 
     for relation in sorted(set(before) | set(after)):
         was, now = before.get(relation, []), after.get(relation, [])
@@ -127,14 +127,14 @@ def _structural_changes(
         new_scans = [n for n in _scans(now) if n.label not in {w.label for w in _scans(was)}]
         if lost:
             how = new_scans[0].label if new_scans else " / ".join(n.label for n in now)
-            severity = 0 if new_scans else 1
-            for index in lost:
+            walked = {n.index for n in _scans(now) if n.index}
+            for number, index in enumerate(lost):
+                # The first lost index carries what replaced it; the others only say they went.
+                now_text = f": now {how}{size(relation) if new_scans else ''}" if not number else ""
+                verb = "is now walked whole" if index in walked else "is no longer used"
+                severity = 0 if new_scans else 1
                 changes.append(
-                    Change(
-                        severity,
-                        f"index {index!r} on {relation!r} is no longer used: now"
-                        f" {how}{size(relation) if new_scans else ''}",
-                    )
+                    Change(severity, f"index {index!r} on {relation!r} {verb}{now_text}")
                 )
         elif new_scans:
             changes.append(Change(1, f"new scan: {new_scans[0].label}{size(relation)}"))

@@ -211,10 +211,13 @@ class PlanSnapshot:
     ) -> PlanShape | None:
         """The statement's shape (None when a ``-- cdc: plan-skip`` comment leaves it out)."""
         __tracebackhide__ = True
-        from pytest_cdc.errors import fail
+        from pytest_cdc.errors import ConfigError, fail
 
-        rules = _rules(ignore=ignore, keep_gather=keep_gather, max_cost_ratio=max_cost_ratio)
-        outcome = _check(self._item, db, sql, params, mode=mode, rules=rules)
+        try:
+            rules = _rules(ignore=ignore, keep_gather=keep_gather, max_cost_ratio=max_cost_ratio)
+            outcome = _check(self._item, db, sql, params, mode=mode, rules=rules)
+        except ConfigError as exc:  # the test's own mistake: one line, no traceback
+            fail(f"{MARKER}: {exc}")
         if outcome is None:
             return None
         if outcome.failed:
@@ -265,6 +268,7 @@ class _Watcher:
         self.item, self.mode, self.rules = item, mode, rules
         self.outcomes: list[Outcome] = []
         self.unexplained: list[str] = []
+        self.mistakes: list[str] = []
 
     def __call__(self, event: QueryEvent) -> None:
         from pytest_cdc.errors import ConfigError, first_line
@@ -279,8 +283,9 @@ class _Watcher:
             outcome = _check(
                 self.item, event.connection, event.sql, params, mode=self.mode, rules=self.rules
             )
-        except ConfigError:
-            raise  # a bad -- cdc: comment is the test's mistake, not an unexplainable plan
+        except ConfigError as exc:  # a bad -- cdc: comment: the test's mistake, said after it
+            self.mistakes.append(f"{event.sql.strip()[:80]!r}: {exc}")
+            return
         except Exception as exc:  # the statement itself will report real errors
             self.unexplained.append(f"{event.sql.strip()[:80]!r}: {first_line(exc)}")
             return
@@ -289,6 +294,8 @@ class _Watcher:
 
     def finish(self) -> None:
         __tracebackhide__ = True
+        if self.mistakes:
+            pytest.fail(f"{MARKER}: " + "\n".join(self.mistakes), pytrace=False)
         failed = [o for o in self.outcomes if o.failed]
         if failed:
             head = f"{MARKER}: {len(failed)} of {len(self.outcomes)} statements changed plan"
@@ -317,15 +324,13 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     from pytest_cdc.errors import ConfigError
 
     if marker.args or set(marker.kwargs) - set(_OPTIONS):
-        raise pytest.UsageError(
-            f"{item.nodeid}: {MARKER} takes keyword arguments only: {', '.join(_OPTIONS)}"
-        )
+        pytest.fail(f"{MARKER} takes keyword arguments only: {', '.join(_OPTIONS)}", pytrace=False)
     options = dict(marker.kwargs)
     mode = str(options.pop("mode", "index-possible"))
     try:
         watcher = _Watcher(item, mode, _rules(**options))
     except ConfigError as exc:
-        raise pytest.UsageError(f"{item.nodeid}: {MARKER}: {exc}") from None
+        pytest.fail(f"{MARKER}: {exc}", pytrace=False)
     from pytest_cdc.database import listen
 
     with listen(watcher):
