@@ -247,8 +247,9 @@ def _normalise(node: PlanNode, c: ShapeConventions, keep_gather: bool) -> list[S
     op = c.operator_aliases.get(op, op)
     if op in c.decorations or (op in c.gather_operators and not keep_gather):
         return children
-    details = set(node.details)
-    if details & c.partial_details or (node.logical_operator in c.partial_logical):
+    if node.logical_operator in c.partial_logical or (
+        c.partial_details and any(d in c.partial_details for d in node.details)
+    ):
         return children
     if c.bitmap_pair and op == c.bitmap_pair[0]:
         inner = node.children[0] if len(node.children) == 1 else None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import re
@@ -28,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_cdc.asserts import MODES
+from pytest_cdc.database import CdcConnection, dialect_of
 from pytest_cdc.errors import ConfigError, PlanError, did_you_mean
 from pytest_cdc.plans.shape import PlanShape, ShapeNode, ShapeRules, shape_of
 from pytest_cdc.plans.shape_diff import Change, compare_shapes, render_side_by_side
@@ -75,6 +78,14 @@ def _tokens(sql: str) -> Iterator[tuple[str, str]]:
 
 def statement_key(sql: str, database: str = "") -> str:
     """``[database] text`` with comments dropped, literals as ``?`` and blanks collapsed."""
+    text = _normalised(sql)
+    return f"[{database}] {text}" if database else text
+
+
+# A suite runs the same statements over and over (loops, parametrized tests): both readings of
+# a statement's text are pure, so each text is read once.
+@functools.lru_cache(maxsize=4096)
+def _normalised(sql: str) -> str:
     parts: list[str] = []
     for kind, text in _tokens(sql):
         if kind == "comment" or kind == "space":
@@ -84,8 +95,7 @@ def statement_key(sql: str, database: str = "") -> str:
             parts.append("?")
         else:
             parts.append(text)
-    text = _LIST.sub("?", "".join(parts)).strip().rstrip(";").rstrip()
-    return f"[{database}] {text}" if database else text
+    return _LIST.sub("?", "".join(parts)).strip().rstrip(";").rstrip()
 
 
 def statement_rules(sql: str, base: ShapeRules) -> ShapeRules:
@@ -95,38 +105,47 @@ def statement_rules(sql: str, base: ShapeRules) -> ShapeRules:
     ``plan-keep=gather`` keeps gather nodes; ``plan-max-cost-ratio=1.1`` sets the cost gate.
     Other words after ``cdc:`` (``noqa`` of the hooks) are not ours and are left alone.
     """
+    words = _directive_words(sql)
+    if not words:
+        return base
     ignore, keep_gather, ratio = set(base.ignore), base.keep_gather, base.max_cost_ratio
     skip = False
-    for kind, text in _tokens(sql):
-        if kind != "comment":
+    for word in words:
+        name, _, value = word.partition("=")
+        if not name.startswith("plan-"):
             continue
-        match = _DIRECTIVE.match(text)
-        if match is None:
-            continue
-        for word in re.split(r"\s+", match.group("body")):
-            name, _, value = word.partition("=")
-            if not name.startswith("plan-"):
-                continue
-            if name not in DIRECTIVES:
-                raise ConfigError(
-                    f"unknown directive {name!r} in a '-- cdc:' comment"
-                    f"{did_you_mean(name, DIRECTIVES)}; known: {', '.join(DIRECTIVES)}"
-                )
-            values = [v for v in value.split(",") if v]
-            if name == "plan-skip":
-                skip = True
-            elif name == "plan-ignore":
-                ignore.update(values)
-            elif name == "plan-keep":
-                if values != ["gather"]:
-                    raise ConfigError(f"{word!r}: plan-keep takes 'gather'")
-                keep_gather = True
-            else:
-                try:
-                    ratio = float(value)
-                except ValueError:
-                    raise ConfigError(f"{word!r}: plan-max-cost-ratio takes a number") from None
+        if name not in DIRECTIVES:
+            raise ConfigError(
+                f"unknown directive {name!r} in a '-- cdc:' comment"
+                f"{did_you_mean(name, DIRECTIVES)}; known: {', '.join(DIRECTIVES)}"
+            )
+        values = [v for v in value.split(",") if v]
+        if name == "plan-skip":
+            skip = True
+        elif name == "plan-ignore":
+            ignore.update(values)
+        elif name == "plan-keep":
+            if values != ["gather"]:
+                raise ConfigError(f"{word!r}: plan-keep takes 'gather'")
+            keep_gather = True
+        else:
+            try:
+                ratio = float(value)
+            except ValueError:
+                raise ConfigError(f"{word!r}: plan-max-cost-ratio takes a number") from None
     return ShapeRules(frozenset(ignore), keep_gather, ratio, skip)
+
+
+@functools.lru_cache(maxsize=4096)
+def _directive_words(sql: str) -> tuple[str, ...]:
+    if "cdc:" not in sql:
+        return ()
+    words: list[str] = []
+    for kind, text in _tokens(sql):
+        match = _DIRECTIVE.match(text) if kind == "comment" else None
+        if match is not None:
+            words += [w for w in re.split(r"\s+", match.group("body")) if w]
+    return tuple(words)
 
 
 def take_shape(
@@ -134,9 +153,6 @@ def take_shape(
 ) -> PlanShape:
     """The shape of ``sql``'s plan on ``db`` (a CdcConnection or driver connection), taken in
     ``mode`` as the scan assertions take plans."""
-    from pytest_cdc.asserts import MODES
-    from pytest_cdc.database import CdcConnection, dialect_of
-
     if mode not in MODES:
         raise ConfigError(f"unknown plan mode {mode!r}: use 'index-possible' or 'planner'")
     try:
@@ -166,7 +182,8 @@ def to_entry(shape: PlanShape, mode: str) -> dict[str, Any]:
     }
 
 
-def from_entry(entry: Any, where: str) -> tuple[PlanShape, str]:
+def from_entry(entry: Any, where: Callable[[], str]) -> tuple[PlanShape, str]:
+    """The shape and mode an entry records; ``where`` names it in an error."""
     try:
         if not isinstance(entry, dict) or not isinstance(entry.get("plan"), list):
             raise PlanError("no 'plan' list")
@@ -183,7 +200,8 @@ def from_entry(entry: Any, where: str) -> tuple[PlanShape, str]:
         return shape, str(entry.get("mode", ""))
     except PlanError as exc:
         raise PlanError(
-            f"{where}: a broken snapshot entry ({exc}); delete it and rerun with --cdc-plan-update"
+            f"{where()}: a broken snapshot entry ({exc}); delete it and rerun with"
+            " --cdc-plan-update"
         ) from None
 
 
@@ -247,6 +265,8 @@ class SnapshotStore:
         self.captured: dict[Path, dict[str, dict[str, tuple[str, dict[str, Any]]]]] = {}
         #: path -> test -> passed
         self.finished: dict[Path, dict[str, bool]] = {}
+        #: id of a recorded entry -> (the entry, its shape, its mode): parsed once per run
+        self._parsed: dict[int, tuple[Any, PlanShape, str]] = {}
 
     def recorded(self, path: Path) -> dict[str, dict[str, Any]]:
         if path not in self._files:
@@ -270,12 +290,15 @@ class SnapshotStore:
         captured = self.captured.setdefault(path, {}).setdefault(test, {})
         if key in captured:  # the same statement again (another literal, a loop)
             return Outcome(captured[key][0], key, shape)
-        entry = to_entry(shape, mode)
         old = self.recorded(path).get(test, {}).get(key)
         if old is None:
-            captured[key] = ("new", entry)
+            captured[key] = ("new", to_entry(shape, mode))
             return Outcome("new", key, shape)
-        recorded, recorded_mode = from_entry(old, f"{_display(path)}: {test}: {key}")
+        parsed = self._parsed.get(id(old))
+        if parsed is None or parsed[0] is not old:
+            shape_mode = from_entry(old, lambda: f"{_display(path)}: {test}: {key}")
+            parsed = self._parsed[id(old)] = (old, *shape_mode)
+        _, recorded, recorded_mode = parsed
         if (recorded.dialect, recorded_mode) != (shape.dialect, mode):
             changes = [
                 Change(
@@ -290,7 +313,7 @@ class SnapshotStore:
             captured[key] = ("same", old)
             return Outcome("same", key, shape)
         if self.update:
-            captured[key] = ("updated", entry)
+            captured[key] = ("updated", to_entry(shape, mode))
             return Outcome("updated", key, shape, changes)
         captured[key] = ("changed", old)
         message = _message(key, sql, recorded, shape, changes, path)
