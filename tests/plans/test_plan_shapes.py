@@ -453,3 +453,15 @@ def load_plan_text(xml: str) -> Any:
     from pytest_cdc.dialects.mssql.plans import parse_showplan
 
     return parse_showplan(xml)
+
+
+def test_every_rule_docs_plans_lists_names_a_test_that_exists() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "plans.md").read_text()
+    table = docs.split("### Normalisation rules", 1)[1].split("### Statistics", 1)[0]
+    named = set(re.findall(r"`(test_\w+)`", table))
+    defined = {
+        match
+        for path in Path(__file__).resolve().parent.glob("test_*.py")
+        for match in re.findall(r"^def (test_\w+)", path.read_text(), re.M)
+    }
+    assert len(named) >= 10 and named <= defined, named - defined
