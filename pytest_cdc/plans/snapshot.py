@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_cdc.asserts import MODES
-from pytest_cdc.database import CdcConnection, dialect_of
 from pytest_cdc.errors import ConfigError, PlanError, did_you_mean
 from pytest_cdc.plans.shape import PlanShape, ShapeNode, ShapeRules, shape_of
 from pytest_cdc.plans.shape_diff import Change, compare_shapes, render_side_by_side
@@ -153,6 +151,9 @@ def take_shape(
 ) -> PlanShape:
     """The shape of ``sql``'s plan on ``db`` (a CdcConnection or driver connection), taken in
     ``mode`` as the scan assertions take plans."""
+    from pytest_cdc.asserts import MODES
+    from pytest_cdc.database import CdcConnection, dialect_of
+
     if mode not in MODES:
         raise ConfigError(f"unknown plan mode {mode!r}: use 'index-possible' or 'planner'")
     try:

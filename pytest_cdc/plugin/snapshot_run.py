@@ -56,6 +56,8 @@ class SnapshotRun:
         self.collected: dict[Path, set[str]] = {}
         #: snapshot files whose module was only partly collected or selected
         self.partial: set[Path] = set()
+        #: snapshot file -> test -> whether it passed (every test this process ran)
+        self.finished: dict[Path, dict[str, bool]] = {}
         self.counts: dict[str, int] = {}
         self.regressions: list[dict[str, Any]] = []
         self.stale: set[tuple[str, str]] = set()
@@ -127,20 +129,27 @@ class SnapshotRun:
         from pytest_cdc.errors import CdcError
         from pytest_cdc.plans.snapshot import stale_files
 
-        if self.store is None:
+        # Nothing to do (and nothing to import) unless a test snapshotted or snapshots exist.
+        directories = {path.parent for path in self.collected if path.parent.is_dir()}
+        if self.store is None and not directories:
             return
+        store = self.snapshots()
+        for path, tests in self.finished.items():
+            if path.parent in directories or path in store.captured:
+                for test, passed in tests.items():
+                    store.finish_test(path, test, passed=passed)
         stale: set[tuple[str, str]] = set()
         written: set[str] = set()
         try:
-            for path in self.store.paths():
+            for path in store.paths():
                 complete = None if path in self.partial else self.collected.get(path, set())
-                summary = self.store.write(path, collected=complete)
+                summary = store.write(path, collected=complete)
                 shown = self._shown(path)
                 stale |= {(shown, test) for test in summary.stale_tests}
                 stale |= {(shown, f"{test}: {key}") for test, key in summary.stale_statements}
                 if summary.written:
                     written.add(shown)
-            for directory in sorted({path.parent for path in self.collected}):
+            for directory in sorted(directories):
                 for orphan in stale_files(directory, remove=self.settings.update):
                     stale.add((self._shown(orphan), "its test module is gone"))
         except CdcError as exc:
