@@ -31,6 +31,12 @@ class SnapshotSettings:
     report: Path | None = None
 
 
+def _reason(exc: BaseException) -> str:
+    from pytest_cdc.errors import first_line
+
+    return getattr(exc, "strerror", None) or first_line(exc)
+
+
 def is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
@@ -62,6 +68,8 @@ class SnapshotRun:
         self.regressions: list[dict[str, Any]] = []
         self.stale: set[tuple[str, str]] = set()
         self.written: set[str] = set()
+        #: snapshot files that could not be written, and why
+        self.problems: set[str] = set()
 
     def snapshots(self) -> SnapshotStore:
         if self.store is None:
@@ -119,6 +127,7 @@ class SnapshotRun:
             data = json.loads(output)
             self.stale |= {(str(a), str(b)) for a, b in data["stale"]}
             self.written |= set(data["written"])
+            self.problems |= set(data["problems"])
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self._write_snapshots()
@@ -140,26 +149,32 @@ class SnapshotRun:
                     store.finish_test(path, test, passed=passed)
         stale: set[tuple[str, str]] = set()
         written: set[str] = set()
-        try:
-            for path in store.paths():
-                complete = None if path in self.partial else self.collected.get(path, set())
+        problems: set[str] = set()
+        for path in store.paths():
+            complete = None if path in self.partial else self.collected.get(path, set())
+            shown = self._shown(path)
+            try:
                 summary = store.write(path, collected=complete)
-                shown = self._shown(path)
-                stale |= {(shown, test) for test in summary.stale_tests}
-                stale |= {(shown, f"{test}: {key}") for test, key in summary.stale_statements}
-                if summary.written:
-                    written.add(shown)
-            for directory in sorted(directories):
+            except (CdcError, OSError) as exc:  # a broken or unwritable file: the others go on
+                problems.add(f"{shown} not written: {_reason(exc)}")
+                continue
+            stale |= {(shown, test) for test in summary.stale_tests}
+            stale |= {(shown, f"{test}: {key}") for test, key in summary.stale_statements}
+            if summary.written:
+                written.add(shown)
+        for directory in sorted(directories):
+            try:
                 for orphan in stale_files(directory, remove=self.settings.update):
                     stale.add((self._shown(orphan), "its test module is gone"))
-        except CdcError as exc:
-            raise pytest.UsageError(f"{MARKER}: {exc}") from None
+            except OSError as exc:
+                problems.add(f"{self._shown(directory)}: {_reason(exc)}")
         if is_worker(self.config):
             self.config.workeroutput[_WORKER_OUTPUT] = json.dumps(  # type: ignore[attr-defined]
-                {"stale": sorted(stale), "written": sorted(written)}
+                {"stale": sorted(stale), "written": sorted(written), "problems": sorted(problems)}
             )
         self.stale |= stale
         self.written |= written
+        self.problems |= problems
 
     def _shown(self, path: Path) -> str:
         try:
@@ -168,6 +183,8 @@ class SnapshotRun:
             return str(path)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        for problem in sorted(self.problems):
+            terminalreporter.write_line(f"cdc: {problem}", red=True)
         if not (self.counts or self.stale or self.written):
             return
         counts = ", ".join(f"{self.counts[k]} {k}" for k in sorted(self.counts)) or "none"

@@ -138,29 +138,24 @@ def _check(
     item: pytest.Item, db: Any, sql: str, params: Any, *, mode: str, rules: ShapeRules
 ) -> Outcome | None:
     """Snapshot one statement of ``item``'s test; None when a comment leaves it out."""
+    from pytest_cdc.errors import ConfigError, PlanError
     from pytest_cdc.plans.snapshot import statement_rules, take_shape
 
     where = snapshot_of(item)
     if where is None:
-        raise pytest.UsageError(f"{item.nodeid}: {MARKER} works in test functions only")
+        raise ConfigError(f"{MARKER} works in test functions only, not in {item.nodeid!r}")
     rules = statement_rules(sql, rules)
     if rules.skip:
         return None
     shape = take_shape(db, sql, params, mode=mode, keep_gather=rules.keep_gather)
-    outcome = (
-        _run(item.config)
-        .snapshots()
-        .check(
-            where[0],
-            where[1],
-            str(getattr(db, "name", "") or ""),
-            sql,
-            shape,
-            mode=mode,
-            rules=rules,
-            table_rows=_table_rows(db),
+    database = str(getattr(db, "name", "") or "")
+    store = _run(item.config).snapshots()
+    try:
+        outcome = store.check(
+            *where, database, sql, shape, mode=mode, rules=rules, table_rows=_table_rows(db)
         )
-    )
+    except PlanError as exc:  # a broken snapshot file fails the test, it is no plan problem
+        raise ConfigError(str(exc)) from None
     item.stash.setdefault(_OUTCOMES, []).append(outcome)
     return outcome
 

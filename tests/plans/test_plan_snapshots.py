@@ -541,6 +541,20 @@ def test_a_bad_environment_value_is_a_usage_error(
     result.stderr.fnmatch_lines(["*PYTEST_CDC_PLAN_UPDATE='sometimes' is not a boolean*"])
 
 
+def test_a_broken_snapshot_file_fails_the_test_in_one_line(pt: pytest.Pytester) -> None:
+    pt.runpytest().assert_outcomes(passed=2)
+    snapshot_file(pt).write_text("{not json")
+    result = pt.runpytest()
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "cdc_plan_snapshot: snapshot file *test_shop.json' is not valid json*--cdc-plan-update",
+            "cdc: __cdc_plans__/test_shop.json not written: snapshot file * is not valid json*",
+        ]
+    )
+    assert snapshot_file(pt).read_text() == "{not json"
+
+
 def test_a_broken_snapshot_file_is_one_line_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "__cdc_plans__" / "test_x.json"
     path.parent.mkdir()
