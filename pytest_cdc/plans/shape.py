@@ -219,22 +219,22 @@ def shape_of(plan: Plan, conventions: ShapeConventions, *, keep_gather: bool = F
     return PlanShape(
         dialect=plan.dialect,
         statements=tuple(roots),
-        cost=_rounded(sum(costs)) if costs else None,
-        rows=_rounded(rows) if rows is not None else None,
+        cost=sum(costs) if costs else None,
+        rows=rows,
     )
 
 
-def _rounded(value: float) -> float:
+def rounded(value: float) -> float:
     # Six significant digits: the planners print two decimals (PostgreSQL) or about seven
     # (SQL Server); beyond that a float's last bits would only churn the snapshot files.
-    rounded = float(f"{value:.6g}")
-    return int(rounded) if rounded.is_integer() else rounded
+    short = float(f"{value:.6g}")
+    return int(short) if short.is_integer() else short
 
 
 def _real_cost(cost: float, conventions: ShapeConventions) -> float:
     disable = conventions.disable_cost
     if disable and cost >= disable:
-        return cost % disable
+        return rounded(cost % disable)  # 1e10 + 8.31 keeps only about six decimals of 8.31
     return cost
 
 

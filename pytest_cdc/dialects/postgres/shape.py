@@ -67,7 +67,7 @@ def _idle_autocommit(raw: Any) -> bool:
     """A psycopg2 connection in autocommit with nothing running (TRANSACTION_STATUS_IDLE)."""
     if not type(raw).__module__.startswith("psycopg2") or not raw.autocommit:
         return False
-    return int(raw.info.transaction_status) == 0
+    return int(raw.get_transaction_status()) == 0
 
 
 def generic_plan(raw: Any, sql: str, *, seqscan_off: bool, seek_joins: bool = False) -> Plan:
