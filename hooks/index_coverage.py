@@ -15,6 +15,9 @@ table:
   not repeat the index's filter;
 - CDC207 a configured column (key, timestamp, status) the table does not have.
 
+``--live`` checks the same with the real planner on an embedded PostgreSQL
+(:mod:`.live_coverage`).
+
 Exit status: 0 clean, 1 findings, 2 usage or configuration errors.
 """
 
