@@ -47,7 +47,7 @@ TABLE_KEYS = frozenset(
 #: parses a normal statement in milliseconds and a 4,000-term generated one in about a second.
 DEFAULT_STATEMENT_TIMEOUT = 10.0
 #: Keys of the same table read by other parts of pytest-cdc (the pytest plugin): accepted here.
-OTHER_KEYS: frozenset[str] = frozenset()
+OTHER_KEYS: frozenset[str] = frozenset({"replica"})  # pytest_cdc.schema (docs/schema.md)
 
 
 class ReconciliationTable(NamedTuple):

@@ -51,6 +51,11 @@ _LAZY: dict[str, str] = {
     "assert_checksums_match": "pytest_cdc.checksums",
     "assert_row_counts_match": "pytest_cdc.checksums",
     "ReconcileReport": "pytest_cdc.checksums",
+    # schemas
+    "compare_schemas": "pytest_cdc.schema",
+    "assert_schema_compatible": "pytest_cdc.schema",
+    "SchemaReport": "pytest_cdc.schema",
+    "ReplicaMapping": "pytest_cdc.schema",
     # pools and metrics
     "ConnectionPool": "pytest_cdc.pool",
     "PoolMetrics": "pytest_cdc.metrics",
@@ -128,6 +133,12 @@ if TYPE_CHECKING:  # the same names, for type checkers (a test keeps the two in 
         get_postgres_pool,
         get_sqlserver_pool,
         initialize_pools,
+    )
+    from pytest_cdc.schema import (
+        ReplicaMapping,
+        SchemaReport,
+        assert_schema_compatible,
+        compare_schemas,
     )
     from pytest_cdc.session import DatabaseHandle
 

@@ -263,7 +263,9 @@ def test_wide_rows_get_more_smaller_segments(
 ) -> None:
     from pytest_cdc.checksums import diff
 
-    rows = wide_rows(200)  # about 1 MB of row text: 20 segments of 50 KB
+    # About 1 MB of row text: 40 segments of 25 KB, half the bound, so that the largest
+    # segment stays under it too.
+    rows = wide_rows(200)
     dst = [list(r) for r in rows]
     dst[150][1] = "short"
     load(pg, f'"{pair[0]}".t', WIDE, rows)
@@ -271,7 +273,8 @@ def test_wide_rows_get_more_smaller_segments(
     monkeypatch.setattr(diff, "SEGMENT_BYTES", 50_000)
     report = run(pg, pair)
     assert report.options["aggregation"] == "ordered"
-    assert 15 <= report.segments_compared <= 25  # not the 1 segment 10,000 rows a leaf make
+    assert 30 <= report.segments_compared <= 50  # not the 1 segment 10,000 rows a leaf make
+    assert report.segment_rows["largest"] * report.options["row_bytes"] <= 50_000
     assert [c.key for c in report.changed] == [["151"]]
 
 

@@ -65,7 +65,7 @@ def statements(
         "checksum restricted": gen.checksum_query(
             table, keys, cols, "source", BOUNDS[:1], first=7, restrict=rng
         ),
-        "sample": gen.sample_query(table, keys, "source", 2.5),
+        "sample": gen.sample_query(table, keys, "source", 0.025),
         "quantiles": gen.quantile_query(table, keys, "source", 100, restrict=rng),
         "fetch": gen.fetch_query(table, keys, cols, "source", restrict=rng),
         "values": gen.values_query(table, keys, cols, "source", BOUNDS),

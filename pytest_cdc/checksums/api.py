@@ -29,6 +29,7 @@ from pytest_cdc.checksums.diff import Reconciler, RunSettings, Side
 from pytest_cdc.checksums.encoding import Column, ColumnPair, EncodingOptions, pair_format
 from pytest_cdc.checksums.execution import Executor
 from pytest_cdc.checksums.report import ReconcileReport
+from pytest_cdc.checksums.segments import Estimate
 from pytest_cdc.checksums.sqlgen import ServerFacts, SqlGenerator, TableRef
 from pytest_cdc.errors import (
     ReconcileError,
@@ -117,14 +118,19 @@ def _pairs(
     return out[: len(keys)], out
 
 
-def _estimate(side: Side) -> int:
-    """Rows to plan segments for: planner statistics, or COUNT(*) when there are none."""
+def _estimate(side: Side) -> Estimate:
+    """Rows to plan segments for, and the sample's units: statistics, or COUNT(*) when there
+    are none (or a where= filters the table)."""
     gen, ex = side.gen, side.executor
-    if not side.where:
-        rows = ex.run("row estimate", gen.estimate_sql(ex.paramstyle), (gen.table(side.table),))
-        if rows and rows[0][0] is not None and int(rows[0][0]) > 0:
-            return int(rows[0][0])
-    return int(side.run("row count", gen.count_query(side.table, user_where=side.where))[0][0])
+    found = ex.run("row estimate", gen.estimate_sql(ex.paramstyle), (gen.table(side.table),))
+    stats, units = (found[0][0], int(found[0][1] or 0)) if found else (None, 0)
+    if not side.where and stats is not None and int(stats) > 0:
+        return Estimate(int(stats), units)
+    rows = int(side.run("row count", gen.count_query(side.table, user_where=side.where))[0][0])
+    if stats is not None and int(stats) > 0:
+        # The sample draws from the whole table and the where keeps only its share of it.
+        units = max(1, round(units * rows / int(stats)))
+    return Estimate(rows, units)
 
 
 def _check_unique(side: Side, facts: SideFacts, key_pairs: Sequence[ColumnPair]) -> str:
@@ -325,7 +331,7 @@ def reconcile(
                 "row width", src_gen.width_query(src_ref, pairs, "source", 1000, user_where=where)
             )
             width = float(rows[0][0]) if rows and rows[0][0] is not None else 0.0
-            settings = choose_segment_size(settings, aggregation, width, estimate())
+            settings = choose_segment_size(settings, aggregation, width, estimate().rows)
         if settings.aggregation == "ordered" and dst.raw is not src.raw:
             for obj, side, server in ((source, src_side, src_facts), (target, dst_side, dst_facts)):
                 _lanes(stack, obj, side, server, timeout=timeout, lock_timeout=lock_timeout)
@@ -340,6 +346,7 @@ def reconcile(
                 **asdict(options),
                 "leaf_rows": settings.leaf_rows,
                 "aggregation": settings.aggregation,
+                "row_bytes": round(settings.row_bytes, 1),
                 "timeout": timeout,
                 "lock_timeout": lock_timeout,
                 "key_unique": unique,

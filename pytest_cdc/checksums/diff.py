@@ -29,10 +29,11 @@ from pytest_cdc.checksums.execution import Executor
 from pytest_cdc.checksums.keys import NULL_SEGMENT
 from pytest_cdc.checksums.report import ChangedRow, QueryRecord, ReconcileReport
 from pytest_cdc.checksums.segments import (
+    Estimate,
     KeyText,
     Segment,
     pick_bounds,
-    sample_percent,
+    sample_fraction,
     segments_from_bounds,
 )
 from pytest_cdc.checksums.sqlgen import SqlGenerator, TableRef
@@ -112,7 +113,7 @@ class Reconciler:
         keys: Sequence[ColumnPair],
         pairs: Sequence[ColumnPair],
         settings: RunSettings,
-        estimate: Callable[[], int],
+        estimate: Callable[[], Estimate],
     ) -> None:
         self.source, self.target = source, target
         self.keys, self.pairs = list(keys), list(pairs)
@@ -160,12 +161,13 @@ class Reconciler:
     def initial_bounds(self) -> list[KeyText]:
         started = time.perf_counter()
         s = self.settings
-        rows = self.estimate()
+        rows, units = self.estimate()
         wanted = min(s.max_segments, max(1, math.ceil(rows / s.leaf_rows)))
         if s.aggregation == "ordered" and s.row_bytes:
-            # More, smaller segments for wide rows or huge tables: one segment's text is
-            # held at once.  They cost little here: each is its own index range scan.
-            by_size = math.ceil(rows * s.row_bytes / s.segment_bytes)
+            # More, smaller segments for wide rows or huge tables: one segment's text is held
+            # at once, and the largest segment must stay under the bound too, so aim at half
+            # of it.  They cost little here: each is its own index range scan.
+            by_size = math.ceil(2 * rows * s.row_bytes / s.segment_bytes)
             wanted = max(wanted, min(s.max_ordered_segments, by_size))
         bounds: list[KeyText] = []
         if wanted > 1:
@@ -178,14 +180,20 @@ class Reconciler:
                 bounds = _strictly_increasing([tuple(r) for r in src.run("boundaries", sql)])
             else:
                 per = max(2, min(s.sample_factor, MAX_SAMPLE_ROWS // wanted))
-                percent = sample_percent(rows, wanted * per)
+                fraction = sample_fraction(units, wanted * per)
                 sql = src.gen.sample_query(
-                    src.table, self.keys, src.label, percent, user_where=src.where
+                    src.table, self.keys, src.label, fraction, user_where=src.where
                 )
                 sample = [tuple(r) for r in src.run("sample boundaries", sql)]
                 bounds = pick_bounds(sample, wanted)
+                self.largest_segment_rows = _largest(sample, bounds, rows)
         self._timed("boundaries", started)
         return bounds
+
+    #: The rows the largest first-level segment holds, as the sample tells (0: exact bounds).
+    largest_segment_rows = 0
+    #: The source's first-level segments: how many, the largest and average row counts.
+    segment_rows: dict[str, float] = {}  # noqa: RUF012 - replaced, never mutated
 
     def checksums(
         self, bounds: Sequence[KeyText], first: int, parent: Segment | None
@@ -373,6 +381,13 @@ class Reconciler:
             self._refuse_null_keys(src.get(NULL_SEGMENT), dst.get(NULL_SEGMENT))
             self.source_rows = sum(n for n, _ in src.values())
             self.target_rows = sum(n for n, _ in dst.values())
+            sizes = [src.get(seg.number, (0, 0))[0] for seg in segments]
+            self.segment_rows = {
+                "segments": len(sizes),
+                "largest": max(sizes, default=0),
+                "average": round(sum(sizes) / len(sizes), 1) if sizes else 0.0,
+                "estimated_largest": self.largest_segment_rows,
+            }
         self.compared += len(segments)
         for seg in segments:
             empty: tuple[int, int | str] = (0, 0) if self.settings.aggregation == "sum" else (0, "")
@@ -470,6 +485,7 @@ class Reconciler:
         base.changed = shown + [ChangedRow(key=list(k)) for k in changed[s.show :]]
         base.segments_compared = self.compared
         base.segments_differing = self.differing
+        base.segment_rows = dict(self.segment_rows)
         base.timings.update(self.timings)
         base.queries = [
             q for side in (self.source, self.target) for lane in side.lanes() for q in lane.queries
@@ -503,6 +519,26 @@ def _sort_key(key: KeyText) -> tuple[tuple[int, Decimal, str], ...]:
         else:
             out.append((2, Decimal(0), part))
     return tuple(out)
+
+
+def _largest(sample: Sequence[KeyText], bounds: Sequence[KeyText], rows: int) -> int:
+    """The rows of the segment with the most sampled keys, scaled to the table.
+
+    The bounds are keys of the sample, which is in the database's key order (not Python's:
+    numbers are text here), so each segment's share is a run of the sample between two of
+    them.
+    """
+    keys = [k for k in sample if None not in k]
+    if not keys:
+        return rows
+    sizes, size, b = [], 0, 0
+    for key in keys:
+        if b < len(bounds) and key == bounds[b]:
+            sizes.append(size)
+            size, b = 0, b + 1
+        size += 1
+    sizes.append(size)
+    return math.ceil(max(sizes) * rows / len(keys))
 
 
 def _texts(key: KeyText) -> list[str]:

@@ -53,6 +53,9 @@ class ReconcileReport:
     changed_count: int = 0
     segments_compared: int = 0
     segments_differing: int = 0
+    #: The source's first-level segments: ``segments``, ``largest`` and ``average`` rows (the
+    #: pass's own counts), and the ``estimated_largest`` the boundary sample predicted.
+    segment_rows: dict[str, float] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     queries: list[QueryRecord] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)

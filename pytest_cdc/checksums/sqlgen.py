@@ -24,6 +24,7 @@ from pytest_cdc.checksums.encoding import (
     TypeClass,
 )
 from pytest_cdc.checksums.keys import NULL_SEGMENT
+from pytest_cdc.checksums.rowtext import Choice, Const, Expr, Piece, merge, to_sql
 
 if TYPE_CHECKING:
     from pytest_cdc.dialects.base import Dialect
@@ -118,7 +119,9 @@ class SqlGenerator:
         raise NotImplementedError
 
     def estimate_sql(self, paramstyle: str) -> str:
-        """The table's row count from statistics; one parameter, the quoted table name."""
+        """The table's size from statistics, summed over its partitions: one row of (rows,
+        sample units: what :meth:`sample_query`'s fraction is of); one parameter, the quoted
+        table name."""
         raise NotImplementedError
 
     def ordered_unavailable(self, major: int | None) -> str | None:
@@ -166,9 +169,6 @@ class SqlGenerator:
         """A literal comparable with :meth:`sort_expr`, from a key's canonical text."""
         raise NotImplementedError
 
-    def sample_clause(self, percent: float) -> str:
-        raise NotImplementedError
-
     def ordered_key(self, keys: Sequence[ColumnPair], side: str) -> bool:
         """Whether :meth:`digest_query` suits this key: columns whose index both orders the
         rows like the other engine does and serves ``key >= lo AND key < hi`` ranges."""
@@ -214,19 +214,56 @@ class SqlGenerator:
     def concat(self, parts: Sequence[str]) -> str:
         return "(" + self.concat_operator.join(parts) + ")"
 
-    def field(self, pair: ColumnPair, side: str, scope: Scope) -> str:
+    def constant_choices(self, pair: ColumnPair, side: str) -> list[tuple[str, str]] | None:
+        """Conditions and the rendering each gives, when a column renders to one of a few
+        constants (a boolean: '1' or '0'); the row text then picks the field's whole text
+        instead of building it.  None: render it."""
+        return None
+
+    def reusable(self, pair: ColumnPair, side: str, value: str) -> bool:
+        """Whether ``value``, a rendering, is cheap enough to evaluate twice (a length-prefixed
+        field uses it twice); otherwise it is computed once in a LATERAL/APPLY."""
+        return False
+
+    def literal_piece(self, text: str) -> str:
+        """A constant of the encoding (``V``, ``;``, ``:``, ``N``, digits) as SQL text."""
+        return f"'{text}'"
+
+    def chain(self, parts: Sequence[str]) -> str:
+        """Text pieces concatenated into one value."""
+        return self.concat(parts)
+
+    def field_pieces(self, pair: ColumnPair, side: str, scope: Scope) -> list[Piece]:
+        """One field of the canonical row (``N``, ``V<value>;`` or ``V<octets>:<text>``) as
+        pieces of the row's chain; only a column that may hold NULL gets the NULL test."""
+        nullable = pair.on(side).nullable
+        choices = self.constant_choices(pair, side)
+        if choices is not None:
+            branches = tuple((cond, f"V{text};") for cond, text in choices)
+            if nullable:
+                return [Choice(branches, "N")]
+            return [Choice(branches[:-1], branches[-1][1])]
         value = self.render(pair, side, scope)
+        body: list[Piece]
         if pair.fmt in LENGTH_PREFIXED:
-            value = scope.bind(value)
-            body = self.concat(["'V'", self.int_to_text(self.octet_length(value)), "':'", value])
+            if not self.reusable(pair, side, value):
+                value = scope.bind(value)
+            length = self.int_to_text(self.octet_length(value))
+            body = [Const("V"), Expr(length), Const(":"), Expr(value)]
         else:
-            body = self.concat(["'V'", value, "';'"])
+            body = [Const("V"), Expr(value), Const(";")]
+        if not nullable:
+            return body
+        text = self.concat(to_sql(merge(body), self.literal_piece))
         if self.null_propagating:
-            return f"COALESCE({body}, 'N')"
-        return f"CASE WHEN {self.column(pair, side)} IS NULL THEN 'N' ELSE {body} END"
+            return [Expr(f"COALESCE({text}, 'N')")]
+        return [Expr(f"CASE WHEN {self.column(pair, side)} IS NULL THEN 'N' ELSE {text} END")]
 
     def row_text(self, pairs: Sequence[ColumnPair], side: str, scope: Scope) -> str:
-        return self.concat([self.field(p, side, scope) for p in pairs])
+        """The canonical row text: every field's pieces in one flat chain (see
+        :mod:`pytest_cdc.checksums.rowtext` for why, and what it saves)."""
+        pieces = [piece for p in pairs for piece in self.field_pieces(p, side, scope)]
+        return self.chain(to_sql(merge(pieces), self.literal_piece))
 
     def nullable_render(self, pair: ColumnPair, side: str, scope: Scope) -> str:
         value = self.render(pair, side, scope)
@@ -409,19 +446,28 @@ class SqlGenerator:
         table: TableRef,
         keys: Sequence[ColumnPair],
         side: str,
-        percent: float,
+        fraction: float,
         *,
         user_where: str | None = None,
     ) -> str:
-        """Canonical key texts of a page sample, in key order (boundaries for big tables)."""
+        """Canonical key texts of a sample of about ``fraction`` of the table's sample units
+        (:meth:`estimate_sql`), in key order: the boundaries of a big table."""
         scope = Scope(self.apply_keyword)
         cols = ", ".join(self.key_texts(keys, side, scope))
-        sample = self.sample_clause(percent)
+        sample = self.sample_clause(fraction)
         return (
             f"SELECT {cols} FROM {scope.from_clause(self.table(table), sample)}"
-            f"{self.where(user_where)}"
+            f"{self.where(user_where, self.sample_condition(fraction))}"
             f" ORDER BY {self.order_by(keys, side)}"
         )
+
+    def sample_clause(self, fraction: float) -> str:
+        """The FROM-clause part of the sample (``TABLESAMPLE ...``), or ``""``."""
+        return ""
+
+    def sample_condition(self, fraction: float) -> str:
+        """The WHERE-clause part of the sample, or ``""``."""
+        return ""
 
     def quantile_query(
         self,

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pytest_cdc.connectors.base import Connector
     from pytest_cdc.plans.model import MissingIndex, Plan
     from pytest_cdc.plans.shape import ShapeConventions
+    from pytest_cdc.schema.catalog import CatalogReader
     from pytest_cdc.urls import DatabaseURL
 
 
@@ -311,6 +312,10 @@ class Dialect:
         raise UnsupportedDialect(
             f"reconciliation does not support the {self.name!r} dialect: use postgresql or mssql"
         )
+
+    def catalog_reader(self) -> CatalogReader | None:
+        """What reads this engine's catalogs for schema validation (None: not supported)."""
+        return None
 
     def export_snapshot(self, ex: Executor) -> str | None:
         """An id other connections can read the comparison's snapshot with (None: none)."""

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pytest_cdc.connectors.base import Connector
     from pytest_cdc.plans.model import MissingIndex, Plan
     from pytest_cdc.plans.shape import ShapeConventions
+    from pytest_cdc.schema.catalog import CatalogReader
     from pytest_cdc.urls import DatabaseURL
 
 #: Microsoft's ODBC driver, the default when a URL names none.
@@ -227,6 +228,11 @@ class SqlServerDialect(Dialect):
         from pytest_cdc.dialects.mssql.checksum import TsqlGenerator
 
         return TsqlGenerator(options, dialect=self)
+
+    def catalog_reader(self) -> CatalogReader | None:
+        from pytest_cdc.dialects.mssql.catalog import READER
+
+        return READER
 
     def begin_comparison(
         self,

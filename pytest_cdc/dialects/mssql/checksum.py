@@ -137,6 +137,12 @@ class TsqlGenerator(SqlGenerator):
             )
         return None
 
+    def chain(self, parts: Sequence[str]) -> str:
+        # A concatenation of non-max varchar values stops at 8,000 bytes without a word:
+        # one varchar(max) at the head keeps a long row (hundreds of numeric columns) whole.
+        head, *rest = parts
+        return self.concat([f"CAST({head} AS varchar(max))", *rest])
+
     def string_literal(self, text: str) -> str:
         if "\x00" in text:
             raise ValueError(f"literal {text!r} contains a NUL character")
@@ -163,8 +169,12 @@ class TsqlGenerator(SqlGenerator):
     def exact_sum(self, expr: str) -> str:
         return f"SUM(CAST({expr} AS decimal(38, 0)))"  # SUM(bigint) overflows
 
-    def sample_clause(self, percent: float) -> str:
-        return f"TABLESAMPLE ({float(percent)!r} PERCENT)"
+    def sample_condition(self, fraction: float) -> str:
+        # A row sample: TABLESAMPLE returns whole pages, whose consecutive keys make
+        # clustered boundaries.  This reads every key (the narrowest index serves it) and
+        # keeps each with the probability asked.
+        per_million = max(1, round(min(1.0, fraction) * 1_000_000))
+        return f"ABS(CAST(CAST(NEWID() AS varbinary(4)) AS int) % 1000000) < {per_million}"
 
     # -- the ordered aggregation -------------------------------------------------------------
     def segment_digest(self, row_text: str, key: str, from_where: str) -> str:
@@ -386,8 +396,9 @@ def key_indexes_sql(paramstyle: str) -> str:
 
 
 def estimate_sql(paramstyle: str) -> str:
-    """Row count from the partition metadata; one parameter: the quoted name."""
+    """(row count, row count) from the partition metadata, summed over partitions: a row
+    sample draws from rows.  One parameter: the quoted name."""
     return (
-        "SELECT SUM(p.rows) FROM sys.partitions AS p"
+        "SELECT SUM(p.rows), SUM(p.rows) FROM sys.partitions AS p"
         " WHERE p.object_id = OBJECT_ID(?) AND p.index_id IN (0, 1)"
     )

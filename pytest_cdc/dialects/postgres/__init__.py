@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pytest_cdc.connectors.base import Connector
     from pytest_cdc.plans.model import MissingIndex, Plan
     from pytest_cdc.plans.shape import ShapeConventions
+    from pytest_cdc.schema.catalog import CatalogReader
     from pytest_cdc.urls import DatabaseURL
 
 ODBC_SCHEME = "postgresql+odbc"
@@ -257,6 +258,11 @@ class PostgresDialect(Dialect):
         from pytest_cdc.dialects.postgres.checksum import PostgresGenerator
 
         return PostgresGenerator(options, dialect=self)
+
+    def catalog_reader(self) -> CatalogReader | None:
+        from pytest_cdc.dialects.postgres.catalog import READER
+
+        return READER
 
     def begin_comparison(
         self,

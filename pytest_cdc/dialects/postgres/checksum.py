@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pytest_cdc.checksums.encoding import Column, ColumnPair, EncodingOptions, TypeClass
-from pytest_cdc.checksums.sqlgen import Scope, ServerFacts, SqlGenerator
+from pytest_cdc.checksums.sqlgen import TABLE_ALIAS, Scope, ServerFacts, SqlGenerator
 
 if TYPE_CHECKING:
     from pytest_cdc.dialects.base import Dialect
@@ -60,10 +60,23 @@ ORDERED_KEY_TYPES: dict[str, TypeClass] = {
     "uuid": TypeClass.UUID,
 }
 
+#: A table's columns as information_schema.columns names them (data_type as format_type gives
+#: it, a domain as its base type; datetime_precision 6 where unset; is_nullable YES/NO), read
+#: from pg_catalog: information_schema took 0.3 s here on a database of a few thousand
+#: relations, pg_catalog 1 ms.
 CATALOG_QUERY = (
-    "SELECT column_name, data_type, datetime_precision, is_nullable"
-    " FROM information_schema.columns"
-    " WHERE table_schema = {mark} AND table_name = {mark} ORDER BY ordinal_position"
+    "SELECT a.attname::text, format_type(b.oid, NULL),"
+    " CASE WHEN b.oid IN (1083, 1114, 1184, 1266)"
+    " THEN CASE WHEN m.typmod < 0 THEN 6 ELSE m.typmod END WHEN b.oid = 1082 THEN 0 END,"
+    " CASE WHEN a.attnotnull THEN 'NO' ELSE 'YES' END"
+    " FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid"
+    " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+    " JOIN pg_type AS t ON t.oid = a.atttypid"
+    " JOIN pg_type AS b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END"
+    " CROSS JOIN LATERAL (SELECT CASE WHEN t.typtype = 'd' THEN t.typtypmod"
+    " ELSE a.atttypmod END AS typmod) AS m"
+    " WHERE n.nspname = {mark} AND c.relname = {mark} AND a.attnum > 0"
+    " AND NOT a.attisdropped ORDER BY a.attnum"
 )
 
 
@@ -82,10 +95,21 @@ class PostgresGenerator(SqlGenerator):
     ordered_key_types: ClassVar[Mapping[str, TypeClass]] = ORDERED_KEY_TYPES
     composite_ordered_keys: ClassVar[bool] = True
 
-    # row_text: the base class's chain of ||, which is safe because every field is
-    # COALESCEd and never NULL.  It beats one concat() call by ~15 % of the text-building
-    # cost: on PostgreSQL 15, concat() looks up each argument's output function on every
-    # row and copies every argument once more through it.
+    # row_text: the base class's flat chain of ||, which is safe because a field that may be
+    # NULL is COALESCEd.  It beats one concat() call (0.62 s against 0.89 s a million rows):
+    # on PostgreSQL 15, concat() looks up each argument's output function on every row and
+    # copies every argument once more through it.
+
+    def constant_choices(self, pair: ColumnPair, side: str) -> list[tuple[str, str]] | None:
+        if pair.fmt is TypeClass.BOOLEAN and pair.on(side).type_class is TypeClass.BOOLEAN:
+            x = self.column(pair, side)
+            return [(x, "1"), (f"NOT {x}", "0")]
+        return None
+
+    def reusable(self, pair: ColumnPair, side: str, value: str) -> bool:
+        # A text column's rendering is the column itself (text to text is no conversion).
+        col = pair.on(side)
+        return col.type_class is TypeClass.TEXT and value == f"({self.column(pair, side)})::text"
 
     # -- the catalogs -------------------------------------------------------------------------
     def columns_sql(self, paramstyle: str) -> str:
@@ -142,8 +166,14 @@ class PostgresGenerator(SqlGenerator):
     def exact_sum(self, expr: str) -> str:
         return f"SUM({expr})"  # sum(bigint) is numeric: exact, never overflows
 
-    def sample_clause(self, percent: float) -> str:
-        return f"TABLESAMPLE SYSTEM ({float(percent)!r})"
+    def sample_clause(self, fraction: float) -> str:
+        return f"TABLESAMPLE SYSTEM ({float(min(1.0, fraction) * 100)!r})"
+
+    def sample_condition(self, fraction: float) -> str:
+        # One row a sampled page, the one in its first line pointer: a page sample alone
+        # returns runs of consecutive keys, and boundaries taken from it cluster.  (A page
+        # whose first line is dead gives none: a random thinning, no bias.)
+        return f"{TABLE_ALIAS}.ctid::text LIKE '%,1)'"
 
     # -- the ordered aggregation -------------------------------------------------------------
     def segment_digest(self, row_text: str, key: str, from_where: str) -> str:
@@ -399,6 +429,15 @@ def key_indexes_sql(paramstyle: str) -> str:
 
 
 def estimate_sql(paramstyle: str) -> str:
-    """Planner row estimate of a table (-1: never analysed); one parameter: the quoted name."""
+    """(planner row estimate, pages) of a table and its partitions; rows NULL where never
+    analysed.  One parameter: the quoted name.  Pages come from the files' sizes, which are
+    always current."""
     mark = "?" if paramstyle == "qmark" else "%s"
-    return f"SELECT c.reltuples::bigint FROM pg_class AS c WHERE c.oid = to_regclass({mark})"
+    return (
+        "WITH RECURSIVE tree(oid) AS ("
+        f" SELECT to_regclass({mark})::oid"
+        " UNION ALL SELECT i.inhrelid FROM pg_inherits AS i JOIN tree ON i.inhparent = tree.oid)"
+        " SELECT sum(c.reltuples) FILTER (WHERE c.reltuples > 0)::bigint,"
+        " sum(pg_relation_size(c.oid) / current_setting('block_size')::int)::bigint"
+        " FROM tree JOIN pg_class AS c ON c.oid = tree.oid WHERE c.relkind IN ('r', 'm')"
+    )
