@@ -15,6 +15,9 @@ table:
   not repeat the index's filter;
 - CDC207 a configured column (key, timestamp, status) the table does not have.
 
+``--live`` checks the same with the real planner on an embedded PostgreSQL
+(:mod:`.live_coverage`).
+
 Exit status: 0 clean, 1 findings, 2 usage or configuration errors.
 """
 
@@ -371,11 +374,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = base_parser(
         PROG, "Check that reconciliation tables and queries are served by indexes (CDC2xx)."
     )
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="load the ddl files into an embedded PostgreSQL and check the reconciliation reads"
+        " and queries with the real planner (for CI: starts a server; PostgreSQL files only;"
+        " PYTEST_CDC_PG_BIN picks its binaries)",
+    )
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
         dialect = dialect_option(args)
         check_codes(config.ignore, f"ignore in {config.pyproject}")
+        if args.live:
+            return _main_live(args, config, dialect)
         if not config.ddl and config.tables:
             raise CdcError(
                 f"{config.pyproject}: reconciliation-tables are configured but ddl is empty: "
@@ -398,6 +410,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     report(findings, args.format, PROG)
     if args.stats:
         print_stats(PROG, stats, files)
+    strict = config.strict if args.strict is None else args.strict
+    return exit_code(findings, strict)
+
+
+def _main_live(args: Any, config: HookConfig, dialect: str | None) -> int:
+    """``--live``: the same findings, from the real planner (see :mod:`.live_coverage`)."""
+    from pytest_cdc_hooks.live_coverage import check_live, print_notes
+
+    findings, notes = check_live(config, dialect=dialect)
+    findings = _suppressed(config, findings, {})
+    done = finish(args, config, findings, PROG)
+    if done is not None:
+        return done
+    print_notes(PROG, notes)
+    report(findings, args.format, PROG)
     strict = config.strict if args.strict is None else args.strict
     return exit_code(findings, strict)
 

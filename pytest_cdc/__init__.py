@@ -20,6 +20,7 @@ _LAZY: dict[str, str] = {
     "DatabaseHandle": "pytest_cdc.session",
     "CdcQueries": "pytest_cdc.plugin.queries",
     "AssertNumQueries": "pytest_cdc.plugin.queries",
+    "PlanSnapshot": "pytest_cdc.plugin.snapshots",
     "listen": "pytest_cdc.database",
     # databases and engines
     "EmbeddedPostgres": "pytest_cdc.embedded",
@@ -125,6 +126,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (a test keeps the two in 
     from pytest_cdc.plans import Plan, PlanNode
     from pytest_cdc.plans.load import load_plan
     from pytest_cdc.plugin.queries import AssertNumQueries, CdcQueries
+    from pytest_cdc.plugin.snapshots import PlanSnapshot
     from pytest_cdc.pool import ConnectionPool
     from pytest_cdc.pool_registry import (
         close_pools,

@@ -1,7 +1,8 @@
-"""``pytest-cdc explain | plan | recommend-indexes | row-count``.
+"""``pytest-cdc explain | plan | plan diff | recommend-indexes | row-count | export-stats``.
 
-Exit codes follow the console script: 0 fine, 1 findings (a scan with ``--fail-on-scan``),
-2 a bad file, an unreachable database or bad arguments -- always with one line on stderr.
+Exit codes follow the console script: 0 fine, 1 findings (a scan with ``--fail-on-scan``, a
+changed plan for ``plan diff``), 2 a bad file, an unreachable database or bad arguments --
+always with one line on stderr.
 """
 
 from __future__ import annotations
@@ -41,12 +42,47 @@ def register(subparsers: Any) -> None:
 
     p = subparsers.add_parser(
         "plan",
-        help="analyse saved plan files (.sqlplan/.xml showplans, PostgreSQL .json)",
-        description="Analyse saved plans: scans, seeks, lookups, missing indexes.",
+        help="analyse saved plan files (.sqlplan/.xml showplans, PostgreSQL .json);"
+        " 'plan diff OLD NEW' compares two",
+        description="Analyse saved plans: scans, seeks, lookups, missing indexes."
+        " 'pytest-cdc plan diff OLD NEW' compares the shapes of two saved plans with the rules"
+        " of plan snapshots: exit 0 same, 1 changed, 2 error.",
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="plan files")
+    p.add_argument("files", nargs="+", metavar="FILE", help="plan files (or: diff OLD NEW)")
     _common(p)
+    p.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="ASPECT",
+        help="plan diff: what not to compare: join-order, join-method, index-name"
+        " (repeatable, or comma-separated)",
+    )
+    p.add_argument(
+        "--max-cost-ratio",
+        type=float,
+        metavar="RATIO",
+        help="plan diff: also fail when NEW's estimated cost exceeds RATIO times OLD's (1.1)",
+    )
+    p.add_argument(
+        "--keep-gather",
+        action="store_true",
+        help="plan diff: compare gather nodes (Gather, Gather Merge, Parallelism) too",
+    )
     p.set_defaults(func=run_plan)
+
+    p = subparsers.add_parser(
+        "export-stats",
+        help="write the planner statistics of tables as a statistics file (JSON)",
+        description="Export planner statistics (PostgreSQL 13+) for loading into a test"
+        " database on PostgreSQL 18+ before snapshotting plans in planner mode.",
+    )
+    p.add_argument("--db", required=True, metavar="URL", help="the database to read them from")
+    p.add_argument(
+        "--table", required=True, action="append", metavar="TABLE", help="table (repeatable)"
+    )
+    p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    p.set_defaults(func=run_export_stats)
 
     p = subparsers.add_parser(
         "recommend-indexes",
@@ -206,6 +242,8 @@ def run_plan(args: argparse.Namespace) -> int:
     from pytest_cdc.errors import PlanFileError
     from pytest_cdc.plans.load import load_plan
 
+    if args.files[0] == "diff":  # a file called "diff" is ./diff
+        return run_plan_diff(args, args.files[1:])
     status = EXIT_OK
     results = []
     for path in args.files:
@@ -229,6 +267,74 @@ def run_plan(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(results, indent=2))
     return status
+
+
+def run_plan_diff(args: argparse.Namespace, files: list[str]) -> int:
+    """``plan diff OLD NEW``: 0 the same shape, 1 changed (worst change first), 2 an error."""
+    from pytest_cdc.dialects import get_dialect
+    from pytest_cdc.plans.load import load_plan
+    from pytest_cdc.plans.shape import ShapeRules, shape_of
+    from pytest_cdc.plans.shape_diff import compare_shapes, render_side_by_side
+
+    if len(files) != 2:
+        raise CdcError(f"plan diff takes two plan files, got {len(files)}: plan diff OLD NEW")
+    aspects = [a.strip() for value in args.ignore for a in value.split(",") if a.strip()]
+    rules = ShapeRules.of(
+        ignore=aspects, keep_gather=args.keep_gather, max_cost_ratio=args.max_cost_ratio
+    )
+    old, new = (load_plan(path) for path in files)
+    if old.dialect != new.dialect:
+        raise CdcError(
+            f"cannot compare a {old.dialect} plan ({files[0]}) with a {new.dialect} plan"
+            f" ({files[1]})"
+        )
+    conventions = get_dialect(old.dialect).shape_conventions()
+    before, after = (shape_of(p, conventions, keep_gather=rules.keep_gather) for p in (old, new))
+    changes = compare_shapes(before, after, rules)
+    if args.format == "json":
+        print(
+            json.dumps(
+                {
+                    "same": not changes,
+                    "changes": [{"severity": c.severity, "text": c.text} for c in changes],
+                    "old": {"file": files[0], "tree": before.lines(), "cost": before.cost},
+                    "new": {"file": files[1], "tree": after.lines(), "cost": after.cost},
+                },
+                indent=2,
+            )
+        )
+    elif not changes:
+        print(f"same plan shape: {files[0]} and {files[1]}")
+    else:
+        print(f"plan changed: {files[0]} -> {files[1]}")
+        print("\n".join(f"    {change.text}" for change in changes))
+        print()
+        print(render_side_by_side(before, after, titles=(files[0], files[1])))
+    return EXIT_FINDINGS if changes else EXIT_OK
+
+
+def run_export_stats(args: argparse.Namespace) -> int:
+    from pytest_cdc.plans.statistics import export_statistics
+
+    conn = _connect(args.db)
+    try:
+        stats = export_statistics(conn, args.table)
+    except CdcError:
+        raise
+    except Exception as exc:
+        raise CdcError(f"cannot read the statistics: {first_line(exc)}") from None
+    finally:
+        conn.close()
+    text = json.dumps(stats, indent=2, sort_keys=True, default=str) + "\n"
+    if args.output is None:
+        print(text, end="")
+        return EXIT_OK
+    try:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as exc:
+        raise CdcError(f"cannot write {args.output!r}: {exc.strerror}") from None
+    return EXIT_OK
 
 
 def run_recommend(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ raises :class:`~pytest_cdc.errors.UnsupportedDialect` with the engine's name.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from pytest_cdc.errors import DatabaseUnavailable, UnsupportedDialect
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pytest_cdc.checksums.sqlgen import ServerFacts, SqlGenerator
     from pytest_cdc.connectors.base import Connector
     from pytest_cdc.plans.model import MissingIndex, Plan
+    from pytest_cdc.plans.shape import ShapeConventions
     from pytest_cdc.schema.catalog import CatalogReader
     from pytest_cdc.urls import DatabaseURL
 
@@ -32,6 +33,23 @@ class Batch(NamedTuple):
 
     text: str
     line: int
+
+
+class IndexRead(NamedTuple):
+    """One read of a table through an index in a plan: the index's name, its key columns in
+    order (None for an expression), whether it is unique, and the columns (lower case) its
+    condition constrains."""
+
+    name: str
+    columns: tuple[str | None, ...]
+    unique: bool
+    sought: frozenset[str]
+
+    @property
+    def seeks(self) -> bool:
+        """Whether the read is bounded on the index's leading column (a B-tree seek)."""
+        lead = self.columns[0] if self.columns else None
+        return lead is not None and lead.lower() in self.sought
 
 
 class Dialect:
@@ -210,6 +228,43 @@ class Dialect:
     def row_count(self, raw: Any, table: str, *, exact: bool = False) -> int:
         """Rows of ``table``: statistics, or ``COUNT(*)`` when ``exact`` or none are kept."""
         raise UnsupportedDialect(f"row counts for dialect {self.name!r} are not available")
+
+    # -- plan snapshots -----------------------------------------------------------------------
+    def shape_conventions(self) -> ShapeConventions:
+        """How plan shapes normalise this engine's plans (:mod:`pytest_cdc.plans.shape`):
+        which operators are gathers, decorations, joins; what differs between versions."""
+        from pytest_cdc.plans.shape import ShapeConventions
+
+        return ShapeConventions()
+
+    def snapshot_plan(self, raw: Any, sql: str, params: Any, mode: str) -> Plan:
+        """The plan a snapshot records in ``mode`` (as :meth:`scan_check_plan` takes it), with
+        partitions named by their parent table."""
+        return self.scan_check_plan(raw, sql, params, mode)[0]
+
+    def generic_plan(self, raw: Any, sql: str, mode: str, *, seek_joins: bool = False) -> Plan:
+        """The plan of ``sql`` as a query file holds it, its placeholders left unbound; with
+        ``seek_joins`` (in "index-possible" mode) joins must seek the inner side by index
+        where any index allows it, so a join a nested loop could serve never shows a walk of
+        the whole index (engines whose index-possible mode already forces seeks ignore it)."""
+        return self.snapshot_plan(raw, sql, None, mode)
+
+    def index_reads(self, raw: Any, plan: Plan, table: str) -> list[IndexRead]:
+        """The reads of ``table`` through an index in ``plan``, with what each seeks on."""
+        raise UnsupportedDialect(f"index reads for dialect {self.name!r} are not available")
+
+    def load_statistics(self, raw: Any, stats: Mapping[str, Any]) -> int:
+        """Load planner statistics (a statistics file's content) in the connection's
+        transaction; returns how many relations and columns were loaded."""
+        raise UnsupportedDialect(
+            f"loading planner statistics is not available for {self.display_name or self.name}"
+        )
+
+    def export_statistics(self, raw: Any, tables: Sequence[str]) -> dict[str, Any]:
+        """The planner statistics of ``tables``, as a statistics file holds them."""
+        raise UnsupportedDialect(
+            f"exporting planner statistics is not available for {self.display_name or self.name}"
+        )
 
     # -- index DDL --------------------------------------------------------------------------
     def index_ddl(

@@ -39,7 +39,11 @@ __all__ = [
 ]
 
 # Plugin modules owned by the feature areas; each is import-light in the same way.
-pytest_plugins = ["pytest_cdc.plugin.queries", "pytest_cdc.plugin.metrics"]
+pytest_plugins = [
+    "pytest_cdc.plugin.queries",
+    "pytest_cdc.plugin.metrics",
+    "pytest_cdc.plugin.snapshots",
+]
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pytest_cdc.checksums.sqlgen import ServerFacts, SqlGenerator
     from pytest_cdc.connectors.base import Connector
     from pytest_cdc.plans.model import MissingIndex, Plan
+    from pytest_cdc.plans.shape import ShapeConventions
     from pytest_cdc.schema.catalog import CatalogReader
     from pytest_cdc.urls import DatabaseURL
 
@@ -176,6 +177,24 @@ class SqlServerDialect(Dialect):
         from pytest_cdc.dialects.mssql.plans import row_count
 
         return row_count(raw, table, exact=exact)
+
+    def shape_conventions(self) -> ShapeConventions:
+        from pytest_cdc.plans.shape import ShapeConventions
+
+        return ShapeConventions(
+            # Exchange operators move rows between threads; how many depends on the cores
+            # and MAXDOP of the machine.  A Bitmap filter only exists in parallel plans.
+            gather_operators=frozenset({"Parallelism"}),
+            decorations=frozenset({"Compute Scalar", "Bitmap"}),
+            partial_logical=frozenset({"Partial Aggregate"}),
+            join_operators=frozenset({"Nested Loops", "Hash Match", "Merge Join", "Adaptive Join"}),
+            join_marker="Join",  # Hash Match also aggregates
+            mirrored_joins={
+                "Right Outer Join": "Left Outer Join",
+                "Right Semi Join": "Left Semi Join",
+                "Right Anti Semi Join": "Left Anti Semi Join",
+            },
+        )
 
     # -- index DDL --------------------------------------------------------------------------
     def index_ddl(

@@ -8,10 +8,10 @@ and load on first use: :mod:`.checksum` (the checksum and catalog SQL), :mod:`.p
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pytest_cdc.dialects.base import Batch, Dialect, run_quietly
+from pytest_cdc.dialects.base import Batch, Dialect, IndexRead, run_quietly
 from pytest_cdc.errors import ReconcileError
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pytest_cdc.checksums.sqlgen import ServerFacts, SqlGenerator
     from pytest_cdc.connectors.base import Connector
     from pytest_cdc.plans.model import MissingIndex, Plan
+    from pytest_cdc.plans.shape import ShapeConventions
     from pytest_cdc.schema.catalog import CatalogReader
     from pytest_cdc.urls import DatabaseURL
 
@@ -194,6 +195,38 @@ class PostgresDialect(Dialect):
         from pytest_cdc.dialects.postgres.explain import row_count
 
         return row_count(raw, table, exact=exact)
+
+    # -- plan snapshots -----------------------------------------------------------------------
+    def shape_conventions(self) -> ShapeConventions:
+        from pytest_cdc.dialects.postgres.shape import CONVENTIONS
+
+        return CONVENTIONS
+
+    def snapshot_plan(self, raw: Any, sql: str, params: Any, mode: str) -> Plan:
+        from pytest_cdc.dialects.postgres.shape import snapshot_plan
+
+        return snapshot_plan(raw, sql, params, seqscan_off=mode == "index-possible")
+
+    def generic_plan(self, raw: Any, sql: str, mode: str, *, seek_joins: bool = False) -> Plan:
+        from pytest_cdc.dialects.postgres.shape import generic_plan
+
+        possible = mode == "index-possible"
+        return generic_plan(raw, sql, seqscan_off=possible, seek_joins=possible and seek_joins)
+
+    def index_reads(self, raw: Any, plan: Plan, table: str) -> list[IndexRead]:
+        from pytest_cdc.dialects.postgres.seeks import index_reads
+
+        return index_reads(raw, plan, table)
+
+    def load_statistics(self, raw: Any, stats: Mapping[str, Any]) -> int:
+        from pytest_cdc.dialects.postgres.statistics import load_statistics
+
+        return load_statistics(raw, stats)
+
+    def export_statistics(self, raw: Any, tables: Sequence[str]) -> dict[str, Any]:
+        from pytest_cdc.dialects.postgres.statistics import export_statistics
+
+        return export_statistics(raw, tables)
 
     # -- index DDL --------------------------------------------------------------------------
     def index_ddl(

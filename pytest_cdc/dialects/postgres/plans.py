@@ -21,6 +21,7 @@ _DETAIL_KEYS = (
     "Sort Method",
     "Join Type",
     "Strategy",
+    "Partial Mode",  # parallel aggregates: plan shapes drop the "Partial" half
     "Shared Hit Blocks",
     "Shared Read Blocks",
     "Temp Written Blocks",
