@@ -26,11 +26,12 @@ from pytest_cdc.checksums.decisions import (
     choose_segment_size,
 )
 from pytest_cdc.checksums.diff import Reconciler, RunSettings, Side
-from pytest_cdc.checksums.encoding import Column, ColumnPair, EncodingOptions, pair_format
+from pytest_cdc.checksums.encoding import ColumnPair, EncodingOptions
 from pytest_cdc.checksums.execution import Executor
 from pytest_cdc.checksums.report import ReconcileReport
 from pytest_cdc.checksums.segments import Estimate
-from pytest_cdc.checksums.sqlgen import ServerFacts, SqlGenerator, TableRef
+from pytest_cdc.checksums.sqlgen import ServerFacts
+from pytest_cdc.checksums.tables import column_pairs, names, read_columns, table_ref
 from pytest_cdc.errors import (
     ReconcileError,
     UnsupportedDialect,
@@ -44,78 +45,6 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT = 900.0
 DEFAULT_LOCK_TIMEOUT = 30.0
 _SAVEPOINT = "cdc_reconcile"
-
-
-# -- what the catalogs say ---------------------------------------------------------------------
-def _names(value: str | Sequence[str] | None) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return list(value)
-
-
-def _table_ref(ex: Executor, gen: SqlGenerator, spec: str) -> TableRef:
-    from pytest_cdc.dialects.base import split_qualified
-
-    try:
-        parts = split_qualified(spec)
-    except ValueError as exc:
-        raise ReconcileError(f"table {spec!r}: {exc}; pass 'schema.table' or 'table'") from None
-    if len(parts) == 1:
-        return TableRef(str(ex.run("default schema", gen.current_schema_sql)[0][0]), parts[0])
-    if len(parts) == 2:
-        return TableRef(parts[0], parts[1])
-    raise ReconcileError(f"table {spec!r} is not 'schema.table' or 'table': pass one of those")
-
-
-def _columns(ex: Executor, gen: SqlGenerator, ref: TableRef) -> list[Column]:
-    rows = ex.run("columns", gen.columns_sql(ex.paramstyle), (ref.schema or "", ref.name))
-    return gen.columns(rows)
-
-
-def _pairs(
-    src_cols: list[Column],
-    dst_cols: list[Column],
-    keys: list[str],
-    columns: list[str] | None,
-    column_map: Mapping[str, str],
-    src_table: TableRef,
-    dst_table: TableRef,
-) -> tuple[list[ColumnPair], list[ColumnPair]]:
-    by_src = {c.name: c for c in src_cols}
-    by_dst = {c.name: c for c in dst_cols}
-    wanted = columns if columns is not None else [c.name for c in src_cols]
-    ordered = keys + [c for c in wanted if c not in keys]
-    out: list[ColumnPair] = []
-    for name in ordered:
-        if name not in by_src:
-            raise ReconcileError(
-                f"column {name!r} is not in source table {str(src_table)!r}: check key= / columns="
-            )
-        dst_name = column_map.get(name, name)
-        if dst_name not in by_dst:
-            raise ReconcileError(
-                f"column {dst_name!r} is not in target table {str(dst_table)!r}: pass "
-                f"column_map={{{name!r}: '<target column>'}} or leave it out with columns=[...]"
-            )
-        a, b = by_src[name], by_dst[dst_name]
-        for col, where in ((a, src_table), (b, dst_table)):
-            if col.type_class is None:
-                raise ReconcileError(
-                    f"column {col.name!r} of {str(where)!r} has type {col.data_type!r}, which "
-                    "has no canonical format: leave it out with columns=[...]"
-                )
-        fmt = pair_format(a.type_class, b.type_class)
-        if fmt is None:
-            raise ReconcileError(
-                f"column {name!r} is {a.data_type!r} in the source but {b.data_type!r} in the "
-                "target, which cannot be compared: leave it out with columns=[...]"
-            )
-        if name in keys and fmt.value == "float":
-            raise ReconcileError(f"key column {name!r} is a float: use an exact key column")
-        out.append(ColumnPair(a, b, fmt, is_key=name in keys))
-    return out[: len(keys)], out
 
 
 def _estimate(side: Side) -> Estimate:
@@ -233,7 +162,7 @@ def reconcile(
     :class:`ReconcileReport`; raises :class:`~pytest_cdc.errors.CdcError` subclasses when no
     verdict can be given.
     """
-    keys = _names(key) or []
+    keys = names(key) or []
     if not keys:
         raise ReconcileError("no key column given: pass key='id' (or a list for a composite key)")
     options = EncodingOptions(float_digits, timestamp_precision, timestamp_mode)
@@ -263,9 +192,10 @@ def reconcile(
             dst_facts = dst.dialect.begin_comparison(
                 stack, dst_ex, timeout=timeout, lock_timeout=lock_timeout
             )
-        src_ref = _table_ref(src_ex, src_gen, table)
-        dst_ref = _table_ref(dst_ex, dst_gen, target_table or table)
-        src_cols, dst_cols = _columns(src_ex, src_gen, src_ref), _columns(dst_ex, dst_gen, dst_ref)
+        src_ref = table_ref(src_ex, src_gen, table)
+        dst_ref = table_ref(dst_ex, dst_gen, target_table or table)
+        src_cols = read_columns(src_ex, src_gen, src_ref)
+        dst_cols = read_columns(dst_ex, dst_gen, dst_ref)
         for cols, ref, conn, label in (
             (src_cols, src_ref, src, "source"),
             (dst_cols, dst_ref, dst, "target"),
@@ -275,8 +205,8 @@ def reconcile(
                     f"table {str(ref)!r} does not exist on the {label} ({conn.label}) or has no"
                     " columns you may read: check the table name"
                 )
-        key_pairs, pairs = _pairs(
-            src_cols, dst_cols, keys, _names(columns), column_map or {}, src_ref, dst_ref
+        key_pairs, pairs = column_pairs(
+            src_cols, dst_cols, keys, names(columns), column_map or {}, src_ref, dst_ref
         )
         for gen, server, label in ((src_gen, src_facts, "source"), (dst_gen, dst_facts, "target")):
             problem = gen.server_problem(server, pairs, label)
@@ -391,26 +321,33 @@ def row_counts(
     table: str,
     target_table: str | None = None,
     where: str | None = None,
+    target_where: str | None = None,
     exact: bool = True,
     timeout: float | None = DEFAULT_TIMEOUT,
 ) -> tuple[int, int]:
-    """Rows of ``table`` on each side: ``COUNT(*)``, or planner statistics with ``exact=False``."""
+    """Rows of ``table`` on each side: ``COUNT(*)``, or planner statistics with ``exact=False``.
+
+    ``where`` filters both sides unless ``target_where`` is given for the target."""
     with contextlib.ExitStack() as stack:
         src = stack.enter_context(opened(source, "source"))
         dst = src if shared(source, target) else stack.enter_context(opened(target, "target"))
         options = EncodingOptions()
         sides: list[Side] = []
-        for conn, label, name in ((src, "source", table), (dst, "target", target_table or table)):
+        dst_where = target_where if target_where is not None else where
+        for conn, label, name, cond in (
+            (src, "source", table, where),
+            (dst, "target", target_table or table, dst_where),
+        ):
             ex = Executor(label, conn.raw, conn.dialect, conn.paramstyle, timeout)
             if sides and conn.raw is sides[0].executor.raw:
                 ex.lock = sides[0].executor.lock
             gen = conn.dialect.checksum_sql(options)
-            sides.append(Side(label, ex, gen, _table_ref(ex, gen, name), where))
+            sides.append(Side(label, ex, gen, table_ref(ex, gen, name), cond))
 
         def count(side: Side) -> int:
             gen, ex = side.gen, side.executor
             if exact:
-                sql = gen.count_query(side.table, user_where=where)
+                sql = gen.count_query(side.table, user_where=side.where)
                 return int(side.run("row count", sql)[0][0])
             rows = ex.run("row estimate", gen.estimate_sql(ex.paramstyle), (gen.table(side.table),))
             return int(rows[0][0]) if rows and rows[0][0] is not None else 0

@@ -45,6 +45,9 @@ def opened(obj: Any, side: str) -> Iterator[Opened]:
             with contextlib.suppress(Exception):
                 raw.close()
         return
+    if isinstance(obj, Opened):  # already adapted (a replica run's budgeted connection)
+        yield obj
+        return
     if isinstance(obj, CdcConnection):
         yield adapt(obj.raw, f"{obj.name} ({obj.dialect.name})", dialect_of(obj))
         return

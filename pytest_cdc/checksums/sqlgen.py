@@ -580,6 +580,10 @@ class SqlGenerator:
         )
 
     # -- column aggregates (the replica check's "aggregates" tier) ------------------------------
+    def count(self, expr: str = "*") -> str:
+        """A count over a whole table (T-SQL's COUNT is an int: 2^31 rows overflow it)."""
+        return f"COUNT({expr})"
+
     def aggregate_value(self, pair: ColumnPair, side: str) -> str:
         """The column as its minimum and maximum are taken: a value the driver returns in a
         type the oracle renders (each engine overrides what needs converting)."""
@@ -601,7 +605,7 @@ class SqlGenerator:
         for pair in pairs:
             col = self.column(pair, side)
             fmt = pair.fmt
-            out.append((pair.name, "count", f"COUNT({col})"))
+            out.append((pair.name, "count", self.count(col)))
             if fmt in (TypeClass.INTEGER, TypeClass.DECIMAL, TypeClass.BOOLEAN):
                 out.append((pair.name, "sum", self.total(pair, side)))
             if fmt in ORDERED_VALUES:
@@ -626,14 +630,17 @@ class SqlGenerator:
     ) -> str:
         """One row: the row count, then :meth:`aggregates` in order; one scan of the table."""
         scope = Scope(self.apply_keyword)
-        exprs = ["COUNT(*)", *(sql for _, _, sql in self.aggregates(pairs, side, scope))]
+        exprs = [self.count(), *(sql for _, _, sql in self.aggregates(pairs, side, scope))]
         return (
             f"SELECT {', '.join(exprs)} FROM {scope.from_clause(self.table(table))}"
             f"{self.where(user_where)}"
         )
 
     def count_query(self, table: TableRef, *, user_where: str | None = None) -> str:
-        return f"SELECT COUNT(*) FROM {self.table(table)} AS {TABLE_ALIAS}{self.where(user_where)}"
+        return (
+            f"SELECT {self.count()} FROM {self.table(table)} AS {TABLE_ALIAS}"
+            f"{self.where(user_where)}"
+        )
 
     # -- literal helpers shared by both engines ----------------------------------------------
     @staticmethod

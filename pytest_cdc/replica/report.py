@@ -19,9 +19,18 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 SCHEMA_VERSION = 1
-STATES = ("mismatched", "missing", "incompatible", "error", "suspended", "no_key", "validated")
+STATES = (
+    "mismatched",
+    "missing",
+    "incompatible",
+    "error",
+    "pending",
+    "suspended",
+    "no_key",
+    "validated",
+)
 #: States that fail the gate; ``suspended`` only with --strict, ``no_key`` never.
-FAILING = frozenset({"mismatched", "missing", "incompatible", "error"})
+FAILING = frozenset({"mismatched", "missing", "incompatible", "error", "pending"})
 
 
 @dataclass
@@ -60,6 +69,8 @@ class TableResult:
     in_flight_count: int = 0
     suspended_count: int = 0
     suspended: list[list[str | None]] = field(default_factory=list)
+    #: How the checksum ran (aggregation, segments).
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def mismatches(self) -> int:
@@ -113,6 +124,8 @@ class ReplicaReport:
     excluded_tables: list[str] = field(default_factory=list)
     #: Why the run stopped before every table was checked (failure-max-count), if it did.
     stopped: str = ""
+    #: Why no table could be checked (a side unreachable, a bad mapping), if so.
+    error: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
@@ -130,7 +143,7 @@ class ReplicaReport:
         """0 every table validated, 1 a table mismatched (or suspended, ``strict``), 2 a table
         that could not be checked (or a stopped run)."""
         failing = self.failing(strict=strict)
-        if any(t.state == "error" for t in failing) or self.stopped:
+        if any(t.state == "error" for t in failing) or self.stopped or self.error:
             return 2
         return 1 if failing else 0
 
@@ -144,6 +157,8 @@ class ReplicaReport:
         total = self.timings.get("total", 0.0)
         rate = f", {self.rows_checked / total:,.0f} rows/s" if total else ""
         shard = "" if self.shards == ["1/1"] else f" (shards {', '.join(self.shards)})"
+        if self.error:
+            return f"replica {self.source} -> {self.target}{shard}: error: {self.error}"
         return (
             f"replica {self.source} -> {self.target}{shard}: {len(self.tables)} tables:"
             f" {counts or 'none'}; {self.rows_checked:,} rows checked in {total:.1f} s{rate}"
@@ -169,7 +184,10 @@ class ReplicaReport:
         header = ("table", "rows", "state", "mismatches", "seconds")
         rows = [header, *self.rows()]
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-        lines = [self.summary(), ""]
+        lines = [self.summary()]
+        if self.error:
+            return lines[0]
+        lines.append("")
         for row in rows:
             lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
         if self.stopped:
@@ -206,30 +224,38 @@ class ReplicaReport:
         return "\n".join(lines)
 
     def to_junit(self) -> str:
-        """JUnit XML: a test case a table (failure: mismatched/missing/incompatible, error:
-        error, skipped: no key or suspended)."""
-        failures = sum(t.state in ("mismatched", "missing", "incompatible") for t in self.tables)
-        errors = sum(t.state == "error" for t in self.tables)
-        skipped = sum(t.state in ("no_key", "suspended") for t in self.tables)
-        total = self.timings.get("total", 0.0)
-        out = [
-            '<?xml version="1.0" encoding="utf-8"?>',
-            f'<testsuites><testsuite name="pytest-cdc replica" tests="{len(self.tables)}"'
-            f' failures="{failures}" errors="{errors}" skipped="{skipped}" time="{total:.3f}">',
-        ]
+        """JUnit XML: a test case a table (failure: mismatched/missing/incompatible; error:
+        error or pending; skipped: no key or suspended), and one for the run itself when it
+        could not check any table."""
+        cases = []
         for t in self.ordered():
-            out.append(
-                f'<testcase classname="replica" name={quoteattr(t.name)} time="{t.seconds:.3f}">'
-            )
             message = quoteattr(t.reason or t.state)
             body = escape(t.to_text())
             if t.state in ("mismatched", "missing", "incompatible"):
-                out.append(f"<failure message={message}>{body}</failure>")
-            elif t.state == "error":
-                out.append(f"<error message={message}>{body}</error>")
+                inner, kind = f"<failure message={message}>{body}</failure>", "failure"
+            elif t.state in ("error", "pending"):
+                inner, kind = f"<error message={message}>{body}</error>", "error"
             elif t.state in ("no_key", "suspended"):
-                out.append(f"<skipped message={message}/>")
-            out.append("</testcase>")
+                inner, kind = f"<skipped message={message}/>", "skipped"
+            else:
+                inner, kind = "", "passed"
+            cases.append((kind, t.name, t.seconds, inner))
+        if self.error:
+            message = quoteattr(self.error)
+            cases.append(("error", "replica", 0.0, f"<error message={message}/>"))
+        counts = Counter(kind for kind, *_ in cases)
+        total = self.timings.get("total", 0.0)
+        out = [
+            '<?xml version="1.0" encoding="utf-8"?>',
+            f'<testsuites><testsuite name="pytest-cdc replica" tests="{len(cases)}"'
+            f' failures="{counts["failure"]}" errors="{counts["error"]}"'
+            f' skipped="{counts["skipped"]}" time="{total:.3f}">',
+        ]
+        for _, name, seconds, inner in cases:
+            out.append(
+                f'<testcase classname="replica" name={quoteattr(name)} time="{seconds:.3f}">'
+                f"{inner}</testcase>"
+            )
         out.append("</testsuite></testsuites>")
         return "\n".join(out)
 

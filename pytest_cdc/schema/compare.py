@@ -124,6 +124,8 @@ def _table(pair: TablePairing, sides: _Sides, findings: list[Finding]) -> TableR
         source_table=src.qualified,
         target_table=dst.qualified,
         kind=src.kind,
+        source_name=[src.schema, src.name],
+        target_name=[dst.schema, dst.name],
         key=list(pair.key),
         key_origin=pair.key_origin,
         source_rows=src.row_estimate,

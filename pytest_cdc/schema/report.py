@@ -71,6 +71,10 @@ class TableReport:
     source_table: str
     target_table: str
     kind: str = "table"
+    #: [schema, name] of each table (``source_table`` joins them with a dot, which a name may
+    #: hold too).
+    source_name: list[str] = field(default_factory=list)
+    target_name: list[str] = field(default_factory=list)
     #: Key columns by source name, and the same columns by target name.
     key: list[str] = field(default_factory=list)
     target_key: list[str] = field(default_factory=list)

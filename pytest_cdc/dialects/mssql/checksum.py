@@ -137,6 +137,9 @@ class TsqlGenerator(SqlGenerator):
             )
         return None
 
+    def count(self, expr: str = "*") -> str:
+        return f"COUNT_BIG({expr})"
+
     def aggregate_value(self, pair: ColumnPair, side: str) -> str:
         x = self.column(pair, side)
         col = pair.on(side)

@@ -1,0 +1,358 @@
+"""validate_replica(): every table pair of a replica, checked tier by tier within a
+connection budget, in this shard's slice of the work.
+
+The schema comparison pairs the tables and says, per table, its key, the columns the data
+check can compare and the encoding options its lossy columns need; this module turns that
+into jobs and runs them.  A clean table costs one pass a side with the default tiers: its
+row counts come from the checksum pass.  The separate count statement (one a side for every
+table, each count a scalar subquery) runs only when no data tier does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+from pytest_cdc.checksums.connections import Opened, adapt, connect_url, opened
+from pytest_cdc.errors import CdcError, first_line
+from pytest_cdc.replica.report import ReplicaReport, TableResult
+from pytest_cdc.replica.settings import Shard, ValidationSettings, validation_settings
+from pytest_cdc.schema.mapping import ReplicaMapping
+from pytest_cdc.schema.report import SchemaReport, TableReport
+
+#: Default bounds, as for reconcile(): a statement may run 15 minutes, a read waits 30 s for a
+#: lock.
+DEFAULT_TIMEOUT = 900.0
+DEFAULT_LOCK_TIMEOUT = 30.0
+#: Integer types a large table's key can be split on across shards (key modulo the shards:
+#: the same on both engines, stable while the replica changes, unlike key ranges from the
+#: current minimum and maximum).
+_SPLIT_TYPES = frozenset(
+    {"smallint", "integer", "bigint", "int", "tinyint", "int2", "int4", "int8"}
+)
+#: A table of more rows than this and more than a shard's fair share is split over shards.
+_SPLIT_ROWS = 1_000_000
+
+OnTable = Callable[[TableResult, int, int], None]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One table pair (or one part of one, when a large table is split over shards)."""
+
+    pair: TableReport
+    estimate: int
+    part: int = 0
+    parts: int = 1
+
+    @property
+    def name(self) -> str:
+        return self.pair.source_table
+
+
+def validate_replica(
+    source: Any,
+    target: Any,
+    *,
+    mapping: ReplicaMapping | Mapping[str, Any] | str | Path | None = None,
+    tables: Iterable[str] | None = None,
+    tiers: Iterable[str] | str | None = None,
+    concurrency: int | None = None,
+    stop_early: bool | None = None,
+    allow: Iterable[str] | None = None,
+    failure_max_count: int | None = None,
+    table_failure_max_count: int | None = None,
+    shard: Shard | str | None = None,
+    profile: str | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
+    on_table: OnTable | None = None,
+) -> ReplicaReport:
+    """Check every table pair of the replica and return a :class:`ReplicaReport`.
+
+    ``source``/``target``: URLs (the run opens at most ``concurrency`` connections to each),
+    pools or handles (borrowed from as they allow), or connections (used one table at a
+    time).  ``mapping``: the ``[tool.pytest-cdc.replica]`` table (a file, a dict or a
+    :class:`ReplicaMapping`); its ``validation`` table gives the defaults of every other
+    keyword.  ``tables``: globs of source tables (``dbo.*``, ``orders``).  ``on_table`` is
+    called as each table finishes, with the count done and the total (progress displays).
+
+    A table that cannot be checked (missing, no key, an unsupported type, a failed query)
+    gets its state and a one-line reason; the others are still checked.  A source or target
+    that cannot be reached gives a report whose ``error`` says so.
+    """
+    from pytest_cdc.schema.api import _mapping, compare_schemas
+
+    started = time.perf_counter()
+    replica = _mapping(mapping)
+    settings = validation_settings(
+        replica.validation,
+        tiers=tiers,
+        concurrency=concurrency,
+        stop_early=stop_early,
+        allow=tuple(allow) if allow is not None else None,
+        failure_max_count=failure_max_count,
+        table_failure_max_count=table_failure_max_count,
+        shard=shard,
+    )
+    report = ReplicaReport(source=_label(source), target=_label(target))
+    report.tiers = list(settings.tiers)
+    report.shards = [str(settings.shard)]
+    report.settings = _settings_dict(settings)
+    sides = [_Budget(source, "source", settings.concurrency)]
+    sides.append(
+        sides[0] if _same(source, target) else _Budget(target, "target", settings.concurrency)
+    )
+    try:
+        with sides[0].lease() as src, sides[1].lease() as dst:
+            report.source, report.target = src.label, dst.label
+            schema = compare_schemas(
+                src, dst, mapping=replica, profile=profile, allow=settings.allow
+            )
+        run = _Run(settings, schema, sides, timeout, lock_timeout, on_table)
+        run.plan(list(tables) if tables is not None else None)
+        report.settings["plan"] = run.fingerprint
+        report.target_only_tables = run.target_only
+        report.excluded_tables = list(schema.excluded_tables)
+        report.timings["schema"] = round(time.perf_counter() - started, 6)
+        report.tables = run.execute()
+        report.stopped = run.stopped
+    except CdcError as exc:
+        report.error = first_line(exc)
+    finally:
+        for budget in {id(b): b for b in sides}.values():
+            budget.close()
+    report.timings["total"] = round(time.perf_counter() - started, 6)
+    return report
+
+
+def assert_replica_matches(
+    source: Any, target: Any, *, strict: bool = False, **kwargs: Any
+) -> ReplicaReport:
+    """Fail the test (no traceback) unless every table is validated (``strict``: and none
+    is suspended).  Takes the keyword arguments of :func:`validate_replica`; the message is
+    the report's summary table, failures first, and what differs in each."""
+    from pytest_cdc.errors import fail
+
+    __tracebackhide__ = True
+    report = validate_replica(source, target, **kwargs)
+    if report.exit_code(strict=strict):
+        fail("replica differs: " + report.to_text())
+    return report
+
+
+# -- connections ----------------------------------------------------------------------------
+def _label(obj: Any) -> str:
+    if isinstance(obj, str):
+        from pytest_cdc.masking import mask_password
+
+        return mask_password(obj)
+    return type(obj).__name__
+
+
+def _same(source: Any, target: Any) -> bool:
+    return source is target and not isinstance(source, str)
+
+
+class _Budget:
+    """At most ``size`` connections to one side, opened when first needed and reused.
+
+    A URL opens its own connections; a pool or handle is borrowed from (it keeps its own
+    limit); a single connection serves one table at a time.  A connection whose table ended
+    in an error is closed rather than reused (a cancelled statement may have broken it).
+    """
+
+    def __init__(self, obj: Any, side: str, size: int) -> None:
+        self.obj, self.side = obj, side
+        self.url = isinstance(obj, str)
+        pooled = callable(getattr(obj, "connection", None))
+        self.size = size if self.url or pooled else 1
+        self._slots = threading.BoundedSemaphore(self.size)
+        self._lock = threading.Lock()
+        self._idle: list[Opened] = []
+
+    @contextlib.contextmanager
+    def lease(self) -> Iterator[Opened]:
+        with self._slots:
+            if not self.url:
+                with opened(self.obj, self.side) as conn:
+                    yield conn
+                return
+            with self._lock:
+                idle = self._idle.pop() if self._idle else None
+            if idle is None:
+                raw, label, dialect = connect_url(self.obj, self.side)
+                idle = adapt(raw, label, dialect)
+            conn = idle
+            try:
+                yield conn
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    conn.raw.close()
+                raise
+            with self._lock:
+                self._idle.append(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                conn.raw.close()
+
+
+# -- planning -------------------------------------------------------------------------------
+def _settings_dict(settings: ValidationSettings) -> dict[str, Any]:
+    return {
+        "tiers": list(settings.tiers),
+        "concurrency": settings.concurrency,
+        "stop_early": settings.stop_early,
+        "allow": list(settings.allow),
+        "failure_max_count": settings.failure_max_count,
+        "table_failure_max_count": settings.table_failure_max_count,
+        "shard": str(settings.shard),
+    }
+
+
+def _selected(name: str, patterns: Sequence[str] | None) -> bool:
+    if patterns is None:
+        return True
+    table = name.rsplit(".", 1)[-1]
+    return any(fnmatchcase(name if "." in p else table, p) for p in patterns)
+
+
+def _splittable(pair: TableReport) -> bool:
+    if len(pair.key) != 1:
+        return False
+    column = next((c for c in pair.columns if c.source == pair.key[0]), None)
+    return column is not None and column.source_type.lower() in _SPLIT_TYPES
+
+
+def shard_plan(pairs: Sequence[TableReport], shard: Shard) -> list[list[Job]]:
+    """The jobs of every shard: largest tables first, each to the least loaded shard; a table
+    bigger than a shard's fair share (and than a million rows) with a single integer key is
+    split over all shards by key modulo the count.  Every shard computes the same plan from
+    the same catalog (the report keeps its fingerprint, so a merge can tell when the shards
+    saw different row estimates)."""
+    count = shard.count
+    shards: list[list[Job]] = [[] for _ in range(count)]
+    loads = [0] * count
+    ordered = sorted(pairs, key=lambda p: (-(p.source_rows or 0), p.source_table))
+    total = sum(max(p.source_rows or 0, 0) for p in pairs)
+    for pair in ordered:
+        rows = max(pair.source_rows or 0, 0)
+        if count > 1 and rows > _SPLIT_ROWS and rows > total / count and _splittable(pair):
+            for part in range(count):
+                shards[part].append(Job(pair, rows // count, part, count))
+                loads[part] += rows // count
+            continue
+        least = min(range(count), key=lambda i: (loads[i], i))
+        shards[least].append(Job(pair, rows))
+        loads[least] += rows
+    return shards
+
+
+def fingerprint(shards: Sequence[Sequence[Job]]) -> str:
+    text = "\n".join(
+        f"{i}\t{job.name}\t{job.part}/{job.parts}" for i, jobs in enumerate(shards) for job in jobs
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# -- running --------------------------------------------------------------------------------
+class _Run:
+    def __init__(
+        self,
+        settings: ValidationSettings,
+        schema: SchemaReport,
+        sides: list[_Budget],
+        timeout: float | None,
+        lock_timeout: float | None,
+        on_table: OnTable | None,
+    ) -> None:
+        self.settings, self.schema, self.sides = settings, schema, sides
+        self.timeout, self.lock_timeout = timeout, lock_timeout
+        self.on_table = on_table
+        self.jobs: list[Job] = []
+        self.missing: list[str] = []
+        self.target_only: list[str] = []
+        self.fingerprint = ""
+        self.stopped = ""
+        self._lock = threading.Lock()
+        self._mismatches = 0
+        self._done = 0
+
+    def plan(self, patterns: Sequence[str] | None) -> None:
+        pairs = [p for p in self.schema.pairs if _selected(p.source_table, patterns)]
+        shards = shard_plan(pairs, self.settings.shard)
+        self.fingerprint = fingerprint(shards)
+        self.jobs = shards[self.settings.shard.index - 1]
+        # Tables that need no reading are reported once, by the first shard.
+        if self.settings.shard.index == 1:
+            self.missing = [t for t in self.schema.source_only_tables if _selected(t, patterns)]
+            self.target_only = [t for t in self.schema.target_only_tables if _selected(t, patterns)]
+
+    def execute(self) -> list[TableResult]:
+        from pytest_cdc.replica.tiers import TableCheck, batch_counts
+
+        results = [self._missing(name) for name in self.missing]
+        total = len(results) + len(self.jobs)
+        for result in results:
+            self._finished(result, total)
+        checks = [TableCheck(job, self) for job in self.jobs]
+        if self.settings.tier("count") and not (
+            self.settings.tier("checksum") or self.settings.tier("aggregates")
+        ):
+            batch_counts(checks, self)
+        with ThreadPoolExecutor(max_workers=self.settings.concurrency) as pool:
+            pending: dict[Future[TableResult], TableCheck] = {}
+            queue = list(checks)  # largest first: the plan's order
+            while queue or pending:
+                while queue and len(pending) < self.settings.concurrency and not self.stopped:
+                    check = queue.pop(0)
+                    pending[pool.submit(check.run)] = check
+                if not pending:
+                    break
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    check = pending.pop(future)
+                    result = future.result()
+                    results.append(result)
+                    self._finished(result, total)
+            for check in queue:
+                results.append(check.pending(self.stopped))
+        return sorted(results, key=lambda r: r.source_table)
+
+    def _missing(self, name: str) -> TableResult:
+        return TableResult(
+            source_table=name,
+            target_table=None,
+            state="missing",
+            reason=(
+                "the target has no table of this name (nor one the mapping pairs it with):"
+                " create it, map it with target = ... in the mapping, or exclude it"
+            ),
+            tiers={"schema": "failed"},
+        )
+
+    def _finished(self, result: TableResult, total: int) -> None:
+        with self._lock:
+            self._done += 1
+            self._mismatches += result.mismatches
+            limit = self.settings.failure_max_count
+            if self._mismatches >= limit and not self.stopped:
+                self.stopped = (
+                    f"{self._mismatches:,} mismatched rows reached failure-max-count ({limit:,}):"
+                    " the tables not yet checked were left pending"
+                )
+            done = self._done
+        if self.on_table is not None:
+            self.on_table(result, done, total)
