@@ -291,12 +291,46 @@ class ReplicaReport:
 def merge_reports(reports: Sequence[ReplicaReport]) -> ReplicaReport:
     """One report from the shards' reports (``pytest-cdc merge-reports``).
 
-    A table split across shards by key range appears once, its counts and differences
-    summed, its state the worst of its parts.
+    A table split across shards by key appears once, its counts and differences summed, its
+    state the worst of its parts.  Raises ConfigError when the reports are not the shards of
+    one run: a shard missing or given twice, different source or target, or shards that
+    planned different work (the catalog's row estimates changed between them, so a table
+    may have been checked twice or never).
     """
+    from pytest_cdc.errors import ConfigError
+
     if not reports:
-        raise ValueError("no reports to merge")
+        raise ConfigError("no reports to merge: give the shards' JSON reports")
     first = reports[0]
+    shards = [s for r in reports for s in r.shards]
+    counts = {s.partition("/")[2] for s in shards}
+    if len(counts) != 1:
+        raise ConfigError(f"the reports are shards of different splits: {', '.join(shards)}")
+    total = int(counts.pop() or 1)
+    numbers = sorted(int(s.partition("/")[0]) for s in shards)
+    if numbers != list(range(1, total + 1)):
+        dupes = sorted({i for i in numbers if numbers.count(i) > 1})
+        absent = sorted(set(range(1, total + 1)) - set(numbers))
+        problems = (
+            [f"missing shard(s) {', '.join(f'{i}/{total}' for i in absent)}"] if absent else []
+        )
+        problems += (
+            [f"shard(s) {', '.join(f'{i}/{total}' for i in dupes)} given twice"] if dupes else []
+        )
+        raise ConfigError(f"cannot merge: {'; '.join(problems)}")
+    for other in reports[1:]:
+        if (other.source, other.target) != (first.source, first.target):
+            raise ConfigError(
+                f"cannot merge reports of different replicas: {first.source} -> {first.target}"
+                f" and {other.source} -> {other.target}"
+            )
+    plans = {r.settings.get("plan") for r in reports}
+    if len(plans) > 1:
+        raise ConfigError(
+            "the shards planned different work (the catalogs' row estimates changed between"
+            " them, e.g. an ANALYZE ran): a table may have been checked twice or not at all;"
+            " run the shards again"
+        )
     merged = ReplicaReport(
         source=first.source,
         target=first.target,
@@ -305,6 +339,7 @@ def merge_reports(reports: Sequence[ReplicaReport]) -> ReplicaReport:
         target_only_tables=sorted({t for r in reports for t in r.target_only_tables}),
         excluded_tables=sorted({t for r in reports for t in r.excluded_tables}),
         stopped="; ".join(r.stopped for r in reports if r.stopped),
+        error="; ".join(r.error for r in reports if r.error),
         settings=dict(first.settings),
         timings={"total": max((r.timings.get("total", 0.0) for r in reports), default=0.0)},
     )
