@@ -19,7 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_cdc.checksums.connections import Opened, adapt, connect_url, opened
 from pytest_cdc.errors import CdcError, first_line
@@ -27,6 +27,9 @@ from pytest_cdc.replica.report import ReplicaReport, TableResult
 from pytest_cdc.replica.settings import Shard, ValidationSettings, validation_settings
 from pytest_cdc.schema.mapping import ReplicaMapping
 from pytest_cdc.schema.report import SchemaReport, TableReport
+
+if TYPE_CHECKING:
+    from pytest_cdc.replica.tiers import TableCheck
 
 #: Default bounds, as for reconcile(): a statement may run 15 minutes, a read waits 30 s for a
 #: lock.
@@ -89,21 +92,61 @@ def validate_replica(
     gets its state and a one-line reason; the others are still checked.  A source or target
     that cannot be reached gives a report whose ``error`` says so.
     """
+    started = time.perf_counter()
+    report = ReplicaReport(source=_label(source), target=_label(target))
+    run: _Run | None = None
+    try:
+        run = start_run(
+            source,
+            target,
+            report,
+            mapping=mapping,
+            tables=tables,
+            profile=profile,
+            timeout=timeout,
+            lock_timeout=lock_timeout,
+            on_table=on_table,
+            tiers=tiers,
+            concurrency=concurrency,
+            stop_early=stop_early,
+            allow=tuple(allow) if allow is not None else None,
+            failure_max_count=failure_max_count,
+            table_failure_max_count=table_failure_max_count,
+            shard=shard,
+        )
+        report.timings["schema"] = round(time.perf_counter() - started, 6)
+        report.tables = run.execute()
+        report.stopped = run.stopped
+    except CdcError as exc:
+        report.error = first_line(exc)
+    finally:
+        if run is not None:
+            run.close()
+    report.timings["total"] = round(time.perf_counter() - started, 6)
+    return report
+
+
+def start_run(
+    source: Any,
+    target: Any,
+    report: ReplicaReport,
+    *,
+    mapping: ReplicaMapping | Mapping[str, Any] | str | Path | None = None,
+    tables: Iterable[str] | None = None,
+    profile: str | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
+    on_table: OnTable | None = None,
+    **given: Any,
+) -> _Run:
+    """Compare the schemas and plan this shard's jobs (filling ``report``'s header): what
+    :func:`validate_replica` and the pytest items run.  ``given``: the validation settings
+    (keyword names of :class:`ValidationSettings`; None keeps the mapping's).  Raises
+    CdcError when the mapping is wrong or a side cannot be reached."""
     from pytest_cdc.schema.api import _mapping, compare_schemas
 
-    started = time.perf_counter()
     replica = _mapping(mapping)
-    settings = validation_settings(
-        replica.validation,
-        tiers=tiers,
-        concurrency=concurrency,
-        stop_early=stop_early,
-        allow=tuple(allow) if allow is not None else None,
-        failure_max_count=failure_max_count,
-        table_failure_max_count=table_failure_max_count,
-        shard=shard,
-    )
-    report = ReplicaReport(source=_label(source), target=_label(target))
+    settings = validation_settings(replica.validation, **given)
     report.tiers = list(settings.tiers)
     report.shards = [str(settings.shard)]
     report.settings = _settings_dict(settings)
@@ -111,27 +154,21 @@ def validate_replica(
     sides.append(
         sides[0] if _same(source, target) else _Budget(target, "target", settings.concurrency)
     )
+    run = _Run(settings, sides, timeout, lock_timeout, on_table)
     try:
-        with sides[0].lease() as src, sides[1].lease() as dst:
+        with run.leases() as (src, dst):
             report.source, report.target = src.label, dst.label
-            schema = compare_schemas(
+            run.schema = compare_schemas(
                 src, dst, mapping=replica, profile=profile, allow=settings.allow
             )
-        run = _Run(settings, schema, sides, timeout, lock_timeout, on_table)
         run.plan(list(tables) if tables is not None else None)
-        report.settings["plan"] = run.fingerprint
-        report.target_only_tables = run.target_only
-        report.excluded_tables = list(schema.excluded_tables)
-        report.timings["schema"] = round(time.perf_counter() - started, 6)
-        report.tables = run.execute()
-        report.stopped = run.stopped
-    except CdcError as exc:
-        report.error = first_line(exc)
-    finally:
-        for budget in {id(b): b for b in sides}.values():
-            budget.close()
-    report.timings["total"] = round(time.perf_counter() - started, 6)
-    return report
+    except BaseException:
+        run.close()
+        raise
+    report.settings["plan"] = run.fingerprint
+    report.target_only_tables = run.target_only
+    report.excluded_tables = list(run.schema.excluded_tables)
+    return run
 
 
 def assert_replica_matches(
@@ -269,16 +306,20 @@ def fingerprint(shards: Sequence[Sequence[Job]]) -> str:
 
 # -- running --------------------------------------------------------------------------------
 class _Run:
+    """One replica run: its settings, the schema comparison, this shard's jobs, and the
+    connection budgets of both sides."""
+
+    schema: SchemaReport
+
     def __init__(
         self,
         settings: ValidationSettings,
-        schema: SchemaReport,
         sides: list[_Budget],
         timeout: float | None,
         lock_timeout: float | None,
         on_table: OnTable | None,
     ) -> None:
-        self.settings, self.schema, self.sides = settings, schema, sides
+        self.settings, self.sides = settings, sides
         self.timeout, self.lock_timeout = timeout, lock_timeout
         self.on_table = on_table
         self.jobs: list[Job] = []
@@ -289,6 +330,29 @@ class _Run:
         self._lock = threading.Lock()
         self._mismatches = 0
         self._done = 0
+
+    @contextlib.contextmanager
+    def leases(self) -> Iterator[tuple[Opened, Opened]]:
+        """A connection to each side (one, given twice, when both sides are one object)."""
+        first, second = self.sides
+        with first.lease() as src:
+            if second is first:
+                yield src, src
+                return
+            with second.lease() as dst:
+                yield src, dst
+
+    def close(self) -> None:
+        for budget in {id(b): b for b in self.sides}.values():
+            budget.close()
+
+    def checks(self) -> list[TableCheck]:
+        from pytest_cdc.replica.tiers import TableCheck
+
+        return [TableCheck(job, self) for job in self.jobs]
+
+    def missing_results(self) -> list[TableResult]:
+        return [self._missing(name) for name in self.missing]
 
     def plan(self, patterns: Sequence[str] | None) -> None:
         pairs = [p for p in self.schema.pairs if _selected(p.source_table, patterns)]
@@ -301,13 +365,13 @@ class _Run:
             self.target_only = [t for t in self.schema.target_only_tables if _selected(t, patterns)]
 
     def execute(self) -> list[TableResult]:
-        from pytest_cdc.replica.tiers import TableCheck, batch_counts
+        from pytest_cdc.replica.tiers import batch_counts
 
-        results = [self._missing(name) for name in self.missing]
+        results = self.missing_results()
         total = len(results) + len(self.jobs)
         for result in results:
             self._finished(result, total)
-        checks = [TableCheck(job, self) for job in self.jobs]
+        checks = self.checks()
         if self.settings.tier("count") and not (
             self.settings.tier("checksum") or self.settings.tier("aggregates")
         ):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
@@ -115,6 +115,12 @@ class TableCheck:
             if (findings or left_out) and stop:
                 self._skip(result, "the schema check failed")
                 return
+        if (
+            settings.tier("count")
+            and self.counts is None
+            and not (settings.tier("aggregates") or settings.tier("checksum"))
+        ):
+            self._count_alone(result)  # a pytest item: no batched counts
         if settings.tier("count") and self.counts is not None:
             self._take_counts(result, *self.counts)
         elif settings.tier("count") and self.count_error is not None:
@@ -188,15 +194,8 @@ class TableCheck:
             )
 
     # -- connections ------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def leases(self) -> Iterator[tuple[Opened, Opened]]:
-        first, second = self.run_.sides
-        with first.lease() as src:
-            if second is first:
-                yield src, src
-                return
-            with second.lease() as dst:
-                yield src, dst
+    def leases(self) -> contextlib.AbstractContextManager[tuple[Opened, Opened]]:
+        return self.run_.leases()
 
     def conditions(self, src: Opened, dst: Opened) -> tuple[str | None, str | None]:
         pair, job = self.pair, self.job
