@@ -160,7 +160,7 @@ class ReplicaReport:
         if self.error:
             return f"replica {self.source} -> {self.target}{shard}: error: {self.error}"
         return (
-            f"replica {self.source} -> {self.target}{shard}: {len(self.tables)} tables:"
+            f"replica {self.source} -> {self.target}{shard}: {_plural(len(self.tables), 'table')}:"
             f" {counts or 'none'}; {self.rows_checked:,} rows checked in {total:.1f} s{rate}"
         )
 
@@ -385,3 +385,7 @@ def _key(values: Iterable[str | None]) -> str:
 
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("`", "'")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
