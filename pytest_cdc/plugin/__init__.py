@@ -43,6 +43,7 @@ pytest_plugins = [
     "pytest_cdc.plugin.queries",
     "pytest_cdc.plugin.metrics",
     "pytest_cdc.plugin.snapshots",
+    "pytest_cdc.plugin.replica",
 ]
 
 
