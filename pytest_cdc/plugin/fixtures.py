@@ -18,7 +18,7 @@ Isolation, chosen with ``@pytest.mark.cdc(db=..., isolation=...)``:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 CdcConnect = Callable[[str], CdcConnection]
 
 _SAVEPOINT = "cdc_test_commit"
+_MARKER_ARGUMENTS = ("db", "isolation")
 
 
 @pytest.fixture(scope="session")
@@ -83,26 +84,40 @@ class _Marker:
         return self.isolation if self.dbs is None or name in self.dbs else "rollback"
 
 
-def _marker(request: pytest.FixtureRequest) -> _Marker:
+def _marker(request: pytest.FixtureRequest, databases: Iterable[str]) -> _Marker:
+    """The test's ``cdc`` marker, checked: a misspelt argument, isolation or database name is
+    an error naming the closest valid one, never a silent fallback to the defaults."""
+    from pytest_cdc.errors import did_you_mean
+    from pytest_cdc.settings import ISOLATIONS
+
     mark = request.node.get_closest_marker("cdc")
     if mark is None:
         return _Marker(None, "rollback")
     if mark.args:
         raise ConfigError("@pytest.mark.cdc takes keyword arguments only: db=..., isolation=...")
-    unknown = set(mark.kwargs) - {"db", "isolation"}
+    unknown = sorted(set(mark.kwargs) - set(_MARKER_ARGUMENTS))
     if unknown:
         raise ConfigError(
-            f"@pytest.mark.cdc got unknown argument(s) {sorted(unknown)}; use db=, isolation="
+            f"@pytest.mark.cdc got unknown argument(s) {unknown}"
+            f"{did_you_mean(unknown[0], _MARKER_ARGUMENTS)}; use db=, isolation="
         )
-    from pytest_cdc.settings import ISOLATIONS
-
     isolation = mark.kwargs.get("isolation", "rollback")
     if isolation not in ISOLATIONS:
         raise ConfigError(
             f"@pytest.mark.cdc(isolation={isolation!r}) is not one of {', '.join(ISOLATIONS)}"
+            f"{did_you_mean(str(isolation), ISOLATIONS)}"
         )
     db = mark.kwargs.get("db")
     dbs = (db,) if isinstance(db, str) else (tuple(db) if db is not None else None)
+    known = list(databases)
+    for name in dbs or ():
+        if not isinstance(name, str):
+            raise ConfigError(f"@pytest.mark.cdc(db={db!r}): give a database name or a list")
+        if name not in known:
+            raise ConfigError(
+                f"@pytest.mark.cdc(db={name!r}): no database named {name!r}"
+                f"{did_you_mean(name, known)}; configured: {', '.join(known)}"
+            )
     return _Marker(dbs, isolation)
 
 
@@ -213,7 +228,7 @@ def cdc_connect(request: pytest.FixtureRequest, cdc_session: CdcSession) -> Iter
     # repeat the message as "During handling of the above exception...".
     error: CdcError | None = None
     try:
-        opened = _TestConnections(cdc_session, _marker(request))
+        opened = _TestConnections(cdc_session, _marker(request, cdc_session.handles))
     except CdcError as exc:
         error = exc
     if error is not None:
