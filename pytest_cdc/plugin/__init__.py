@@ -39,7 +39,11 @@ __all__ = [
 ]
 
 # Plugin modules owned by the feature areas; each is import-light in the same way.
-pytest_plugins = ["pytest_cdc.plugin.queries", "pytest_cdc.plugin.metrics"]
+pytest_plugins = [
+    "pytest_cdc.plugin.queries",
+    "pytest_cdc.plugin.metrics",
+    "pytest_cdc.plugin.xdist",
+]
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -80,7 +84,7 @@ def pytest_configure(config: pytest.Config) -> None:
         # With only the embedded default there is nothing to check yet, and building the
         # session (dialects, URL parsing) waits for the first test that asks for a database;
         # URLs and load files are checked now, so a typo is a usage error before any test.
-        if resolved.load or any(spec != "embedded" for spec in resolved.databases.values()):
+        if resolved.all_load_files or any(s != "embedded" for s in resolved.databases.values()):
             session_for(config)
     except CdcError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -118,7 +122,32 @@ def _header_line(handle: DatabaseHandle, *, prepare: bool) -> str:
     assert handle.dialect is not None
     ready = f"{handle.ready_seconds:.2f} s" if handle.ready_seconds is not None else "?"
     version = handle.server_version.split(" (")[0]
-    return f"{line}: {handle.dialect.display_name} {version}, ready in {ready}"
+    return f"{line}: {handle.dialect.display_name} {version}, ready in {ready}" + "".join(
+        f"; {note}" for note in _notes(handle)
+    )
+
+
+def _notes(handle: DatabaseHandle) -> list[str]:
+    """What a test starts from on a server given by URL, where the two isolations differ
+    unless there is a template, and what was swept."""
+    import os
+
+    notes = []
+    files = handle.load_files
+    if files:
+        names = ", ".join(os.path.basename(f) for f in files)
+        origin = f" ({handle.template_origin})" if handle.template_origin else ""
+        notes.append(f"tests start from a template of {names}{origin}")
+    elif handle.kind == "url":
+        notes.append(
+            f"rollback tests use database {handle.main_database!r} as it is,"
+            ' isolation="database" tests get an empty one (no --cdc-load)'
+        )
+    if handle.swept:
+        notes.append(
+            f"dropped {len(handle.swept)} cdc_test_* database(s) of sessions that are gone"
+        )
+    return notes
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
