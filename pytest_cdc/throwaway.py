@@ -28,6 +28,7 @@ import os
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -251,7 +252,20 @@ class ServerAdmin:
 
     def drop(self, name: str) -> None:
         check_ours(name, "drop")
+        self._wait_disconnected(name)
         self.run(self.dialect.drop_database_sql(name))
+
+    def _wait_disconnected(self, name: str, timeout: float = 0.2) -> None:
+        # A test's connection was closed a moment ago, but its server process may not have
+        # exited yet; DROP DATABASE then checks again only every 100 ms (PostgreSQL's
+        # CountOtherDBBackends), which made a database-isolated test's teardown cost 105 ms
+        # one time in three instead of 5 ms.  Polling here takes a fraction of a ms a round.
+        sql = self.dialect.sessions_sql(name)
+        if sql is None:
+            return
+        deadline = time.monotonic() + timeout
+        while self.query(sql)[0][0] and time.monotonic() < deadline:
+            time.sleep(0.0005)
 
     def listing(
         self, prefix: str, *, idle_only: bool = False

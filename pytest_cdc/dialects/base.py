@@ -191,6 +191,11 @@ class Dialect:
         names start with ``prefix`` (``[a-z0-9_]``; None: the engine cannot list them)."""
         return None
 
+    def sessions_sql(self, name: str) -> str | None:
+        """A query of how many sessions are connected to database ``name`` (one row, one
+        column; None: the engine cannot say)."""
+        return None
+
     def rename_database_sql(self, old: str, new: str) -> list[str]:
         raise UnsupportedDialect(f"dialect {self.name!r} cannot rename databases")
 

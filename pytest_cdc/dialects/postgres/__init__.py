@@ -169,6 +169,9 @@ class PostgresDialect(Dialect):
             " ORDER BY d.datname"
         )
 
+    def sessions_sql(self, name: str) -> str | None:
+        return f"SELECT count(*) FROM pg_stat_activity WHERE datname = {_literal(name)}"
+
     def rename_database_sql(self, old: str, new: str) -> list[str]:
         return [
             f"ALTER DATABASE {self.quote_identifier(old)} RENAME TO {self.quote_identifier(new)}"
