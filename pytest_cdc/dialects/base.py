@@ -306,6 +306,22 @@ class Dialect:
         return f"<{type(self).__name__} {self.name!r}>"
 
 
+def testcontainers_class(module: str, name: str) -> Any:
+    """A container class of testcontainers, from where its release keeps it: 4.x moved the
+    modules under ``testcontainers.community`` and the old paths warn (DeprecationWarning) on
+    import, which a suite running with ``-W error`` turns into a failure; before that move
+    only the old paths exist.  Raises ImportError without testcontainers."""
+    import importlib
+
+    try:
+        found = importlib.import_module(f"testcontainers.community.{module}")
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("testcontainers.community"):
+            raise
+        found = importlib.import_module(f"testcontainers.{module}")
+    return getattr(found, name)
+
+
 def run_quietly(raw: Any, statements: Sequence[str]) -> None:
     """Clean-up statements: they must never hide the error that ended the work they undo."""
     import contextlib

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pytest_cdc.dialects.base import Batch, Dialect, run_quietly
+from pytest_cdc.dialects.base import Batch, Dialect, run_quietly, testcontainers_class
 from pytest_cdc.errors import ReconcileError
 
 if TYPE_CHECKING:
@@ -114,10 +114,8 @@ class PostgresDialect(Dialect):
         import secrets
         from urllib.parse import quote
 
-        from testcontainers.postgres import PostgresContainer
-
         password = secrets.token_urlsafe(16)
-        pg = PostgresContainer(
+        pg = testcontainers_class("postgres", "PostgresContainer")(
             f"{self.docker_image}:{tag}",
             username="postgres",
             password=password,
