@@ -20,7 +20,11 @@ from pytest_cdc.errors import CdcError, first_line
 from pytest_cdc.urls import mask_password
 
 #: Modules that add subcommands, in help order.
-SUBCOMMAND_MODULES = ("pytest_cdc.cli.plans", "pytest_cdc.cli.reconcile")
+SUBCOMMAND_MODULES = (
+    "pytest_cdc.cli.plans",
+    "pytest_cdc.cli.reconcile",
+    "pytest_cdc.cli.templates",
+)
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 #: Set to 1 to see the traceback of an unexpected error.
