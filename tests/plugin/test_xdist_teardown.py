@@ -71,13 +71,17 @@ def test_workers_of_a_killed_controller_clean_up_and_exit(pytester: pytest.Pytes
         @pytest.mark.parametrize("n", range(2))
         def test_stuck(cdc_connect, n):
             cdc_connect("{db}")
+            box = cdc_connect("box")  # an embedded cluster: the controller started it
+            pidfile = box.fetchval("select current_setting('data_directory')") + "/postmaster.pid"
+            open("postmaster", "w").write(open(pidfile).readline())
             # as a test stuck in C code would, it takes no notice of execnet's SIGINT
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             open(f"started-{{os.getpid()}}", "w").close()
             time.sleep(300)
         """
     )
-    args = ["-n", "2", "-p", "no:cacheprovider", f"--cdc-db={db}={SERVER}", "--cdc-load=schema.sql"]
+    args = ["-n", "2", "-p", "no:cacheprovider", f"--cdc-db={db}={SERVER}", "--cdc-db=box=embedded"]
+    args.append(f"--cdc-load={db}=schema.sql")
     controller = subprocess.Popen(
         [sys.executable, "-m", "pytest", *args],
         cwd=pytester.path,
@@ -89,11 +93,14 @@ def test_workers_of_a_killed_controller_clean_up_and_exit(pytester: pytest.Pytes
         started = lambda: list(pytester.path.glob("started-*"))  # noqa: E731
         _wait(lambda: len(started()) == 2, timeout=120, what="both workers to start a test")
         workers = [int(p.name.split("-")[1]) for p in started()]
+        postmaster = int((pytester.path / "postmaster").read_text())
         assert {name.split("_")[3] for name in _of(db)} >= {"gw0", "gw1"}
         os.kill(controller.pid, signal.SIGKILL)
         controller.wait()
         # (execnet alone ends such a worker after 15 s, with no clean-up; ours is at once)
         _wait(lambda: all(_gone(pid) for pid in workers), timeout=60, what="the workers to exit")
+        # the cluster went with the controller (its parent-death signal)
+        _wait(lambda: _gone(postmaster), timeout=30, what="the embedded server to stop")
     finally:
         if controller.poll() is None:
             os.killpg(controller.pid, signal.SIGKILL)
