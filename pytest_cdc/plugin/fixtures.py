@@ -83,10 +83,25 @@ class _Marker:
     def isolation_for(self, name: str) -> str:
         return self.isolation if self.dbs is None or name in self.dbs else "rollback"
 
+    def check_databases(self, known: Iterable[str]) -> None:
+        """A name in ``db=`` must be a configured database.  Checked when the test first asks
+        for a connection, not before: a test of an optional database skips first when this
+        run does not configure it."""
+        from pytest_cdc.errors import did_you_mean
 
-def _marker(request: pytest.FixtureRequest, databases: Iterable[str]) -> _Marker:
-    """The test's ``cdc`` marker, checked: a misspelt argument, isolation or database name is
-    an error naming the closest valid one, never a silent fallback to the defaults."""
+        configured = list(known)
+        for name in self.dbs or ():
+            if name not in configured:
+                raise ConfigError(
+                    f"@pytest.mark.cdc(db={name!r}): no database named {name!r}"
+                    f"{did_you_mean(name, configured)}; configured: {', '.join(configured)}"
+                )
+
+
+def _marker(request: pytest.FixtureRequest) -> _Marker:
+    """The test's ``cdc`` marker, checked: a misspelt argument, isolation or database name
+    (:meth:`_Marker.check_databases`) is an error naming the closest valid one, never a silent
+    fallback to the defaults."""
     from pytest_cdc.errors import did_you_mean
     from pytest_cdc.settings import ISOLATIONS
 
@@ -109,15 +124,8 @@ def _marker(request: pytest.FixtureRequest, databases: Iterable[str]) -> _Marker
         )
     db = mark.kwargs.get("db")
     dbs = (db,) if isinstance(db, str) else (tuple(db) if db is not None else None)
-    known = list(databases)
-    for name in dbs or ():
-        if not isinstance(name, str):
-            raise ConfigError(f"@pytest.mark.cdc(db={db!r}): give a database name or a list")
-        if name not in known:
-            raise ConfigError(
-                f"@pytest.mark.cdc(db={name!r}): no database named {name!r}"
-                f"{did_you_mean(name, known)}; configured: {', '.join(known)}"
-            )
+    if any(not isinstance(name, str) for name in dbs or ()):
+        raise ConfigError(f"@pytest.mark.cdc(db={db!r}): give a database name or a list")
     return _Marker(dbs, isolation)
 
 
@@ -133,6 +141,8 @@ class _TestConnections:
     def get(self, name: str) -> CdcConnection:
         if name in self.opened:
             return self.opened[name]
+        if not self.opened:
+            self.marker.check_databases(self.session.handles)
         handle = self.session.get(name)
         if self.marker.isolation_for(name) == "database":
             conn = self._fresh_database(handle)
@@ -228,7 +238,7 @@ def cdc_connect(request: pytest.FixtureRequest, cdc_session: CdcSession) -> Iter
     # repeat the message as "During handling of the above exception...".
     error: CdcError | None = None
     try:
-        opened = _TestConnections(cdc_session, _marker(request, cdc_session.handles))
+        opened = _TestConnections(cdc_session, _marker(request))
     except CdcError as exc:
         error = exc
     if error is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import email
 import importlib.util
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -27,13 +28,27 @@ def _setuptools_is_new_enough() -> bool:
     return int(version("setuptools").split(".")[0]) >= 77
 
 
+#: What a checkout holds beside the sources (never packaged, and large or in use).
+_NOT_SOURCES = shutil.ignore_patterns(
+    ".git", ".venv", ".tox", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "reports"
+)
+
+# One build per run where the suite is spread with --dist loadgroup (make test); elsewhere
+# each worker builds from a copy of its own.
+pytestmark = pytest.mark.xdist_group("dist_archives")
+
+
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if importlib.util.find_spec("build") is None or not _setuptools_is_new_enough():
         pytest.skip("needs build and setuptools>=77 (the dev extra): pip install -e '.[dev]'")
+    # From a copy: setuptools assembles the sdist in the source directory, where another
+    # build (another worker's, a developer's) may be at it.
+    source = tmp_path_factory.mktemp("source") / "pytest-cdc"
+    shutil.copytree(REPO, source, ignore=_NOT_SOURCES, symlinks=True)
     out = tmp_path_factory.mktemp("dist")
     done = subprocess.run(
-        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(REPO)],
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(source)],
         capture_output=True,
         text=True,
         check=False,

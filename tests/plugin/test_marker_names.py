@@ -58,3 +58,17 @@ def test_misspelt_argument_says_which_was_meant(pytester: pytest.Pytester) -> No
 def test_valid_names_still_pass(pytester: pytest.Pytester) -> None:
     result = _run(pytester, 'db=["target"], isolation="database"')
     result.assert_outcomes(passed=1)
+
+
+def test_a_database_this_run_lacks_still_skips(pytester: pytest.Pytester) -> None:
+    """Names are checked when the test asks for a connection: a test of an optional database
+    skips first when the run does not configure it."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.cdc(db="target", isolation="database")
+        def test_x(cdc_target): pass
+        """
+    )
+    pytester.runpytest().assert_outcomes(skipped=1)
