@@ -125,7 +125,6 @@ def main() -> None:
                 elapsed = _run(suites[(tests, kind)], workers, db_args)
                 times.setdefault((tests, kind, workers), []).append(elapsed)
 
-    med = {key: statistics.median(values) for key, values in times.items()}
     print(f"\nmachine: {os.cpu_count()} cores, {sys.platform}, python {sys.version.split()[0]}")
     print(f"databases: {where}, one load file; {repeat} runs of each, interleaved")
     print(f"{'suite':>6} {'kind':>14} {'serial':>16} {'-n 2':>16} {'serial / -n 2':>14}")
@@ -138,21 +137,33 @@ def main() -> None:
                 f" {statistics.median(serial) / statistics.median(parallel):13.2f}x"
             )
     print("median (best)")
+    # On a shared machine the medians carry everyone else's load; the best runs are the least
+    # disturbed: both are judged.
+    for label, pick in (("median", statistics.median), ("best", min)):
+        _verdicts(label, {key: pick(values) for key, values in times.items()})
 
-    setup = med[(16, "db", 0)] - med[(16, "plain", 0)]
-    bound = med[(16, "plain", 2)] + setup
-    small = med[(16, "db", 2)]
+
+def _verdicts(label: str, t: dict[tuple[int, str, int], float]) -> None:
+    setup = t[(16, "db", 0)] - t[(16, "plain", 0)]
+    bound = t[(16, "plain", 2)] + setup
+    small = t[(16, "db", 2)]
     verdict = "met" if small <= bound + SMALL_TARGET_SLACK else "MISSED"
     print(
-        f"small suite: -n 2 {small:.2f} s against floor {med[(16, 'plain', 2)]:.2f} s + one"
-        f" serial setup {setup:.2f} s = {bound:.2f} s ({small / bound:.2f}x) | target <= 1.00x:"
-        f" {verdict}"
+        f"{label:>6}: small suite -n 2 {small:.2f} s against floor {t[(16, 'plain', 2)]:.2f} s"
+        f" + one serial setup {setup:.2f} s = {bound:.2f} s ({small / bound:.2f}x)"
+        f" | target <= 1.00x: {verdict}"
     )
-    speedup = med[(200, "db", 0)] / med[(200, "db", 2)]
+    speedup = t[(200, "db", 0)] / t[(200, "db", 2)]
     verdict = "met" if speedup >= LARGE_TARGET_SPEEDUP else "MISSED"
+    ceiling = t[(200, "plain", 0)] / t[(200, "plain", 2)]
+    share_serial = t[(200, "db", 0)] - t[(200, "plain", 0)]
+    share_parallel = t[(200, "db", 2)] - t[(200, "plain", 2)]
     print(
-        f"large suite: serial {med[(200, 'db', 0)]:.2f} s / -n 2 {med[(200, 'db', 2)]:.2f} s ="
-        f" {speedup:.2f}x faster | target >= {LARGE_TARGET_SPEEDUP}x: {verdict}"
+        f"{label:>6}: large suite serial {t[(200, 'db', 0)]:.2f} s / -n 2 {t[(200, 'db', 2)]:.2f} s"
+        f" = {speedup:.2f}x | target >= {LARGE_TARGET_SPEEDUP}x: {verdict}; xdist on the same"
+        f" tests without databases: {ceiling:.2f}x; what the databases add: serial"
+        f" {share_serial:.2f} s, -n 2 {share_parallel:.2f} s"
+        f" ({share_serial / share_parallel if share_parallel > 0 else float('inf'):.2f}x)"
     )
 
 
