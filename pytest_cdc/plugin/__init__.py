@@ -98,11 +98,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             session.close()
 
 
-def _embedded_line(name: str, pg_bin: str | None, origin: str = "--cdc-pg-bin") -> str:
-    """Which binaries an embedded database will start from: found now, started on first use."""
+def _embedded_line(
+    name: str, pg_bin: str | None, origin: str = "--cdc-pg-bin", *, when: str = "on first use"
+) -> str:
+    """Which binaries an embedded database will start from: found now, started ``when``."""
     from pytest_cdc.embedded import describe_binaries
 
-    line = f"cdc: {name} = embedded PostgreSQL (started on first use)"
+    line = f"cdc: {name} = embedded PostgreSQL (started {when})"
     try:
         return f"{line}: {describe_binaries(pg_bin, origin=origin)}"
     except CdcError as exc:
@@ -111,7 +113,9 @@ def _embedded_line(name: str, pg_bin: str | None, origin: str = "--cdc-pg-bin") 
 
 def _header_line(handle: DatabaseHandle, *, prepare: bool) -> str:
     if handle.kind == "embedded" and handle.embedded is None:
-        return _embedded_line(handle.name, handle.pg_bin, handle.pg_bin_origin)
+        # An xdist controller starts what it shares now, in the background.
+        when = "on first use" if handle.session.hands_out else "now, for the xdist workers"
+        return _embedded_line(handle.name, handle.pg_bin, handle.pg_bin_origin, when=when)
     line = f"cdc: {handle.name} = {handle.describe()}"
     if not prepare:
         return line + " (started on first use)"

@@ -39,14 +39,40 @@ WATCH_INTERVAL = 0.2
 ABANDON_SECONDS = 10.0
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """(controller) Start preparing the databases before xdist spawns the workers, and before
+    the report header, which then says so."""
+    config = session.config
+    if config.pluginmanager.has_plugin("dsession"):
+        try:
+            import importlib
+
+            workermanage = importlib.import_module("xdist.workermanage")
+            specs: list[str] = workermanage.parse_tx_spec_config(config)
+        except Exception:  # an xdist without it: pytest_xdist_setupnodes comes next
+            return
+        _share(config, local=all(_local(spec) for spec in specs))
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_setupnodes(config: pytest.Config, specs: Sequence[Any]) -> None:
-    """(controller) Start preparing the databases before the workers are spawned."""
-    if config.stash.get(SETTINGS_KEY, None) is None:
+    """(controller) The latest moment to start preparing: before the workers are spawned."""
+    local = all(getattr(spec, "popen", False) and not getattr(spec, "via", None) for spec in specs)
+    _share(config, local=local)
+
+
+def _local(spec: str) -> bool:
+    # "popen", "popen//python=python3.12"; not "ssh=host", nor popen via another gateway
+    return spec.split("//")[0].split("*")[-1] == "popen" and "via=" not in spec
+
+
+def _share(config: pytest.Config, *, local: bool) -> None:
+    if config.stash.get(RUN_KEY, None) is not None or config.stash.get(SETTINGS_KEY, None) is None:
         return
     # Servers the controller starts listen on a local socket, and records are local files:
     # workers on other hosts (ssh, socket gateways) prepare their own, as before.
-    if not all(getattr(spec, "popen", False) and not getattr(spec, "via", None) for spec in specs):
+    if not local:
         return
     try:
         session = session_for(config)

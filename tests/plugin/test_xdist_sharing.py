@@ -50,6 +50,9 @@ def test_templates_are_built_once_for_all_workers(pytester: pytest.Pytester) -> 
         f"--cdc-load={schema}",
     )
     result.assert_outcomes(passed=13)
+    result.stdout.fnmatch_lines(
+        ["cdc: source = embedded PostgreSQL (started now, for the xdist workers)*"]
+    )
     loads = (pytester.path / "loads.txt").read_text().split("\n")[:-1]
     # one load per database (the implicit default too: it has a load file), all by one
     # process: the controller
