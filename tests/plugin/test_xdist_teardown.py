@@ -81,7 +81,7 @@ def test_workers_of_a_killed_controller_clean_up_and_exit(pytester: pytest.Pytes
         """
     )
     args = ["-n", "2", "-p", "no:cacheprovider", f"--cdc-db={db}={SERVER}", "--cdc-db=box=embedded"]
-    args.append(f"--cdc-load={db}=schema.sql")
+    args.append("--cdc-load=schema.sql")
     controller = subprocess.Popen(
         [sys.executable, "-m", "pytest", *args],
         cwd=pytester.path,
