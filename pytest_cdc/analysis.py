@@ -16,8 +16,15 @@ from typing import Any
 
 from pytest_cdc.asserts import _raw, explain
 from pytest_cdc.plans.model import Plan
+from pytest_cdc.plans.render import figure, render_plan
 
-__all__ = ["QueryAnalysis", "analyze_postgres_query", "analyze_sqlserver_query", "row_count"]
+__all__ = [
+    "QueryAnalysis",
+    "analyze_postgres_query",
+    "analyze_query",
+    "analyze_sqlserver_query",
+    "row_count",
+]
 
 # Below these, a misestimate or a scan costs too little to be worth a warning.
 ESTIMATE_FACTOR = 10.0
@@ -57,12 +64,11 @@ class QueryAnalysis:
         }
 
     def __str__(self) -> str:
-        from pytest_cdc.plans.render import render_plan
-
         lines = [render_plan(self.plan, marked=lambda n: n.is_scan or n.is_lookup)]
-        figures = [f"estimated rows {self.estimated_rows}"]
+        lines += [f"note: {note}" for note in self.plan.notes]
+        figures = [f"estimated rows {figure(self.estimated_rows)}"]
         if self.actual_rows is not None:
-            figures.append(f"actual rows {self.actual_rows:g}")
+            figures.append(f"actual rows {figure(self.actual_rows)}")
         if self.execution_time_ms is not None:
             figures.append(f"execution {self.execution_time_ms:.3f} ms")
         lines.append(", ".join(figures))
@@ -82,7 +88,8 @@ def _estimate_warnings(plan: Plan) -> list[str]:
         if high / low >= ESTIMATE_FACTOR and high - low >= ESTIMATE_MIN_ROWS:
             found.append(
                 f"row estimate off by {high / low:.0f}x at {node.label}: estimated"
-                f" {estimated:g}, actual {actual:g} per run; run ANALYZE / UPDATE STATISTICS"
+                f" {figure(estimated)}, actual {figure(actual)} per run; run ANALYZE / UPDATE"
+                " STATISTICS"
             )
     return found
 
@@ -98,7 +105,7 @@ def _analysis(
     for node in plan.lookups():
         runs = node.loops or node.estimated_rows or 0
         warnings.append(
-            f"{node.label} runs about {runs:g} times: add the columns it fetches to the"
+            f"{node.label} runs about {figure(runs)} times: add the columns it fetches to the"
             " seeking index as INCLUDE columns"
         )
     warnings += list(plan.warnings)
@@ -131,6 +138,34 @@ def _analysis(
     )
 
 
+def analyze_query(
+    conn: Any,
+    sql: str,
+    params: Any = None,
+    *,
+    analyze: bool = True,
+    buffers: bool = False,
+    big_table_rows: int = BIG_TABLE_ROWS,
+) -> QueryAnalysis:
+    """Explain ``sql`` on ``conn``, whatever its engine (with ``analyze`` it runs, its changes
+    rolled back), and judge the plan: what ``pytest-cdc explain`` prints.  Table sizes come
+    from the plan where it has them, else from statistics; indexes are suggested for the big
+    tables it scans, from what the engine can tell (the query's filter columns, the plan's
+    missing indexes)."""
+    from pytest_cdc.database import dialect_of
+    from pytest_cdc.plans.suggest import suggest_ddl
+
+    plan = explain(conn, sql, params, analyze=analyze, buffers=buffers)
+    table_rows = _plan_table_rows(plan)
+    for name in sorted({n.relation for n in plan.scans() if n.relation} - set(table_rows)):
+        table_rows[name] = float(row_count(conn, name))
+    big = {name.lower() for name, rows in table_rows.items() if rows >= big_table_rows}
+    dialect = dialect_of(conn)
+    derived, _ = dialect.index_advice(sql, plan, big) if big else ([], "")
+    suggested = suggest_ddl(derived, dialect, reason="filter columns of a big-table scan")
+    return _analysis(plan, table_rows, big_table_rows, suggested)
+
+
 def analyze_postgres_query(
     conn: Any,
     sql: str,
@@ -141,17 +176,9 @@ def analyze_postgres_query(
     big_table_rows: int = BIG_TABLE_ROWS,
 ) -> QueryAnalysis:
     """EXPLAIN (ANALYZE, BUFFERS) ``sql`` in a rolled-back savepoint and judge the plan."""
-    from pytest_cdc.database import dialect_of
-    from pytest_cdc.plans.suggest import suggest_ddl
-
-    plan = explain(conn, sql, params, analyze=analyze, buffers=buffers)
-    scanned = sorted({n.relation for n in plan.scans() if n.relation})
-    table_rows = {name: float(row_count(conn, name)) for name in scanned}
-    big = {name.lower() for name, rows in table_rows.items() if rows >= big_table_rows}
-    dialect = dialect_of(conn)
-    derived, _ = dialect.index_advice(sql, plan, big) if big else ([], "")
-    suggested = suggest_ddl(derived, dialect, reason="filter columns of a big-table scan")
-    return _analysis(plan, table_rows, big_table_rows, suggested)
+    return analyze_query(
+        conn, sql, params, analyze=analyze, buffers=buffers, big_table_rows=big_table_rows
+    )
 
 
 def analyze_sqlserver_query(
@@ -173,16 +200,22 @@ def analyze_plan(plan: Plan, *, big_table_rows: int = BIG_TABLE_ROWS) -> QueryAn
     from pytest_cdc.dialects import get_dialect
     from pytest_cdc.plans.suggest import suggest_ddl
 
-    table_rows: dict[str, float] = {}
-    for node in plan.scans():
-        cardinality = dict(node.details).get("TableCardinality")
-        if node.relation and cardinality is not None:
-            table_rows[node.relation] = float(cardinality)
+    table_rows = _plan_table_rows(plan)
     # Without the statement only what the plan itself reports can be suggested.
     dialect = get_dialect(plan.dialect)
     missing, _ = dialect.index_advice("", plan, set())
     suggested = suggest_ddl(missing, dialect, reason="optimizer missing index")
     return _analysis(plan, table_rows, big_table_rows, suggested)
+
+
+def _plan_table_rows(plan: Plan) -> dict[str, float]:
+    """Table sizes the plan itself reports (SQL Server's TableCardinality)."""
+    table_rows: dict[str, float] = {}
+    for node in plan.scans():
+        cardinality = dict(node.details).get("TableCardinality")
+        if node.relation and cardinality is not None:
+            table_rows[node.relation] = float(cardinality)
+    return table_rows
 
 
 # -- row counts ----------------------------------------------------------------------------

@@ -243,13 +243,15 @@ def assert_plan(
     """Fail when the planner's total cost exceeds ``max_cost`` or any operator handles more
     than ``max_rows`` rows (estimated; actual with ``analyze``)."""
     __tracebackhide__ = True
+    from pytest_cdc.plans.render import figure
+
     if max_cost is None and max_rows is None:
         raise ConfigError("assert_plan needs max_cost=... or max_rows=...")
     plan = explain(db, sql, params, analyze=analyze)
     problems: list[str] = []
     bad: list[PlanNode] = []
     if max_cost is not None and (plan.cost or 0.0) > max_cost:
-        problems.append(f"estimated cost {plan.cost:.6g} > max_cost {max_cost:g}")
+        problems.append(f"estimated cost {figure(plan.cost)} > max_cost {figure(max_cost)}")
         if plan.root is not None:
             bad.append(plan.root)
     if max_rows is not None:
@@ -263,7 +265,8 @@ def assert_plan(
             kind = "actual" if analyze else "estimated"
             worst = max(heavy, key=rows)
             problems.append(
-                f"{worst.label} handles {rows(worst):.6g} {kind} rows > max_rows {max_rows:g}"
+                f"{worst.label} handles {figure(rows(worst))} {kind} rows"
+                f" > max_rows {figure(max_rows)}"
             )
             bad.extend(heavy)
     if not problems:

@@ -1,5 +1,11 @@
 """The databases of one test session: started, prepared and handed out lazily.
 
+Long because a configured database's life is one class: reaching or starting its server (or
+borrowing the one an xdist controller started), its template, its clones, its pool and its
+teardown; the session that holds them sits beside it.  What the throwaway databases are
+named and marked with, and the sweep, live in :mod:`pytest_cdc.throwaway`; the xdist hand-over
+in :mod:`pytest_cdc.sharing`.
+
 Nothing here touches a database until a test asks for one, so a run that uses no cdc fixture
 imports no driver and starts no server.
 """
@@ -21,10 +27,17 @@ from pytest_cdc.errors import (
     ConfigError,
     DatabaseSkipped,
     DatabaseUnavailable,
-    UnsafeOperation,
     connect_fix,
     did_you_mean,
     first_line,
+)
+from pytest_cdc.throwaway import (
+    TEST_DB_PREFIX,
+    Owner,
+    ServerAdmin,
+    check_ours,
+    new_session_id,
+    safe_name,
 )
 from pytest_cdc.urls import DatabaseURL, mask_password
 
@@ -35,9 +48,10 @@ if TYPE_CHECKING:
     from pytest_cdc.embedded import EmbeddedPostgres
     from pytest_cdc.pool import ConnectionPool
     from pytest_cdc.settings import CdcSettings
+    from pytest_cdc.sharing import Keepers, SharedRecord, SharedRun
 
-#: The only databases the plugin ever creates or drops on a server given by URL.
-TEST_DB_PREFIX = "cdc_test_"
+__all__ = ["TEST_DB_PREFIX", "CdcSession", "DatabaseHandle", "load_script"]
+
 POOL_MAX_SIZE = 8
 
 
@@ -54,14 +68,19 @@ class DatabaseHandle:
     ready_seconds: float | None = None
     error: CdcError | None = None
     embedded: EmbeddedPostgres | None = field(default=None, repr=False)
+    #: Leftover databases of dead sessions this handle dropped when it started.
+    swept: list[str] = field(default_factory=list)
+    #: How the template came about: "built", "reused" (--cdc-reuse-db) or "shared" (xdist).
+    template_origin: str = ""
+    #: A server and template the xdist controller prepared, for this worker to borrow.
+    shared: SharedRun | None = field(default=None, repr=False)
     _container: Any = field(default=None, repr=False)
     _pool: ConnectionPool | None = field(default=None, repr=False)
     _main_database: str | None = None
     _template: str | None = None
     _clones: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _admin_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _admin_conn: Any = field(default=None, repr=False)
+    _admin: ServerAdmin | None = field(default=None, repr=False)
     _prepared: bool = False
 
     def __repr__(self) -> str:
@@ -85,8 +104,22 @@ class DatabaseHandle:
 
     @property
     def owns_server(self) -> bool:
-        """True for servers the plugin started itself (embedded, docker)."""
-        return self.kind != "url"
+        """True for servers this process started itself (embedded, docker)."""
+        return self.kind != "url" and self.shared is None
+
+    @property
+    def main_database(self) -> str | None:
+        """The database rollback-isolated tests use (known once prepared)."""
+        return self._main_database
+
+    @property
+    def template(self) -> str | None:
+        """The template database test databases are cloned from (None: none yet)."""
+        return self._template
+
+    @property
+    def load_files(self) -> tuple[str, ...]:
+        return self.session.settings.load_files(self.name)
 
     @property
     def pg_bin(self) -> str | None:
@@ -118,8 +151,13 @@ class DatabaseHandle:
                 return self
             started = time.perf_counter()
             try:
-                self._start_server()
-                self._load_template()
+                if self.shared is not None:
+                    self._borrow(self.shared.wait(self.name))
+                else:
+                    self._start_server()
+                    self._prepare_template()
+                if self.session.hands_out:
+                    self._prepare_main()
             except CdcError as exc:
                 self.error = exc
                 raise
@@ -159,6 +197,24 @@ class DatabaseHandle:
         finally:
             conn.close()
         self.dialect.check_server_version(self.server_version, name=self.name)
+        if self.kind == "url":
+            # A shared server: first drop what killed sessions left behind.
+            self.swept = self.admin.sweep()
+
+    def _borrow(self, record: SharedRecord) -> None:
+        """Take over what the xdist controller prepared (a worker's start)."""
+        record.raise_error()
+        registry = self.session.registry
+        if record.url is not None:
+            self.url = registry.parse(record.url, name=self.name)
+        assert self.url is not None
+        self.dialect = registry.for_scheme(self.url.scheme)
+        self.server_version = record.server_version
+        self._main_database = self.url.database
+        self._template = record.template
+        self.template_origin = "shared" if record.template else ""
+        if self.load_files and not self.dialect.supports_templates:
+            self._prepare_template()  # no templates to share: each worker loads its own
 
     def _start_embedded(self) -> None:
         from pytest_cdc.dialects import get_dialect
@@ -212,20 +268,44 @@ class DatabaseHandle:
             raw, self.dialect, name=self.name, paramstyle=self._connector().paramstyle, **kwargs
         )
 
-    def _load_template(self) -> None:
-        """With --cdc-load: a template database holding the schema, and the main database the
-        rollback-isolated tests use, cloned from it (the user's own database stays untouched)."""
-        if not self.session.settings.load:
-            return
+    # -- templates -----------------------------------------------------------------------
+    def _prepare_template(self) -> None:
+        """With --cdc-load: a template database holding the schema (kept between sessions
+        with --cdc-reuse-db on a server given by URL)."""
+        files = self.load_files
         assert self.dialect is not None
-        self._template = self.session.new_database_name(self.name, "tpl")
-        self._create_database(self._template, template=None)
-        raw = self.connect_raw(self._template)
+        if not files or not (self.session.hands_out or self.dialect.supports_templates):
+            return  # (an xdist controller shares templates; without them workers load)
+        if self.session.settings.reuse_db and self.kind == "url":
+            from pytest_cdc.throwaway import reusable_template
+
+            self._template, self.template_origin = reusable_template(self, files)
+            return
+        self._template = self.build_template(files)
+        self.template_origin = "built"
+
+    def build_template(self, files: tuple[str, ...]) -> str:
+        """A new database of this session holding ``files``."""
+        template = self.session.new_database_name(self.name, "tpl")
+        self._create_database(template, template=None)
+        raw = self.connect_raw(template)
         try:
-            for path in self.session.settings.load:
+            for path in files:
                 self.session.load_file(self, raw, path)
         finally:
             raw.close()
+        return template
+
+    def _prepare_main(self) -> None:
+        """The database rollback-isolated tests use: a clone of the template (the user's own
+        database stays untouched); without one, the URL's database, or on a server the xdist
+        controller shares, an empty database of this worker's own."""
+        assert self.dialect is not None
+        if self._template is None:
+            if self.shared is not None and self.kind != "url":
+                self._main_database = self.session.new_database_name(self.name, "main")
+                self._create_database(self._main_database, template=None)
+            return
         if self.dialect.supports_templates:
             self._main_database = self.session.new_database_name(self.name, "main")
             self._create_database(self._main_database, template=self._template)
@@ -233,43 +313,27 @@ class DatabaseHandle:
             self._main_database = self._template
 
     # -- server-level operations ---------------------------------------------------------
-    def _admin(self, statements: list[str]) -> None:
-        # One long-lived autocommit connection for CREATE/DROP DATABASE: opening one per
-        # statement would cost two connects per database-isolated test.
-        with self._admin_lock:
-            if self._admin_conn is None:
-                self._admin_conn = self.connect_raw()
-            try:
-                cur = self._admin_conn.cursor()
-                try:
-                    for sql in statements:
-                        cur.execute(sql)
-                finally:
-                    cur.close()
-            except Exception:
-                # A broken admin connection is replaced next time rather than reused.
-                conn, self._admin_conn = self._admin_conn, None
-                with contextlib.suppress(Exception):
-                    conn.close()
-                raise
+    @property
+    def admin(self) -> ServerAdmin:
+        """The connection databases are created and dropped through; on a server given by
+        URL it marks them as this session's (see :mod:`pytest_cdc.throwaway`)."""
+        if self._admin is None:
+            assert self.dialect is not None
+            owner = self.session.owner if self.kind == "url" else None
+            self._admin = ServerAdmin(self.connect_raw, self.dialect, owner=owner)
+        return self._admin
 
     def _create_database(self, name: str, template: str | None) -> None:
-        if not name.startswith(TEST_DB_PREFIX):
-            raise UnsafeOperation(
-                f"refusing to create database {name!r}: not a {TEST_DB_PREFIX}* name"
-            )
-        assert self.dialect is not None
-        sql = self.dialect.create_database_sql(name, template, server_version=self.server_version)
-        self._admin(sql)
+        self.admin.create(name, template, server_version=self.server_version)
         self._clones.add(name)
 
+    def forget(self, name: str) -> None:
+        """Leave database ``name`` to outlive the session (a template kept for reuse)."""
+        self._clones.discard(name)
+
     def drop_database(self, name: str) -> None:
-        if not name.startswith(TEST_DB_PREFIX):
-            raise UnsafeOperation(
-                f"refusing to drop database {name!r}: not a {TEST_DB_PREFIX}* name"
-            )
-        assert self.dialect is not None
-        self._admin(self.dialect.drop_database_sql(name))
+        check_ours(name, "drop")
+        self.admin.drop(name)
         self._clones.discard(name)
 
     def clone(self) -> str:
@@ -289,7 +353,7 @@ class DatabaseHandle:
             self._create_database(name, template=None)
             raw = self.connect_raw(name)
             try:
-                for path in self.session.settings.load:
+                for path in self.load_files:
                     self.session.load_file(self, raw, path)
             finally:
                 raw.close()
@@ -324,14 +388,18 @@ class DatabaseHandle:
             with contextlib.suppress(Exception):
                 self._pool.close()
             self._pool = None
-        if self.url is not None and self._prepared and not self.owns_server:
+        if self._admin is not None and not self.owns_server:
             for name in sorted(self._clones):
                 with contextlib.suppress(Exception):
                     self.drop_database(name)
-        if self._admin_conn is not None:
-            with contextlib.suppress(Exception):
-                self._admin_conn.close()
-            self._admin_conn = None
+            if self.kind == "url":
+                # Whatever this session (with its xdist workers) made and did not drop: a
+                # worker that crashed, or one stopped while it still dropped its own.
+                with contextlib.suppress(Exception):
+                    self.admin.drop_prefix(self.session.run_prefix)
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
         if self.embedded is not None:
             if self.embedded.keep:
                 self.embedded.join_background()
@@ -355,7 +423,12 @@ def _docker_answers() -> bool:
 
 
 class CdcSession:
-    """All databases of this pytest session (of this xdist worker)."""
+    """All databases of this pytest session (of this xdist worker).
+
+    Under xdist with databases to share (see :mod:`pytest_cdc.sharing`) the controller's
+    session prepares them (:meth:`share`) and hands out none itself; a worker's session is
+    given the controller's :class:`~pytest_cdc.sharing.SharedRun` and borrows them.
+    """
 
     def __init__(
         self,
@@ -365,12 +438,18 @@ class CdcSession:
         worker: str = "main",
         on_ready: Callable[[DatabaseHandle], None] | None = None,
         loader: Callable[[DatabaseHandle, Any, str], bool | None] | None = None,
+        shared: SharedRun | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
         self.worker = worker
-        # Short and random: names every database this session makes (cdc_test_<id>_...).
-        self.session_id = os.urandom(3).hex()
+        # Names every database this session makes (cdc_test_<id>_<worker>_...); the workers
+        # of one xdist run share the controller's, so it can drop whatever they leave.
+        self.session_id = shared.session_id if shared is not None else new_session_id()
+        self.owner = Owner.this_process(self.session_id)
+        #: False on an xdist controller: it prepares templates but runs no tests.
+        self.hands_out = True
+        self._keepers: Keepers | None = None
         self._counter = 0
         self._counter_lock = threading.Lock()
         self._on_ready = on_ready
@@ -382,10 +461,20 @@ class CdcSession:
                 handle.url = registry.parse(spec, name=name)
             elif handle.kind == "docker":
                 registry.parse(spec, name=name)  # validates the image name now, not at first use
+            if shared is not None and name in shared.names:
+                handle.shared = shared
             self.handles[name] = handle
-        for path in settings.load:
+        for path in settings.all_load_files:
             if not Path(path).is_file():
                 raise ConfigError(f"--cdc-load file {path!r} does not exist")
+
+    @property
+    def run_prefix(self) -> str:
+        """The start of the names of every database this session makes (a worker's own, or
+        on the controller and in a serial run, every database of the run)."""
+        if self.worker == "main":
+            return f"{TEST_DB_PREFIX}{self.session_id}_"
+        return f"{TEST_DB_PREFIX}{self.session_id}_{self.worker}_"
 
     def get(self, name: str) -> DatabaseHandle:
         try:
@@ -400,8 +489,7 @@ class CdcSession:
         with self._counter_lock:
             self._counter += 1
             n = self._counter
-        safe = "".join(c if c.isalnum() else "_" for c in db_name.lower())[:12]
-        return f"{TEST_DB_PREFIX}{self.session_id}_{self.worker}_{safe}_{kind}{n}"
+        return f"{TEST_DB_PREFIX}{self.session_id}_{self.worker}_{safe_name(db_name)}_{kind}{n}"
 
     def metrics(self) -> Any:
         """The pool metrics of this session (``--cdc-metrics-file``/``--cdc-pushgateway``),
@@ -419,9 +507,53 @@ class CdcSession:
             return
         load_script(handle, raw, path)
 
+    # -- xdist ---------------------------------------------------------------------------
+    def shareable(self) -> tuple[str, ...]:
+        """The databases worth preparing once for every worker: all that were asked for
+        (named, or given load files); the implicit embedded default without a load file
+        waits, per worker, for a test that uses it (most runs never do)."""
+        return tuple(
+            name
+            for name, handle in self.handles.items()
+            if handle.spec != "embedded" or name != "default" or handle.load_files
+        )
+
+    def share(self, run: SharedRun) -> None:
+        """(xdist controller) Prepare the databases of ``run`` for the workers, in the
+        background, and publish what they are."""
+        from pytest_cdc.sharing import Keepers
+
+        self.hands_out = False
+        self._keepers = Keepers(self, run)
+
+    # -- the end -------------------------------------------------------------------------
     def close(self) -> None:
+        keepers, self._keepers = self._keepers, None
         for handle in self.handles.values():
+            if keepers is not None:
+                with handle._lock:  # a keeper still preparing it finishes first
+                    pass
             handle.close()
+        if keepers is not None:
+            keepers.release()
+
+    def abandon(self) -> None:
+        """Undo what this process made, from another thread, without the locks the main
+        thread may hold: the process exits next (its xdist controller is gone)."""
+        for handle in self.handles.values():
+            with contextlib.suppress(Exception):
+                if handle.kind == "url" and handle._prepared and handle.dialect is not None:
+                    admin = ServerAdmin(handle.connect_raw, handle.dialect)
+                    try:
+                        admin.drop_prefix(self.run_prefix)
+                    finally:
+                        admin.close()
+            with contextlib.suppress(Exception):
+                if handle.embedded is not None and not handle.embedded.keep:
+                    handle.embedded.stop()
+            with contextlib.suppress(Exception):
+                if handle._container is not None:
+                    handle._container.stop()
 
 
 def load_script(handle: DatabaseHandle, raw: Any, path: str) -> None:

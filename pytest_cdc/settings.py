@@ -6,12 +6,15 @@ default, in one place) is the plugin layer's job: :mod:`pytest_cdc.plugin.option
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 ENV_DB = "PYTEST_CDC_DB"
 ENV_PG_BIN = "PYTEST_CDC_PG_BIN"
 ENV_KEEP = "PYTEST_CDC_KEEP"
 ENV_LOAD = "PYTEST_CDC_LOAD"
+ENV_REUSE_DB = "PYTEST_CDC_REUSE_DB"
 ISOLATIONS = ("rollback", "database")
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -26,7 +29,21 @@ class CdcSettings:
     databases_source: str = "default"
     pg_bin: str | None = None
     keep: bool = False
+    #: Files loaded into the template of every database (``--cdc-load FILE``).
     load: tuple[str, ...] = ()
+    #: Files loaded into one database's template only (``--cdc-load NAME=FILE``), by name.
+    load_by_db: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Keep templates on servers between sessions (``--cdc-reuse-db``).
+    reuse_db: bool = False
+
+    def load_files(self, name: str) -> tuple[str, ...]:
+        """What database ``name``'s template is built from: the files for every database
+        first, then its own, each in the order given."""
+        return self.load + self.load_by_db.get(name, ())
+
+    @property
+    def all_load_files(self) -> tuple[str, ...]:
+        return self.load + tuple(f for files in self.load_by_db.values() for f in files)
 
     def __repr__(self) -> str:
         from pytest_cdc.urls import mask_password
@@ -34,7 +51,8 @@ class CdcSettings:
         dbs = {name: mask_password(url) for name, url in self.databases.items()}
         return (
             f"CdcSettings(databases={dbs!r}, databases_source={self.databases_source!r},"
-            f" pg_bin={self.pg_bin!r}, keep={self.keep!r}, load={self.load!r})"
+            f" pg_bin={self.pg_bin!r}, keep={self.keep!r}, load={self.load!r},"
+            f" load_by_db={self.load_by_db!r}, reuse_db={self.reuse_db!r})"
         )
 
 
@@ -72,3 +90,30 @@ def databases_from(specs: list[str]) -> dict[str, str]:
             )
         found[name] = url
     return found
+
+
+def loads_from(
+    items: list[str], databases: dict[str, str], *, resolve: Callable[[str], str]
+) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """Split ``--cdc-load`` items into files for every database and ``NAME=FILE`` files for
+    one (``resolve`` makes a path absolute).  An item that is an existing file as a whole is
+    a file even if it holds a ``=``; ``NAME`` must be a configured database."""
+    import re
+
+    from pytest_cdc.errors import ConfigError, did_you_mean
+
+    everywhere: list[str] = []
+    by_db: dict[str, list[str]] = {}
+    for item in items:
+        match = re.match(r"^([A-Za-z_][A-Za-z0-9_\-]*)\s*=\s*(.+)$", item.strip())
+        if match is None or os.path.isfile(resolve(item)):
+            everywhere.append(resolve(item))
+            continue
+        name, path = match[1], match[2].strip()
+        if name not in databases:
+            raise ConfigError(
+                f"--cdc-load {item!r} names database {name!r}, which is not configured"
+                f"{did_you_mean(name, databases)}; configured: {', '.join(databases)}"
+            )
+        by_db.setdefault(name, []).append(resolve(path))
+    return tuple(everywhere), {name: tuple(files) for name, files in by_db.items()}

@@ -167,14 +167,14 @@ def test_cdc_queries_records_and_counts(pt: pytest.Pytester) -> None:
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*expected 1 queries but 2 were run (add -v to show them)*",
+            "*expected 1 query but 2 were run (add -v to show them)*",
         ]
     )
     verbose = pt.runpytest("-v", "-k", "too_many")
     verbose.assert_outcomes(failed=1)
     verbose.stdout.fnmatch_lines(
         [
-            "*expected 1 queries but 2 were run*",
+            "*expected 1 query but 2 were run*",
             "*the report page*",
             "*queries:*",
             "*1. [[]default[]] SELECT 1*",

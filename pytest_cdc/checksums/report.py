@@ -140,9 +140,68 @@ class ReconcileReport:
             width = max((len(c) for c in row.differences), default=0)
             for column, (src, dst) in row.differences.items():
                 lines.append(f"    {column:<{width}}  source={src!r}  target={dst!r}")
+                alike = look_alike(src, dst)
+                if alike:
+                    lines.append(f"    {'':<{width}}  {alike}")
         if self.changed_count > min(limit, len(self.changed)):
             lines.append(f"  (+{self.changed_count - min(limit, len(self.changed))} more changed)")
         return "\n".join(lines)
+
+
+#: Code points shown of each side's differing part, at most.
+MAX_CODE_POINTS = 12
+
+
+def look_alike(source: str | None, target: str | None) -> str:
+    """For two different values that print the same (``'é'`` composed or as ``e`` plus a
+    combining accent, a letter and its compatibility form, Latin and Cyrillic ``a``), the code
+    points where they differ; ``""`` for values a reader can tell apart."""
+    import unicodedata
+
+    if source is None or target is None or source == target:
+        return ""
+    same_form = unicodedata.normalize("NFKC", source) == unicodedata.normalize("NFKC", target)
+    if not same_form and not _same_shape(source, target):
+        return ""
+    start = 0
+    while start < min(len(source), len(target)) and source[start] == target[start]:
+        start += 1
+    end = 0
+    while (
+        end < min(len(source), len(target)) - start
+        and source[len(source) - 1 - end] == target[len(target) - 1 - end]
+    ):
+        end += 1
+    forms = ""
+    if unicodedata.normalize("NFC", source) == unicodedata.normalize("NFC", target):
+        forms = f" ({_form(source)} against {_form(target)})"
+    return (
+        f"same look, other code points from character {start + 1}:"
+        f" source {_code_points(source[start : len(source) - end])},"
+        f" target {_code_points(target[start : len(target) - end])}{forms}"
+    )
+
+
+def _same_shape(source: str, target: str) -> bool:
+    # Look-alikes from other scripts (Cyrillic a for Latin a) are not one form of the other:
+    # treat as alike two strings that differ only where one side is not ASCII.
+    return len(source) == len(target) and all(
+        a == b or not (a.isascii() and b.isascii()) for a, b in zip(source, target, strict=True)
+    )
+
+
+def _form(text: str) -> str:
+    import unicodedata
+
+    for form in ("NFC", "NFD"):
+        if unicodedata.is_normalized(form, text):
+            return form
+    return "mixed"
+
+
+def _code_points(text: str) -> str:
+    shown = " ".join(f"U+{ord(c):04X}" for c in text[:MAX_CODE_POINTS])
+    return (shown + (" ..." if len(text) > MAX_CODE_POINTS else "")) or "(nothing)"
 
 
 def _key(values: list[str | None]) -> str:

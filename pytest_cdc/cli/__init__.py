@@ -25,6 +25,7 @@ SUBCOMMAND_MODULES = (
     "pytest_cdc.cli.reconcile",
     "pytest_cdc.cli.schema",
     "pytest_cdc.cli.validate",
+    "pytest_cdc.cli.templates",
 )
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2

@@ -21,8 +21,9 @@ def register(subparsers: Any) -> None:
     """Add the plan subcommands to the ``pytest-cdc`` parser."""
     p = subparsers.add_parser(
         "explain",
-        help="explain a query on a live database and show its plan tree and scans",
-        description="Explain SQL on a live database: the plan tree with scans marked.",
+        help="explain a query on a live database and show its plan tree, scans and warnings",
+        description="Explain SQL on a live database: the plan tree with scans marked, and what"
+        " the analysis API (analyze_postgres_query) warns of and suggests.",
     )
     p.add_argument(
         "--db",
@@ -30,13 +31,22 @@ def register(subparsers: Any) -> None:
         metavar="URL",
         help="database URL, e.g. postgresql://postgres@127.0.0.1:5432/test",
     )
-    p.add_argument("sql", help="the statement to explain")
+    p.add_argument(
+        "sql",
+        help="the statement to explain; $1, $2... parameters give PostgreSQL's generic plan"
+        " (EXPLAIN GENERIC_PLAN on 16+, a prepared statement's generic plan before)",
+    )
     p.add_argument(
         "--analyze",
         action="store_true",
         help="run it (changes rolled back) and show actual rows and times",
     )
-    p.add_argument("--buffers", action="store_true", help="PostgreSQL: add BUFFERS")
+    p.add_argument(
+        "--buffers",
+        action="store_true",
+        help="PostgreSQL: show the blocks each operator hit and read (planning's only, without"
+        " --analyze)",
+    )
     _common(p)
     p.set_defaults(func=run_explain)
 
@@ -191,24 +201,39 @@ def _connect(spec: str) -> Any:
 # -- output --------------------------------------------------------------------------------
 
 
-def _summary(plan: Any, dialect: str) -> dict[str, Any]:
-    from pytest_cdc.plans.suggest import suggest_ddl
-
+def _summary(analysis: Any) -> dict[str, Any]:
+    """What the analysis API says of a plan (:mod:`pytest_cdc.analysis`), as the CLI shows it."""
+    plan = analysis.plan
     return {
         "scans": [n.label for n in plan.scans()],
         "seeks": [n.label for n in plan.seeks()],
         "lookups": [n.label for n in plan.lookups()],
         "missing_indexes": [mi.to_dict() for mi in plan.missing_indexes],
-        "index_ddl": suggest_ddl(plan.missing_indexes, dialect, reason="optimizer missing index"),
-        "warnings": list(plan.warnings),
+        "index_ddl": list(analysis.suggested_indexes),
+        "warnings": list(analysis.warnings),
+        "notes": list(plan.notes),
+        "estimated_rows": analysis.estimated_rows,
+        "actual_rows": analysis.actual_rows,
+        "execution_time_ms": analysis.execution_time_ms,
+        "planning_time_ms": analysis.planning_time_ms,
     }
 
 
-def _print_text(title: str, plan: Any, summary: dict[str, Any]) -> None:
+def _print_text(title: str, analysis: Any, summary: dict[str, Any]) -> None:
     from pytest_cdc.plans.render import render_plan
 
+    plan = analysis.plan
     print(title)
+    for note in summary["notes"]:
+        print(f"note: {note}")
     print(render_plan(plan, marked=plan.scans()))
+    timings = [
+        f"{label} {summary[key]:.3f} ms"
+        for label, key in (("planning", "planning_time_ms"), ("execution", "execution_time_ms"))
+        if summary[key] is not None
+    ]
+    if timings:
+        print(", ".join(timings))
     for key in ("scans", "seeks", "lookups", "warnings"):
         items = summary[key]
         print(f"{key}: {len(items)}")
@@ -219,26 +244,28 @@ def _print_text(title: str, plan: Any, summary: dict[str, Any]) -> None:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    from pytest_cdc.asserts import explain
+    from pytest_cdc.analysis import analyze_query
 
     conn = _connect(args.db)
     try:
-        plan = explain(conn, args.sql, analyze=args.analyze, buffers=args.buffers)
+        analysis = analyze_query(conn, args.sql, analyze=args.analyze, buffers=args.buffers)
     except CdcError:
         raise
     except Exception as exc:
         raise CdcError(f"cannot explain the statement: {first_line(exc)}") from None
     finally:
         conn.close()
-    summary = _summary(plan, plan.dialect)
+    plan = analysis.plan
+    summary = _summary(analysis)
     if args.format == "json":
         print(json.dumps({**summary, "plan": plan.to_dict()}, indent=2))
     else:
-        _print_text(f"plan ({plan.dialect}):", plan, summary)
+        _print_text(f"plan ({plan.dialect}):", analysis, summary)
     return EXIT_FINDINGS if args.fail_on_scan and plan.scans() else EXIT_OK
 
 
 def run_plan(args: argparse.Namespace) -> int:
+    from pytest_cdc.analysis import analyze_plan
     from pytest_cdc.errors import PlanFileError
     from pytest_cdc.plans.load import load_plan
 
@@ -253,14 +280,15 @@ def run_plan(args: argparse.Namespace) -> int:
             print(f"pytest-cdc plan: error: {exc}", file=sys.stderr)
             status = EXIT_ERROR
             continue
-        summary = _summary(plan, plan.dialect)
+        analysis = analyze_plan(plan)
+        summary = _summary(analysis)
         if args.format == "json":
             results.append(
                 {"file": path, "dialect": plan.dialect, **summary, "plan": plan.to_dict()}
             )
         else:
             _print_text(
-                f"{path} ({plan.dialect}, {len(plan.statements)} statements):", plan, summary
+                f"{path} ({plan.dialect}, {len(plan.statements)} statements):", analysis, summary
             )
         if args.fail_on_scan and plan.scans() and status == EXIT_OK:
             status = EXIT_FINDINGS

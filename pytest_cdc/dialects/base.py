@@ -185,6 +185,43 @@ class Dialect:
         """A load script as the pieces a client sends one at a time."""
         return [Batch(script, 1)] if script.strip() else []
 
+    # -- who owns a throwaway database ------------------------------------------------------
+    #
+    # On a server given by URL every throwaway database carries a comment naming the session
+    # that made it, and each connection of that session holds a lock keyed by the session:
+    # a later session can then tell the leftovers of a dead one (no holder) from the
+    # databases of a live one, from any host.  An engine without these leaves the sweep off.
+
+    def owner_lock_sql(self, key: int) -> str | None:
+        """A statement that marks this connection's session as alive while it lasts, several
+        connections of one session at once (None: the engine cannot)."""
+        return None
+
+    def owner_locks_sql(self) -> str | None:
+        """A query of the keys (one column) of every session marked alive on the server."""
+        return None
+
+    def comment_database_sql(self, name: str, comment: str) -> list[str]:
+        """Statements that attach ``comment`` (``[A-Za-z0-9 .:_=-]``) to database ``name``."""
+        return []
+
+    def test_databases_sql(self, prefix: str) -> str | None:
+        """A query of (name, comment, whether anyone is connected) of the databases whose
+        names start with ``prefix`` (``[a-z0-9_]``; None: the engine cannot list them)."""
+        return None
+
+    def sessions_sql(self, name: str) -> str | None:
+        """A query of how many sessions are connected to database ``name`` (one row, one
+        column; None: the engine cannot say)."""
+        return None
+
+    def rename_database_sql(self, old: str, new: str) -> list[str]:
+        raise UnsupportedDialect(f"dialect {self.name!r} cannot rename databases")
+
+    def drop_idle_database_sql(self, name: str) -> list[str]:
+        """Drop ``name`` only if nobody is connected to it (the sweep never ends a session)."""
+        raise UnsupportedDialect(f"dialect {self.name!r} cannot drop databases")
+
     # -- plans ------------------------------------------------------------------------------
     #: How "index-possible" plans are taken, for failure messages.
     index_possible_how: ClassVar[str] = ""
@@ -327,6 +364,22 @@ class Dialect:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+def testcontainers_class(module: str, name: str) -> Any:
+    """A container class of testcontainers, from where its release keeps it: 4.x moved the
+    modules under ``testcontainers.community`` and the old paths warn (DeprecationWarning) on
+    import, which a suite running with ``-W error`` turns into a failure; before that move
+    only the old paths exist.  Raises ImportError without testcontainers."""
+    import importlib
+
+    try:
+        found = importlib.import_module(f"testcontainers.community.{module}")
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("testcontainers.community"):
+            raise
+        found = importlib.import_module(f"testcontainers.{module}")
+    return getattr(found, name)
 
 
 def run_quietly(raw: Any, statements: Sequence[str]) -> None:

@@ -79,6 +79,8 @@ class PlanNode:
     predicate: str | None = None
     node_id: int | None = None
     details: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    #: Blocks the operator touched (EXPLAIN BUFFERS), as ``("shared hit", 12)``; zeros left out.
+    buffers: tuple[tuple[str, int], ...] = field(default=(), compare=False)
 
     @property
     def is_columnstore(self) -> bool:
@@ -135,6 +137,8 @@ class PlanNode:
             "warnings": list(self.warnings),
             "predicate": self.predicate,
         }
+        if self.buffers:
+            data["buffers"] = dict(self.buffers)
         data["children"] = [child.to_dict() for child in self.children]
         return data
 
@@ -152,6 +156,8 @@ class Statement:
     warnings: tuple[str, ...] = ()
     execution_time_ms: float | None = None
     planning_time_ms: float | None = None
+    #: Blocks planning touched (EXPLAIN BUFFERS, PostgreSQL 13+), as PlanNode.buffers.
+    planning_buffers: tuple[tuple[str, int], ...] = field(default=(), compare=False)
 
     def nodes(self) -> Iterator[PlanNode]:
         if self.root is not None:
@@ -165,6 +171,7 @@ class Statement:
             "cost": self.cost,
             "execution_time_ms": self.execution_time_ms,
             "planning_time_ms": self.planning_time_ms,
+            "planning_buffers": dict(self.planning_buffers),
             "warnings": list(self.warnings),
             "missing_indexes": [mi.to_dict() for mi in self.missing_indexes],
             "plan": self.root.to_dict() if self.root is not None else None,
@@ -180,6 +187,8 @@ class Plan:
     statements: tuple[Statement, ...]
     actual: bool = False
     source: str | None = None
+    #: How the plan was taken, where a reader must know it (a generic plan for ``$1``...).
+    notes: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def root(self) -> PlanNode | None:
@@ -247,5 +256,6 @@ class Plan:
             "dialect": self.dialect,
             "actual": self.actual,
             "source": self.source,
+            "notes": list(self.notes),
             "statements": [statement.to_dict() for statement in self.statements],
         }

@@ -44,6 +44,7 @@ pytest_plugins = [
     "pytest_cdc.plugin.metrics",
     "pytest_cdc.plugin.snapshots",
     "pytest_cdc.plugin.replica",
+    "pytest_cdc.plugin.xdist",
 ]
 
 
@@ -85,7 +86,7 @@ def pytest_configure(config: pytest.Config) -> None:
         # With only the embedded default there is nothing to check yet, and building the
         # session (dialects, URL parsing) waits for the first test that asks for a database;
         # URLs and load files are checked now, so a typo is a usage error before any test.
-        if resolved.load or any(spec != "embedded" for spec in resolved.databases.values()):
+        if resolved.all_load_files or any(s != "embedded" for s in resolved.databases.values()):
             session_for(config)
     except CdcError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -99,11 +100,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             session.close()
 
 
-def _embedded_line(name: str, pg_bin: str | None, origin: str = "--cdc-pg-bin") -> str:
-    """Which binaries an embedded database will start from: found now, started on first use."""
+def _embedded_line(
+    name: str, pg_bin: str | None, origin: str = "--cdc-pg-bin", *, when: str = "on first use"
+) -> str:
+    """Which binaries an embedded database will start from: found now, started ``when``."""
     from pytest_cdc.embedded import describe_binaries
 
-    line = f"cdc: {name} = embedded PostgreSQL (started on first use)"
+    line = f"cdc: {name} = embedded PostgreSQL (started {when})"
     try:
         return f"{line}: {describe_binaries(pg_bin, origin=origin)}"
     except CdcError as exc:
@@ -112,7 +115,9 @@ def _embedded_line(name: str, pg_bin: str | None, origin: str = "--cdc-pg-bin") 
 
 def _header_line(handle: DatabaseHandle, *, prepare: bool) -> str:
     if handle.kind == "embedded" and handle.embedded is None:
-        return _embedded_line(handle.name, handle.pg_bin, handle.pg_bin_origin)
+        # An xdist controller starts what it shares now, in the background.
+        when = "on first use" if handle.session.hands_out else "now, for the xdist workers"
+        return _embedded_line(handle.name, handle.pg_bin, handle.pg_bin_origin, when=when)
     line = f"cdc: {handle.name} = {handle.describe()}"
     if not prepare:
         return line + " (started on first use)"
@@ -123,7 +128,32 @@ def _header_line(handle: DatabaseHandle, *, prepare: bool) -> str:
     assert handle.dialect is not None
     ready = f"{handle.ready_seconds:.2f} s" if handle.ready_seconds is not None else "?"
     version = handle.server_version.split(" (")[0]
-    return f"{line}: {handle.dialect.display_name} {version}, ready in {ready}"
+    return f"{line}: {handle.dialect.display_name} {version}, ready in {ready}" + "".join(
+        f"; {note}" for note in _notes(handle)
+    )
+
+
+def _notes(handle: DatabaseHandle) -> list[str]:
+    """What a test starts from on a server given by URL, where the two isolations differ
+    unless there is a template, and what was swept."""
+    import os
+
+    notes = []
+    files = handle.load_files
+    if files:
+        names = ", ".join(os.path.basename(f) for f in files)
+        origin = f" ({handle.template_origin})" if handle.template_origin else ""
+        notes.append(f"tests start from a template of {names}{origin}")
+    elif handle.kind == "url":
+        notes.append(
+            f"rollback tests use database {handle.main_database!r} as it is,"
+            ' isolation="database" tests get an empty one (no --cdc-load)'
+        )
+    if handle.swept:
+        notes.append(
+            f"dropped {len(handle.swept)} cdc_test_* database(s) of sessions that are gone"
+        )
+    return notes
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

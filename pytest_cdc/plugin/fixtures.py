@@ -18,7 +18,7 @@ Isolation, chosen with ``@pytest.mark.cdc(db=..., isolation=...)``:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 CdcConnect = Callable[[str], CdcConnection]
 
 _SAVEPOINT = "cdc_test_commit"
+_MARKER_ARGUMENTS = ("db", "isolation")
 
 
 @pytest.fixture(scope="session")
@@ -82,27 +83,49 @@ class _Marker:
     def isolation_for(self, name: str) -> str:
         return self.isolation if self.dbs is None or name in self.dbs else "rollback"
 
+    def check_databases(self, known: Iterable[str]) -> None:
+        """A name in ``db=`` must be a configured database.  Checked when the test first asks
+        for a connection, not before: a test of an optional database skips first when this
+        run does not configure it."""
+        from pytest_cdc.errors import did_you_mean
+
+        configured = list(known)
+        for name in self.dbs or ():
+            if name not in configured:
+                raise ConfigError(
+                    f"@pytest.mark.cdc(db={name!r}): no database named {name!r}"
+                    f"{did_you_mean(name, configured)}; configured: {', '.join(configured)}"
+                )
+
 
 def _marker(request: pytest.FixtureRequest) -> _Marker:
+    """The test's ``cdc`` marker, checked: a misspelt argument, isolation or database name
+    (:meth:`_Marker.check_databases`) is an error naming the closest valid one, never a silent
+    fallback to the defaults."""
+    from pytest_cdc.errors import did_you_mean
+    from pytest_cdc.settings import ISOLATIONS
+
     mark = request.node.get_closest_marker("cdc")
     if mark is None:
         return _Marker(None, "rollback")
     if mark.args:
         raise ConfigError("@pytest.mark.cdc takes keyword arguments only: db=..., isolation=...")
-    unknown = set(mark.kwargs) - {"db", "isolation"}
+    unknown = sorted(set(mark.kwargs) - set(_MARKER_ARGUMENTS))
     if unknown:
         raise ConfigError(
-            f"@pytest.mark.cdc got unknown argument(s) {sorted(unknown)}; use db=, isolation="
+            f"@pytest.mark.cdc got unknown argument(s) {unknown}"
+            f"{did_you_mean(unknown[0], _MARKER_ARGUMENTS)}; use db=, isolation="
         )
-    from pytest_cdc.settings import ISOLATIONS
-
     isolation = mark.kwargs.get("isolation", "rollback")
     if isolation not in ISOLATIONS:
         raise ConfigError(
             f"@pytest.mark.cdc(isolation={isolation!r}) is not one of {', '.join(ISOLATIONS)}"
+            f"{did_you_mean(str(isolation), ISOLATIONS)}"
         )
     db = mark.kwargs.get("db")
     dbs = (db,) if isinstance(db, str) else (tuple(db) if db is not None else None)
+    if any(not isinstance(name, str) for name in dbs or ()):
+        raise ConfigError(f"@pytest.mark.cdc(db={db!r}): give a database name or a list")
     return _Marker(dbs, isolation)
 
 
@@ -118,6 +141,8 @@ class _TestConnections:
     def get(self, name: str) -> CdcConnection:
         if name in self.opened:
             return self.opened[name]
+        if not self.opened:
+            self.marker.check_databases(self.session.handles)
         handle = self.session.get(name)
         if self.marker.isolation_for(name) == "database":
             conn = self._fresh_database(handle)

@@ -7,6 +7,7 @@ unless one of them names it.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import pytest
@@ -16,10 +17,12 @@ from pytest_cdc.settings import (
     ENV_KEEP,
     ENV_LOAD,
     ENV_PG_BIN,
+    ENV_REUSE_DB,
     CdcSettings,
     databases_from,
     env_bool,
     env_list,
+    loads_from,
 )
 
 
@@ -60,14 +63,37 @@ def addoption(parser: pytest.Parser) -> None:
         action="append",
         dest="cdc_load",
         default=None,
-        metavar="FILE.sql",
+        metavar="[NAME=]FILE.sql",
         help="SQL file loaded once into the template database that tests start from"
-        " (repeatable). [ini: cdc_load, env: PYTEST_CDC_LOAD]",
+        " (repeatable). FILE goes into every database, NAME=FILE into database NAME only"
+        " (e.g. source=mssql_schema.sql); every database's files load first, then its own."
+        " [ini: cdc_load, env: PYTEST_CDC_LOAD]",
     )
+    reuse_help = (
+        "keep the template databases built from --cdc-load on server databases between"
+        " sessions, and rebuild one only when its load files or the pytest-cdc version"
+        " change. [ini: cdc_reuse_db, env: PYTEST_CDC_REUSE_DB]"
+    )
+    group.addoption(
+        "--cdc-reuse-db", dest="cdc_reuse_db", action="store_true", default=None, help=reuse_help
+    )
+    if importlib.util.find_spec("pytest_django") is None:
+        # pytest-django users type --reuse-db; where pytest-django is installed it owns the
+        # flag (a second definition would be a conflict) and resolve() reads it from there.
+        group.addoption(
+            "--reuse-db",
+            dest="reuse_db",
+            action="store_true",
+            default=None,
+            help="the same as --cdc-reuse-db (pytest-django's name for it)",
+        )
     parser.addini("cdc_db", type="linelist", default=[], help="databases, one [NAME=]URL a line")
     parser.addini("cdc_pg_bin", default=None, help="PostgreSQL server binaries for embedded")
     parser.addini("cdc_keep", type="bool", default=None, help="keep the embedded PostgreSQL")
-    parser.addini("cdc_load", type="linelist", default=[], help="SQL files for the template")
+    parser.addini(
+        "cdc_load", type="linelist", default=[], help="SQL files for the template, [NAME=]FILE"
+    )
+    parser.addini("cdc_reuse_db", type="bool", default=None, help="keep templates (servers)")
 
 
 def resolve(config: pytest.Config, environ: dict[str, str] | None = None) -> CdcSettings:
@@ -99,16 +125,27 @@ def resolve(config: pytest.Config, environ: dict[str, str] | None = None) -> Cdc
     load_cli: list[str] | None = config.getoption("cdc_load")
     load_ini: list[str] = config.getini("cdc_load")
     if load_cli:
-        load = [os.path.abspath(p) for p in load_cli]
+        load, load_by_db = loads_from(load_cli, databases, resolve=os.path.abspath)
     elif load_ini:
-        load = [str(config.rootpath / p) for p in load_ini]
+        load, load_by_db = loads_from(
+            load_ini, databases, resolve=lambda p: str(config.rootpath / p)
+        )
     else:
-        load = [os.path.abspath(p) for p in env_list(env.get(ENV_LOAD))]
+        items = env_list(env.get(ENV_LOAD))
+        load, load_by_db = loads_from(items, databases, resolve=os.path.abspath)
+
+    reuse: bool | None = config.getoption("cdc_reuse_db") or config.getoption("reuse_db", None)
+    if reuse is None:
+        reuse = config.getini("cdc_reuse_db")
+    if reuse is None:
+        reuse = env_bool(ENV_REUSE_DB, env.get(ENV_REUSE_DB))
 
     return CdcSettings(
         databases=databases,
         databases_source=source,
         pg_bin=str(pg_bin) if pg_bin else None,
         keep=bool(keep),
-        load=tuple(load),
+        load=load,
+        load_by_db=load_by_db,
+        reuse_db=bool(reuse),
     )

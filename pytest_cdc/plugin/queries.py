@@ -124,8 +124,10 @@ def _assert_num_queries(
     if (exact and done == num) or (not exact and done <= num):
         return
     where = f" on {database!r}" if database is not None else ""
-    bound = "" if exact else " or fewer"
-    message = f"expected {num}{bound} queries{where} but {done} were run"
+    bound = "" if exact else "at most "
+    noun = "query" if num == 1 else "queries"
+    verb = "was" if done == 1 else "were"
+    message = f"expected {bound}{num} {noun}{where} but {done} {verb} run"
     if not verbose:
         message += " (add -v to show them)"
     if info:

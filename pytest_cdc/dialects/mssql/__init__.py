@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pytest_cdc.dialects.base import Batch, Dialect, run_quietly
+from pytest_cdc.dialects.base import Batch, Dialect, run_quietly, testcontainers_class
 
 if TYPE_CHECKING:
     from pytest_cdc.checksums.encoding import EncodingOptions
@@ -65,11 +65,11 @@ class SqlServerDialect(Dialect):
         import secrets
         from urllib.parse import quote
 
-        from testcontainers.mssql import SqlServerContainer
-
         # SQL Server insists on a complex password: upper, lower, digit and symbol.
         password = "Cdc!" + secrets.token_hex(12) + "a"
-        ms = SqlServerContainer(f"{self.docker_image}:{tag}", password=password)
+        ms = testcontainers_class("mssql", "SqlServerContainer")(
+            f"{self.docker_image}:{tag}", password=password
+        )
         ms.start()
         host, port = ms.get_container_host_ip(), ms.get_exposed_port(1433)
         url = f"mssql://sa:{quote(password)}@{host}:{port}/master"

@@ -8,10 +8,11 @@ and load on first use: :mod:`.checksum` (the checksum and catalog SQL), :mod:`.p
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pytest_cdc.dialects.base import Batch, Dialect, IndexRead, run_quietly
+from pytest_cdc.dialects.base import Batch, Dialect, IndexRead, run_quietly, testcontainers_class
 from pytest_cdc.errors import ReconcileError
 
 if TYPE_CHECKING:
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
 
 ODBC_SCHEME = "postgresql+odbc"
 DEFAULT_ODBC_DRIVER = "PostgreSQL Unicode"
+#: The first key of pytest-cdc's advisory locks (b"cdct" as an integer).
+OWNER_LOCK_CLASS = 0x63646374
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9 .:_=-]*")
 
 
 class PostgresDialect(Dialect):
@@ -112,10 +116,8 @@ class PostgresDialect(Dialect):
         import secrets
         from urllib.parse import quote
 
-        from testcontainers.postgres import PostgresContainer
-
         password = secrets.token_urlsafe(16)
-        pg = PostgresContainer(
+        pg = testcontainers_class("postgres", "PostgresContainer")(
             f"{self.docker_image}:{tag}",
             username="postgres",
             password=password,
@@ -143,6 +145,40 @@ class PostgresDialect(Dialect):
     def drop_database_sql(self, name: str) -> list[str]:
         # FORCE (13+) ends sessions a test forgot to close instead of failing the teardown.
         return [f"DROP DATABASE IF EXISTS {self.quote_identifier(name)} WITH (FORCE)"]
+
+    # Advisory locks live in the server's memory and go with the connection that holds them,
+    # so a session killed with -9 (or a host that vanished) loses its lock at once.  The
+    # two-integer form, with a class of its own, keeps clear of an application's own keys.
+    def owner_lock_sql(self, key: int) -> str | None:
+        return f"SELECT pg_advisory_lock_shared({OWNER_LOCK_CLASS}, {int(key)})"
+
+    def owner_locks_sql(self) -> str | None:
+        return (
+            "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            f" AND classid = {OWNER_LOCK_CLASS} AND objsubid = 2"
+        )
+
+    def comment_database_sql(self, name: str, comment: str) -> list[str]:
+        return [f"COMMENT ON DATABASE {self.quote_identifier(name)} IS {_literal(comment)}"]
+
+    def test_databases_sql(self, prefix: str) -> str | None:
+        return (
+            "SELECT d.datname, shobj_description(d.oid, 'pg_database'),"
+            " EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datid = d.oid)"
+            f" FROM pg_database d WHERE left(d.datname, {len(prefix)}) = {_literal(prefix)}"
+            " ORDER BY d.datname"
+        )
+
+    def sessions_sql(self, name: str) -> str | None:
+        return f"SELECT count(*) FROM pg_stat_activity WHERE datname = {_literal(name)}"
+
+    def rename_database_sql(self, old: str, new: str) -> list[str]:
+        return [
+            f"ALTER DATABASE {self.quote_identifier(old)} RENAME TO {self.quote_identifier(new)}"
+        ]
+
+    def drop_idle_database_sql(self, name: str) -> list[str]:
+        return [f"DROP DATABASE IF EXISTS {self.quote_identifier(name)}"]
 
     def split_script(self, script: str) -> list[Batch]:
         # One statement at a time (psql's way), so that a failure names its line.
@@ -313,6 +349,14 @@ class PostgresDialect(Dialect):
         from pytest_cdc.dialects.postgres.checksum import workers_sql
 
         ex.run("session settings", workers_sql(workers))
+
+
+def _literal(text: str) -> str:
+    # Only our own names and owner marks get here, and they are checked to hold no quote or
+    # backslash, so the result reads the same whatever standard_conforming_strings says.
+    if not _PLAIN_TEXT.fullmatch(text):
+        raise ValueError(f"refusing to quote {text!r} as a literal: unexpected characters")
+    return f"'{text}'"
 
 
 def _in_transaction(raw: Any, side: str) -> bool:

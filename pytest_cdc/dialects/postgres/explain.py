@@ -8,8 +8,11 @@ count them.
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from pytest_cdc.dialects.postgres.plans import map_partitions, parents_query, parse_explain_json
@@ -132,17 +135,142 @@ def explain_plan(
 ) -> Plan:
     options = "FORMAT JSON" + (", ANALYZE" if analyze else "") + (", BUFFERS" if buffers else "")
     setup = ["SET LOCAL enable_seqscan = off"] if seqscan_off else []
-    with pg_sandbox(raw, setup, read_only=not analyze) as (cur, prelude):
-        _run_first(cur, raw, prelude, f"EXPLAIN ({options}) {sql}", params)
-        row = cur.fetchone()
-        plan = parse_explain_json(row[0])
-        # Partitions are reported as their parent; the catalog lookup costs a round trip, so
-        # the assertion's fast path only pays it when there are scans to name.
-        nodes = list(plan.nodes()) if map_all else plan.scans()
-        names = sorted({n.relation for n in nodes if n.relation}) if nodes else []
-        if names:
-            cur.execute(parents_query(names))
-            plan = map_partitions(plan, {str(a): str(b) for a, b in cur.fetchall()})
+    count = placeholders(sql) if params is None else 0
+    if count and analyze:
+        raise PlanError(
+            f"the statement has parameters ({_span(count)}) and ANALYZE runs it, which needs"
+            " values for them: pass them as params, or explain without ANALYZE"
+        )
+    notes: tuple[str, ...] = ()
+    prepared = None
+    if count:
+        version = server_version_num(raw)
+        if version >= GENERIC_PLAN_VERSION:
+            options += ", GENERIC_PLAN"
+            notes = (f"generic plan (EXPLAIN GENERIC_PLAN): {_span(count)} unknown to the planner",)
+        else:
+            # What a prepared statement runs once its plan is cached: the same plan
+            # GENERIC_PLAN shows on 16 and later.
+            prepared = f"cdc_generic_{secrets.token_hex(4)}"
+            setup += ["SET LOCAL plan_cache_mode = force_generic_plan"]
+            setup += [f"PREPARE {prepared} AS {sql}"]
+            sql = f"EXECUTE {prepared}({', '.join(['NULL'] * count)})"
+            notes = (
+                f"generic plan: PostgreSQL {version // 10000} has no EXPLAIN GENERIC_PLAN (16+),"
+                " so this is the plan PREPARE makes under plan_cache_mode = force_generic_plan;"
+                f" {_span(count)} unknown to the planner",
+            )
+    try:
+        with pg_sandbox(raw, setup, read_only=not analyze) as (cur, prelude):
+            _run_first(cur, raw, prelude, f"EXPLAIN ({options}) {sql}", None if count else params)
+            row = cur.fetchone()
+            plan = parse_explain_json(row[0])
+            plan = replace(plan, notes=notes) if notes else plan
+            plan = _parents(cur, plan, map_all=map_all)
+    finally:
+        if prepared is not None:
+            # PREPARE outlives the rollback that ends the sandbox.
+            _deallocate(raw, prepared)
+    return plan
+
+
+#: The first server_version_num with EXPLAIN (GENERIC_PLAN).
+GENERIC_PLAN_VERSION = 160000
+
+
+def server_version_num(raw: Any) -> int:
+    """The server's version as a number (150004): from the driver when it knows it."""
+    known = getattr(raw, "server_version", None)
+    if isinstance(known, int) and known:
+        return known
+    cur = raw.cursor()
+    try:
+        cur.execute("SHOW server_version_num")
+        return int(cur.fetchone()[0])
+    finally:
+        cur.close()
+
+
+def _deallocate(raw: Any, name: str) -> None:
+    import contextlib
+
+    with contextlib.suppress(Exception):
+        cur = raw.cursor()
+        try:
+            cur.execute(f"DEALLOCATE {name}")
+        finally:
+            cur.close()
+
+
+def placeholders(sql: str) -> int:
+    """The highest ``$n`` parameter in ``sql``, outside literals, quoted names and comments
+    (0: none); ``a$1`` is a name, not a parameter."""
+    highest = 0
+    i, n = 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch == "-" and sql.startswith("--", i):
+            end = sql.find("\n", i)
+            i = n if end < 0 else end + 1
+        elif ch == "/" and sql.startswith("/*", i):
+            depth, i = 1, i + 2
+            while i < n and depth:
+                if sql.startswith("/*", i):
+                    depth, i = depth + 1, i + 2
+                elif sql.startswith("*/", i):
+                    depth, i = depth - 1, i + 2
+                else:
+                    i += 1
+        elif ch in "'\"":
+            escapes = ch == "'" and i > 0 and sql[i - 1] in "eE" and not _name_char(sql, i - 2)
+            i += 1
+            while i < n:
+                if escapes and sql[i] == "\\":
+                    i += 2
+                elif sql[i] == ch:
+                    if sql.startswith(ch * 2, i):
+                        i += 2
+                        continue
+                    i += 1
+                    break
+                else:
+                    i += 1
+        elif ch == "$" and not _name_char(sql, i - 1):
+            tag = _DOLLAR_TAG.match(sql, i)
+            number = _PARAMETER.match(sql, i)
+            if number is not None:
+                highest = max(highest, int(number[1]))
+                i = number.end()
+            elif tag is not None:
+                end = sql.find(tag[0], tag.end())
+                i = n if end < 0 else end + len(tag[0])
+            else:
+                i += 1
+        else:
+            i += 1
+    return highest
+
+
+_DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$")
+_PARAMETER = re.compile(r"\$(\d+)")
+
+
+def _span(count: int) -> str:
+    return "$1" if count == 1 else f"$1..${count}"
+
+
+def _name_char(sql: str, i: int) -> bool:
+    return i >= 0 and (sql[i].isalnum() or sql[i] in "_$")
+
+
+def _parents(cur: Any, plan: Plan, *, map_all: bool) -> Plan:
+    # Partitions are reported as their parent; the catalog lookup costs a round trip, so
+    # the assertion's fast path only pays it when there are scans to name.
+    nodes = list(plan.nodes()) if map_all else plan.scans()
+    names = sorted({n.relation for n in nodes if n.relation}) if nodes else []
+    if names:
+        cur.execute(parents_query(names))
+        plan = map_partitions(plan, {str(a): str(b) for a, b in cur.fetchall()})
     return plan
 
 

@@ -61,6 +61,7 @@ def parse_explain_json(document: Any, *, source: str | None = None) -> Plan:
                 cost=root.cost,
                 execution_time_ms=_float(entry.get("Execution Time")),
                 planning_time_ms=_float(entry.get("Planning Time")),
+                planning_buffers=_buffers(entry.get("Planning") or {}),
             )
         )
     return Plan(dialect="postgresql", statements=tuple(statements), actual=actual, source=source)
@@ -128,7 +129,29 @@ def _node(raw: dict[str, Any], *, under_limit: bool) -> PlanNode:
         warnings=tuple(warnings),
         predicate=predicate,
         details=details,
+        buffers=_buffers(raw),
     )
+
+
+#: EXPLAIN (BUFFERS) keys, in the order PostgreSQL's text format names them.
+_BUFFER_KEYS = tuple(
+    (f"{kind.title()} {what.title()} Blocks", f"{kind} {what}")
+    for kind, whats in (
+        ("shared", ("hit", "read", "dirtied", "written")),
+        ("local", ("hit", "read", "dirtied", "written")),
+        ("temp", ("read", "written")),
+    )
+    for what in whats
+)
+
+
+def _buffers(raw: dict[str, Any]) -> tuple[tuple[str, int], ...]:
+    found = []
+    for key, label in _BUFFER_KEYS:
+        value = raw.get(key)
+        if isinstance(value, int | float) and value:
+            found.append((label, int(value)))
+    return tuple(found)
 
 
 def _float(value: Any) -> float | None:
