@@ -41,6 +41,7 @@ _LAZY: dict[str, str] = {
     "analyze_postgres_query": "pytest_cdc.analysis",
     "analyze_sqlserver_query": "pytest_cdc.analysis",
     "analyze_plan": "pytest_cdc.analysis",
+    "analyze_query": "pytest_cdc.analysis",
     "row_count": "pytest_cdc.analysis",
     # indexes
     "IndexRecommendation": "pytest_cdc.indexes",
@@ -56,6 +57,10 @@ _LAZY: dict[str, str] = {
     "assert_schema_compatible": "pytest_cdc.schema",
     "SchemaReport": "pytest_cdc.schema",
     "ReplicaMapping": "pytest_cdc.schema",
+    # whole replicas
+    "validate_replica": "pytest_cdc.replica",
+    "assert_replica_matches": "pytest_cdc.replica",
+    "ReplicaReport": "pytest_cdc.replica",
     # pools and metrics
     "ConnectionPool": "pytest_cdc.pool",
     "PoolMetrics": "pytest_cdc.metrics",
@@ -87,6 +92,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (a test keeps the two in 
         QueryAnalysis,
         analyze_plan,
         analyze_postgres_query,
+        analyze_query,
         analyze_sqlserver_query,
         row_count,
     )
@@ -134,6 +140,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (a test keeps the two in 
         get_sqlserver_pool,
         initialize_pools,
     )
+    from pytest_cdc.replica import ReplicaReport, assert_replica_matches, validate_replica
     from pytest_cdc.schema import (
         ReplicaMapping,
         SchemaReport,
