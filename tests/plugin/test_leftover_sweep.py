@@ -53,9 +53,17 @@ def leftovers() -> Iterator[dict[str, Any]]:
         "not ours": (f"other_{dead}_x", Owner(dead, "elsewhere.example", 1)),
         "reuse template": (f"cdc_test_reuse_x_{_sid()}_0123456789ab", "reuse"),
     }
+    import psycopg2
+
+    # Other sessions of the suite sweep the same server: the lock is taken, and the "in use"
+    # database connected to, before a database becomes sweepable (gets its owner mark).
+    looking = None
     with conn.cursor() as cur:
-        for name, owner in names.values():
+        cur.execute(f"SELECT pg_advisory_lock_shared({OWNER_LOCK_CLASS}, {owner_key(live_lock)})")
+        for label, (name, owner) in names.items():
             cur.execute(f'CREATE DATABASE "{name}"')
+            if label == "in use":
+                looking = psycopg2.connect(SERVER.rsplit("/", 1)[0] + "/" + name)
             if owner == "reuse":
                 comment = "pytest-cdc reuse 0123456789ab version 0.1.0"
             elif owner is not None:
@@ -63,10 +71,7 @@ def leftovers() -> Iterator[dict[str, Any]]:
             else:
                 continue
             cur.execute(f"COMMENT ON DATABASE \"{name}\" IS '{comment}'")
-        cur.execute(f"SELECT pg_advisory_lock_shared({OWNER_LOCK_CLASS}, {owner_key(live_lock)})")
-    import psycopg2
-
-    looking = psycopg2.connect(SERVER.rsplit("/", 1)[0] + "/" + names["in use"][0])
+    assert looking is not None
     try:
         yield {label: name for label, (name, _) in names.items()}
     finally:
