@@ -259,14 +259,22 @@ GENERATED: list[tuple[str, TypeClass, Any]] = [
         "numeric",
         TypeClass.DECIMAL,
         st.decimals(
-            allow_nan=False, allow_infinity=False, places=6, min_value=-1e25, max_value=1e25
+            allow_nan=False,
+            allow_infinity=False,
+            places=6,
+            min_value=Decimal("-1E25"),
+            max_value=Decimal("1E25"),
         ),
     ),
     (
         "money",
         TypeClass.DECIMAL,
         st.decimals(
-            allow_nan=False, allow_infinity=False, places=2, min_value=-1e12, max_value=1e12
+            allow_nan=False,
+            allow_infinity=False,
+            places=2,
+            min_value=Decimal("-1E12"),
+            max_value=1e12,
         ),
     ),
     ("double precision", TypeClass.FLOAT, st.floats(allow_nan=True, allow_infinity=True)),
