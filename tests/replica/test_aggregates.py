@@ -274,7 +274,7 @@ GENERATED: list[tuple[str, TypeClass, Any]] = [
             allow_infinity=False,
             places=2,
             min_value=Decimal("-1E12"),
-            max_value=1e12,
+            max_value=Decimal("1E12"),
         ),
     ),
     ("double precision", TypeClass.FLOAT, st.floats(allow_nan=True, allow_infinity=True)),
