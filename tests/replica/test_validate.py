@@ -694,7 +694,8 @@ def test_shards_merge_into_the_whole_run(sharded: dict[str, Any]) -> None:
     assert sorted(int(c["key"][0]) for c in big.changed) == [-7, 0, 1, 2]
     assert big.state == "mismatched"
     for merged_table, one in zip(merged.tables, whole.tables, strict=True):
-        for name in ("state", "source_rows", "target_rows", "rows_checked", "mismatches"):
+        names = ("state", "reason", "tiers", "source_rows", "target_rows", "rows_checked")
+        for name in (*names, "mismatches"):
             assert getattr(merged_table, name) == getattr(one, name), (one.source_table, name)
     assert merged.exit_code() == whole.exit_code() == 1
     assert merged.rows_checked == whole.rows_checked
@@ -725,6 +726,42 @@ def test_merging_refuses_what_is_not_one_run(sharded: dict[str, Any], pg: Any) -
     assert late.settings["plan"] != shards[0].settings["plan"]
     with pytest.raises(ConfigError, match="planned different work"):
         merge_reports([shards[0], shards[1], late])
+
+
+def part(state: str, shard: str, **fields: Any) -> ReplicaReport:
+    """A shard's report holding one part of the split table ``s.big``."""
+    table = TableResult("s.big", "t.big", state=state, **fields)
+    return ReplicaReport("src", "dst", shards=[shard], tables=[table], settings={"plan": "p"})
+
+
+def test_a_split_table_takes_its_worst_part() -> None:
+    passed = {"schema": "passed", "count": "passed", "checksum": "passed"}
+    failed = {**passed, "checksum": "failed"}
+    clean = {"source_rows": 10, "target_rows": 10, "tiers": passed}
+    differs = {"source_rows": 10, "target_rows": 10, "changed_count": 2, "tiers": failed}
+    merged = merge_reports(
+        [
+            part("validated", "1/3", **clean),
+            part("mismatched", "2/3", reason="rows differ: 2 changed", **differs),
+            part("mismatched", "3/3", reason="rows differ: 2 changed", **differs),
+        ]
+    )
+    (big,) = merged.tables
+    assert (big.state, big.reason, big.tiers) == ("mismatched", "rows differ: 4 changed", failed)
+    assert (big.source_rows, big.changed_count, merged.exit_code()) == (30, 4, 1)
+    # A part that could not be checked leaves the table's verdict open: an error, exit code 2.
+    broken = part("error", "3/3", reason="the target database failed", tiers=failed)
+    merged = merge_reports(
+        [part("validated", "1/3", **clean), part("mismatched", "2/3", **differs), broken]
+    )
+    (big,) = merged.tables
+    assert (big.state, big.reason, merged.exit_code()) == ("error", broken.tables[0].reason, 2)
+    assert big.changed_count == 2 and big.source_rows is None  # one part has no count
+
+
+def test_merged_shards_are_in_order() -> None:
+    reports = [part("validated", f"{i}/12") for i in range(12, 0, -1)]
+    assert merge_reports(reports).shards == [f"{i}/12" for i in range(1, 13)]
 
 
 # -- the report's formats -------------------------------------------------------------------------
