@@ -834,3 +834,38 @@ def test_markdown_lists_every_table_failures_first(reports: ReplicaReport) -> No
     failing = [s.replace(" ", "_") in FAILING for s in states]
     assert failing == sorted(failing, reverse=True)  # failures first
     assert "<details>" in text and "rows differ" in text
+
+
+# -- the assertion and the mapping's settings -----------------------------------------------------
+def test_assert_replica_matches_fails_with_the_report(replica: Replica) -> None:
+    from pytest_cdc.replica import assert_replica_matches
+
+    clean = assert_replica_matches(
+        server_url(), server_url(), mapping=replica.mapping, tables=["orders", "lossy"]
+    )
+    assert clean.counts() == {"validated": 2}
+    with pytest.raises(pytest.fail.Exception) as failed:
+        assert_replica_matches(
+            server_url(), server_url(), mapping=replica.mapping, tables=["orders", "lines"]
+        )
+    message = str(failed.value)
+    assert message.startswith("replica differs: replica ")
+    assert f"{replica.a}.lines -> {replica.ta}.lines: mismatched: rows differ: 1 changed" in message
+    assert "qty  source='13'  target='1013'" in message
+
+
+def test_the_mappings_validation_table_sets_the_defaults(replica: Replica) -> None:
+    mapping = {**replica.mapping, "validation": {"tiers": ["count"], "stop-early": False}}
+    found = validate_replica(server_url(), server_url(), mapping=mapping, tables=["lines"])
+    assert found.tiers == ["count"] and found.settings["stop_early"] is False
+    assert replica.states(found) == {"a.lines": "validated"}  # counts alone cannot see it
+    given = validate_replica(
+        server_url(), server_url(), mapping=mapping, tables=["lines"], tiers="count,checksum"
+    )
+    assert given.tiers == ["count", "checksum"]  # the keyword wins over the file
+    assert replica.states(given) == {"a.lines": "mismatched"}
+    bad = {**replica.mapping, "validation": {"tier": ["count"]}}
+    with pytest.raises(ConfigError, match=r"unknown key 'tier'.*did you mean 'tiers'"):
+        validate_replica(server_url(), server_url(), mapping=bad)
+    with pytest.raises(ConfigError, match="shard '4/3': I must be from 1 to N"):
+        validate_replica(server_url(), server_url(), mapping=replica.mapping, shard="4/3")
