@@ -297,25 +297,22 @@ class Statements(list[str]):
 
 
 def logged() -> tuple[Any, Statements]:
+    """A connection to the server that logs every statement it runs, and its log."""
+    import psycopg2
     from psycopg2.extras import LoggingConnection
 
-    conn = connect_logging(LoggingConnection)
+    conn = psycopg2.connect(server_url(), connection_factory=LoggingConnection)
     found = Statements()
     conn.initialize(found)
     conn.autocommit = True
     return conn, found
 
 
-def connect_logging(factory: Any) -> Any:
-    import psycopg2
-
-    return psycopg2.connect(server_url(), connection_factory=factory)
-
-
 def count_only(
     replica: Replica, tiers: list[str], tables: list[str]
-) -> tuple[ReplicaReport, list[Statements]]:
-    """A run on connections that log their statements: the source's, then the target's."""
+) -> tuple[ReplicaReport, list[list[str]]]:
+    """A run on connections that log their statements, and the statements that read the
+    tables: the source's, then the target's."""
     (src, src_log), (dst, dst_log) = logged(), logged()
     try:
         found = validate_replica(src, dst, mapping=replica.mapping, tiers=tiers, tables=tables)
