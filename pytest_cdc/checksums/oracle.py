@@ -110,7 +110,12 @@ def render_timestamp(value: Any, options: EncodingOptions) -> str:
         value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
     scale = 10 ** (6 - options.timestamp_precision)
     if options.timestamp_mode == "round" and scale > 1:
-        value = value + dt.timedelta(microseconds=scale // 2)
+        try:
+            value = value + dt.timedelta(microseconds=scale // 2)
+        except OverflowError:
+            # Rounds up past 9999-12-31 23:59:59.999999 (SQL Server's datetime2 maximum, a
+            # common "forever"): PostgreSQL renders year 10000, which Python cannot hold.
+            return "10000-01-01 00:00:00"
     digits = _fraction(value.microsecond, options)
     text = (
         f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
@@ -129,7 +134,8 @@ def render_time(value: dt.time, options: EncodingOptions) -> str:
     micro = ((value.hour * 60 + value.minute) * 60 + value.second) * 1_000_000 + value.microsecond
     scale = 10 ** (6 - options.timestamp_precision)
     if options.timestamp_mode == "round":
-        micro += scale // 2
+        # Past midnight wraps around, as time + interval does in both engines.
+        micro = (micro + scale // 2) % 86_400_000_000
     micro = micro // scale * scale
     seconds, fraction = divmod(micro, 1_000_000)
     text = f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"

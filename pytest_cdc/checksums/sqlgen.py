@@ -593,6 +593,10 @@ class SqlGenerator:
         """The exact sum of a numeric (or boolean, as 1 and 0) column."""
         return self.exact_sum(self.column(pair, side))
 
+    def value_count(self, pair: ColumnPair, side: str) -> str:
+        """The count of the column's non-NULL values."""
+        return self.count(self.column(pair, side))
+
     def aggregates(
         self, pairs: Sequence[ColumnPair], side: str, scope: Scope
     ) -> list[tuple[str, str, str]]:
@@ -603,9 +607,8 @@ class SqlGenerator:
         values compare once rendered in the canonical formats."""
         out = []
         for pair in pairs:
-            col = self.column(pair, side)
             fmt = pair.fmt
-            out.append((pair.name, "count", self.count(col)))
+            out.append((pair.name, "count", self.value_count(pair, side)))
             if fmt in (TypeClass.INTEGER, TypeClass.DECIMAL, TypeClass.BOOLEAN):
                 out.append((pair.name, "sum", self.total(pair, side)))
             if fmt in ORDERED_VALUES:

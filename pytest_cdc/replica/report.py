@@ -335,7 +335,7 @@ def merge_reports(reports: Sequence[ReplicaReport]) -> ReplicaReport:
         source=first.source,
         target=first.target,
         tiers=list(first.tiers),
-        shards=sorted({s for r in reports for s in r.shards}),
+        shards=[f"{i}/{total}" for i in range(1, total + 1)],
         target_only_tables=sorted({t for r in reports for t in r.target_only_tables}),
         excluded_tables=sorted({t for r in reports for t in r.excluded_tables}),
         stopped="; ".join(r.stopped for r in reports if r.stopped),
@@ -344,20 +344,69 @@ def merge_reports(reports: Sequence[ReplicaReport]) -> ReplicaReport:
         timings={"total": max((r.timings.get("total", 0.0) for r in reports), default=0.0)},
     )
     by_table: dict[str, TableResult] = {}
-    rank = {state: i for i, state in enumerate(STATES)}
+    split: set[str] = set()
     for result in (t for r in reports for t in r.tables):
         seen = by_table.get(result.source_table)
         if seen is None:
             by_table[result.source_table] = TableResult(**asdict(result))
             continue
-        _add(seen, result, rank)
+        _add(seen, result)
+        split.add(result.source_table)
+    for name in split:
+        table = by_table[name]
+        if table.state == "mismatched":
+            table.reason = _difference(table) or table.reason
     merged.tables = [by_table[name] for name in sorted(by_table)]
     return merged
 
 
-def _add(into: TableResult, part: TableResult, rank: dict[str, int]) -> None:
-    if rank.get(part.state, 0) < rank.get(into.state, 0):
+#: The state of a table split over shards, from its parts' states: a part that could not be
+#: checked outranks one that differs (the table's verdict is incomplete: exit code 2, not 1).
+_MERGED_STATE = (
+    "error",
+    "pending",
+    "mismatched",
+    "missing",
+    "incompatible",
+    "suspended",
+    "no_key",
+    "validated",
+)
+#: A tier's outcome over the parts: failed anywhere is failed.
+_MERGED_TIER = ("failed", "skipped", "not run", "passed")
+
+
+def _worst(order: Sequence[str], a: str, b: str) -> str:
+    rank = {name: i for i, name in enumerate(order)}
+    return a if rank.get(a, -1) <= rank.get(b, -1) else b
+
+
+def _difference(t: TableResult) -> str | None:
+    """The reason of a split table's summed outcome, worded as each part's was
+    (:mod:`pytest_cdc.replica.tiers`): the counts, else the aggregates, else the rows."""
+    if t.source_rows is not None and t.target_rows is not None and t.source_rows != t.target_rows:
+        return f"row counts differ: source {t.source_rows:,}, target {t.target_rows:,}"
+    if t.aggregates:
+        columns = sorted({a["column"] for a in t.aggregates})
+        return f"column aggregates differ in {', '.join(columns)}"
+    parts = [
+        f"{n:,} {label}"
+        for n, label in (
+            (t.missing_count, "missing in the target"),
+            (t.extra_count, "extra in the target"),
+            (t.changed_count, "changed"),
+        )
+        if n
+    ]
+    return "rows differ: " + ", ".join(parts) if parts else None
+
+
+def _add(into: TableResult, part: TableResult) -> None:
+    state = _worst(_MERGED_STATE, into.state, part.state)
+    if state != into.state:
         into.state, into.reason = part.state, part.reason
+    for tier, outcome in part.tiers.items():
+        into.tiers[tier] = _worst(_MERGED_TIER, into.tiers.get(tier, outcome), outcome)
     for name in ("source_rows", "target_rows"):
         a, b = getattr(into, name), getattr(part, name)
         setattr(into, name, None if a is None or b is None else a + b)

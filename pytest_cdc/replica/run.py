@@ -259,11 +259,13 @@ def _settings_dict(settings: ValidationSettings) -> dict[str, Any]:
     }
 
 
-def _selected(name: str, patterns: Sequence[str] | None) -> bool:
+def _selected(name: str, patterns: Sequence[str] | None, table: str | None = None) -> bool:
+    """Whether a glob selects ``schema.table`` (``table``: its own name, which may hold a
+    dot; by default the part after the schema's first dot)."""
     if patterns is None:
         return True
-    table = name.rsplit(".", 1)[-1]
-    return any(fnmatchcase(name if "." in p else table, p) for p in patterns)
+    own = table if table is not None else name.split(".", 1)[-1]
+    return any(fnmatchcase(name if "." in p else own, p) for p in patterns)
 
 
 def _splittable(pair: TableReport) -> bool:
@@ -355,7 +357,11 @@ class _Run:
         return [self._missing(name) for name in self.missing]
 
     def plan(self, patterns: Sequence[str] | None) -> None:
-        pairs = [p for p in self.schema.pairs if _selected(p.source_table, patterns)]
+        pairs = [
+            p
+            for p in self.schema.pairs
+            if _selected(p.source_table, patterns, p.source_name[-1] if p.source_name else None)
+        ]
         shards = shard_plan(pairs, self.settings.shard)
         self.fingerprint = fingerprint(shards)
         self.jobs = shards[self.settings.shard.index - 1]
@@ -393,6 +399,10 @@ class _Run:
                     self._finished(result, total)
             for check in queue:
                 results.append(check.pending(self.stopped))
+            if not queue:
+                # The threshold was reached by the last tables: every table was checked, so
+                # the run is complete (its mismatches fail it), not stopped.
+                self.stopped = ""
         return sorted(results, key=lambda r: r.source_table)
 
     def _missing(self, name: str) -> TableResult:

@@ -140,6 +140,13 @@ class TsqlGenerator(SqlGenerator):
     def count(self, expr: str = "*") -> str:
         return f"COUNT_BIG({expr})"
 
+    def value_count(self, pair: ColumnPair, side: str) -> str:
+        x = self.column(pair, side)
+        if pair.on(side).data_type in ("text", "ntext", "image"):
+            # COUNT takes "an expression of any type, except image, ntext, or text".
+            return self.count(f"CASE WHEN {x} IS NULL THEN NULL ELSE 1 END")
+        return self.count(x)
+
     def aggregate_value(self, pair: ColumnPair, side: str) -> str:
         x = self.column(pair, side)
         col = pair.on(side)
@@ -148,6 +155,8 @@ class TsqlGenerator(SqlGenerator):
             return f"CAST(SWITCHOFFSET({x}, '+00:00') AS datetime2(7))"
         if col.data_type in ("money", "smallmoney"):
             return f"CAST({x} AS decimal(19, 4))"
+        if col.type_class is TypeClass.BOOLEAN:
+            return f"CAST({x} AS int)"  # compared as a number: SQL Server has no MIN(bit)
         return x
 
     def total(self, pair: ColumnPair, side: str) -> str:

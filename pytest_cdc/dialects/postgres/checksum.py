@@ -141,8 +141,13 @@ class PostgresGenerator(SqlGenerator):
 
     def aggregate_value(self, pair: ColumnPair, side: str) -> str:
         x = self.column(pair, side)
-        if pair.on(side).type_class is TypeClass.TIMESTAMPTZ:
+        col = pair.on(side)
+        if col.type_class is TypeClass.TIMESTAMPTZ:
             return f"({x} AT TIME ZONE 'UTC')"
+        if col.type_class is TypeClass.BOOLEAN:
+            return f"({x})::int"  # compared as a number (a bit replicated as one): no min(bool)
+        if col.data_type == "money":
+            return f"({x})::numeric"  # money's text is the locale's ('$1,234.50')
         return x
 
     def total(self, pair: ColumnPair, side: str) -> str:
