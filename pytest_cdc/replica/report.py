@@ -340,7 +340,7 @@ def merge_reports(reports: Sequence[ReplicaReport]) -> ReplicaReport:
         excluded_tables=sorted({t for r in reports for t in r.excluded_tables}),
         stopped="; ".join(r.stopped for r in reports if r.stopped),
         error="; ".join(r.error for r in reports if r.error),
-        settings=dict(first.settings),
+        settings={**first.settings, "shard": f"merged from {total}"},
         timings={"total": max((r.timings.get("total", 0.0) for r in reports), default=0.0)},
     )
     by_table: dict[str, TableResult] = {}

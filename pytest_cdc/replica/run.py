@@ -92,7 +92,21 @@ def validate_replica(
     gets its state and a one-line reason; the others are still checked.  A source or target
     that cannot be reached gives a report whose ``error`` says so.
     """
+    from pytest_cdc.schema.api import _mapping
+
     started = time.perf_counter()
+    # A wrong setting is the caller's mistake: raised (ConfigError) before anything connects.
+    replica = _mapping(mapping)
+    settings = validation_settings(
+        replica.validation,
+        tiers=tiers,
+        concurrency=concurrency,
+        stop_early=stop_early,
+        allow=tuple(allow) if allow is not None else None,
+        failure_max_count=failure_max_count,
+        table_failure_max_count=table_failure_max_count,
+        shard=shard,
+    )
     report = ReplicaReport(source=_label(source), target=_label(target))
     run: _Run | None = None
     try:
@@ -100,19 +114,13 @@ def validate_replica(
             source,
             target,
             report,
-            mapping=mapping,
+            mapping=replica,
+            settings=settings,
             tables=tables,
             profile=profile,
             timeout=timeout,
             lock_timeout=lock_timeout,
             on_table=on_table,
-            tiers=tiers,
-            concurrency=concurrency,
-            stop_early=stop_early,
-            allow=tuple(allow) if allow is not None else None,
-            failure_max_count=failure_max_count,
-            table_failure_max_count=table_failure_max_count,
-            shard=shard,
         )
         report.timings["schema"] = round(time.perf_counter() - started, 6)
         report.tables = run.execute()
@@ -132,6 +140,7 @@ def start_run(
     report: ReplicaReport,
     *,
     mapping: ReplicaMapping | Mapping[str, Any] | str | Path | None = None,
+    settings: ValidationSettings | None = None,
     tables: Iterable[str] | None = None,
     profile: str | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
@@ -141,12 +150,14 @@ def start_run(
 ) -> _Run:
     """Compare the schemas and plan this shard's jobs (filling ``report``'s header): what
     :func:`validate_replica` and the pytest items run.  ``given``: the validation settings
-    (keyword names of :class:`ValidationSettings`; None keeps the mapping's).  Raises
-    CdcError when the mapping is wrong or a side cannot be reached."""
+    (keyword names of :class:`ValidationSettings`; None keeps the mapping's), unless
+    ``settings`` gives them all.  Raises CdcError when the mapping is wrong or a side cannot
+    be reached."""
     from pytest_cdc.schema.api import _mapping, compare_schemas
 
     replica = _mapping(mapping)
-    settings = validation_settings(replica.validation, **given)
+    if settings is None:
+        settings = validation_settings(replica.validation, **given)
     report.tiers = list(settings.tiers)
     report.shards = [str(settings.shard)]
     report.settings = _settings_dict(settings)

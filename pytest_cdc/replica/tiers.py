@@ -118,6 +118,7 @@ class TableCheck:
         if (
             settings.tier("count")
             and self.counts is None
+            and self.count_error is None
             and not (settings.tier("aggregates") or settings.tier("checksum"))
         ):
             self._count_alone(result)  # a pytest item: no batched counts
@@ -302,7 +303,7 @@ class TableCheck:
             self._fail(result, "mismatched", "rows differ: " + ", ".join(parts))
             if result.mismatches > limit:
                 result.notes.append(
-                    f"{result.mismatches:,} rows differ; the first {limit:,} are kept"
+                    f"{result.mismatches:,} rows differ; {limit:,} of each kind are kept"
                     " (table-failure-max-count)"
                 )
 

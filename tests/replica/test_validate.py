@@ -530,7 +530,7 @@ def test_table_failure_max_count_keeps_the_first_rows_and_exact_counts(
     assert table.missing == [[str(k)] for k in (100, 200, 300, 400, 500)]
     assert table.extra == [[str(k)] for k in range(5001, 5006)]
     assert len(table.changed) == 5
-    assert "80 rows differ; the first 5 are kept (table-failure-max-count)" in table.notes
+    assert "80 rows differ; 5 of each kind are kept (table-failure-max-count)" in table.notes
     assert found.stopped == ""  # 80 < failure-max-count's 10,000
 
 
