@@ -71,6 +71,10 @@ class TableResult:
     suspended: list[list[str | None]] = field(default_factory=list)
     #: How the checksum ran (aggregation, segments).
     options: dict[str, Any] = field(default_factory=dict)
+    #: Checkpoints: the lag-column value this run read from (``since``), and the one a clean
+    #: run stores for the next (the source's newest before the check, less the settle delay).
+    since: str | None = None
+    checkpoint: str | None = None
 
     @property
     def mismatches(self) -> int:
@@ -128,6 +132,8 @@ class ReplicaReport:
     error: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    #: What became of the state file's checkpoints ("saved to ...", "not advanced: ...").
+    checkpoints: str = ""
     schema_version: int = SCHEMA_VERSION
 
     # -- verdicts --------------------------------------------------------------------------
@@ -192,6 +198,8 @@ class ReplicaReport:
             lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
         if self.stopped:
             lines += ["", f"stopped: {self.stopped}"]
+        if self.checkpoints:
+            lines += ["", f"checkpoints: {self.checkpoints}"]
         if details:
             for table in self.ordered():
                 if table.state != "validated":

@@ -21,8 +21,9 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_cdc.checksums.connections import Opened, adapt, connect_url, opened
+from pytest_cdc.checksums.connections import Opened
 from pytest_cdc.errors import CdcError, first_line
+from pytest_cdc.replica.budget import Budget
 from pytest_cdc.replica.report import ReplicaReport, TableResult
 from pytest_cdc.replica.settings import Shard, ValidationSettings, validation_settings
 from pytest_cdc.schema.mapping import ReplicaMapping
@@ -125,6 +126,7 @@ def validate_replica(
         report.timings["schema"] = round(time.perf_counter() - started, 6)
         report.tables = run.execute()
         report.stopped = run.stopped
+        run.save_checkpoints(report)
     except CdcError as exc:
         report.error = first_line(exc)
     finally:
@@ -161,11 +163,15 @@ def start_run(
     report.tiers = list(settings.tiers)
     report.shards = [str(settings.shard)]
     report.settings = _settings_dict(settings)
-    sides = [_Budget(source, "source", settings.concurrency)]
+    sides = [Budget(source, "source", settings.concurrency)]
     sides.append(
-        sides[0] if _same(source, target) else _Budget(target, "target", settings.concurrency)
+        sides[0] if _same(source, target) else Budget(target, "target", settings.concurrency)
     )
     run = _Run(settings, sides, timeout, lock_timeout, on_table)
+    if settings.state_file:
+        from pytest_cdc.replica.checkpoints import load_state
+
+        run.state = load_state(settings.state_file)
     try:
         with run.leases() as (src, dst):
             report.source, report.target = src.label, dst.label
@@ -210,53 +216,6 @@ def _same(source: Any, target: Any) -> bool:
     return source is target and not isinstance(source, str)
 
 
-class _Budget:
-    """At most ``size`` connections to one side, opened when first needed and reused.
-
-    A URL opens its own connections; a pool or handle is borrowed from (it keeps its own
-    limit); a single connection serves one table at a time.  A connection whose table ended
-    in an error is closed rather than reused (a cancelled statement may have broken it).
-    """
-
-    def __init__(self, obj: Any, side: str, size: int) -> None:
-        self.obj, self.side = obj, side
-        self.url = isinstance(obj, str)
-        pooled = callable(getattr(obj, "connection", None))
-        self.size = size if self.url or pooled else 1
-        self._slots = threading.BoundedSemaphore(self.size)
-        self._lock = threading.Lock()
-        self._idle: list[Opened] = []
-
-    @contextlib.contextmanager
-    def lease(self) -> Iterator[Opened]:
-        with self._slots:
-            if not self.url:
-                with opened(self.obj, self.side) as conn:
-                    yield conn
-                return
-            with self._lock:
-                idle = self._idle.pop() if self._idle else None
-            if idle is None:
-                raw, label, dialect = connect_url(self.obj, self.side)
-                idle = adapt(raw, label, dialect)
-            conn = idle
-            try:
-                yield conn
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    conn.raw.close()
-                raise
-            with self._lock:
-                self._idle.append(conn)
-
-    def close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            with contextlib.suppress(Exception):
-                conn.raw.close()
-
-
 # -- planning -------------------------------------------------------------------------------
 def _settings_dict(settings: ValidationSettings) -> dict[str, Any]:
     return {
@@ -267,6 +226,14 @@ def _settings_dict(settings: ValidationSettings) -> dict[str, Any]:
         "failure_max_count": settings.failure_max_count,
         "table_failure_max_count": settings.table_failure_max_count,
         "shard": str(settings.shard),
+        "rechecks": settings.rechecks,
+        "settle_delay": settings.settle_delay,
+        "settle_max": settings.settle_max,
+        "lag": settings.lag,
+        "lag_column": settings.lag_column,
+        "heartbeat_table": settings.heartbeat_table,
+        "since": settings.since,
+        "state_file": settings.state_file,
     }
 
 
@@ -327,7 +294,7 @@ class _Run:
     def __init__(
         self,
         settings: ValidationSettings,
-        sides: list[_Budget],
+        sides: list[Budget],
         timeout: float | None,
         lock_timeout: float | None,
         on_table: OnTable | None,
@@ -343,6 +310,9 @@ class _Run:
         self._lock = threading.Lock()
         self._mismatches = 0
         self._done = 0
+        #: The state file's checkpoints (table -> checkpoint text).
+        self.state: dict[str, str] = {}
+        self._heartbeat: tuple[float | None] | None = None
 
     @contextlib.contextmanager
     def leases(self) -> Iterator[tuple[Opened, Opened]]:
@@ -358,6 +328,55 @@ class _Run:
     def close(self) -> None:
         for budget in {id(b): b for b in self.sides}.values():
             budget.close()
+
+    # -- live CDC ---------------------------------------------------------------------------
+    def since_for(self, table: str) -> str | None:
+        return self.settings.since or self.state.get(table)
+
+    def heartbeat_lag(self) -> float | None:
+        """The lag Debezium's heartbeat table shows (its newest value on the source less its
+        newest on the target), measured once a run; None without a heartbeat table."""
+        name = self.settings.heartbeat_table
+        if not name:
+            return None
+        with self._lock:
+            if self._heartbeat is None:
+                self._heartbeat = (self._measure_heartbeat(name),)
+            return self._heartbeat[0]
+
+    def _measure_heartbeat(self, name: str) -> float | None:
+        from pytest_cdc.checksums.keyed import newest
+        from pytest_cdc.replica.live import lag_seconds
+        from pytest_cdc.replica.tiers import quoted_name
+
+        pair = next((p for p in self.schema.pairs if p.source_table == name), None)
+        source = quoted_name(pair.source_name) if pair and pair.source_name else name
+        target = quoted_name(pair.target_name) if pair and pair.target_name else name
+        column = self.settings.heartbeat_column
+        limits = self.timeout, self.lock_timeout
+        with self.leases() as (src, dst):
+            return lag_seconds(
+                newest(src, source, column, timeout=limits[0], lock_timeout=limits[1]),
+                newest(
+                    dst, target, column, label="target", timeout=limits[0], lock_timeout=limits[1]
+                ),
+            )
+
+    def save_checkpoints(self, report: ReplicaReport) -> None:
+        """Store each table's checkpoint in the state file, only after a clean run."""
+        path = self.settings.state_file
+        if not path:
+            return
+        from pytest_cdc.replica.checkpoints import save_state
+
+        if report.exit_code() or report.stopped or report.error:
+            report.checkpoints = (
+                f"not advanced: the run was not clean, so {path} keeps the checkpoints it had"
+            )
+            return
+        found = {t.source_table: t.checkpoint for t in report.tables if t.checkpoint}
+        save_state(path, found, self.settings.lag_column or "")
+        report.checkpoints = f"{len(found)} saved to {path}"
 
     def checks(self) -> list[TableCheck]:
         from pytest_cdc.replica.tiers import TableCheck
@@ -382,7 +401,7 @@ class _Run:
             self.target_only = [t for t in self.schema.target_only_tables if _selected(t, patterns)]
 
     def execute(self) -> list[TableResult]:
-        from pytest_cdc.replica.tiers import batch_counts
+        from pytest_cdc.replica.counts import batch_counts
 
         results = self.missing_results()
         total = len(results) + len(self.jobs)

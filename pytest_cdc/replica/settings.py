@@ -12,6 +12,17 @@ which win over the file::
     allow = ["widened", "representation", "lossy"]
     failure-max-count = 10000                 # mismatched rows before the run stops
     table-failure-max-count = 1000            # mismatched rows before a table stops
+
+    # Live CDC (docs/replica.md, "Live CDC"): differing rows are re-checked before they count.
+    rechecks = 2                              # re-checks of the differing rows, 0: none
+    settle-delay = 0                          # seconds between checks, at least the lag:
+    lag-column = "updated_at"                 #   measured from this column on both sides,
+    heartbeat-table = "dbo.debezium_heartbeat"  # or Debezium's heartbeat table (its
+    heartbeat-column = "ts"                   #   newest value on each side),
+    lag = 30                                  #   or given, in seconds
+    settle-max = 300                          # the longest wait, whatever the lag says
+    since = "2026-12-01T00:00:00"             # only rows whose lag column is at least this
+    state-file = ".cdc-replica-state.json"    # or the checkpoint a clean run left here
 """
 
 from __future__ import annotations
@@ -42,7 +53,22 @@ _KEYS = {
     "allow": "allow",
     "failure-max-count": "failure_max_count",
     "table-failure-max-count": "table_failure_max_count",
+    "rechecks": "rechecks",
+    "settle-delay": "settle_delay",
+    "settle-max": "settle_max",
+    "lag": "lag",
+    "lag-column": "lag_column",
+    "heartbeat-table": "heartbeat_table",
+    "heartbeat-column": "heartbeat_column",
+    "since": "since",
+    "state-file": "state_file",
 }
+#: Re-checks of the differing rows before they are reported (live CDC): the first tells rows
+#: in flight from rows lost, the second tells a row still changing from a stable mismatch.
+DEFAULT_RECHECKS = 2
+#: The longest wait between checks, whatever the measured lag says (a replica hours behind
+#: is reported as it is rather than waited for).
+DEFAULT_SETTLE_MAX = 300.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +101,15 @@ class ValidationSettings:
     failure_max_count: int = FAILURE_MAX_COUNT
     table_failure_max_count: int = TABLE_FAILURE_MAX_COUNT
     shard: Shard = Shard()
+    rechecks: int = DEFAULT_RECHECKS
+    settle_delay: float = 0.0
+    settle_max: float = DEFAULT_SETTLE_MAX
+    lag: float | None = None
+    lag_column: str | None = None
+    heartbeat_table: str | None = None
+    heartbeat_column: str = "ts"
+    since: str | None = None
+    state_file: str | None = None
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.tiers if t not in TIERS]
@@ -89,6 +124,31 @@ class ValidationSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name.replace('_', '-')} {value!r} must be a whole number >= 1")
+        if (
+            isinstance(self.rechecks, bool)
+            or not isinstance(self.rechecks, int)
+            or self.rechecks < 0
+        ):
+            raise ConfigError(f"rechecks {self.rechecks!r} must be a whole number >= 0")
+        for name in ("settle_delay", "settle_max", "lag"):
+            value = getattr(self, name)
+            if value is None and name == "lag":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                raise ConfigError(f"{name.replace('_', '-')} {value!r} must be seconds >= 0")
+        for name in ("lag_column", "heartbeat_table", "heartbeat_column", "since", "state_file"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ConfigError(f"{name.replace('_', '-')} {value!r} must be a non-empty name")
+        if self.since is not None:
+            from pytest_cdc.replica.checkpoints import parse_checkpoint
+
+            parse_checkpoint(self.since, "since")
+        if (self.since or self.state_file) and not self.lag_column:
+            raise ConfigError(
+                "since and state-file read the rows changed after a checkpoint through the lag"
+                ' column: set lag-column (e.g. lag-column = "updated_at")'
+            )
         from pytest_cdc.schema.mapping import check_verdicts
 
         check_verdicts(self.allow, "allow")

@@ -11,14 +11,11 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from pytest_cdc.checksums.connections import Opened
 from pytest_cdc.checksums.encoding import EncodingOptions
-from pytest_cdc.checksums.execution import Executor
-from pytest_cdc.checksums.sqlgen import TableRef
 from pytest_cdc.errors import CdcError, first_line
 from pytest_cdc.replica.report import TableResult
 
@@ -27,8 +24,6 @@ if TYPE_CHECKING:
     from pytest_cdc.schema.report import TableReport
 
 _ENCODING_KEYS = ("float_digits", "timestamp_precision", "timestamp_mode")
-#: Counts in one statement: PostgreSQL allows 1664 result columns.
-_COUNT_BATCH = 500
 
 
 def quoted_name(parts: Sequence[str]) -> str:
@@ -46,6 +41,8 @@ class TableCheck:
         #: Row counts from the batched count statement, when that ran.
         self.counts: tuple[int, int] | None = None
         self.count_error: str | None = None
+        #: The lag column's newest value on each side, once read (live CDC, checkpoints).
+        self._newest: tuple[Any, Any] | None = None
 
     # -- outcome ----------------------------------------------------------------------------
     def base(self) -> TableResult:
@@ -93,6 +90,7 @@ class TableCheck:
         for name in settings.tiers:
             tiers[name] = "not run"
         self._notes(result)
+        self._checkpoint(result)
         if settings.tier("schema"):
             findings = self._failing_findings()
             left_out = [c for c in pair.columns if not c.comparable and c.verdict in allowed]
@@ -160,6 +158,65 @@ class TableCheck:
         if left_out:
             result.notes.append(f"not compared (no common format): {', '.join(left_out)}")
 
+    # -- live CDC -----------------------------------------------------------------------------
+    def lag_column(self) -> str | None:
+        """The lag column, when this table has it (a table without it is read in full)."""
+        column = self.run_.settings.lag_column
+        if column and any(c.source == column for c in self.pair.columns):
+            return column
+        return None
+
+    def newest(self) -> tuple[Any, Any]:
+        """The lag column's newest value on the source and the target (read once)."""
+        if self._newest is None:
+            from pytest_cdc.replica.live import newest_pair
+
+            column = self.lag_column()
+            self._newest = newest_pair(self, column) if column else (None, None)
+        return self._newest
+
+    def table_lag(self) -> float | None:
+        from pytest_cdc.replica.live import lag_seconds
+
+        if self.lag_column() is None:
+            return None
+        return lag_seconds(*self.newest())
+
+    def since(self) -> str | None:
+        """The checkpoint this table is read from (``since``, or the state file's)."""
+        if self.lag_column() is None:
+            return None
+        return self.run_.since_for(self.pair.source_table)
+
+    def _checkpoint(self, result: TableResult) -> None:
+        """With checkpoints on: what this run reads from, and what it would store."""
+        settings = self.run_.settings
+        if not (settings.since or settings.state_file):
+            return
+        column = self.lag_column()
+        if column is None:
+            result.notes.append(
+                f"no lag column {settings.lag_column}: read in full, no checkpoint kept"
+            )
+            return
+        from pytest_cdc.replica.checkpoints import less, to_text
+        from pytest_cdc.replica.live import settle_for
+
+        result.since = self.since()
+        if result.since is not None:
+            result.notes.append(f"only rows whose {column} is at least {result.since} (checkpoint)")
+        newest_source = self.newest()[0]
+        if newest_source is not None:
+            moved = less(newest_source, settle_for(self).seconds)
+            if moved is not None:
+                result.checkpoint = to_text(moved)
+        elif result.since is not None:
+            result.checkpoint = result.since  # nothing newer: the checkpoint stays
+
+    def encoding(self) -> EncodingOptions:
+        options = {k: v for k, v in self.pair.encoding_options.items() if k in _ENCODING_KEYS}
+        return EncodingOptions(**options)
+
     def _failing_findings(self) -> list[Any]:
         allowed = {"same", *self.run_.settings.allow}
         table = self.pair.source_table
@@ -206,9 +263,14 @@ class TableCheck:
             src_where = _and(src_where, _part(src.dialect.quote_identifier(pair.key[0]), job))
             target_key = pair.target_key[0] if pair.target_key else pair.key[0]
             dst_where = _and(dst_where, _part(dst.dialect.quote_identifier(target_key), job))
+        since, column = self.since(), self.lag_column()
+        if since is not None and column is not None:
+            target_column = next(c.target for c in pair.columns if c.source == column)
+            src_where = _and(src_where, _at_least(src, column, since))
+            dst_where = _and(dst_where, _at_least(dst, target_column, since))
         return src_where, dst_where
 
-    def _comparison_args(self, src: Opened, dst: Opened) -> dict[str, Any]:
+    def comparison_args(self, src: Opened, dst: Opened) -> dict[str, Any]:
         pair = self.pair
         src_where, dst_where = self.conditions(src, dst)
         comparable = [c for c in pair.columns if c.comparable]
@@ -229,7 +291,7 @@ class TableCheck:
         """Counts for a table the checksum cannot pair (no key): its count tier still runs."""
         from pytest_cdc.checksums.api import row_counts
 
-        args = self._comparison_args
+        args = self.comparison_args
         with self.leases() as (src, dst):
             given = args(src, dst)
             counts = row_counts(
@@ -248,7 +310,7 @@ class TableCheck:
         from pytest_cdc.checksums.aggregates import column_aggregates
 
         with self.leases() as (src, dst):
-            found = column_aggregates(src, dst, **self._comparison_args(src, dst))
+            found = column_aggregates(src, dst, **self.comparison_args(src, dst))
         self._take_counts(result, found.source_rows, found.target_rows)
         result.aggregates = [asdict(a) for a in found.differences if a.column != "*"]
         result.tiers["aggregates"] = "failed" if result.aggregates else "passed"
@@ -273,7 +335,7 @@ class TableCheck:
                 max_keys=limit,
                 show=limit,
                 max_lanes=1,
-                **self._comparison_args(src, dst),
+                **self.comparison_args(src, dst),
             )
         if "count" in result.tiers and self.counts is None:
             self._take_counts(result, found.source_rows, found.target_rows)
@@ -285,27 +347,78 @@ class TableCheck:
         result.missing = [list(k) for k in found.missing]
         result.extra = [list(k) for k in found.extra]
         result.changed = [asdict(c) for c in found.changed]
-        result.tiers["checksum"] = "passed" if found.equal else "failed"
         result.options = {
             "aggregation": found.options.get("aggregation"),
             "segments": found.segments_compared,
         }
-        if not found.equal:
+        if not found.equal and self.run_.settings.rechecks:
+            self._recheck(result, found)
+        differ = result.mismatches > 0
+        result.tiers["checksum"] = "failed" if differ else "passed"
+        if differ:
             parts = [
                 f"{n:,} {label}"
                 for n, label in (
-                    (found.missing_count, "missing in the target"),
-                    (found.extra_count, "extra in the target"),
-                    (found.changed_count, "changed"),
+                    (result.missing_count, "missing in the target"),
+                    (result.extra_count, "extra in the target"),
+                    (result.changed_count, "changed"),
                 )
                 if n
             ]
             self._fail(result, "mismatched", "rows differ: " + ", ".join(parts))
-            if result.mismatches > limit:
+            found_total = found.missing_count + found.extra_count + found.changed_count
+            if found_total > limit:
                 result.notes.append(
-                    f"{result.mismatches:,} rows differ; {limit:,} of each kind are kept"
+                    f"{found_total:,} rows differ; {limit:,} of each kind are kept"
                     " (table-failure-max-count)"
                 )
+        elif result.suspended_count and (
+            result.state == "validated" or result.reason.startswith("row counts differ")
+        ):
+            result.state = "suspended"
+            result.reason = (
+                f"{result.suspended_count:,} rows kept changing on the source between"
+                " re-checks: still moving, not failed (--strict fails them)"
+            )
+
+    def _recheck(self, result: TableResult, found: Any) -> None:
+        """Live CDC: read the differing keys again; only stable mismatches stay."""
+        from pytest_cdc.replica.live import apply, recheck
+
+        states = recheck(self, found)
+        for name, value in apply(self, found, states).items():
+            setattr(result, name, value)
+        settle = states.settle
+        if settle is not None:
+            result.notes.append(
+                f"differing rows re-checked {states.checks - 1} times, {settle.seconds:g} s"
+                f" apart ({settle.why})"
+            )
+        if result.in_flight_count:
+            result.notes.append(
+                f"{result.in_flight_count:,} rows differed in the pass and matched on a"
+                " re-check: in flight, not failed"
+            )
+        if result.mismatches == 0 and result.reason.startswith("row counts differ"):
+            # The counts were taken while rows were in flight; every differing row is
+            # accounted for by the re-checks, so the counts' difference is not a failure.
+            result.notes.append(f"{result.reason}: rows in flight when counted")
+            result.state, result.reason = "validated", ""
+            if result.tiers.get("count") == "failed":
+                result.tiers["count"] = "passed"
+
+
+def _at_least(conn: Opened, column: str, checkpoint: str) -> str:
+    """``column >= checkpoint``: a whole number as it is, a timestamp as a string literal the
+    column's type converts (parsed and re-rendered by us first, so never the user's text)."""
+    from pytest_cdc.replica.checkpoints import parse_checkpoint, to_text
+
+    value = parse_checkpoint(checkpoint, "checkpoint")
+    name = conn.dialect.quote_identifier(column)
+    if isinstance(value, int):
+        return f"{name} >= {value}"
+    literal = conn.dialect.checksum_sql(EncodingOptions()).string_literal(to_text(value))
+    return f"{name} >= {literal}"
 
 
 def _part(column: str, job: Job) -> str:
@@ -315,77 +428,3 @@ def _part(column: str, job: Job) -> str:
 
 def _and(where: str | None, condition: str) -> str:
     return condition if not where else f"({where}) AND {condition}"
-
-
-# -- the count tier alone: every table's count in one statement a side --------------------------
-def batch_counts(checks: Sequence[TableCheck], run: _Run) -> None:
-    """Row counts of every table in one statement a side (each a scalar subquery, in one
-    snapshot), for runs whose tiers read no data otherwise.  When a batch fails (a table
-    the user may not read), its tables are counted one at a time so that the error lands on
-    the table it belongs to."""
-    if not checks:
-        return
-    first, second = run.sides
-
-    def side(index: int) -> dict[int, int | str]:
-        budget = run.sides[index]
-        with budget.lease() as conn:
-            return _count_side(conn, checks, index, run.timeout, run.lock_timeout)
-
-    if second is first:
-        found = [side(0), side(1)]
-    else:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            later = pool.submit(side, 1)
-            found = [side(0), later.result()]
-    for i, check in enumerate(checks):
-        a, b = found[0].get(i), found[1].get(i)
-        if isinstance(a, int) and isinstance(b, int):
-            check.counts = (a, b)
-        else:
-            check.count_error = next(x for x in (a, b) if isinstance(x, str))
-
-
-def _count_side(
-    conn: Opened,
-    checks: Sequence[TableCheck],
-    index: int,
-    timeout: float | None,
-    lock_timeout: float | None,
-) -> dict[int, int | str]:
-    label = ("source", "target")[index]
-    out: dict[int, int | str] = {}
-    gen = conn.dialect.checksum_sql(EncodingOptions())
-    queries = []
-    for i, check in enumerate(checks):
-        pair = check.pair
-        parts = pair.source_name if index == 0 else pair.target_name
-        where = check.conditions(conn, conn)[index]
-        ref = TableRef(parts[0], parts[1]) if len(parts) == 2 else TableRef(None, parts[0])
-        queries.append((i, f"({gen.count_query(ref, user_where=where)})"))
-    for start in range(0, len(queries), _COUNT_BATCH):
-        batch = queries[start : start + _COUNT_BATCH]
-        sql = "SELECT " + ", ".join(q for _, q in batch)
-        found = _count(conn, sql, label, timeout, lock_timeout)
-        if isinstance(found, str):
-            # Rolled back; now each table alone, so the error lands on its own table.
-            for i, query in batch:
-                one = _count(conn, f"SELECT {query}", label, timeout, lock_timeout)
-                out[i] = one if isinstance(one, str) else int(one[0])
-            continue
-        for (i, _), value in zip(batch, found, strict=True):
-            out[i] = int(value)
-    return out
-
-
-def _count(
-    conn: Opened, sql: str, label: str, timeout: float | None, lock_timeout: float | None
-) -> Sequence[Any] | str:
-    """The statement's one row, or the error's line (the transaction rolled back)."""
-    with contextlib.ExitStack() as stack:
-        ex = Executor(label, conn.raw, conn.dialect, conn.paramstyle, timeout)
-        try:
-            conn.dialect.begin_comparison(stack, ex, timeout=timeout, lock_timeout=lock_timeout)
-            return list(ex.run("row counts", sql)[0])
-        except CdcError as exc:
-            return first_line(exc)

@@ -1,0 +1,152 @@
+"""Rows by key: the canonical row hash of given keys on both sides.
+
+A live replica's re-checks ask, for the few keys a pass found differing, what each side holds
+now.  The hashes are the leaf diff's own (the same canonical row text, the same key texts), so
+"equal" here means what it means in :func:`~pytest_cdc.checksums.reconcile`.  Keys arrive as
+the canonical texts a report holds and go back into SQL only as typed literals of the key
+column's own type (never as text pasted into the statement).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_cdc.checksums.connections import Opened
+from pytest_cdc.checksums.encoding import ColumnPair, EncodingOptions
+from pytest_cdc.checksums.execution import Executor
+from pytest_cdc.checksums.report import QueryRecord
+from pytest_cdc.checksums.sqlgen import SqlGenerator, TableRef
+from pytest_cdc.checksums.tables import column_pairs, names, read_columns, table_ref
+
+KeyText = tuple[str | None, ...]
+#: Keys a statement: a condition of 500 ORed key comparisons plans in milliseconds on both
+#: engines, and a table's kept keys (table-failure-max-count, 1,000) take two statements.
+CHUNK = 500
+
+
+@dataclass
+class KeyedRows:
+    """Each side's row hash by key text; a key absent from a side has no row there."""
+
+    source: dict[KeyText, str | None] = field(default_factory=dict)
+    target: dict[KeyText, str | None] = field(default_factory=dict)
+    queries: list[QueryRecord] = field(default_factory=list)
+
+    def state(self, key: KeyText) -> tuple[str | None, str | None, bool, bool]:
+        """(source hash, target hash, on the source, on the target)."""
+        return (
+            self.source.get(key),
+            self.target.get(key),
+            key in self.source,
+            key in self.target,
+        )
+
+
+def row_hashes(
+    src: Opened,
+    dst: Opened,
+    *,
+    table: str,
+    key: Sequence[str],
+    keys: Sequence[Sequence[str | None]],
+    target_table: str | None = None,
+    columns: Sequence[str] | None = None,
+    column_map: Mapping[str, str] | None = None,
+    where: str | None = None,
+    target_where: str | None = None,
+    options: EncodingOptions | None = None,
+    timeout: float | None = None,
+    lock_timeout: float | None = None,
+) -> KeyedRows:
+    """The row hash of each of ``keys`` (canonical key texts) on each side, read in one
+    snapshot a side.  Arguments as for :func:`~pytest_cdc.checksums.reconcile`."""
+    options = options or EncodingOptions()
+    out = KeyedRows()
+    wanted = [tuple(k) for k in keys]
+    if not wanted:
+        return out
+    with contextlib.ExitStack() as stack:
+        src_ex = Executor("source", src.raw, src.dialect, src.paramstyle, timeout)
+        dst_ex = Executor("target", dst.raw, dst.dialect, dst.paramstyle, timeout)
+        if dst.raw is src.raw:
+            dst_ex.lock = src_ex.lock
+        src_gen, dst_gen = src.dialect.checksum_sql(options), dst.dialect.checksum_sql(options)
+        src.dialect.begin_comparison(stack, src_ex, timeout=timeout, lock_timeout=lock_timeout)
+        if dst.raw is not src.raw:
+            dst.dialect.begin_comparison(stack, dst_ex, timeout=timeout, lock_timeout=lock_timeout)
+        src_ref = table_ref(src_ex, src_gen, table)
+        dst_ref = table_ref(dst_ex, dst_gen, target_table or table)
+        key_pairs, pairs = column_pairs(
+            read_columns(src_ex, src_gen, src_ref),
+            read_columns(dst_ex, dst_gen, dst_ref),
+            list(key),
+            names(columns),
+            column_map or {},
+            src_ref,
+            dst_ref,
+        )
+        dst_where = target_where if target_where is not None else where
+        for side, ex, gen, ref, user_where, found in (
+            ("source", src_ex, src_gen, src_ref, where, out.source),
+            ("target", dst_ex, dst_gen, dst_ref, dst_where, out.target),
+        ):
+            for start in range(0, len(wanted), CHUNK):
+                chunk = wanted[start : start + CHUNK]
+                sql = gen.fetch_query(
+                    ref,
+                    key_pairs,
+                    pairs,
+                    side,
+                    user_where=user_where,
+                    restrict=_any_of(gen, key_pairs, side, chunk),
+                )
+                for row in ex.run("re-check", sql):
+                    found[tuple(row[:-1])] = row[-1]
+        out.queries = [*src_ex.queries, *dst_ex.queries]
+    return out
+
+
+def _any_of(
+    gen: SqlGenerator, keys: Sequence[ColumnPair], side: str, rows: Sequence[KeyText]
+) -> str:
+    """``(k1 = v1 AND k2 = v2) OR ...`` over the rows' keys, as typed literals."""
+    terms = []
+    for row in rows:
+        literals = gen.key_literals(keys, side, [str(v) for v in row])
+        terms.append(
+            "("
+            + " AND ".join(
+                f"{gen.sort_expr(k, side)} = {lit}" for k, lit in zip(keys, literals, strict=True)
+            )
+            + ")"
+        )
+    return "(" + " OR ".join(terms) + ")"
+
+
+def newest(
+    conn: Opened,
+    table: TableRef | str,
+    column: str,
+    *,
+    where: str | None = None,
+    timeout: float | None = None,
+    lock_timeout: float | None = None,
+    label: str = "source",
+) -> Any:
+    """The greatest value of ``column`` (the lag column, a heartbeat's timestamp), or None
+    when the table is empty or has no such column."""
+    gen = conn.dialect.checksum_sql(EncodingOptions())
+    with contextlib.ExitStack() as stack:
+        ex = Executor(label, conn.raw, conn.dialect, conn.paramstyle, timeout)
+        conn.dialect.begin_comparison(stack, ex, timeout=timeout, lock_timeout=lock_timeout)
+        ref = table if isinstance(table, TableRef) else table_ref(ex, gen, table)
+        if column not in {c.name for c in read_columns(ex, gen, ref)}:
+            return None
+        sql = (
+            f"SELECT MAX({conn.dialect.quote_identifier(column)}) FROM {gen.table(ref)}"
+            f"{gen.where(where)}"
+        )
+        return ex.run("newest lag value", sql)[0][0]
