@@ -111,6 +111,63 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--strict", action="store_true", help="a suspended table fails the run (exit 1)"
     )
+    live = parser.add_argument_group(
+        "live CDC", "differing rows are re-checked before they count (docs/replica.md)"
+    )
+    live.add_argument(
+        "--rechecks",
+        type=int,
+        default=None,
+        metavar="N",
+        help="re-checks of the differing rows before they are reported (default 2; 0: none)",
+    )
+    live.add_argument(
+        "--settle-delay",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds between checks, at least the measured lag (default 0)",
+    )
+    live.add_argument(
+        "--settle-max",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="the longest wait between checks, whatever the lag (default 300)",
+    )
+    live.add_argument(
+        "--lag", type=float, default=None, metavar="SECONDS", help="the replication lag, if known"
+    )
+    live.add_argument(
+        "--lag-column",
+        default=None,
+        metavar="COLUMN",
+        help="a column set at each change (updated_at): measures the lag, selects --since rows",
+    )
+    live.add_argument(
+        "--heartbeat-table",
+        default=None,
+        metavar="TABLE",
+        help="Debezium's heartbeat table, replicated: its newest row on each side gives the lag",
+    )
+    live.add_argument(
+        "--heartbeat-column",
+        default=None,
+        metavar="COLUMN",
+        help="the heartbeat table's timestamp column (default ts)",
+    )
+    live.add_argument(
+        "--since",
+        default=None,
+        metavar="CHECKPOINT",
+        help="only rows whose lag column is at least this (ISO timestamp or epoch number)",
+    )
+    live.add_argument(
+        "--state-file",
+        default=None,
+        metavar="FILE",
+        help="read from the checkpoints kept here; a clean run advances them",
+    )
     parser.add_argument(
         "--timeout",
         type=float,
@@ -203,6 +260,15 @@ def run(args: argparse.Namespace) -> int:
         timeout=_seconds(args.timeout),
         lock_timeout=_seconds(args.lock_timeout),
         on_table=progress.update if progress else None,
+        rechecks=args.rechecks,
+        settle_delay=args.settle_delay,
+        settle_max=args.settle_max,
+        lag=args.lag,
+        lag_column=args.lag_column,
+        heartbeat_table=args.heartbeat_table,
+        heartbeat_column=args.heartbeat_column,
+        since=args.since,
+        state_file=args.state_file,
     )
     if progress:
         progress.clear()

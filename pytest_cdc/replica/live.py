@@ -84,11 +84,17 @@ def settle_for(check: TableCheck) -> Settle:
     return Settle(seconds, why)
 
 
+def wait(seconds: float) -> None:
+    """The wait between checks (a module function: the tests replace it with one that plays
+    the replicator, so that in-flight and moving rows are made on cue, not raced)."""
+    time.sleep(seconds)
+
+
 def recheck(
     check: TableCheck,
     found: ReconcileReport,
     *,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> KeyStates:
     """Read the pass's differing keys again until they agree or the re-checks run out."""
     settings = check.run_.settings
@@ -103,7 +109,7 @@ def recheck(
         if number:
             if states.settle is None:
                 states.settle = settle_for(check)
-            sleep(states.settle.seconds)
+            (sleep or wait)(states.settle.seconds)
         last = _read(check, open_keys)
         states.checks += 1
         still = []

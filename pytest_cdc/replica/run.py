@@ -79,6 +79,7 @@ def validate_replica(
     timeout: float | None = DEFAULT_TIMEOUT,
     lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
     on_table: OnTable | None = None,
+    **live: Any,
 ) -> ReplicaReport:
     """Check every table pair of the replica and return a :class:`ReplicaReport`.
 
@@ -88,6 +89,9 @@ def validate_replica(
     :class:`ReplicaMapping`); its ``validation`` table gives the defaults of every other
     keyword.  ``tables``: globs of source tables (``dbo.*``, ``orders``).  ``on_table`` is
     called as each table finishes, with the count done and the total (progress displays).
+    ``live``: the live-CDC settings (``rechecks``, ``settle_delay``, ``settle_max``, ``lag``,
+    ``lag_column``, ``heartbeat_table``, ``heartbeat_column``, ``since``, ``state_file``; see
+    :class:`~pytest_cdc.replica.settings.ValidationSettings`).
 
     A table that cannot be checked (missing, no key, an unsupported type, a failed query)
     gets its state and a one-line reason; the others are still checked.  A source or target
@@ -107,6 +111,7 @@ def validate_replica(
         failure_max_count=failure_max_count,
         table_failure_max_count=table_failure_max_count,
         shard=shard,
+        **live,
     )
     report = ReplicaReport(source=_label(source), target=_label(target))
     run: _Run | None = None

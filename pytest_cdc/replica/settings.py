@@ -165,6 +165,10 @@ def validation_settings(
 ) -> ValidationSettings:
     """The settings of the mapping's ``validation`` table, overridden by ``given`` (keyword
     names; None leaves a value as it is)."""
+    known = {f.name for f in dataclasses.fields(ValidationSettings)}
+    for name in given:
+        if name not in known:
+            raise ConfigError(f"unknown validation setting {name!r}{did_you_mean(name, known)}")
     values: dict[str, Any] = {}
     for key, value in (table or {}).items():
         if key not in _KEYS:
