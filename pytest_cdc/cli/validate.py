@@ -133,7 +133,7 @@ def register(subparsers: Any) -> None:
         type=float,
         default=None,
         metavar="SECONDS",
-        help="the longest wait between checks, whatever the lag (default 300)",
+        help="the longest wait between checks, whatever the lag (default 120)",
     )
     live.add_argument(
         "--lag", type=float, default=None, metavar="SECONDS", help="the replication lag, if known"

@@ -57,8 +57,8 @@ def to_text(value: Checkpoint) -> str:
     """The checkpoint's canonical text: what the state file stores and the SQL compares."""
     if isinstance(value, int):
         return str(value)
-    if isinstance(value, dt.datetime):
-        return value.isoformat(sep=" ")
+    # ISO 8601 with the "T": the one string form SQL Server reads the same for datetime and
+    # datetime2 whatever the session's language and DATEFORMAT.
     return value.isoformat()
 
 

@@ -113,6 +113,10 @@ def validate_replica(
         shard=shard,
         **live,
     )
+    if settings.state_file:
+        from pytest_cdc.replica.checkpoints import load_state
+
+        load_state(settings.state_file)  # a broken file is the caller's to fix: raised here
     report = ReplicaReport(source=_label(source), target=_label(target))
     run: _Run | None = None
     try:

@@ -20,7 +20,7 @@ which win over the file::
     heartbeat-table = "dbo.debezium_heartbeat"  # or Debezium's heartbeat table (its
     heartbeat-column = "ts"                   #   newest value on each side),
     lag = 30                                  #   or given, in seconds
-    settle-max = 300                          # the longest wait, whatever the lag says
+    settle-max = 120                          # the longest wait, whatever the lag says
     since = "2026-12-01T00:00:00"             # only rows whose lag column is at least this
     state-file = ".cdc-replica-state.json"    # or the checkpoint a clean run left here
 """
@@ -68,7 +68,7 @@ _KEYS = {
 DEFAULT_RECHECKS = 2
 #: The longest wait between checks, whatever the measured lag says (a replica hours behind
 #: is reported as it is rather than waited for).
-DEFAULT_SETTLE_MAX = 300.0
+DEFAULT_SETTLE_MAX = 120.0
 
 
 @dataclass(frozen=True)
