@@ -304,7 +304,8 @@ def test_signal_rows_snapshot_exactly_the_differing_source_keys(pg: Any) -> None
         for schema in (source, target):
             cur.execute(f"CREATE TABLE {q(schema)}.many (k text, n int, v int, PRIMARY KEY (k, n))")
             cur.execute(
-                f"INSERT INTO {q(schema)}.many SELECT 'k''\\' || g, g, g FROM generate_series(1, 400) g"
+                f"INSERT INTO {q(schema)}.many SELECT 'k''\\' || g, g, g"
+                " FROM generate_series(1, 400) AS g"
             )
         cur.execute(f"UPDATE {q(target)}.many SET v = -v WHERE n % 2 = 0")
         cur.execute(f"DELETE FROM {q(target)}.many WHERE n = 1")
@@ -325,7 +326,7 @@ def test_signal_rows_snapshot_exactly_the_differing_source_keys(pg: Any) -> None
         for f in filters:
             cur.execute(f"SELECT n FROM {q(source)}.many WHERE {f}")
             picked += [n for (n,) in cur.fetchall()]
-        assert sorted(picked) == [1] + list(range(2, 401, 2))
+        assert sorted(picked) == [1, *range(2, 401, 2)]
 
 
 def test_signal_rows_for_a_sql_server_source_are_tsql() -> None:
@@ -397,3 +398,30 @@ def test_a_target_psycopg2_does_not_drive_is_one_line(replica: Replica, tmp_path
         odbc.close()
     assert "repair SQL quotes values with psycopg2" in report.error
     assert "\n" not in report.error
+
+
+# -- the command ----------------------------------------------------------------------------------
+def test_validate_command_writes_the_repair_sql_and_signals(
+    replica: Replica, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_cdc.cli import main
+
+    with connect() as conn, conn.cursor() as cur:
+        cur.execute(f"DELETE FROM {q(replica.target)}.composite WHERE a = 0")
+    config = tmp_path / "replica.toml"
+    config.write_text(f'schemas = {{ {replica.source} = "{replica.target}" }}\n')
+    out = tmp_path / "fix.sql"
+    url = replica.url
+    common = ["validate", "--source", url, "--target", url, "--config", str(config)]
+    args = [*common, "--repair-sql", str(out), "--signal-table", "public.dbz_signal"]
+    assert main(args) == 1
+    script = out.read_text(encoding="utf-8")
+    assert "INSERT INTO" in script and "execute-snapshot" in script
+    apply(url, script.split("-- Debezium execute-snapshot signals")[0])
+    assert states(replica, replica.validate())["composite"] == "validated"
+    capsys.readouterr()
+    # A signal table alone is a mistake: one line, exit 2.
+    assert main([*common, "--signal-table", "dbz"]) == 2
+    err = capsys.readouterr().err
+    assert "--signal-table is written into the repair SQL: pass --repair-sql FILE" in err
+    assert len(err.strip().splitlines()) == 1
