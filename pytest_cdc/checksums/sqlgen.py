@@ -115,6 +115,8 @@ class SqlGenerator:
         #: The engine whose SQL this writes: it owns identifier quoting (and its NUL check),
         #: one rule for the fixtures, the index DDL and the checksum SQL.
         self.dialect = dialect
+        #: The scanned table's alias before every column ("": bare names, see :meth:`bare`).
+        self.alias = TABLE_ALIAS
 
     # -- what the comparison reads from the engine's catalogs (each engine overrides) -----
     #: The connection's default schema, for unqualified table names.
@@ -222,7 +224,18 @@ class SqlGenerator:
 
     def column(self, pair: ColumnPair, side: str) -> str:
         col = pair.on(side)
-        return f"{TABLE_ALIAS}.{self.quote(col.name)}"
+        if not self.alias:
+            return self.quote(col.name)
+        return f"{self.alias}.{self.quote(col.name)}"
+
+    def bare(self) -> SqlGenerator:
+        """This generator writing bare column names: for a condition another tool puts in a
+        query of its own (a Debezium snapshot's filter), where the table has no alias."""
+        import copy
+
+        out = copy.copy(self)
+        out.alias = ""
+        return out
 
     def concat(self, parts: Sequence[str]) -> str:
         return "(" + self.concat_operator.join(parts) + ")"
@@ -539,6 +552,16 @@ class SqlGenerator:
         """Canonical text of every compared column for the given keys (side-by-side report)."""
         scope = Scope(self.apply_keyword)
         texts = [self.nullable_render(p, side, scope) for p in pairs]
+        return (
+            f"SELECT {', '.join(texts)} FROM {scope.from_clause(self.table(table))}"
+            f"{self.where(user_where, self.key_match(keys, side, key_rows))}"
+        )
+
+    def key_match(
+        self, keys: Sequence[ColumnPair], side: str, key_rows: Sequence[Sequence[str]]
+    ) -> str:
+        """A condition true for exactly the rows whose keys' canonical texts are ``key_rows``
+        (each literal built by :meth:`typed_literal`, so the data never becomes SQL text)."""
         wanted = " OR ".join(
             "("
             + " AND ".join(
@@ -548,10 +571,39 @@ class SqlGenerator:
             + ")"
             for row in key_rows
         )
+        return "(" + (wanted or "1 = 0") + ")"
+
+    def repair_query(
+        self,
+        table: TableRef,
+        keys: Sequence[ColumnPair],
+        pairs: Sequence[ColumnPair],
+        side: str,
+        key_rows: Sequence[Sequence[str]],
+        *,
+        user_where: str | None = None,
+    ) -> str:
+        """The canonical key texts, then every column of ``pairs`` as :meth:`repair_value`
+        reads it, of the rows whose keys are ``key_rows`` (the source rows a repair writes)."""
+        scope = Scope(self.apply_keyword)
+        cols = [
+            *self.key_texts(keys, side, scope),
+            *(self.repair_value(p, side, scope) for p in pairs),
+        ]
         return (
-            f"SELECT {', '.join(texts)} FROM {scope.from_clause(self.table(table))}"
-            f"{self.where(user_where, '(' + (wanted or '1 = 0') + ')')}"
+            f"SELECT {', '.join(cols)} FROM {scope.from_clause(self.table(table))}"
+            f"{self.where(user_where, self.key_match(keys, side, key_rows))}"
         )
+
+    def repair_value(self, pair: ColumnPair, side: str, scope: Scope) -> str:
+        """A column as a repair reads it: a value the driver returns whole.  A JSON document
+        is read as its text (drivers parse it into objects, which would lose the text a
+        ``json`` column keeps); the rest as the column aggregates read them (a datetimeoffset
+        as UTC, which pyodbc cannot read otherwise)."""
+        col = pair.on(side)
+        if col.type_class is TypeClass.JSON:
+            return self.nullable_render(pair, side, scope)
+        return self.aggregate_value(pair, side)
 
     def duplicate_query(
         self,

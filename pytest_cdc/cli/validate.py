@@ -201,6 +201,20 @@ def register(subparsers: Any) -> None:
         help="write per-table Prometheus gauges here (a textfile collector's .prom file)",
     )
     parser.add_argument(
+        "--repair-sql",
+        default=None,
+        metavar="FILE",
+        help="write here SQL that makes the target equal the source for the stable"
+        " mismatches (PostgreSQL target; reviewed and applied by you, never run)",
+    )
+    parser.add_argument(
+        "--signal-table",
+        default=None,
+        metavar="NAME",
+        help="with --repair-sql: also Debezium execute-snapshot signal rows for this source"
+        " signaling table (an incremental snapshot of just those keys)",
+    )
+    parser.add_argument(
         "--no-progress",
         dest="progress",
         action="store_false",
@@ -240,6 +254,8 @@ def run(args: argparse.Namespace) -> int:
     from pytest_cdc.replica.run import validate_replica
     from pytest_cdc.schema.mapping import load_mapping
 
+    if args.signal_table is not None and args.repair_sql is None:
+        raise ConfigError("--signal-table is written into the repair SQL: pass --repair-sql FILE")
     mapping = load_mapping(args.config)
     progress = Progress(sys.stderr) if args.progress and sys.stderr.isatty() else None
     report = validate_replica(
@@ -269,6 +285,8 @@ def run(args: argparse.Namespace) -> int:
         heartbeat_column=args.heartbeat_column,
         since=args.since,
         state_file=args.state_file,
+        repair_sql=args.repair_sql,
+        signal_table=args.signal_table,
     )
     if progress:
         progress.clear()

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pytest_cdc.connectors.base import Connector
     from pytest_cdc.plans.model import MissingIndex, Plan
     from pytest_cdc.plans.shape import ShapeConventions
+    from pytest_cdc.replica.repair import RepairWriter
     from pytest_cdc.schema.catalog import CatalogReader
     from pytest_cdc.urls import DatabaseURL
 
@@ -349,6 +350,17 @@ class Dialect:
         raise UnsupportedDialect(
             f"reconciliation does not support the {self.name!r} dialect: use postgresql or mssql"
         )
+
+    def repair_writer(self) -> RepairWriter:
+        """What writes repair SQL for a target of this engine (docs/replica.md, "Repair")."""
+        raise UnsupportedDialect(
+            f"repair SQL is written for a PostgreSQL target; the target is {self.display_name}:"
+            " leave out --repair-sql (a --signal-table snapshot repairs through the pipeline)"
+        )
+
+    #: A query of the connection's database name when Debezium names this engine's tables
+    #: ``database.schema.table`` (its ``signal.data.collection`` format); None: ``schema.table``.
+    debezium_database_query: ClassVar[str | None] = None
 
     def catalog_reader(self) -> CatalogReader | None:
         """What reads this engine's catalogs for schema validation (None: not supported)."""

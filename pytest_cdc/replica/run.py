@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_cdc.checksums.connections import Opened
-from pytest_cdc.errors import CdcError, first_line
+from pytest_cdc.errors import CdcError, ConfigError, first_line
 from pytest_cdc.replica.budget import Budget
 from pytest_cdc.replica.report import ReplicaReport, TableResult
 from pytest_cdc.replica.settings import Shard, ValidationSettings, validation_settings
@@ -79,6 +79,8 @@ def validate_replica(
     timeout: float | None = DEFAULT_TIMEOUT,
     lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
     on_table: OnTable | None = None,
+    repair_sql: str | Path | None = None,
+    signal_table: str | None = None,
     **live: Any,
 ) -> ReplicaReport:
     """Check every table pair of the replica and return a :class:`ReplicaReport`.
@@ -96,8 +98,14 @@ def validate_replica(
     A table that cannot be checked (missing, no key, an unsupported type, a failed query)
     gets its state and a one-line reason; the others are still checked.  A source or target
     that cannot be reached gives a report whose ``error`` says so.
+
+    ``repair_sql``: write there the repair SQL of the mismatched tables (never run; see
+    :mod:`pytest_cdc.replica.repair`); ``signal_table``: add Debezium snapshot signals for it.
     """
     from pytest_cdc.schema.api import _mapping
+
+    if signal_table is not None and repair_sql is None:
+        raise ConfigError("signal_table is written into the repair SQL: pass repair_sql too")
 
     started = time.perf_counter()
     # A wrong setting is the caller's mistake: raised (ConfigError) before anything connects.
@@ -136,6 +144,8 @@ def validate_replica(
         report.tables = run.execute()
         report.stopped = run.stopped
         run.save_checkpoints(report)
+        if repair_sql is not None:
+            _repair(run, report, repair_sql, signal_table)
     except CdcError as exc:
         report.error = first_line(exc)
     finally:
@@ -143,6 +153,15 @@ def validate_replica(
             run.close()
     report.timings["total"] = round(time.perf_counter() - started, 6)
     return report
+
+
+def _repair(run: _Run, report: ReplicaReport, path: str | Path, signal_table: str | None) -> None:
+    """The repair SQL of the finished run, on its connections (the run's only hook for it)."""
+    from pytest_cdc.replica.repair import write_run_repair
+
+    started = time.perf_counter()
+    write_run_repair(run, report, path, signal_table=signal_table)
+    report.timings["repair"] = round(time.perf_counter() - started, 6)
 
 
 def start_run(

@@ -44,6 +44,8 @@ class SqlServerDialect(Dialect):
     odbc_dbms_names = ("sql server",)
     index_possible_how = "WITH (FORCESEEK)"
     plan_file_hint = "save it from SSMS/ADS as .sqlplan or with SET SHOWPLAN_XML ON"
+    # Debezium's SQL Server connector names tables database.schema.table.
+    debezium_database_query = "SELECT DB_NAME()"
 
     def connector(self, url: DatabaseURL, *, database: str | None = None) -> Connector:
         from pytest_cdc.connectors.odbc import OdbcConnector, url_connection_string

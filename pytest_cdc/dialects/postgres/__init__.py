@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pytest_cdc.connectors.base import Connector
     from pytest_cdc.plans.model import MissingIndex, Plan
     from pytest_cdc.plans.shape import ShapeConventions
+    from pytest_cdc.replica.repair import RepairWriter
     from pytest_cdc.schema.catalog import CatalogReader
     from pytest_cdc.urls import DatabaseURL
 
@@ -339,6 +340,11 @@ class PostgresDialect(Dialect):
             identity=str(identity),
             workers=int(workers),
         )
+
+    def repair_writer(self) -> RepairWriter:
+        from pytest_cdc.dialects.postgres.repair import PostgresRepair
+
+        return PostgresRepair(self)
 
     def export_snapshot(self, ex: Executor) -> str | None:
         from pytest_cdc.dialects.postgres.checksum import EXPORT_SNAPSHOT
