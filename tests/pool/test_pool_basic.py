@@ -298,7 +298,7 @@ def test_close_wakes_waiters_with_pool_closed(make_pool: Any) -> None:
     for t in threads:
         t.start()
     wait_for(lambda: pool.get_stats()["requests_waiting"] == 3, what="three waiters")
-    pool.close(timeout=0)  # no wait for `held` (tests/test_pool_faults.py has that)
+    pool.close(timeout=0)  # no wait for `held` (test_pool_faults.py has that)
     for t in threads:
         t.join(5)
         assert not t.is_alive()

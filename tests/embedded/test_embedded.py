@@ -27,7 +27,7 @@ from pytest_cdc.embedded import (
 )
 from pytest_cdc.errors import EmbeddedError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # util-linux puts runuser in /usr/sbin, which a non-login PATH may lack.
 RUNUSER = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin")
 
