@@ -14,9 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from helpers import connect, postgres_url, schemas
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reconcile_helpers import connect, postgres_url, schemas
 
 from pytest_cdc.checksums import oracle
 from pytest_cdc.checksums.encoding import Column, ColumnPair, EncodingOptions, TypeClass

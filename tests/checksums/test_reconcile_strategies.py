@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from helpers import schemas
 from hypothesis import HealthCheck, Phase, given, settings
-from reconcile_helpers import schemas
 
 from pytest_cdc.checksums import reconcile
 from pytest_cdc.errors import ConfigError

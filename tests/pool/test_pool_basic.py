@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -13,6 +12,7 @@ from typing import Any
 
 import psycopg2
 import pytest
+from helpers import server_url
 
 from pytest_cdc.connectors.psycopg2 import Psycopg2Connector
 from pytest_cdc.pool import (
@@ -24,7 +24,7 @@ from pytest_cdc.pool import (
     TooManyRequests,
 )
 
-URL = os.environ.get("PYTEST_CDC_TEST_URL", "postgresql://postgres@127.0.0.1:5432/test")
+URL = server_url()
 
 STATS_KEYS = {
     "pool_min",
