@@ -17,7 +17,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.slow
+# One xdist worker runs both (make test: --dist loadgroup): pre-commit's environment for the
+# hooks is built once a session only if both tests share a process.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pre-commit")]
 
 CONFIG = """\
 [tool.pytest-cdc]
