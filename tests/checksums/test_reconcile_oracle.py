@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from helpers import connect, postgres_url, schemas
+from helpers import connect, insert, postgres_url, schemas
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -79,7 +79,7 @@ def pg_render(
     cur = pg.cursor()
     cur.execute("DROP TABLE IF EXISTS probe")
     cur.execute(f"CREATE TABLE probe (i int, v {pg_type})")
-    cur.executemany("INSERT INTO probe VALUES (%s, %s)", list(enumerate(values)))
+    insert(pg, "probe", list(enumerate(values)))
     col = Column("v", pg_type, fmt)
     pair = ColumnPair(col, col, fmt)
     gen = PostgresGenerator(options)
