@@ -234,8 +234,13 @@ IDENT = st.text(
 ).filter(lambda s: s.strip() == s and s.strip() != "")
 
 
+# A key column written "(...)" is an expression, copied as is (Dialect.index_columns): a
+# column name cannot start with "(" here.
+COLUMN = IDENT.filter(lambda s: not s.startswith("("))
+
+
 @settings(max_examples=150, deadline=None)
-@given(schema=IDENT, table=IDENT, columns=st.lists(IDENT, min_size=1, max_size=3), inc=IDENT)
+@given(schema=IDENT, table=IDENT, columns=st.lists(COLUMN, min_size=1, max_size=3), inc=IDENT)
 def test_generated_identifiers_round_trip_through_sqlglot(
     schema: str, table: str, columns: list[str], inc: str
 ) -> None:
