@@ -51,8 +51,9 @@ def _proc_uid(pid: int) -> int:
     return int(re.search(r"^Uid:\s+(\d+)", status, re.M).group(1))  # type: ignore[union-attr]
 
 
-#: The tests taking ``home`` run on one xdist worker (make test: --dist loadgroup), so that
-#: ``warm_cache`` is made once.
+#: The tests taking ``home`` belong on one xdist worker (make test: --dist loadgroup), so that
+#: ``warm_cache`` is made once.  (pytest-xdist 3.8 ignores groups under pytest 9.2,
+#: pytest-dev/pytest-xdist#1386: then each worker that runs one makes its own.)
 WARM = pytest.mark.xdist_group("embedded-warm-cache")
 
 
