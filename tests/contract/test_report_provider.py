@@ -6,7 +6,6 @@ row, or identical tables); the pact file is the one the consumer test writes.
 
 from __future__ import annotations
 
-import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,8 @@ from typing import Any
 import pytest
 
 pytest.importorskip("pact")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from helpers import connect, load, schemas
 from pact import Verifier
-from reconcile_helpers import connect, load, schemas
 
 from pytest_cdc.checksums import reconcile
 

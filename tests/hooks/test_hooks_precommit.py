@@ -1,12 +1,15 @@
-"""End to end, as a consumer uses the hooks: ``pre-commit try-repo`` from a temporary git repo.
+"""End to end, as a consumer uses the hooks: ``pre-commit run`` in a temporary git repo whose
+.pre-commit-config.yaml names this repository and pins a ``rev:``.
 
-The repository under test is cloned at its committed HEAD (what a consumer's ``rev:`` pins),
-pre-commit builds its own virtualenv for it from PyPI (so this is slow: one environment per
-session, shared by both hooks), and the consumer repository has its own pyproject.toml.
+The repository under test is cloned at its committed HEAD (the ``rev:``), pre-commit builds
+its own virtualenv for it from PyPI into a home of its own (so this is slow: one environment
+per session, shared by both hooks and by the xdist workers; ``try-repo`` would build one on
+every call), and the consumer repository has its own pyproject.toml.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -40,12 +43,27 @@ def git(*args: str, cwd: Path) -> None:
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
 
+def shared_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A directory every xdist worker of this session shares (the session's base temporary
+    directory when there are no workers): the hook environment is then built once."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # pytest-of-USER/pytest-N, above each worker's popen-gwN
+    path = root / name
+    path.mkdir(exist_ok=True)
+    return path
+
+
 @pytest.fixture(scope="session")
 def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not (REPO / ".git").exists() or shutil.which("git") is None:
         pytest.skip("needs git and the repository's .git directory")
-    target = tmp_path_factory.mktemp("hook-repo") / "pytest-cdc"
-    git("clone", "--quiet", "--no-hardlinks", str(REPO), str(target), cwd=REPO)
+    shared = shared_dir(tmp_path_factory, "hook-repo")
+    target = shared / "pytest-cdc"
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker clones, the other finds the clone
+        if not (target / ".git").is_dir():
+            git("clone", "--quiet", "--no-hardlinks", str(REPO), str(target), cwd=REPO)
     if not (target / ".pre-commit-hooks.yaml").is_file():
         pytest.fail(".pre-commit-hooks.yaml is not committed: consumers could not use the hooks")
     return target
@@ -53,7 +71,9 @@ def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("pre-commit-home")
+    # pre-commit locks its home while it installs: a second worker waits for the environment
+    # and then uses it.
+    return shared_dir(tmp_path_factory, "pre-commit-home")
 
 
 @pytest.fixture
@@ -81,10 +101,22 @@ def consumer(tmp_path: Path) -> Path:
 def try_repo(
     hook_repo: Path, home: Path, consumer: Path, hook: str, *files: str
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PRE_COMMIT_HOME": str(home), "PYTEST_CDC_CACHE_DIR": str(home / "c")}
+    """``pre-commit run HOOK --files ...`` in ``consumer``, configured with ``hook`` of
+    ``hook_repo`` at its HEAD."""
+    rev = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=hook_repo, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    config = f"repos:\n- repo: {hook_repo}\n  rev: {rev}\n  hooks:\n  - id: {hook}\n"
+    (consumer / ".pre-commit-config.yaml").write_text(config, encoding="utf-8")
+    git("add", ".pre-commit-config.yaml", cwd=consumer)
+    env = {
+        **os.environ,
+        "PRE_COMMIT_HOME": str(home),
+        "PYTEST_CDC_CACHE_DIR": str(consumer.parent / "cache"),
+    }
     env.pop("PRE_COMMIT", None)
     return subprocess.run(
-        [sys.executable, "-m", "pre_commit", "try-repo", str(hook_repo), hook, "--files", *files],
+        [sys.executable, "-m", "pre_commit", "run", hook, "--files", *files],
         cwd=consumer,
         env=env,
         capture_output=True,

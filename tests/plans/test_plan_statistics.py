@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import server_url
 
 from pytest_cdc.cli import main
 from pytest_cdc.database import CdcConnection
@@ -132,7 +133,7 @@ def test_export_stats_command_writes_a_file_the_fixture_loads(
     cdc_databases: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    url = "postgresql://postgres@127.0.0.1:5432/test"
+    url = server_url()
     out = tmp_path / "stats.json"
     assert main(["export-stats", "--db", url, "--table", f"{scratch}.orders", "-o", str(out)]) == 0
     stats = json.loads(out.read_text())

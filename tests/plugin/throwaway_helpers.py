@@ -7,9 +7,10 @@ from typing import Any
 
 import psycopg2
 import pytest
+from helpers import server_url, skip_reason
 
-#: The server's maintenance database: a URL database for the runs under test.
-SERVER = os.environ.get("CDC_TEST_SERVER_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+#: The test server (helpers.server_url()): a URL database for the runs under test.
+SERVER = server_url()
 
 
 def server(url: str = SERVER) -> Any:
@@ -17,7 +18,7 @@ def server(url: str = SERVER) -> Any:
     try:
         conn = psycopg2.connect(url, connect_timeout=3)
     except psycopg2.OperationalError as exc:
-        pytest.skip(f"needs the PostgreSQL server at {url}: {str(exc).strip()}")
+        pytest.skip(skip_reason(url, str(exc).strip()))
     conn.autocommit = True
     return conn
 

@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 import sqlglot
+from helpers import connect, load, schemas
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reconcile_helpers import connect, load, schemas
 from sqlglot import exp
 
 from pytest_cdc.checksums import oracle

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from reconcile_helpers import connect, server_url
+from helpers import connect, server_url
 
 from pytest_cdc.cli import main
 

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
 import pytest
-from reconcile_helpers import connect, server_url
+from helpers import connect, server_url
 
 # Imported here, before any in-process pytester run: pytester drops the modules a run
 # imported when it ends, and a later run would then hold two copies of the metrics module

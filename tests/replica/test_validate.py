@@ -4,7 +4,7 @@ uncomparable or incompatible column, a failed query) is present, with odd identi
 columns and a where; then tiers, stop-early, the connection budget, the failure thresholds,
 sharding and shard merging, and the report's formats.
 
-Both sides are schemas of the one server (``reconcile_helpers.server_url()``): the source's
+Both sides are schemas of the one server (``helpers.server_url()``): the source's
 schemas map onto the target's.
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from reconcile_helpers import connect, schemas, server_url
+from helpers import connect, schemas, server_url
 
 from pytest_cdc.errors import ConfigError
 from pytest_cdc.replica import (

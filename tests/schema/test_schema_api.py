@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from reconcile_helpers import ODBC, server_url
+from helpers import odbc_connection_string, server_url
 
 from pytest_cdc.schema import (
     ReplicaMapping,
@@ -112,7 +112,7 @@ def test_psqlodbc_connections_bind_with_question_marks(pg: Any, tables: dict[str
     pyodbc = pytest.importorskip("pyodbc")
     if "PostgreSQL Unicode" not in pyodbc.drivers():
         pytest.skip("needs the psqlODBC driver 'PostgreSQL Unicode' (apt install odbc-postgresql)")
-    conn = pyodbc.connect(ODBC.format(), autocommit=True)
+    conn = pyodbc.connect(odbc_connection_string(), autocommit=True)
     try:
         via_odbc = compare_schemas(conn, pg, mapping={"schemas": tables})
     finally:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from reconcile_helpers import server_url
+from helpers import server_url
 
 from pytest_cdc.dialects.postgres.catalog import domain
 from pytest_cdc.schema import compare_schemas, read_catalog

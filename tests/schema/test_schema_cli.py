@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reconcile_helpers import connect, schemas, server_url
+from helpers import connect, schemas, server_url
 
 from pytest_cdc.cli import main
 from pytest_cdc.schema import SchemaReport

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from reconcile_helpers import connect, schemas, server_url
+from helpers import connect, schemas, server_url
 
 from pytest_cdc.schema import compare_schemas, read_catalog
 

@@ -14,9 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from helpers import load, schemas, server_url
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reconcile_helpers import load, schemas, server_url
 
 from pytest_cdc.checksums import ReconcileError, oracle, reconcile
 from pytest_cdc.checksums.encoding import Column, ColumnPair

@@ -27,9 +27,9 @@ from pytest_cdc.plans.load import load_plan
 from pytest_cdc.plans.model import MissingIndex
 from pytest_cdc.plans.suggest import suggest_ddl
 
-HERE = Path(__file__).resolve().parent / "plans"
-SHOWPLANS = Path(__file__).resolve().parents[1] / ".." / "shared" / "showplans"
-SQL_DIR = Path(__file__).resolve().parents[1] / "scripts" / "sql"
+HERE = Path(__file__).resolve().parent
+SHOWPLANS = Path(__file__).resolve().parents[2] / ".." / "shared" / "showplans"
+SQL_DIR = Path(__file__).resolve().parents[2] / "scripts" / "sql"
 
 
 def parses_as_tsql(sql: str) -> exp.Expr:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import server_url_with
 
 PASSWORD = "Zq7-unguessable-Pw"
 USES_DB = """
@@ -52,7 +53,7 @@ def test_logs(cdc_databases, cdc_settings):
     junit = tmp_path / "junit.xml"
     log = tmp_path / "run.log"
     result = pytester.runpytest_subprocess(
-        f"--cdc-db=postgresql://postgres:{PASSWORD}@127.0.0.1:5432/test",
+        f"--cdc-db={server_url_with(password=PASSWORD)}",
         f"--cdc-db=target=mssql://sa:{PASSWORD}@127.0.0.1:1/erp?TrustServerCertificate=yes",
         f"--junitxml={junit}",
         f"--log-file={log}",
@@ -67,7 +68,7 @@ def test_logs(cdc_databases, cdc_settings):
         "junit": junit.read_text(),
         "log": log.read_text(),
     }
-    assert "postgres:***@127.0.0.1:5432/test" in texts["stdout"]
+    assert server_url_with(password="MASKED").replace("MASKED", "***") in texts["stdout"]
     for where, text in texts.items():
         assert PASSWORD not in text, f"password leaked into {where}"
 

@@ -14,9 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from helpers import connect, insert, postgres_url, schemas
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reconcile_helpers import connect, postgres_url, schemas
 
 from pytest_cdc.checksums import oracle
 from pytest_cdc.checksums.encoding import Column, ColumnPair, EncodingOptions, TypeClass
@@ -79,7 +79,7 @@ def pg_render(
     cur = pg.cursor()
     cur.execute("DROP TABLE IF EXISTS probe")
     cur.execute(f"CREATE TABLE probe (i int, v {pg_type})")
-    cur.executemany("INSERT INTO probe VALUES (%s, %s)", list(enumerate(values)))
+    insert(pg, "probe", list(enumerate(values)))
     col = Column("v", pg_type, fmt)
     pair = ColumnPair(col, col, fmt)
     gen = PostgresGenerator(options)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from helpers import insert, schemas
 from hypothesis import HealthCheck, Phase, given, settings
-from reconcile_helpers import schemas
 
 from pytest_cdc.checksums import reconcile
 from pytest_cdc.errors import ConfigError
@@ -43,11 +43,7 @@ def test_rows_load_and_reconcile_equal(pg: Any) -> None:
             ddl = ", ".join(f'"{c}" {t}' for c, t in SCHEMA.items())
             for name in names:
                 cur.execute(f'CREATE TABLE "{name}".t ({ddl})')
-                for row in rows:
-                    cur.execute(
-                        f'INSERT INTO "{name}".t VALUES ({", ".join(["%s"] * len(SCHEMA))})',
-                        [row[c] for c in SCHEMA],
-                    )
+                insert(pg, f'"{name}".t', [[row[c] for c in SCHEMA] for row in rows])
             report = reconcile(
                 pg, pg, table=f"{names[0]}.t", target_table=f"{names[1]}.t", key="id", leaf_rows=4
             )

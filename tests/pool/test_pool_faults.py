@@ -3,7 +3,6 @@ that hangs, and closing a pool whose connections are still lent out."""
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
@@ -13,12 +12,13 @@ from typing import Any
 
 import psycopg2
 import pytest
+from helpers import server_url
 from hung_server import HangingProxy, through, upstream_of
 
 from pytest_cdc.connectors.psycopg2 import Psycopg2Connector
 from pytest_cdc.pool import ConnectionPool, PoolConnectError, PoolTimeout
 
-URL = os.environ.get("PYTEST_CDC_TEST_URL", "postgresql://postgres@127.0.0.1:5432/test")
+URL = server_url()
 
 THREADS = 16
 ITERATIONS = 500  # per thread at least: 8000 acquire/query/release in all, and more...

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
-import psycopg2
 import pytest
+from helpers import require_server, server_url
 
 # Imported here, in the outer process, so that pytester's in-process runs (which forget the
 # modules they import) all share this one module and its session registry.
@@ -18,7 +17,7 @@ from pytest_cdc import metrics
 from pytest_cdc.plugin import metrics as metrics_plugin
 from pytest_cdc.plugin.metrics import ENV_FILE, ENV_PUSHGATEWAY, resolve_settings
 
-URL = os.environ.get("PYTEST_CDC_TEST_URL", "postgresql://postgres@127.0.0.1:5432/test")
+URL = server_url()
 
 # The inner runs load only this plugin (and not the rest of pytest-cdc), by module name.
 PLUGIN = ("-p", "no:cdc", "-p", "pytest_cdc.plugin.metrics")
@@ -42,10 +41,7 @@ def test_uses_a_pool():
 
 @pytest.fixture
 def server() -> None:
-    try:
-        psycopg2.connect(URL, connect_timeout=3).close()
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"needs PostgreSQL at {URL}: {exc}")
+    require_server()
 
 
 def closed_port_url(auth: str = "") -> str:

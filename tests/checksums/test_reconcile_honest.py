@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import psycopg2
 import pytest
-from reconcile_helpers import connect, load, schemas, server_url
+from helpers import connect, load, schemas, server_url
 
 from pytest_cdc.checksums import (
     BadKey,

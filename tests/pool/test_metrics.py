@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg2
 import pytest
+from helpers import require_server, server_url
 from prometheus_client import CollectorRegistry
 
 from pytest_cdc import metrics
@@ -17,15 +16,12 @@ from pytest_cdc.connectors.psycopg2 import Psycopg2Connector
 from pytest_cdc.metrics import METRIC_NAMES, PoolMetrics
 from pytest_cdc.pool import ConnectionPool, PoolConnectError, PoolTimeout
 
-URL = os.environ.get("PYTEST_CDC_TEST_URL", "postgresql://postgres@127.0.0.1:5432/test")
+URL = server_url()
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _server() -> None:
-    try:
-        psycopg2.connect(URL, connect_timeout=3).close()
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"needs PostgreSQL at {URL}: {exc}")
+    require_server()
 
 
 @pytest.fixture

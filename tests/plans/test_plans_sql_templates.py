@@ -13,7 +13,7 @@ import pytest
 
 from pytest_cdc.database import CdcConnection
 
-SQL_DIR = Path(__file__).resolve().parents[1] / "scripts" / "sql"
+SQL_DIR = Path(__file__).resolve().parents[2] / "scripts" / "sql"
 TABLE = f"tpl_orders_{os.getpid()}"  # xdist workers may share one server
 
 

@@ -157,11 +157,11 @@ def test_a_url_the_plugin_refuses_is_shown_masked(pytester: pytest.Pytester) -> 
 def test_the_reconcile_report_shows_sources_masked(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from reconcile_helpers import connect, load, schemas
+    from helpers import connect, load, schemas, server_url_with
 
     from pytest_cdc.cli import main
 
-    url = f"postgresql://postgres:{quote(HOSTILE, safe='')}@127.0.0.1:5432/test"
+    url = server_url_with(password=HOSTILE)
     conn = connect()
     try:
         with schemas(conn, 2) as pair:
@@ -189,6 +189,6 @@ def test_the_reconcile_report_shows_sources_masked(
         conn.close()
     assert code == 0
     report = json.loads(out.read_text())
-    assert report["source"] == "postgresql://postgres:***@127.0.0.1:5432/test"
+    assert report["source"] == server_url_with(password="MASKED").replace("MASKED", "***")
     for text in (out.read_text(), *capsys.readouterr()):
         assert not leaked(HOSTILE, text) and not leaked(quote(HOSTILE, safe=""), text)

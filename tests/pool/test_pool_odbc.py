@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
@@ -13,6 +12,7 @@ from typing import Any
 
 import psycopg2
 import pytest
+from helpers import odbc_connection_string, server_url
 from hung_server import HangingProxy, upstream_of
 
 from pytest_cdc.connectors.odbc import OdbcConnector
@@ -20,11 +20,8 @@ from pytest_cdc.pool import ConnectionPool, PoolTimeout
 
 pyodbc = pytest.importorskip("pyodbc")
 
-URL = os.environ.get("PYTEST_CDC_TEST_URL", "postgresql://postgres@127.0.0.1:5432/test")
-ODBC = os.environ.get(
-    "PYTEST_CDC_TEST_ODBC",
-    "DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;PORT=5432;DATABASE=test;UID=postgres;",
-)
+URL = server_url()
+ODBC = odbc_connection_string()
 
 
 @pytest.fixture
@@ -248,18 +245,11 @@ def test_odbc_backends_killed_under_load(make_pool: Any, admin: Any, app_name: s
 def hung_pool(make_pool: Any) -> Iterator[tuple[HangingProxy, Callable[..., ConnectionPool]]]:
     """Pools through psqlODBC to the test server behind a proxy that can be made to hang
     (make_pool: for its check that psqlODBC is installed)."""
-    from psycopg2.extensions import parse_dsn
-
-    dsn = parse_dsn(URL)
     pools: list[ConnectionPool] = []
     with HangingProxy(upstream_of(URL)) as proxy:
 
         def make(**kwargs: Any) -> ConnectionPool:
-            conn_str = (
-                "DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;"
-                f"PORT={proxy.port};DATABASE={dsn.get('dbname', 'test')};"
-                f"UID={dsn.get('user', 'postgres')};"
-            )
+            conn_str = odbc_connection_string(host="127.0.0.1", port=proxy.port)
             kwargs.setdefault("timeout", 5.0)
             kwargs.setdefault("connect_timeout", 1)
             pool = ConnectionPool(OdbcConnector(conn_str, dialect="postgresql"), **kwargs)

@@ -27,7 +27,7 @@ from pytest_cdc.embedded import (
 )
 from pytest_cdc.errors import EmbeddedError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # util-linux puts runuser in /usr/sbin, which a non-login PATH may lack.
 RUNUSER = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin")
 
@@ -51,14 +51,56 @@ def _proc_uid(pid: int) -> int:
     return int(re.search(r"^Uid:\s+(\d+)", status, re.M).group(1))  # type: ignore[union-attr]
 
 
-@pytest.fixture
-def home() -> Iterator[Path]:
+#: The tests taking ``home`` belong on one xdist worker (make test: --dist loadgroup), so that
+#: ``warm_cache`` is made once.  (pytest-xdist 3.8 ignores groups under pytest 9.2,
+#: pytest-dev/pytest-xdist#1386: then each worker that runs one makes its own.)
+WARM = pytest.mark.xdist_group("embedded-warm-cache")
+
+
+def _new_home() -> Path:
     # Not under tmp_path: pytest makes that 0700 for root, and the server user must reach it.
-    path = Path(tempfile.mkdtemp(prefix="cdc-home-"))
+    # In RAM where there is /dev/shm, as the default home is: clusters are copied and written.
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    path = Path(tempfile.mkdtemp(prefix="cdc-home-", dir=shm))
     path.chmod(0o711)
-    yield path
+    return path
+
+
+def _remove_home(path: Path) -> None:
     cleanup_leftovers(path)
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def warm_cache() -> Iterator[Path]:
+    """A cache holding a ready cluster (and a spare) of the system's binaries and of the
+    wheel's, made once: the tests of what a server does once started need no initdb of
+    their own (two a cold start, the second filling the cache).  Tests of the cold start
+    and of filling the cache take ``cold_home``."""
+    path = _new_home()
+    EmbeddedPostgres(home=path).start().stop()  # stop() waits for the cache and a spare
+    if wheel_bindir() is not None:
+        EmbeddedPostgres(bindir="wheel", home=path).start().stop()
+    yield path / "cache"
+    _remove_home(path)
+
+
+@pytest.fixture
+def home(warm_cache: Path) -> Iterator[Path]:
+    """A home of its own whose cache starts as a copy of ``warm_cache``."""
+    path = _new_home()
+    # cp -a keeps the owners: the clusters belong to the server user when we are root.
+    subprocess.run(["cp", "-a", str(warm_cache), str(path / "cache")], check=True)
+    yield path
+    _remove_home(path)
+
+
+@pytest.fixture
+def cold_home() -> Iterator[Path]:
+    """A home of its own with nothing cached: a start runs initdb."""
+    path = _new_home()
+    yield path
+    _remove_home(path)
 
 
 def test_unreachable_home_is_explained(tmp_path: Path) -> None:
@@ -68,6 +110,7 @@ def test_unreachable_home_is_explained(tmp_path: Path) -> None:
         EmbeddedPostgres(home=tmp_path / "home").start()
 
 
+@WARM
 def test_start_query_stop(home: Path) -> None:
     pg = EmbeddedPostgres(home=home).start()
     try:
@@ -90,14 +133,14 @@ def test_start_query_stop(home: Path) -> None:
     assert not run_dir.exists()
 
 
-def test_later_starts_use_the_cache_and_its_spares(home: Path) -> None:
-    first = EmbeddedPostgres(home=home).start()
+def test_later_starts_use_the_cache_and_its_spares(cold_home: Path) -> None:
+    first = EmbeddedPostgres(home=cold_home).start()
     first.stop()  # waits for the background work: cache filled, one spare copy made
-    cache = home / "cache"
+    cache = cold_home / "cache"
     assert [p.name for p in cache.glob("*/PG_VERSION")] != []
     assert len([p for p in cache.iterdir() if p.is_dir() and "." not in p.name]) == 1
     assert len(list(cache.glob("*.spare-*"))) == 1
-    second = EmbeddedPostgres(home=home).start()
+    second = EmbeddedPostgres(home=cold_home).start()
     second.stop()
     assert first.timings["initdb"] > 0  # cold: initdb ran (into the run directory)
     assert second.timings["initdb"] == 0.0
@@ -106,11 +149,12 @@ def test_later_starts_use_the_cache_and_its_spares(home: Path) -> None:
     # with the spares gone, a start copies the cached cluster itself
     for spare in cache.glob("*.spare-*"):
         shutil.rmtree(spare)
-    third = EmbeddedPostgres(home=home).start()
+    third = EmbeddedPostgres(home=cold_home).start()
     third.stop()
     assert "spare" not in third.timings and third.timings["initdb"] == 0.0
 
 
+@WARM
 def test_stop_server_and_restart_keep_data(home: Path) -> None:
     pg = EmbeddedPostgres(home=home).start()
     try:
@@ -193,6 +237,7 @@ def test_start_as_a_normal_user(tmp_path: Path) -> None:
     assert "UID True" in result.stdout and "GONE True" in result.stdout
 
 
+@WARM
 def test_cleanup_removes_clusters_of_dead_processes(home: Path) -> None:
     pg = EmbeddedPostgres(home=home).start()
     postmaster = pg.pid
@@ -209,6 +254,7 @@ def test_cleanup_removes_clusters_of_dead_processes(home: Path) -> None:
         pytest.fail("the leftover postmaster is still running")
 
 
+@WARM
 def test_cleanup_keeps_live_and_kept_clusters(home: Path) -> None:
     pg = EmbeddedPostgres(home=home).start()
     try:
@@ -231,6 +277,7 @@ def _printed_pid(result: pytest.RunResult) -> int:
     return int(next(line for line in result.outlines if "PID " in line).split("PID ")[1])
 
 
+@WARM
 def test_killed_pytest_leaves_nothing_running_and_next_run_cleans(
     pytester: pytest.Pytester, home: Path, run_in_home: Callable[..., pytest.RunResult]
 ) -> None:
@@ -262,6 +309,7 @@ def test_killed_pytest_leaves_nothing_running_and_next_run_cleans(
     assert list((home / "cache").glob("*.tmp-*")) == []
 
 
+@WARM
 def test_ctrl_c_stops_and_removes_the_cluster(
     pytester: pytest.Pytester, home: Path, run_in_home: Callable[..., pytest.RunResult]
 ) -> None:
@@ -283,6 +331,7 @@ def test_ctrl_c_stops_and_removes_the_cluster(
     assert list((home / "run").iterdir()) == []
 
 
+@WARM
 def test_keep_prints_how_to_connect(
     pytester: pytest.Pytester, home: Path, run_in_home: Callable[..., pytest.RunResult]
 ) -> None:
@@ -336,6 +385,7 @@ def test_default_home(monkeypatch: pytest.MonkeyPatch) -> None:
     assert str(home.parent) == expected
 
 
+@WARM
 def test_context_manager_for_scripts(home: Path) -> None:
     from pytest_cdc.embedded import embedded_postgres
 
@@ -361,9 +411,9 @@ def _server_user(pg: EmbeddedPostgres) -> str:
     return pwd.getpwuid(_proc_uid(pg.pid)).pw_name
 
 
-def test_wheel_starts_postgresql_18_with_a_cache_of_its_own(home: Path) -> None:
+def test_wheel_starts_postgresql_18_with_a_cache_of_its_own(cold_home: Path) -> None:
     bindir = needs_wheel()
-    pg = EmbeddedPostgres(bindir="wheel", home=home).start()
+    pg = EmbeddedPostgres(bindir="wheel", home=cold_home).start()
     try:
         assert pg.binaries is not None and pg.binaries.source == "wheel"
         assert pg.binaries.bindir == bindir and pg.major == 18
@@ -379,8 +429,8 @@ def test_wheel_starts_postgresql_18_with_a_cache_of_its_own(home: Path) -> None:
             assert _server_user(pg) != "root"
     finally:
         pg.stop()  # waits for the cache and a spare copy
-    EmbeddedPostgres(bindir="system", home=home).start().stop()
-    cache = home / "cache"
+    EmbeddedPostgres(bindir="system", home=cold_home).start().stop()
+    cache = cold_home / "cache"
     cached = [p for p in cache.iterdir() if p.is_dir() and "." not in p.name]
     assert sorted((p / "PG_VERSION").read_text().strip() for p in cached)[-1] == "18"
     assert len(cached) == 2  # one per version
@@ -426,30 +476,30 @@ def _site_first(private_wheel: Path, mode: int, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_wheel_out_of_the_server_users_reach_is_copied_once(
-    home: Path, private_wheel: Path, monkeypatch: pytest.MonkeyPatch
+    cold_home: Path, private_wheel: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _site_first(private_wheel, 0o700, monkeypatch)
-    first = EmbeddedPostgres(bindir="wheel", home=home).start()
+    first = EmbeddedPostgres(bindir="wheel", home=cold_home).start()
     try:
         assert first.binaries is not None and first.binaries.bindir == private_wheel
-        assert first._bindir is not None and home / "bin" in first._bindir.parents
+        assert first._bindir is not None and cold_home / "bin" in first._bindir.parents
         assert "copy_binaries" in first.timings
         assert _server_user(first) != "root"
     finally:
         first.stop()
-    second = EmbeddedPostgres(bindir="wheel", home=home).start()
+    second = EmbeddedPostgres(bindir="wheel", home=cold_home).start()
     second.stop()
     assert second._bindir == first._bindir and "copy_binaries" not in second.timings
 
 
 def test_wheel_within_the_server_users_reach_is_used_in_place(
-    home: Path, private_wheel: Path, monkeypatch: pytest.MonkeyPatch
+    cold_home: Path, private_wheel: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _site_first(private_wheel, 0o755, monkeypatch)
-    pg = EmbeddedPostgres(bindir="wheel", home=home).start()
+    pg = EmbeddedPostgres(bindir="wheel", home=cold_home).start()
     pg.stop()
     assert pg._bindir == private_wheel and "copy_binaries" not in pg.timings
-    assert list((home / "bin").iterdir()) == []
+    assert list((cold_home / "bin").iterdir()) == []
 
 
 def _fake_binaries(where: Path, version: str) -> Path:

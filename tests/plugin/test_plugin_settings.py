@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
-SERVER = "postgresql://postgres@127.0.0.1:5432/test"
+import pytest
+from helpers import masked_server_url, server_dsn, server_url
+
+SERVER = server_url()
 SHOW = """
 def test_show(cdc_settings):
     print("DBS", sorted(cdc_settings.databases.items()), cdc_settings.databases_source)
@@ -71,7 +74,7 @@ def test_header_shows_reachable_server(show: pytest.Pytester) -> None:
     result = show.runpytest(f"--cdc-db={SERVER}")
     result.stdout.re_match_lines(
         [
-            r"cdc: default = postgresql://postgres@127\.0\.0\.1:5432/test:"
+            rf"cdc: default = {re.escape(masked_server_url())}:"
             r" PostgreSQL \d+\.\d+, ready in \d+\.\d\d s"
         ]
     )
@@ -107,22 +110,21 @@ def test_overriding_cdc_settings_in_a_conftest_changes_the_databases(
 ) -> None:
     # cdc_session read the settings from the stash, not from the fixture, so an override
     # had no effect although the README said it had.
+    port = int(server_dsn().get("port", 5432))
     pytester.makeconftest(
-        """
+        f"""
         import pytest
         from pytest_cdc.settings import CdcSettings
 
         @pytest.fixture(scope="session")
         def cdc_settings():
-            return CdcSettings(
-                databases={"default": "postgresql://postgres@127.0.0.1:5432/postgres"}
-            )
+            return CdcSettings(databases={{"default": {SERVER!r}}})
         """
     )
     pytester.makepyfile(
-        """
+        f"""
         def test_the_server_not_the_embedded_one(cdc_db, cdc_databases):
-            assert cdc_db.fetchval("SELECT inet_server_port()") == 5432
+            assert cdc_db.fetchval("SELECT inet_server_port()") == {port}
             assert cdc_databases["default"].kind == "url"
         """
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import psycopg2
 import pytest
+from helpers import require_server, server_dsn
 
 from pytest_cdc.errors import ConfigError, PoolClosed
 from pytest_cdc.pool_registry import (
@@ -16,11 +16,12 @@ from pytest_cdc.pool_registry import (
     initialize_pools,
 )
 
+SERVER = server_dsn()
 PG = {
-    "host": "127.0.0.1",
-    "port": 5432,
-    "database": "test",
-    "user": "postgres",
+    "host": SERVER.get("host", "127.0.0.1"),
+    "port": int(SERVER.get("port", 5432)),
+    "database": SERVER.get("dbname", "postgres"),
+    "user": SERVER.get("user", "postgres"),
     "min_size": 1,
     "max_size": 3,
     "max_idle_time": 60,
@@ -39,12 +40,7 @@ def _close() -> Iterator[None]:
 
 @pytest.fixture
 def reachable() -> None:
-    try:
-        psycopg2.connect(
-            host="127.0.0.1", port=5432, dbname="test", user="postgres", connect_timeout=3
-        ).close()
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"needs PostgreSQL at 127.0.0.1:5432: {exc}")
+    require_server()
 
 
 @pytest.mark.usefixtures("reachable")
@@ -55,7 +51,7 @@ def test_postgres_pool_from_config() -> None:
     assert (pool.min_size, pool.max_size, pool.timeout) == (1, 3, 5.0)
     with pool.connection() as conn, conn.cursor() as cur:
         cur.execute("SELECT current_database(), current_setting('application_name')")
-        assert cur.fetchone() == ("test", "pytest-cdc:seed-pg")
+        assert cur.fetchone() == (PG["database"], "pytest-cdc:seed-pg")
     close_pools()
     assert pool.closed
     with pytest.raises(PoolClosed, match=r"initialize_pools\(postgres_config=\.\.\.\)"):

@@ -11,7 +11,7 @@ from pytest_cdc.database import CdcConnection
 from pytest_cdc.errors import CdcError
 from pytest_cdc.plans.load import load_plan
 
-HERE = Path(__file__).resolve().parent / "plans"
+HERE = Path(__file__).resolve().parent
 
 
 def test_big_table_scan_warns_and_suggests_an_index(cdc_db: CdcConnection) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import psycopg2
 import pytest
+from helpers import server_dsn, server_url
 
-SERVER = "postgresql://postgres@127.0.0.1:5432/test"
+SERVER = server_url()
 
 TWO_TESTS = """
 import pytest
@@ -93,13 +94,13 @@ def test_database_isolation_with_load(pytester: pytest.Pytester, where: str) -> 
 
 def test_marker_limits_isolation_to_named_db(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
-        """
+        f"""
         import pytest
 
         @pytest.mark.cdc(db="target", isolation="database")
         def test_loader_commits(cdc_target, cdc_db):
             assert cdc_target.fetchval("select current_database()").startswith("cdc_test_")
-            assert cdc_db.fetchval("select current_database()") == "test"
+            assert cdc_db.fetchval("select current_database()") == {server_dsn()["dbname"]!r}
         """
     )
     result = pytester.runpytest(f"--cdc-db={SERVER}", "--cdc-db=target=embedded")

@@ -12,8 +12,8 @@ from pytest_cdc.errors import PlanFileError, PlanFormatError
 from pytest_cdc.plans.load import load_plan
 from pytest_cdc.plans.render import render_plan
 
-HERE = Path(__file__).resolve().parent / "plans"
-SHOWPLANS = Path(__file__).resolve().parents[1] / ".." / "shared" / "showplans"
+HERE = Path(__file__).resolve().parent
+SHOWPLANS = Path(__file__).resolve().parents[2] / ".." / "shared" / "showplans"
 
 
 def real(name: str) -> Path:

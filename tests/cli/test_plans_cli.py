@@ -14,8 +14,8 @@ import sqlglot
 
 from pytest_cdc.cli import main
 
-HERE = Path(__file__).resolve().parent / "plans"
-SHOWPLANS = Path(__file__).resolve().parents[1] / ".." / "shared" / "showplans"
+HERE = Path(__file__).resolve().parents[1] / "plans"
+SHOWPLANS = Path(__file__).resolve().parents[2] / ".." / "shared" / "showplans"
 
 
 @pytest.fixture

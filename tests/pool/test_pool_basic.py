@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -13,6 +12,7 @@ from typing import Any
 
 import psycopg2
 import pytest
+from helpers import server_url
 
 from pytest_cdc.connectors.psycopg2 import Psycopg2Connector
 from pytest_cdc.pool import (
@@ -24,7 +24,7 @@ from pytest_cdc.pool import (
     TooManyRequests,
 )
 
-URL = os.environ.get("PYTEST_CDC_TEST_URL", "postgresql://postgres@127.0.0.1:5432/test")
+URL = server_url()
 
 STATS_KEYS = {
     "pool_min",
@@ -298,7 +298,7 @@ def test_close_wakes_waiters_with_pool_closed(make_pool: Any) -> None:
     for t in threads:
         t.start()
     wait_for(lambda: pool.get_stats()["requests_waiting"] == 3, what="three waiters")
-    pool.close(timeout=0)  # no wait for `held` (tests/test_pool_faults.py has that)
+    pool.close(timeout=0)  # no wait for `held` (test_pool_faults.py has that)
     for t in threads:
         t.join(5)
         assert not t.is_alive()

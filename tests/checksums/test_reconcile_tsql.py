@@ -395,7 +395,7 @@ def test_live_sql_server_rows_hash_like_the_oracle(mssql: Any) -> None:
 @pytest.mark.mssql
 @pytest.mark.parametrize("aggregation", ["sum", "ordered"])
 def test_live_sql_server_to_postgresql(mssql: Any, aggregation: str) -> None:
-    from reconcile_helpers import connect, load, schemas
+    from helpers import connect, load, schemas
 
     from pytest_cdc.checksums import reconcile
 

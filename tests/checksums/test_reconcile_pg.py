@@ -14,9 +14,9 @@ from typing import Any
 
 import psycopg2
 import pytest
+from helpers import connect, load, odbc_connection_string, schemas, server_url
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reconcile_helpers import ODBC, connect, load, schemas, server_url
 
 from pytest_cdc.checksums import (
     BadKey,
@@ -291,7 +291,7 @@ def test_pyodbc_side_agrees_with_psycopg2(pg: Any, pair: list[str]) -> None:
     dst = [list(r) for r in src]
     dst[200][6] = 1.0
     both(pg, pair, src, [tuple(r) for r in dst], DDL + ", " + extra)
-    conn = pyodbc.connect(ODBC.format(), autocommit=True)
+    conn = pyodbc.connect(odbc_connection_string(), autocommit=True)
     try:
         report = reconcile(
             conn, pg, table=f"{pair[0]}.t", target_table=f"{pair[1]}.t", key="id", leaf_rows=25

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import server_url_with
 
 
 def test_fixture_pools_in_metrics_file(pytester: pytest.Pytester, tmp_path: Path) -> None:
@@ -23,7 +24,7 @@ def test_fixture_pools_in_metrics_file(pytester: pytest.Pytester, tmp_path: Path
     # (pytest_cdc.metrics here), which would split the metrics state between two copies.
     result = pytester.runpytest_subprocess(
         f"--cdc-metrics-file={out}",
-        f"--cdc-db=server=postgresql://postgres:{secret}@127.0.0.1:5432/test",
+        f"--cdc-db=server={server_url_with(password=secret)}",
     )
     result.assert_outcomes(passed=3)
     text = out.read_text()
