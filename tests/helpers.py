@@ -6,7 +6,7 @@ read from the pytest config by tests/conftest.py; without one, ``DEFAULT_SERVER`
 need it skip with the reason when it does not answer.
 
 Imported one way, ``from helpers import ...``: tests/ is on ``sys.path`` because the rootdir
-conftest lives there.  (tests/reconcile_helpers.py re-exports the old names.)
+conftest lives there.
 """
 
 from __future__ import annotations

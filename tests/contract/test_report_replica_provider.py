@@ -11,7 +11,6 @@ what a sharded gate reads).
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -20,9 +19,8 @@ from typing import Any
 import pytest
 
 pytest.importorskip("pact")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from helpers import connect, load, schemas, server_url
 from pact import Verifier
-from reconcile_helpers import connect, load, schemas, server_url
 
 from pytest_cdc.replica import ReplicaReport, merge_reports, validate_replica
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reconcile_helpers import connect, schemas, server_url
+from helpers import connect, schemas, server_url
 
 from pytest_cdc.errors import ConfigError
 from pytest_cdc.replica import live, validate_replica

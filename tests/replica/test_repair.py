@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reconcile_helpers import connect, schemas, server_url
+from helpers import connect, schemas, server_url
 
 from pytest_cdc.replica import ReplicaReport, validate_replica
 from pytest_cdc.replica.repair import SIGNAL_DATA_LIMIT, repair_script
@@ -389,7 +389,7 @@ def test_a_signal_table_without_repair_sql_is_a_config_error(replica: Replica) -
 
 def test_a_target_psycopg2_does_not_drive_is_one_line(replica: Replica, tmp_path: Path) -> None:
     pyodbc = pytest.importorskip("pyodbc")
-    from reconcile_helpers import ODBC
+    from helpers import ODBC
 
     try:
         odbc = pyodbc.connect(ODBC.format(), autocommit=True)
