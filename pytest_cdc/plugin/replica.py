@@ -78,6 +78,8 @@ class ReplicaRunState:
     def __init__(self, run: _Run | None, report: ReplicaReport, error: str = "") -> None:
         self.run, self.report, self.error = run, report, error
         self.results: list[TableResult] = []
+        #: Table items collected (a checkpoint is stored only when all ran here).
+        self.planned = 0
 
 
 _RUN = pytest.StashKey[ReplicaRunState]()
@@ -166,6 +168,7 @@ def pytest_collection_modifyitems(
         planned: list[tuple[str, Any, Any]] = [
             (c.job.name, c, None) for c in state.run.checks()
         ] + [(r.source_table, None, r) for r in state.run.missing_results()]
+        state.planned = len(planned)
         for name, check, result in sorted(planned, key=lambda p: p[0]):
             made.append(
                 ReplicaItem.from_parent(node, name=name, state=state, check=check, result=result)
@@ -224,3 +227,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         f"cdc: replica {len(report.tables)} table(s) checked here: {counts};"
         f" {report.rows_checked:,} rows"
     )
+    if state.run is not None and state.run.settings.state_file:
+        if len(report.tables) == state.planned:
+            state.run.save_checkpoints(report)
+        else:
+            report.checkpoints = (
+                "not saved: this process checked only some tables (-k, --lf or xdist); run"
+                " pytest-cdc validate for checkpointed runs"
+            )
+        terminalreporter.write_line(f"cdc: replica checkpoints {report.checkpoints}")

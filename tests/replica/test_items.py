@@ -201,3 +201,27 @@ def test_off_unless_asked(project: pytest.Pytester) -> None:
     project.makepyfile("def test_nothing(): pass")
     result = project.runpytest(f"--cdc-db=source={url}", f"--cdc-db=target={url}")
     result.assert_outcomes(passed=1)
+
+
+def test_checkpoints_are_kept_only_by_a_clean_run_of_every_table(
+    pytester: pytest.Pytester, replica: dict[str, str]
+) -> None:
+    pytester.makefile(
+        ".toml",
+        pyproject=f"""
+[tool.pytest-cdc.replica]
+schemas = {{ {replica["source"]} = "{replica["target"]}" }}
+
+[tool.pytest-cdc.replica.validation]
+lag-column = "id"
+state-file = "state.json"
+""",
+    )
+    failing = pytester.runpytest(*args())
+    failing.assert_outcomes(passed=1, failed=2, skipped=1)
+    failing.stdout.fnmatch_lines(["cdc: replica checkpoints not advanced: the run was not clean*"])
+    assert not (pytester.path / "state.json").exists()
+    some = pytester.runpytest(*args("-k", "same"))
+    some.assert_outcomes(passed=1)
+    some.stdout.fnmatch_lines(["cdc: replica checkpoints not saved: this process checked only*"])
+    assert not (pytester.path / "state.json").exists()

@@ -389,10 +389,10 @@ def test_a_signal_table_without_repair_sql_is_a_config_error(replica: Replica) -
 
 def test_a_target_psycopg2_does_not_drive_is_one_line(replica: Replica, tmp_path: Path) -> None:
     pyodbc = pytest.importorskip("pyodbc")
-    from helpers import ODBC
+    from helpers import odbc_connection_string
 
     try:
-        odbc = pyodbc.connect(ODBC.format(), autocommit=True)
+        odbc = pyodbc.connect(odbc_connection_string(), autocommit=True)
     except pyodbc.Error as exc:
         pytest.skip(f"needs psqlODBC: {exc}")
     try:
