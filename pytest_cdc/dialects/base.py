@@ -324,7 +324,7 @@ class Dialect:
     def index_columns(self, columns: Sequence[str], include: Sequence[str] = ()) -> tuple[str, str]:
         """An index's quoted key list (an ``(expression)`` is copied as is) and its
         `` INCLUDE (...)`` clause, or ``""``."""
-        keys = ", ".join(c if c.startswith("(") else self.quote_identifier(c) for c in columns)
+        keys = ", ".join(c if _expression(c) else self.quote_identifier(c) for c in columns)
         if not include:
             return keys, ""
         return keys, f" INCLUDE ({', '.join(self.quote_identifier(c) for c in include)})"
@@ -446,3 +446,16 @@ def split_qualified(name: str) -> list[str]:
     if any(p.strip() == "" for p in parts):
         raise ValueError(f"bad qualified name {name!r}")
     return parts
+
+
+def _expression(column: str) -> bool:
+    """Whether an index key is an ``(expression)``: one parenthesised whole, not a column
+    whose name merely starts with a parenthesis (that one is quoted like any other)."""
+    if not (column.startswith("(") and column.endswith(")")):
+        return False
+    depth = 0
+    for i, char in enumerate(column):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and i < len(column) - 1:
+            return False
+    return depth == 0

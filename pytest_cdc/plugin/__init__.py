@@ -114,8 +114,9 @@ def _embedded_line(
 
 
 def _header_line(handle: DatabaseHandle, *, prepare: bool) -> str:
-    if handle.kind == "embedded" and handle.embedded is None:
-        # An xdist controller starts what it shares now, in the background.
+    if handle.kind == "embedded" and (handle.embedded is None or not handle.session.hands_out):
+        # An xdist controller starts what it shares now, in the background: whether that start
+        # has finished by the time the header is written must not change the header.
         when = "on first use" if handle.session.hands_out else "now, for the xdist workers"
         return _embedded_line(handle.name, handle.pg_bin, handle.pg_bin_origin, when=when)
     line = f"cdc: {handle.name} = {handle.describe()}"
