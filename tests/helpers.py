@@ -182,3 +182,27 @@ def load(conn: Any, table: str, ddl: str, rows: Sequence[Sequence[Any]]) -> None
     """Create ``table`` from ``ddl`` (a column list) and insert ``rows`` in bulk."""
     conn.cursor().execute(f"CREATE TABLE {table} ({ddl})")
     insert(conn, table, rows)
+
+
+class Statements(list[str]):
+    """What a psycopg2 LoggingConnection writes: every statement it ran."""
+
+    def write(self, text: str) -> None:
+        self.append(text)
+
+    def reading(self, schema: str) -> list[str]:
+        """The statements that read a table of ``schema`` (not the catalogs)."""
+        quoted = '"' + schema.replace('"', '""') + '"'
+        return [s for s in self if f"FROM {quoted}." in s]
+
+
+def logged(url: str | None = None) -> tuple[Any, Statements]:
+    """A connection to the server that logs every statement it runs, and its log."""
+    import psycopg2
+    from psycopg2.extras import LoggingConnection
+
+    conn = psycopg2.connect(url or server_url(), connection_factory=LoggingConnection)
+    found = Statements()
+    conn.initialize(found)
+    conn.autocommit = True
+    return conn, found

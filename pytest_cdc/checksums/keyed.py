@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_cdc.checksums.connections import Opened
-from pytest_cdc.checksums.encoding import ColumnPair, EncodingOptions
+from pytest_cdc.checksums.encoding import EncodingOptions
 from pytest_cdc.checksums.execution import Executor
 from pytest_cdc.checksums.report import QueryRecord
-from pytest_cdc.checksums.sqlgen import SqlGenerator, TableRef
+from pytest_cdc.checksums.sqlgen import TableRef
 from pytest_cdc.checksums.tables import column_pairs, names, read_columns, table_ref
 
 KeyText = tuple[str | None, ...]
@@ -101,29 +101,12 @@ def row_hashes(
                     pairs,
                     side,
                     user_where=user_where,
-                    restrict=_any_of(gen, key_pairs, side, chunk),
+                    restrict=gen.key_match(key_pairs, side, [[str(v) for v in k] for k in chunk]),
                 )
                 for row in ex.run("re-check", sql):
                     found[tuple(row[:-1])] = row[-1]
         out.queries = [*src_ex.queries, *dst_ex.queries]
     return out
-
-
-def _any_of(
-    gen: SqlGenerator, keys: Sequence[ColumnPair], side: str, rows: Sequence[KeyText]
-) -> str:
-    """``(k1 = v1 AND k2 = v2) OR ...`` over the rows' keys, as typed literals."""
-    terms = []
-    for row in rows:
-        literals = gen.key_literals(keys, side, [str(v) for v in row])
-        terms.append(
-            "("
-            + " AND ".join(
-                f"{gen.sort_expr(k, side)} = {lit}" for k, lit in zip(keys, literals, strict=True)
-            )
-            + ")"
-        )
-    return "(" + " OR ".join(terms) + ")"
 
 
 def newest(

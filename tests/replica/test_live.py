@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import connect, schemas, server_url
+from helpers import connect, logged, schemas, server_url
 
 from pytest_cdc.errors import ConfigError
 from pytest_cdc.replica import live, validate_replica
@@ -376,22 +376,6 @@ def test_live_simulation_rows_in_flight_are_not_mismatched_and_corruption_is_exa
 
 
 # -- checkpoints ----------------------------------------------------------------------------
-class Logged(list[str]):
-    def write(self, text: str) -> None:
-        self.append(text)
-
-
-def logged_connection() -> tuple[Any, Logged]:
-    import psycopg2
-    from psycopg2.extras import LoggingConnection
-
-    conn = psycopg2.connect(server_url(), connection_factory=LoggingConnection)
-    log = Logged()
-    conn.initialize(log)
-    conn.autocommit = True
-    return conn, log
-
-
 def test_a_second_run_reads_only_the_rows_changed_since_the_first(
     pair: tuple[Any, str, str], tmp_path: Path
 ) -> None:
@@ -422,7 +406,7 @@ def test_a_second_run_reads_only_the_rows_changed_since_the_first(
             f"UPDATE {q(schema)}.orders SET qty = 0, updated_at = %s WHERE id IN (10, 20, 30)",
             (OLD + dt.timedelta(days=1),),
         )
-    src_conn, log = logged_connection()
+    src_conn, log = logged()
     try:
         second = validate_replica(
             src_conn,
@@ -438,7 +422,7 @@ def test_a_second_run_reads_only_the_rows_changed_since_the_first(
     # The three changed rows, and the newest of the first run (the checkpoint is inclusive).
     assert (result.source_rows, result.target_rows) == (4, 4)
     assert result.since == "2026-01-01T13:00:00"
-    reads = [s for s in log if f"FROM {q(src)}." in s and "MAX(" not in s]
+    reads = [s for s in log.reading(src) if "MAX(" not in s]
     assert reads and all("\"updated_at\" >= '2026-01-01T13:00:00'" in s for s in reads)
     assert json.loads(state.read_text())["tables"][f"{src}.orders"]["checkpoint"] == (
         "2026-01-02T12:00:00"

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import connect, schemas, server_url
+from helpers import connect, logged, schemas, server_url
 
 from pytest_cdc.errors import ConfigError
 from pytest_cdc.replica import (
@@ -285,29 +285,6 @@ def test_an_unreachable_target_is_one_line_with_no_password(replica: Replica) ->
 
 
 # -- tiers and statements -----------------------------------------------------------------------
-class Statements(list[str]):
-    """What a psycopg2 LoggingConnection writes: every statement it ran."""
-
-    def write(self, text: str) -> None:
-        self.append(text)
-
-    def reading(self, schema: str) -> list[str]:
-        """The statements that read a table of ``schema`` (not the catalogs)."""
-        return [s for s in self if f"FROM {q(schema)}." in s]
-
-
-def logged() -> tuple[Any, Statements]:
-    """A connection to the server that logs every statement it runs, and its log."""
-    import psycopg2
-    from psycopg2.extras import LoggingConnection
-
-    conn = psycopg2.connect(server_url(), connection_factory=LoggingConnection)
-    found = Statements()
-    conn.initialize(found)
-    conn.autocommit = True
-    return conn, found
-
-
 def count_only(
     replica: Replica, tiers: list[str], tables: list[str]
 ) -> tuple[ReplicaReport, list[list[str]]]:
