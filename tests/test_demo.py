@@ -67,6 +67,8 @@ def test_demo_suite_passes_and_prints_its_reports(tmp_path: Path) -> None:
         "=== reconcile report (text) ===",
         "=== cdc-sql-lint",
         "=== showplan analysis ===",
+        "=== validate_replica report (text",
+        "=== repair SQL for the stable mismatches",
     ):
         assert report in out, report
     assert 'db_connection_pool_size{pool="cdc-source"}' in (tmp_path / "metrics.prom").read_text()
