@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -63,3 +64,13 @@ def test_query_count(
         cdc_db.fetchval("SELECT count(*) FROM orders")
         cdc_db.fetchval("SELECT max(updated_at) FROM orders")
     show("recorded queries", "\n".join(str(q) for q in queries))
+
+
+def test_plan_snapshots_catch_a_plan_that_got_worse(
+    cdc_db: CdcConnection, cdc_plan_snapshot: Any
+) -> None:
+    """The first run recorded these plans' shapes in __cdc_plans__/test_02_plans.json (committed
+    beside this file); every later run compares, and a plan that changes fails the test with
+    both trees side by side (--cdc-plan-update accepts the new one)."""
+    cdc_plan_snapshot(cdc_db, "SELECT status FROM orders WHERE order_id = %s", (42,))
+    cdc_plan_snapshot(cdc_db, "SELECT count(*) FROM orders WHERE customer_id = 7", mode="planner")
