@@ -341,6 +341,8 @@ class _Run:
         #: The state file's checkpoints (table -> checkpoint text).
         self.state: dict[str, str] = {}
         self._heartbeat: tuple[float | None] | None = None
+        # Its own lock: measuring reads both databases, which _finished must not wait for.
+        self._heartbeat_lock = threading.Lock()
 
     @contextlib.contextmanager
     def leases(self) -> Iterator[tuple[Opened, Opened]]:
@@ -367,7 +369,7 @@ class _Run:
         name = self.settings.heartbeat_table
         if not name:
             return None
-        with self._lock:
+        with self._heartbeat_lock:
             if self._heartbeat is None:
                 self._heartbeat = (self._measure_heartbeat(name),)
             return self._heartbeat[0]
