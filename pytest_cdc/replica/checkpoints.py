@@ -147,11 +147,20 @@ def save_state(path: str | Path, checkpoints: Mapping[str, str], column: str) ->
     for name, value in checkpoints.items():
         tables[name] = {"checkpoint": value, "column": column, "saved": now}
     text = json.dumps({"version": STATE_VERSION, "tables": dict(sorted(tables.items()))}, indent=2)
-    file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=file.name, dir=file.parent)
     try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=file.name, dir=file.parent)
+    except OSError as exc:
+        raise ConfigError(
+            f"state file {str(file)!r} cannot be written ({exc.strerror or exc}): give a path"
+            " in a writable directory"
+        ) from None
+    try:
+        # mkstemp makes the file private; a state file is as readable as any other output.
+        mode = file.stat().st_mode & 0o777 if file.exists() else 0o644
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text + "\n")
+        os.chmod(tmp, mode)
         os.replace(tmp, file)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -508,3 +508,31 @@ def test_a_broken_state_file_is_one_line(tmp_path: Path) -> None:
             lag_column="updated_at",
             state_file=str(state),
         )
+
+
+def test_a_state_file_that_cannot_be_written_is_one_line(
+    pair: tuple[Any, str, str], tmp_path: Path
+) -> None:
+    conn, src, dst = pair
+    make_orders(conn, src)
+    make_orders(conn, dst)
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    report = validate_replica(
+        server_url(),
+        server_url(),
+        mapping=mapping(src, dst),
+        lag_column="updated_at",
+        state_file=str(blocker / "state.json"),
+    )
+    assert report.error.startswith(f"state file '{blocker / 'state.json'}' cannot be written")
+    assert report.exit_code() == 2
+    good = tmp_path / "state.json"
+    validate_replica(
+        server_url(),
+        server_url(),
+        mapping=mapping(src, dst),
+        lag_column="updated_at",
+        state_file=str(good),
+    )
+    assert good.stat().st_mode & 0o777 == 0o644
