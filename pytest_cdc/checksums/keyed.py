@@ -20,6 +20,7 @@ from pytest_cdc.checksums.execution import Executor
 from pytest_cdc.checksums.report import QueryRecord
 from pytest_cdc.checksums.sqlgen import TableRef
 from pytest_cdc.checksums.tables import column_pairs, names, read_columns, table_ref
+from pytest_cdc.errors import ReconcileError
 
 KeyText = tuple[str | None, ...]
 #: Keys a statement: a condition of 500 ORed key comparisons plans in milliseconds on both
@@ -118,15 +119,21 @@ def newest(
     timeout: float | None = None,
     lock_timeout: float | None = None,
     label: str = "source",
+    required: bool = False,
 ) -> Any:
     """The greatest value of ``column`` (the lag column, a heartbeat's timestamp), or None
-    when the table is empty or has no such column."""
+    when the table is empty or has no such column (``required``: then a ReconcileError)."""
     gen = conn.dialect.checksum_sql(EncodingOptions())
     with contextlib.ExitStack() as stack:
         ex = Executor(label, conn.raw, conn.dialect, conn.paramstyle, timeout)
         conn.dialect.begin_comparison(stack, ex, timeout=timeout, lock_timeout=lock_timeout)
         ref = table if isinstance(table, TableRef) else table_ref(ex, gen, table)
         if column not in {c.name for c in read_columns(ex, gen, ref)}:
+            if required:
+                raise ReconcileError(
+                    f"the {label} has no table {str(ref)!r} with a column {column!r} (the"
+                    " heartbeat table): check heartbeat-table and heartbeat-column"
+                )
             return None
         sql = (
             f"SELECT MAX({conn.dialect.quote_identifier(column)}) FROM {gen.table(ref)}"

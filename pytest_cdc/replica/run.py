@@ -207,6 +207,7 @@ def start_run(
                 src, dst, mapping=replica, profile=profile, allow=settings.allow
             )
         run.plan(list(tables) if tables is not None else None)
+        run.heartbeat_lag()  # once a run, before any table: a wrong heartbeat table shows here
     except BaseException:
         run.close()
         raise
@@ -386,9 +387,17 @@ class _Run:
         limits = self.timeout, self.lock_timeout
         with self.leases() as (src, dst):
             return lag_seconds(
-                newest(src, source, column, timeout=limits[0], lock_timeout=limits[1]),
                 newest(
-                    dst, target, column, label="target", timeout=limits[0], lock_timeout=limits[1]
+                    src, source, column, timeout=limits[0], lock_timeout=limits[1], required=True
+                ),
+                newest(
+                    dst,
+                    target,
+                    column,
+                    label="target",
+                    timeout=limits[0],
+                    lock_timeout=limits[1],
+                    required=True,
                 ),
             )
 

@@ -536,3 +536,16 @@ def test_a_state_file_that_cannot_be_written_is_one_line(
         state_file=str(good),
     )
     assert good.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_heartbeat_table_that_is_not_there_is_the_runs_one_line_error(
+    pair: tuple[Any, str, str],
+) -> None:
+    conn, src, dst = pair
+    make_orders(conn, src)
+    make_orders(conn, dst)
+    report = validate_replica(
+        server_url(), server_url(), mapping=mapping(src, dst), heartbeat_table=f"{src}.nope"
+    )
+    assert "has no table" in report.error and "heartbeat-table" in report.error
+    assert report.exit_code() == 2 and "\n" not in report.error
