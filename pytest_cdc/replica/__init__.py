@@ -10,9 +10,10 @@ stable mismatches (never run by the tool).
 
 from __future__ import annotations
 
+from pytest_cdc.replica.plan import shard_plan
 from pytest_cdc.replica.repair import repair_script, write_repair_sql
 from pytest_cdc.replica.report import ReplicaReport, TableResult, merge_reports
-from pytest_cdc.replica.run import assert_replica_matches, shard_plan, validate_replica
+from pytest_cdc.replica.run import assert_replica_matches, validate_replica
 from pytest_cdc.replica.settings import Shard, ValidationSettings, validation_settings
 
 __all__ = [

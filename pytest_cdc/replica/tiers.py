@@ -20,7 +20,8 @@ from pytest_cdc.errors import CdcError, first_line
 from pytest_cdc.replica.report import TableResult
 
 if TYPE_CHECKING:
-    from pytest_cdc.replica.run import Job, _Run
+    from pytest_cdc.replica.plan import Job
+    from pytest_cdc.replica.run import _Run
     from pytest_cdc.schema.report import TableReport
 
 _ENCODING_KEYS = ("float_digits", "timestamp_precision", "timestamp_mode")
