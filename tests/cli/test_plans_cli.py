@@ -206,12 +206,12 @@ def test_row_count_live(
 
 
 def test_unreachable_database_one_line_no_password(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["explain", "--db", "postgresql://u:secret-hunter2@127.0.0.1:1/x", "SELECT 1"])
+    code = main(["explain", "--db", "postgresql://u:secret-placeholder2@127.0.0.1:1/x", "SELECT 1"])
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1
     assert "is not reachable" in err
-    assert "secret-hunter2" not in err
+    assert "secret-placeholder2" not in err
 
 
 def test_bad_sql_one_line(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -38,7 +38,7 @@ def test_freetds_connects_to_the_host_and_port_of_the_url() -> None:
 
     thread = threading.Thread(target=accept)
     thread.start()
-    url = parse_url(f"mssql://sa:Secret-1@127.0.0.1:{port}/erp?driver=FreeTDS")
+    url = parse_url(f"mssql://sa:Placeholder-1@127.0.0.1:{port}/erp?driver=FreeTDS")
     try:
         with pytest.raises(pyodbc.Error):
             get_dialect("mssql").connector(url).connect(timeout=3)
@@ -54,7 +54,7 @@ def test_a_missing_driver_is_named_with_the_installed_ones(driver: str | None) -
     if driver is None and "ODBC Driver 18 for SQL Server" in pyodbc.drivers():
         pytest.skip("Microsoft's driver is installed here")
     query = f"?driver={driver.replace(' ', '+')}" if driver else ""
-    url = parse_url(f"mssql://sa:Secret-1@127.0.0.1:1/erp{query}")
+    url = parse_url(f"mssql://sa:Placeholder-1@127.0.0.1:1/erp{query}")
     with pytest.raises(DatabaseUnavailable) as info:
         get_dialect("mssql").connector(url).connect(timeout=1)
     message = str(info.value)
@@ -63,4 +63,4 @@ def test_a_missing_driver_is_named_with_the_installed_ones(driver: str | None) -
     assert "msodbcsql18" in message and "driver=FreeTDS" in message
     for installed in pyodbc.drivers():
         assert repr(installed) in message
-    assert "Secret-1" not in message and "\n" not in message
+    assert "Placeholder-1" not in message and "\n" not in message

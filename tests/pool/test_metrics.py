@@ -98,7 +98,7 @@ def test_health_checks_and_connect_errors_are_counted(
 
 
 def test_no_password_in_any_label_or_value(registry: CollectorRegistry, pools: list[Any]) -> None:
-    secret = "hunter2-pw"
+    secret = "placeholder2-pw"
     url = f"postgresql://postgres:{secret}@127.0.0.1:1/test"
     pool = ConnectionPool(
         Psycopg2Connector(url, display=url),

@@ -438,15 +438,15 @@ def test_callbacks(make_pool: Any) -> None:
 
 def test_unreachable_server_fails_fast_without_password(admin: Any) -> None:
     connector = Psycopg2Connector(
-        "postgresql://postgres:secret-s3cret@127.0.0.1:1/test",
-        display="postgresql://postgres:secret-s3cret@127.0.0.1:1/test",
+        "postgresql://postgres:secret-placeholder@127.0.0.1:1/test",
+        display="postgresql://postgres:secret-placeholder@127.0.0.1:1/test",
     )
     with ConnectionPool(connector, name="down", timeout=5, connect_timeout=1) as pool:
         with pytest.raises(PoolConnectError) as info:
             pool.getconn()
         msg = str(info.value)
         assert "'down' cannot connect" in msg
-        assert "secret-s3cret" not in msg
+        assert "secret-placeholder" not in msg
         # In backoff with nothing lent out: the next request fails at once, it does not wait.
         with pytest.raises(PoolConnectError, match="next attempt in"):
             pool.getconn()
@@ -458,10 +458,10 @@ def test_unreachable_server_fails_fast_without_password(admin: Any) -> None:
 
 def test_pool_name_never_shows_a_password(admin: Any) -> None:
     pool = ConnectionPool(
-        Psycopg2Connector(URL), name="postgresql://u:secret-hunter2@h/db", open=False
+        Psycopg2Connector(URL), name="postgresql://u:secret-placeholder2@h/db", open=False
     )
-    assert "secret-hunter2" not in pool.name
-    assert "secret-hunter2" not in repr(pool)
+    assert "secret-placeholder2" not in pool.name
+    assert "secret-placeholder2" not in repr(pool)
     with pytest.raises(PoolClosed, match="not open yet"):
         pool.getconn()
 

@@ -136,14 +136,14 @@ def test_mistakes_are_one_line_and_exit_2(
 def test_an_unreachable_target_is_one_line_and_a_report(
     mapping: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    target = "postgresql://postgres:hunter2@127.0.0.1:9/postgres"
+    target = "postgresql://postgres:placeholder2@127.0.0.1:9/postgres"
     assert validate(mapping, "--json", str(tmp_path / "r.json"), target=target) == 2
     captured = capsys.readouterr()
     assert "pytest-cdc validate: error: the target database is not reachable" in captured.err
-    assert "hunter2" not in captured.out + captured.err
+    assert "placeholder2" not in captured.out + captured.err
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["error"].startswith("the target database is not reachable")
-    assert "hunter2" not in json.dumps(report)
+    assert "placeholder2" not in json.dumps(report)
 
 
 def test_merge_refuses_a_file_that_is_not_a_report(

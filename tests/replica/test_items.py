@@ -183,7 +183,9 @@ def test_without_source_and_target_databases_it_says_what_to_pass(
 def test_an_unreachable_target_is_one_failing_item_in_one_line(
     project: pytest.Pytester,
 ) -> None:
-    result = project.runpytest(*args(target="postgresql://postgres:hunter2@127.0.0.1:9/postgres"))
+    result = project.runpytest(
+        *args(target="postgresql://postgres:placeholder2@127.0.0.1:9/postgres")
+    )
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -192,7 +194,7 @@ def test_an_unreachable_target_is_one_failing_item_in_one_line(
             "FAILED replica::(run)*",
         ]
     )
-    assert "hunter2" not in result.stdout.str()
+    assert "placeholder2" not in result.stdout.str()
     assert "Traceback" not in result.stdout.str()
 
 

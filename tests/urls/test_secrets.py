@@ -67,9 +67,9 @@ def test_unencoded_passwords_parse_by_the_last_at_or_are_refused_masked(password
 
 def test_an_at_sign_in_the_password_is_masked_whole() -> None:
     assert mask_password("postgresql://u:pa@ss@h/db") == "postgresql://u:***@h/db"
-    url = parse_url("postgresql://postgres:S3cret@PW@127.0.0.1:5432/db")
+    url = parse_url("postgresql://postgres:Placeholder@PW@127.0.0.1:5432/db")
     assert (url.password, url.host, url.masked) == (
-        "S3cret@PW",
+        "Placeholder@PW",
         "127.0.0.1",
         "postgresql://postgres:***@127.0.0.1:5432/db",
     )
@@ -114,7 +114,7 @@ def test_no_surface_of_the_plugin_shows_the_password(
 ) -> None:
     # The server trusts every local connection, so the password is accepted and ignored: the
     # reachable database gets a full header line, the unreachable one a failure message.
-    password = HOSTILE if encoded else "S3cret@PW-unguessable"
+    password = HOSTILE if encoded else "Placeholder@PW-unguessable"
     written = quote(password, safe="") if encoded else password
     pytester.makepyfile(test_x=SUITE)
     junit, log, metrics = tmp_path / "junit.xml", tmp_path / "run.log", tmp_path / "m.prom"

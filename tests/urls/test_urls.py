@@ -29,18 +29,18 @@ def test_split_spec(spec: str, name: str, url: str) -> None:
 
 
 def test_parse_postgres_url() -> None:
-    url = parse_url("target=postgres://app:s3cret@pg.example:6543/erp?sslmode=disable")
+    url = parse_url("target=postgres://app:placeholder@pg.example:6543/erp?sslmode=disable")
     assert (url.name, url.scheme, url.host, url.port, url.user, url.password, url.database) == (
         "target",
         "postgres",
         "pg.example",
         6543,
         "app",
-        "s3cret",
+        "placeholder",
         "erp",
     )
     assert url.params == {"sslmode": "disable"}
-    assert "s3cret" not in str(url) and "s3cret" not in repr(url)
+    assert "placeholder" not in str(url) and "placeholder" not in repr(url)
     assert url.masked == "postgres://app:***@pg.example:6543/erp?sslmode=disable"
 
 
@@ -70,8 +70,8 @@ def test_bad_urls_have_clear_messages(spec: str, message: str) -> None:
 
 def test_bad_url_message_masks_password() -> None:
     with pytest.raises(UrlError) as info:
-        parse_url("mysql://root:hunter22@h/db")
-    assert "hunter22" not in str(info.value)
+        parse_url("mysql://root:placeholder22@h/db")
+    assert "placeholder22" not in str(info.value)
     assert "root:***@h" in str(info.value)
 
 
