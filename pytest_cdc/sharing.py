@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_cdc.errors import CdcError, DatabaseSkipped, DatabaseUnavailable, first_line
+from pytest_cdc.processes import pid_alive
 
 if TYPE_CHECKING:
     from pytest_cdc.session import CdcSession, DatabaseHandle
@@ -102,7 +103,7 @@ class SharedRun:
             with contextlib.suppress(FileNotFoundError):
                 data = json.loads(path.read_text(encoding="utf-8"))
                 return SharedRecord(**data)
-            if not _alive(self.controller_pid):
+            if not pid_alive(self.controller_pid):
                 raise DatabaseUnavailable(
                     f"database {name!r}: the xdist controller that prepares it has exited"
                 )
@@ -172,13 +173,3 @@ class Keepers:
 
 def record_error(name: str, exc: CdcError) -> SharedRecord:
     return SharedRecord(name=name, error=str(exc), skipped=isinstance(exc, DatabaseSkipped))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

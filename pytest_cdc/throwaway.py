@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_cdc import processes
+
 if TYPE_CHECKING:
     from pytest_cdc.dialects.base import Dialect
     from pytest_cdc.session import DatabaseHandle
@@ -93,22 +95,12 @@ def is_reuse_comment(comment: str | None) -> bool:
     return _REUSE.match(comment or "") is not None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def stale(
     databases: Iterable[tuple[str, str | None]],
     live_keys: set[int],
     *,
     host: str | None = None,
-    pid_alive: Callable[[int], bool] = _pid_alive,
+    pid_alive: Callable[[int], bool] = processes.pid_alive,
 ) -> list[str]:
     """The databases among ``(name, comment)`` that belong to a session that is gone (see the
     module's rule); ``live_keys`` are the keys of the locks held on the server now."""

@@ -55,6 +55,7 @@ from pytest_cdc.embedded.binaries import (
     wheel_bindir,
 )
 from pytest_cdc.errors import EmbeddedError
+from pytest_cdc.processes import pid_alive
 from pytest_cdc.urls import DatabaseURL
 
 SERVER_SETTINGS: dict[str, str] = {
@@ -127,16 +128,6 @@ def default_home() -> Path:
         if usage.free >= MIN_SHM_FREE and os.access(shm, os.W_OK | os.X_OK):
             return shm / name
     return Path(tempfile.gettempdir()) / name
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _parent_death_signal() -> Callable[[], None] | None:
@@ -639,7 +630,7 @@ def cleanup_leftovers(home: Path) -> list[Path]:
             owner = int((run_dir / "owner").read_text().strip())
         except (OSError, ValueError):
             owner = -1
-        if owner > 0 and _pid_alive(owner):
+        if owner > 0 and pid_alive(owner):
             continue
         _kill_postmaster(run_dir / "data" / "postmaster.pid")
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -647,7 +638,7 @@ def cleanup_leftovers(home: Path) -> list[Path]:
     # An interrupted initdb, spare copy or copy of the binaries leaves a staging directory.
     for staging in [*(home / "cache").glob("*.tmp-*"), *(home / "bin").glob("*.tmp-*")]:
         pid = staging.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             # An orphaned initdb may still be finishing (it got its parent-death signal a
             # moment ago) and recreate files under us: retry briefly.
             for _ in range(100):
@@ -670,7 +661,7 @@ def _kill_postmaster(pidfile: Path) -> None:
         if data_dir.encode() in cmdline or any(b"postgres" in part for part in cmdline[:1]):
             os.kill(pid, signal.SIGQUIT)
             for _ in range(200):
-                if not _pid_alive(pid):
+                if not pid_alive(pid):
                     break
                 time.sleep(0.01)
 
