@@ -27,8 +27,7 @@ from pytest_cdc.checksums.encoding import ColumnPair, EncodingOptions
 from pytest_cdc.checksums.execution import Executor
 from pytest_cdc.checksums.report import QueryRecord
 from pytest_cdc.checksums.sqlgen import SqlGenerator, TableRef
-from pytest_cdc.checksums.tables import column_pairs, names, read_columns, table_ref
-from pytest_cdc.errors import ReconcileError
+from pytest_cdc.checksums.tables import prepare_sides
 
 
 @dataclass(frozen=True)
@@ -122,37 +121,26 @@ def column_aggregates(
     with contextlib.ExitStack() as stack:
         src = stack.enter_context(opened(source, "source"))
         dst = src if shared(source, target) else stack.enter_context(opened(target, "target"))
-        sides: list[tuple[Executor, SqlGenerator, TableRef, str | None]] = []
-        for conn, label, name, cond in (
-            (src, "source", table, where),
-            (
-                dst,
-                "target",
-                target_table or table,
-                target_where if target_where is not None else where,
-            ),
-        ):
-            ex = Executor(label, conn.raw, conn.dialect, conn.paramstyle, timeout)
-            if sides and conn.raw is sides[0][0].raw:
-                ex.lock = sides[0][0].lock
-            else:
-                conn.dialect.begin_comparison(stack, ex, timeout=timeout, lock_timeout=lock_timeout)
-            gen = conn.dialect.checksum_sql(options)
-            sides.append((ex, gen, table_ref(ex, gen, name), cond))
-        (src_ex, src_gen, src_ref, _), (dst_ex, dst_gen, dst_ref, _) = sides
-        src_cols, dst_cols = (
-            read_columns(src_ex, src_gen, src_ref),
-            read_columns(dst_ex, dst_gen, dst_ref),
+        ready = prepare_sides(
+            stack,
+            src,
+            dst,
+            table=table,
+            target_table=target_table,
+            key=[],
+            columns=columns,
+            column_map=column_map or {},
+            options=options,
+            timeout=timeout,
+            lock_timeout=lock_timeout,
         )
-        for cols, ref, label in ((src_cols, src_ref, "source"), (dst_cols, dst_ref, "target")):
-            if not cols:
-                raise ReconcileError(
-                    f"table {str(ref)!r} does not exist on the {label} or has no columns you"
-                    " may read: check the table name"
-                )
-        _, pairs = column_pairs(
-            src_cols, dst_cols, [], names(columns), column_map or {}, src_ref, dst_ref
-        )
+        src_ex, dst_ex = ready.src_ex, ready.dst_ex
+        src_ref, dst_ref, pairs = ready.src_ref, ready.dst_ref, ready.pairs
+        dst_where = target_where if target_where is not None else where
+        sides = [
+            (src_ex, ready.src_gen, src_ref, where),
+            (dst_ex, ready.dst_gen, dst_ref, dst_where),
+        ]
         calls = [
             functools.partial(_run, ex, gen, ref, pairs, label, cond)
             for (ex, gen, ref, cond), label in zip(sides, ("source", "target"), strict=True)
@@ -171,7 +159,7 @@ def column_aggregates(
         target_rows=int(results[1][1][0]),
         compared=len(plan) + 1,
         differences=compare(plan, pairs, results[0][1], results[1][1], options),
-        queries=[*src_ex.queries, *dst_ex.queries] if dst_ex is not src_ex else src_ex.queries,
+        queries=[*src_ex.queries, *dst_ex.queries],
     )
     report.seconds = round(time.perf_counter() - started, 6)
     return report

@@ -31,7 +31,7 @@ from pytest_cdc.checksums.execution import Executor
 from pytest_cdc.checksums.report import ReconcileReport
 from pytest_cdc.checksums.segments import Estimate
 from pytest_cdc.checksums.sqlgen import ServerFacts
-from pytest_cdc.checksums.tables import column_pairs, names, read_columns, table_ref
+from pytest_cdc.checksums.tables import names, prepare_sides, table_ref
 from pytest_cdc.errors import (
     ReconcileError,
     UnsupportedDialect,
@@ -179,35 +179,24 @@ def reconcile(
         # The same pool or handle on both sides: borrow once (a pool of one would block).
         # The same URL string opens a second connection, so the sides run concurrently.
         dst = src if shared(source, target) else stack.enter_context(opened(target, "target"))
-        src_ex = Executor("source", src.raw, src.dialect, src.paramstyle, timeout)
-        dst_ex = Executor("target", dst.raw, dst.dialect, dst.paramstyle, timeout)
-        if dst.raw is src.raw:
-            dst_ex.lock = src_ex.lock
-        src_gen, dst_gen = src.dialect.checksum_sql(options), dst.dialect.checksum_sql(options)
-        src_facts = src.dialect.begin_comparison(
-            stack, src_ex, timeout=timeout, lock_timeout=lock_timeout
+        ready = prepare_sides(
+            stack,
+            src,
+            dst,
+            table=table,
+            target_table=target_table,
+            key=keys,
+            columns=columns,
+            column_map=column_map or {},
+            options=options,
+            timeout=timeout,
+            lock_timeout=lock_timeout,
         )
-        dst_facts = src_facts
-        if dst.raw is not src.raw:
-            dst_facts = dst.dialect.begin_comparison(
-                stack, dst_ex, timeout=timeout, lock_timeout=lock_timeout
-            )
-        src_ref = table_ref(src_ex, src_gen, table)
-        dst_ref = table_ref(dst_ex, dst_gen, target_table or table)
-        src_cols = read_columns(src_ex, src_gen, src_ref)
-        dst_cols = read_columns(dst_ex, dst_gen, dst_ref)
-        for cols, ref, conn, label in (
-            (src_cols, src_ref, src, "source"),
-            (dst_cols, dst_ref, dst, "target"),
-        ):
-            if not cols:
-                raise ReconcileError(
-                    f"table {str(ref)!r} does not exist on the {label} ({conn.label}) or has no"
-                    " columns you may read: check the table name"
-                )
-        key_pairs, pairs = column_pairs(
-            src_cols, dst_cols, keys, names(columns), column_map or {}, src_ref, dst_ref
-        )
+        src_ex, dst_ex = ready.src_ex, ready.dst_ex
+        src_gen, dst_gen = ready.src_gen, ready.dst_gen
+        src_ref, dst_ref = ready.src_ref, ready.dst_ref
+        src_facts, dst_facts = ready.src_facts, ready.dst_facts
+        key_pairs, pairs = ready.key_pairs, ready.pairs
         for gen, server, label in ((src_gen, src_facts, "source"), (dst_gen, dst_facts, "target")):
             problem = gen.server_problem(server, pairs, label)
             if problem is not None:

@@ -19,7 +19,7 @@ from pytest_cdc.checksums.encoding import EncodingOptions
 from pytest_cdc.checksums.execution import Executor
 from pytest_cdc.checksums.report import QueryRecord
 from pytest_cdc.checksums.sqlgen import TableRef
-from pytest_cdc.checksums.tables import column_pairs, names, read_columns, table_ref
+from pytest_cdc.checksums.tables import prepare_sides, read_columns, table_ref
 from pytest_cdc.errors import ReconcileError
 
 KeyText = tuple[str | None, ...]
@@ -70,43 +70,39 @@ def row_hashes(
     if not wanted:
         return out
     with contextlib.ExitStack() as stack:
-        src_ex = Executor("source", src.raw, src.dialect, src.paramstyle, timeout)
-        dst_ex = Executor("target", dst.raw, dst.dialect, dst.paramstyle, timeout)
-        if dst.raw is src.raw:
-            dst_ex.lock = src_ex.lock
-        src_gen, dst_gen = src.dialect.checksum_sql(options), dst.dialect.checksum_sql(options)
-        src.dialect.begin_comparison(stack, src_ex, timeout=timeout, lock_timeout=lock_timeout)
-        if dst.raw is not src.raw:
-            dst.dialect.begin_comparison(stack, dst_ex, timeout=timeout, lock_timeout=lock_timeout)
-        src_ref = table_ref(src_ex, src_gen, table)
-        dst_ref = table_ref(dst_ex, dst_gen, target_table or table)
-        key_pairs, pairs = column_pairs(
-            read_columns(src_ex, src_gen, src_ref),
-            read_columns(dst_ex, dst_gen, dst_ref),
-            list(key),
-            names(columns),
-            column_map or {},
-            src_ref,
-            dst_ref,
+        ready = prepare_sides(
+            stack,
+            src,
+            dst,
+            table=table,
+            target_table=target_table,
+            key=key,
+            columns=columns,
+            column_map=column_map or {},
+            options=options,
+            timeout=timeout,
+            lock_timeout=lock_timeout,
         )
         dst_where = target_where if target_where is not None else where
         for side, ex, gen, ref, user_where, found in (
-            ("source", src_ex, src_gen, src_ref, where, out.source),
-            ("target", dst_ex, dst_gen, dst_ref, dst_where, out.target),
+            ("source", ready.src_ex, ready.src_gen, ready.src_ref, where, out.source),
+            ("target", ready.dst_ex, ready.dst_gen, ready.dst_ref, dst_where, out.target),
         ):
             for start in range(0, len(wanted), CHUNK):
                 chunk = wanted[start : start + CHUNK]
                 sql = gen.fetch_query(
                     ref,
-                    key_pairs,
-                    pairs,
+                    ready.key_pairs,
+                    ready.pairs,
                     side,
                     user_where=user_where,
-                    restrict=gen.key_match(key_pairs, side, [[str(v) for v in k] for k in chunk]),
+                    restrict=gen.key_match(
+                        ready.key_pairs, side, [[str(v) for v in k] for k in chunk]
+                    ),
                 )
                 for row in ex.run("re-check", sql):
                     found[tuple(row[:-1])] = row[-1]
-        out.queries = [*src_ex.queries, *dst_ex.queries]
+        out.queries = [*ready.src_ex.queries, *ready.dst_ex.queries]
     return out
 
 
