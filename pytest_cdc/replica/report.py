@@ -80,6 +80,31 @@ class TableResult:
     def mismatches(self) -> int:
         return self.missing_count + self.extra_count + self.changed_count
 
+    # -- reasons: one wording, for a table checked whole and for a split table's sum ---------
+    def counts_differ(self) -> str | None:
+        source, target = self.source_rows, self.target_rows
+        if source is None or target is None or source == target:
+            return None
+        return f"row counts differ: source {source:,}, target {target:,}"
+
+    def aggregates_differ(self) -> str | None:
+        if not self.aggregates:
+            return None
+        columns = sorted({a["column"] for a in self.aggregates})
+        return f"column aggregates differ in {', '.join(columns)}"
+
+    def rows_differ(self) -> str | None:
+        parts = [
+            f"{n:,} {label}"
+            for n, label in (
+                (self.missing_count, "missing in the target"),
+                (self.extra_count, "extra in the target"),
+                (self.changed_count, "changed"),
+            )
+            if n
+        ]
+        return "rows differ: " + ", ".join(parts) if parts else None
+
     @property
     def name(self) -> str:
         if self.target_table and self.target_table != self.source_table:
@@ -390,23 +415,9 @@ def _worst(order: Sequence[str], a: str, b: str) -> str:
 
 
 def _difference(t: TableResult) -> str | None:
-    """The reason of a split table's summed outcome, worded as each part's was
-    (:mod:`pytest_cdc.replica.tiers`): the counts, else the aggregates, else the rows."""
-    if t.source_rows is not None and t.target_rows is not None and t.source_rows != t.target_rows:
-        return f"row counts differ: source {t.source_rows:,}, target {t.target_rows:,}"
-    if t.aggregates:
-        columns = sorted({a["column"] for a in t.aggregates})
-        return f"column aggregates differ in {', '.join(columns)}"
-    parts = [
-        f"{n:,} {label}"
-        for n, label in (
-            (t.missing_count, "missing in the target"),
-            (t.extra_count, "extra in the target"),
-            (t.changed_count, "changed"),
-        )
-        if n
-    ]
-    return "rows differ: " + ", ".join(parts) if parts else None
+    """The reason of a split table's summed outcome, worded as each part's was: the counts,
+    else the aggregates, else the rows."""
+    return t.counts_differ() or t.aggregates_differ() or t.rows_differ()
 
 
 def _add(into: TableResult, part: TableResult) -> None:

@@ -245,12 +245,9 @@ class TableCheck:
         result.rows_checked = source + target
         if "count" in result.tiers:
             result.tiers["count"] = "passed" if source == target else "failed"
-        if source != target:
-            self._fail(
-                result,
-                "mismatched",
-                f"row counts differ: source {source:,}, target {target:,}",
-            )
+        reason = result.counts_differ()
+        if reason:
+            self._fail(result, "mismatched", reason)
 
     # -- connections ------------------------------------------------------------------------
     def leases(self) -> contextlib.AbstractContextManager[tuple[Opened, Opened]]:
@@ -315,13 +312,9 @@ class TableCheck:
         self._take_counts(result, found.source_rows, found.target_rows)
         result.aggregates = [asdict(a) for a in found.differences if a.column != "*"]
         result.tiers["aggregates"] = "failed" if result.aggregates else "passed"
-        if result.aggregates:
-            columns = sorted({a["column"] for a in result.aggregates})
-            self._fail(
-                result,
-                "mismatched",
-                f"column aggregates differ in {', '.join(columns)}",
-            )
+        reason = result.aggregates_differ()
+        if reason:
+            self._fail(result, "mismatched", reason)
         return bool(found.differences)
 
     def _checksum(self, result: TableResult) -> None:
@@ -354,28 +347,17 @@ class TableCheck:
         }
         if not found.equal and self.run_.settings.rechecks:
             self._recheck(result, found)
-        differ = result.mismatches > 0
+        differ = result.rows_differ()
         result.tiers["checksum"] = "failed" if differ else "passed"
         if differ:
-            parts = [
-                f"{n:,} {label}"
-                for n, label in (
-                    (result.missing_count, "missing in the target"),
-                    (result.extra_count, "extra in the target"),
-                    (result.changed_count, "changed"),
-                )
-                if n
-            ]
-            self._fail(result, "mismatched", "rows differ: " + ", ".join(parts))
+            self._fail(result, "mismatched", differ)
             found_total = found.missing_count + found.extra_count + found.changed_count
             if found_total > limit:
                 result.notes.append(
                     f"{found_total:,} rows differ; {limit:,} of each kind are kept"
                     " (table-failure-max-count)"
                 )
-        elif result.suspended_count and (
-            result.state == "validated" or result.reason.startswith("row counts differ")
-        ):
+        elif result.suspended_count and result.state == "validated":
             result.state = "suspended"
             result.reason = (
                 f"{result.suspended_count:,} rows kept changing on the source between"
@@ -400,7 +382,7 @@ class TableCheck:
                 f"{result.in_flight_count:,} rows differed in the pass and matched on a"
                 " re-check: in flight, not failed"
             )
-        if result.mismatches == 0 and result.reason.startswith("row counts differ"):
+        if result.mismatches == 0 and result.reason and result.reason == result.counts_differ():
             # The counts were taken while rows were in flight; every differing row is
             # accounted for by the re-checks, so the counts' difference is not a failure.
             result.notes.append(f"{result.reason}: rows in flight when counted")
