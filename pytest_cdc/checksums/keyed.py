@@ -127,8 +127,7 @@ def newest(
         if column not in {c.name for c in read_columns(ex, gen, ref)}:
             if required:
                 raise ReconcileError(
-                    f"the {label} has no table {str(ref)!r} with a column {column!r} (the"
-                    " heartbeat table): check heartbeat-table and heartbeat-column"
+                    f"the {label} has no table {str(ref)!r} with a column {column!r}"
                 )
             return None
         sql = (

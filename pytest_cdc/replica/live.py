@@ -30,6 +30,7 @@ from pytest_cdc.checksums.keyed import KeyedRows, KeyText, newest, row_hashes
 from pytest_cdc.replica.checkpoints import seconds_between
 
 if TYPE_CHECKING:
+    from pytest_cdc.checksums.connections import Opened
     from pytest_cdc.checksums.report import ReconcileReport
     from pytest_cdc.replica.tiers import TableCheck
 
@@ -158,23 +159,56 @@ def _read(check: TableCheck, keys: Sequence[KeyText]) -> KeyedRows:
         )
 
 
+def newest_on_both(
+    src: Opened,
+    dst: Opened,
+    tables: tuple[str, str],
+    columns: tuple[str, str],
+    wheres: tuple[str | None, str | None] = (None, None),
+    *,
+    timeout: float | None,
+    lock_timeout: float | None,
+    required: bool = False,
+) -> tuple[Any, Any]:
+    """A column's newest value on the source and on the target (the lag column, or the
+    heartbeat's timestamp): None where the table is empty or lacks the column, unless
+    ``required``."""
+    return (
+        newest(
+            src,
+            tables[0],
+            columns[0],
+            where=wheres[0],
+            timeout=timeout,
+            lock_timeout=lock_timeout,
+            required=required,
+        ),
+        newest(
+            dst,
+            tables[1],
+            columns[1],
+            where=wheres[1],
+            timeout=timeout,
+            lock_timeout=lock_timeout,
+            required=required,
+            label="target",
+        ),
+    )
+
+
 def newest_pair(check: TableCheck, column: str) -> tuple[Any, Any]:
-    """The lag column's newest value on the source and on the target (None where the
-    column is not there)."""
+    """The lag column's newest value on the source and on the target."""
     target_column = next((c.target for c in check.pair.columns if c.source == column), column)
     with check.leases() as (src, dst):
         given = check.comparison_args(src, dst)
-        timeouts = {"timeout": given["timeout"], "lock_timeout": given["lock_timeout"]}
-        return (
-            newest(src, given["table"], column, where=given["where"], **timeouts),
-            newest(
-                dst,
-                given["target_table"],
-                target_column,
-                where=given["target_where"],
-                label="target",
-                **timeouts,
-            ),
+        return newest_on_both(
+            src,
+            dst,
+            (given["table"], given["target_table"]),
+            (column, target_column),
+            (given["where"], given["target_where"]),
+            timeout=given["timeout"],
+            lock_timeout=given["lock_timeout"],
         )
 
 

@@ -304,30 +304,31 @@ class _Run:
             return self._heartbeat[0]
 
     def _measure_heartbeat(self, name: str) -> float | None:
-        from pytest_cdc.checksums.keyed import newest
-        from pytest_cdc.replica.live import lag_seconds
+        from pytest_cdc.errors import ReconcileError
+        from pytest_cdc.replica.live import lag_seconds, newest_on_both
         from pytest_cdc.replica.tiers import quoted_name
 
         pair = next((p for p in self.schema.pairs if p.source_table == name), None)
         source = quoted_name(pair.source_name) if pair and pair.source_name else name
         target = quoted_name(pair.target_name) if pair and pair.target_name else name
         column = self.settings.heartbeat_column
-        limits = self.timeout, self.lock_timeout
         with self.leases() as (src, dst):
-            return lag_seconds(
-                newest(
-                    src, source, column, timeout=limits[0], lock_timeout=limits[1], required=True
-                ),
-                newest(
+            try:
+                values = newest_on_both(
+                    src,
                     dst,
-                    target,
-                    column,
-                    label="target",
-                    timeout=limits[0],
-                    lock_timeout=limits[1],
+                    (source, target),
+                    (column, column),
+                    timeout=self.timeout,
+                    lock_timeout=self.lock_timeout,
                     required=True,
-                ),
-            )
+                )
+            except ReconcileError as exc:
+                raise ConfigError(
+                    f"{first_line(exc)} (the heartbeat table): check heartbeat-table and"
+                    " heartbeat-column"
+                ) from None
+        return lag_seconds(*values)
 
     def save_checkpoints(self, report: ReplicaReport) -> None:
         """Store each table's checkpoint in the state file, only after a clean run."""
