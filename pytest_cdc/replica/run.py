@@ -96,10 +96,12 @@ def validate_replica(
         shard=shard,
         **live,
     )
+    checkpoints = None
     if settings.state_file:
         from pytest_cdc.replica.checkpoints import load_state
 
-        load_state(settings.state_file)  # a broken file is the caller's to fix: raised here
+        # A broken file is the caller's to fix: raised here, before anything connects.
+        checkpoints = load_state(settings.state_file)
     report = ReplicaReport(source=_label(source), target=_label(target))
     run: _Run | None = None
     try:
@@ -114,6 +116,7 @@ def validate_replica(
             timeout=timeout,
             lock_timeout=lock_timeout,
             on_table=on_table,
+            checkpoints=checkpoints,
         )
         report.timings["schema"] = round(time.perf_counter() - started, 6)
         report.tables = run.execute()
@@ -151,13 +154,15 @@ def start_run(
     timeout: float | None = DEFAULT_TIMEOUT,
     lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
     on_table: OnTable | None = None,
+    checkpoints: dict[str, str] | None = None,
     **given: Any,
 ) -> _Run:
     """Compare the schemas and plan this shard's jobs (filling ``report``'s header): what
     :func:`validate_replica` and the pytest items run.  ``given``: the validation settings
     (keyword names of :class:`ValidationSettings`; None keeps the mapping's), unless
-    ``settings`` gives them all.  Raises CdcError when the mapping is wrong or a side cannot
-    be reached."""
+    ``settings`` gives them all.  ``checkpoints``: the state file's, when the caller has
+    read it already.  Raises CdcError when the mapping is wrong or a side cannot be
+    reached."""
     from pytest_cdc.schema.api import _mapping, compare_schemas
 
     replica = _mapping(mapping)
@@ -171,7 +176,9 @@ def start_run(
         sides[0] if _same(source, target) else Budget(target, "target", settings.concurrency)
     )
     run = _Run(settings, sides, timeout, lock_timeout, on_table)
-    if settings.state_file:
+    if checkpoints is not None:
+        run.state = checkpoints
+    elif settings.state_file:
         from pytest_cdc.replica.checkpoints import load_state
 
         run.state = load_state(settings.state_file)
