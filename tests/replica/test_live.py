@@ -59,6 +59,15 @@ def make_orders(conn: Any, schema: str, rows: int = 200) -> None:
     )
 
 
+@pytest.fixture
+def orders(pair: tuple[Any, str, str]) -> tuple[Any, str, str]:
+    """``pair`` with the same 200-row orders table on both sides."""
+    conn, src, dst = pair
+    make_orders(conn, src)
+    make_orders(conn, dst)
+    return pair
+
+
 def mapping(src: str, dst: str) -> dict[str, Any]:
     return {"schemas": {src: dst}}
 
@@ -93,11 +102,9 @@ def run_sql(conn: Any, *statements: str) -> Callable[[], None]:
 
 # -- key states, on cue ---------------------------------------------------------------------
 def test_rows_that_arrive_before_a_recheck_are_in_flight_not_failed(
-    pair: tuple[Any, str, str], monkeypatch: pytest.MonkeyPatch
+    orders: tuple[Any, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    conn, src, dst = pair
-    make_orders(conn, src)
-    make_orders(conn, dst)
+    conn, src, dst = orders
     cur = conn.cursor()
     # The source moved on; the target has not caught up yet (a row and a change in flight).
     cur.execute(f"INSERT INTO {q(src)}.orders VALUES (201, 1, 'new', now())")
@@ -122,11 +129,9 @@ def test_rows_that_arrive_before_a_recheck_are_in_flight_not_failed(
 
 
 def test_rows_still_changing_on_the_source_are_suspended(
-    pair: tuple[Any, str, str], monkeypatch: pytest.MonkeyPatch
+    orders: tuple[Any, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    conn, src, dst = pair
-    make_orders(conn, src)
-    make_orders(conn, dst)
+    conn, src, dst = orders
     moving = run_sql(conn, f"UPDATE {q(src)}.orders SET qty = qty + 1 WHERE id = 7")
     moving()
     on_cue(monkeypatch, moving, moving)
@@ -140,11 +145,9 @@ def test_rows_still_changing_on_the_source_are_suspended(
 
 
 def test_stable_differences_are_mismatched_with_their_rows(
-    pair: tuple[Any, str, str], monkeypatch: pytest.MonkeyPatch
+    orders: tuple[Any, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    conn, src, dst = pair
-    make_orders(conn, src)
-    make_orders(conn, dst)
+    conn, src, dst = orders
     cur = conn.cursor()
     cur.execute(f"DELETE FROM {q(dst)}.orders WHERE id = 3")
     cur.execute(f"UPDATE {q(dst)}.orders SET note = 'corrupt' WHERE id = 4")
@@ -168,11 +171,9 @@ def test_stable_differences_are_mismatched_with_their_rows(
 
 
 def test_no_rechecks_reports_the_pass_as_it_found_it(
-    pair: tuple[Any, str, str], monkeypatch: pytest.MonkeyPatch
+    orders: tuple[Any, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    conn, src, dst = pair
-    make_orders(conn, src)
-    make_orders(conn, dst)
+    conn, src, dst = orders
     conn.cursor().execute(f"UPDATE {q(src)}.orders SET qty = 42 WHERE id = 9")
     asked = on_cue(monkeypatch, run_sql(conn, f"UPDATE {q(dst)}.orders SET qty = 42 WHERE id = 9"))
     report = validate_replica(server_url(), server_url(), mapping=mapping(src, dst), rechecks=0)
@@ -183,11 +184,9 @@ def test_no_rechecks_reports_the_pass_as_it_found_it(
 
 # -- the settle delay -----------------------------------------------------------------------
 def test_the_wait_is_the_lag_of_the_lag_column(
-    pair: tuple[Any, str, str], monkeypatch: pytest.MonkeyPatch
+    orders: tuple[Any, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    conn, src, dst = pair
-    make_orders(conn, src)
-    make_orders(conn, dst)
+    conn, src, dst = orders
     cur = conn.cursor()
     # The target's newest change is 40 s behind the source's.
     cur.execute(f"UPDATE {q(src)}.orders SET updated_at = %s WHERE id = 1", (OLD,))
@@ -230,11 +229,9 @@ def test_the_wait_is_the_lag_of_the_lag_column(
 
 
 def test_the_wait_is_the_heartbeat_tables_lag_or_the_lag_given(
-    pair: tuple[Any, str, str], monkeypatch: pytest.MonkeyPatch
+    orders: tuple[Any, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    conn, src, dst = pair
-    make_orders(conn, src)
-    make_orders(conn, dst)
+    conn, src, dst = orders
     cur = conn.cursor()
     cur.execute(f"UPDATE {q(dst)}.orders SET qty = 0 WHERE id = 8")
     for schema, behind in ((src, 0), (dst, 12)):
@@ -430,12 +427,10 @@ def test_a_second_run_reads_only_the_rows_changed_since_the_first(
 
 
 def test_a_failed_run_does_not_advance_the_checkpoint(
-    pair: tuple[Any, str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    orders: tuple[Any, str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    conn, src, dst = pair
+    conn, src, dst = orders
     asked = on_cue(monkeypatch)  # the lost row makes the lag two days: waited on cue
-    make_orders(conn, src)
-    make_orders(conn, dst)
     state = tmp_path / "state.json"
     settings = {"lag_column": "updated_at", "state_file": str(state)}
     validate_replica(server_url(), server_url(), mapping=mapping(src, dst), **settings)
@@ -454,11 +449,9 @@ def test_a_failed_run_does_not_advance_the_checkpoint(
 
 
 def test_since_reads_from_the_checkpoint_given_and_tables_without_the_column_in_full(
-    pair: tuple[Any, str, str],
+    orders: tuple[Any, str, str],
 ) -> None:
-    conn, src, dst = pair
-    make_orders(conn, src)
-    make_orders(conn, dst)
+    conn, src, dst = orders
     cur = conn.cursor()
     for schema in (src, dst):
         cur.execute(f"CREATE TABLE {q(schema)}.plain (id int PRIMARY KEY, v text)")
@@ -511,11 +504,9 @@ def test_a_broken_state_file_is_one_line(tmp_path: Path) -> None:
 
 
 def test_a_state_file_that_cannot_be_written_is_one_line(
-    pair: tuple[Any, str, str], tmp_path: Path
+    orders: tuple[Any, str, str], tmp_path: Path
 ) -> None:
-    conn, src, dst = pair
-    make_orders(conn, src)
-    make_orders(conn, dst)
+    _, src, dst = orders
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
     report = validate_replica(
@@ -539,11 +530,9 @@ def test_a_state_file_that_cannot_be_written_is_one_line(
 
 
 def test_a_heartbeat_table_that_is_not_there_is_the_runs_one_line_error(
-    pair: tuple[Any, str, str],
+    orders: tuple[Any, str, str],
 ) -> None:
-    conn, src, dst = pair
-    make_orders(conn, src)
-    make_orders(conn, dst)
+    _, src, dst = orders
     report = validate_replica(
         server_url(), server_url(), mapping=mapping(src, dst), heartbeat_table=f"{src}.nope"
     )
