@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_cdc.plugin.options import path_setting
+
 if TYPE_CHECKING:
     from pytest_cdc.metrics import PoolMetrics
 
@@ -70,16 +72,7 @@ def resolve_settings(
 ) -> MetricsSettings:
     """CLI > ini > env for each setting; relative paths from where each was given."""
     env = os.environ if environ is None else environ
-    file: Path | None = None
-    cli_file = config.getoption("cdc_metrics_file")
-    ini_file = config.getini("cdc_metrics_file")
-    if cli_file:
-        file = config.invocation_params.dir / cli_file
-    elif ini_file:
-        base = config.inipath.parent if config.inipath else config.rootpath
-        file = base / str(ini_file)
-    elif env.get(ENV_FILE):
-        file = Path(env[ENV_FILE]).absolute()
+    file = path_setting(config, "cdc_metrics_file", ENV_FILE, env)
     push = (
         config.getoption("cdc_pushgateway")
         or config.getini("cdc_pushgateway")

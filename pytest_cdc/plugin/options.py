@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
 
@@ -149,3 +151,21 @@ def resolve(config: pytest.Config, environ: dict[str, str] | None = None) -> Cdc
         load_by_db=load_by_db,
         reuse_db=bool(reuse),
     )
+
+
+def path_setting(
+    config: pytest.Config, name: str, env_name: str, environ: Mapping[str, str]
+) -> Path | None:
+    """A file setting given as the option and ini key ``name`` or the variable ``env_name``:
+    CLI > ini > env, a relative path taken from where it was given (the directory pytest
+    was invoked from, the ini file's, the current one)."""
+    given = config.getoption(name)
+    if given:
+        return Path(config.invocation_params.dir / given)
+    ini = config.getini(name)
+    if ini:
+        base = config.inipath.parent if config.inipath else config.rootpath
+        return Path(base / str(ini))
+    if environ.get(env_name):
+        return Path(environ[env_name]).absolute()
+    return None

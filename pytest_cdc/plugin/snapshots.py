@@ -23,11 +23,11 @@ import os
 import warnings
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_cdc.plugin.options import path_setting
 from pytest_cdc.plugin.snapshot_run import (
     COUNTS,
     MARKER,
@@ -92,16 +92,7 @@ def resolve_settings(
         update = config.getini("cdc_plan_update")
     if update is None:
         update = env_bool(ENV_UPDATE, env.get(ENV_UPDATE))
-    report: Path | None = None
-    cli_report = config.getoption("cdc_plan_report")
-    ini_report = config.getini("cdc_plan_report")
-    if cli_report:
-        report = config.invocation_params.dir / cli_report
-    elif ini_report:
-        base = config.inipath.parent if config.inipath else config.rootpath
-        report = base / str(ini_report)
-    elif env.get(ENV_REPORT):
-        report = Path(env[ENV_REPORT]).absolute()
+    report = path_setting(config, "cdc_plan_report", ENV_REPORT, env)
     return SnapshotSettings(update=bool(update), report=report)
 
 
