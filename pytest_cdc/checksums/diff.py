@@ -5,6 +5,9 @@ found keys, counters and timings): split, they would hand that state back and fo
 
 1. Boundaries from a sample of the source (or exact quantiles for a small table).
 2. One pass per side, both sides at once: (segment, row count, exact hash sum) per segment.
+   The first pass writes floats as their probe text (their bits: far cheaper than the
+   canonical rounding, and finer); a segment it finds differing is digested again
+   canonically before anything below looks at it.
 3. Segments whose (count, sum) agree are equal (an MD5-based 64-bit sum; docs/checksum.md
    gives the odds).  A differing segment small enough is fetched as (key, row hash) from both
    sides and diffed in Python; a bigger one is cut again with exact quantiles and re-checked.
@@ -93,6 +96,8 @@ class RunSettings:
     row_bytes: float = 0.0
     # Read when a RunSettings is made, not when this module is imported, so the limits above
     # are the one place to change them (the tests make them small).
+    #: Whether the first pass compares probe texts where both engines can write them.
+    probe: bool = True
     segment_bytes: int = field(default_factory=lambda: SEGMENT_BYTES)
     max_ordered_segments: int = field(default_factory=lambda: MAX_ORDERED_SEGMENTS)
 
@@ -131,6 +136,17 @@ class Reconciler:
             ThreadPoolExecutor(max_workers=extra, thread_name_prefix="cdc-lane") if extra else None
         )
         self._concurrent = source.executor.raw is not target.executor.raw
+        #: Compared columns the first pass writes as probe texts: only formats both engines
+        #: can write, or the texts would never meet.
+        self.probed = frozenset(
+            p
+            for p in self.pairs
+            if settings.probe
+            and p.fmt in source.gen.probe_formats
+            and p.fmt in target.gen.probe_formats
+        )
+        #: First-level segments whose probe digests differed and were digested again.
+        self.confirmed = 0
 
     # -- plumbing -----------------------------------------------------------------------------
     def both(self, fn: Callable[[Side], T]) -> tuple[T, T]:
@@ -196,11 +212,18 @@ class Reconciler:
     segment_rows: dict[str, float] = {}  # noqa: RUF012 - replaced, never mutated
 
     def checksums(
-        self, bounds: Sequence[KeyText], first: int, parent: Segment | None
+        self,
+        bounds: Sequence[KeyText],
+        first: int,
+        parent: Segment | None,
+        probe: frozenset[ColumnPair] = frozenset(),
+        purpose: str = "segment checksums",
     ) -> tuple[Checksums, Checksums]:
         started = time.perf_counter()
         if self.settings.aggregation == "ordered":
-            result = self.both(lambda side: self._digests(side, bounds, first, parent))
+            result = self.both(
+                lambda side: self._digests(side, bounds, first, parent, probe, purpose)
+            )
             self._timed("checksums", started)
             return result
 
@@ -215,8 +238,9 @@ class Reconciler:
                 first=first,
                 user_where=side.where,
                 restrict=restrict,
+                probe=probe,
             )
-            rows = side.run("segment checksums", sql)
+            rows = side.run(purpose, sql)
             return {int(seg): (int(n), int(total)) for seg, n, total in rows}
 
         result = self.both(one)
@@ -224,7 +248,13 @@ class Reconciler:
         return result
 
     def _digests(
-        self, side: Side, bounds: Sequence[KeyText], first: int, parent: Segment | None
+        self,
+        side: Side,
+        bounds: Sequence[KeyText],
+        first: int,
+        parent: Segment | None,
+        probe: frozenset[ColumnPair],
+        purpose: str,
     ) -> Checksums:
         """Ordered digests of every segment, the segments cut into one run per lane.
 
@@ -254,8 +284,9 @@ class Reconciler:
                 first=first + at,
                 user_where=own.where,
                 restrict=restrict,
+                probe=probe,
             )
-            rows = own.run("segment checksums", sql)
+            rows = own.run(purpose, sql)
             # Every segment has a row (an empty one: 0 and NULL): keep the non-empty.
             return {int(seg): (int(n), str(total)) for seg, n, total in rows if int(n)}
 
@@ -376,7 +407,10 @@ class Reconciler:
     def compare(self, bounds: Sequence[KeyText], parent: Segment | None, first: int) -> None:
         lo, hi = (parent.lo, parent.hi) if parent else (None, None)
         segments = segments_from_bounds(bounds, lo, hi, first)
-        src, dst = self.checksums(bounds, first, parent)
+        probe = self.probed if parent is None else frozenset()
+        src, dst = self.checksums(bounds, first, parent, probe)
+        if probe:
+            self._confirm(segments, bounds, first, src, dst)
         if parent is None:
             self._refuse_null_keys(src.get(NULL_SEGMENT), dst.get(NULL_SEGMENT))
             self.source_rows = sum(n for n, _ in src.values())
@@ -406,6 +440,38 @@ class Reconciler:
                 self.leaf(seg, (a, b))  # one key value holds every row: nothing left to cut
                 continue
             self.compare(inner, seg, self._next_first())
+
+    def _confirm(
+        self,
+        segments: Sequence[Segment],
+        bounds: Sequence[KeyText],
+        first: int,
+        src: Checksums,
+        dst: Checksums,
+    ) -> None:
+        """Replace the probe checksums of differing segments by canonical ones.
+
+        Equal probe texts prove a segment equal; differing ones do not prove it different
+        (floats equal to ``float_digits`` but not to the bit, -0 and 0), and the recursion and
+        the leaf diff's consistency check need the canonical checksums.  Few segments are
+        digested one by one; many, by one canonical pass over the table.
+        """
+        differing = [s for s in segments if src.get(s.number) != dst.get(s.number)]
+        if not differing:
+            return
+        self.confirmed += len(differing)
+        purpose = "canonical re-check"
+        if len(differing) * 4 > len(segments):
+            again = self.checksums(bounds, first, None, purpose=purpose)
+            for old, new in zip((src, dst), again, strict=True):
+                old.clear()
+                old.update(new)
+            return
+        for seg in differing:
+            one = self.checksums([], seg.number, seg, purpose=purpose)
+            for old, new in zip((src, dst), one, strict=True):
+                old.pop(seg.number, None)
+                old.update(new)
 
     def _refuse_null_keys(
         self, src: tuple[int, int | str] | None, dst: tuple[int, int | str] | None

@@ -66,6 +66,15 @@ FORMATS: dict[TypeClass, str] = {
     TypeClass.BINARY: "lower-case hex, no prefix",
 }
 
+#: Formats that have a *probe* text: a finer encoding a first pass may compare instead, because
+#: it is much cheaper to build.  Finer means equal probe texts imply equal canonical texts, so
+#: a probe pass can only prove segments equal; a segment whose probe digests differ is
+#: digested again in the canonical encoding before anything is reported (docs/checksum.md §3).
+PROBE_FORMATS: dict[TypeClass, str] = {
+    TypeClass.FLOAT: "16 lower-case hex digits: the IEEE 754 binary64 bits, big-endian, of the "
+    "value widened to double precision (the value the canonical text is rounded from)",
+}
+
 #: Type classes that can be compared with each other; the pair's format is the first listed
 #: class present on either side (e.g. integer vs decimal renders both as decimal).
 _COMPATIBLE: tuple[tuple[TypeClass, ...], ...] = (

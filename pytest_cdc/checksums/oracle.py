@@ -16,7 +16,12 @@ from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from pytest_cdc.checksums.encoding import LENGTH_PREFIXED, EncodingOptions, TypeClass
+from pytest_cdc.checksums.encoding import (
+    LENGTH_PREFIXED,
+    PROBE_FORMATS,
+    EncodingOptions,
+    TypeClass,
+)
 
 _DEFAULT = EncodingOptions()
 
@@ -78,6 +83,18 @@ def render_decimal(value: Decimal) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text
+
+
+def probe(fmt: TypeClass, value: Any, *, single: bool = False) -> str | None:
+    """The probe text of one value (encoding.PROBE_FORMATS; None for NULL)."""
+    if fmt not in PROBE_FORMATS:
+        raise ValueError(f"{fmt.value} has no probe text")
+    if value is None:
+        return None
+    number = float(value)
+    if single:
+        number = struct.unpack("<f", struct.pack("<f", number))[0]
+    return struct.pack(">d", number).hex()
 
 
 def render_float(number: float, digits: int) -> str:
@@ -158,14 +175,20 @@ def encode_row(
     options: EncodingOptions = _DEFAULT,
     *,
     singles: Sequence[bool] = (),
+    probes: Sequence[bool] = (),
 ) -> bytes:
-    """The canonical bytes of one row; ``formats`` and ``values`` are in column order."""
+    """The canonical bytes of one row; ``formats`` and ``values`` are in column order.
+    ``probes``: which fields are written as their probe texts."""
     if len(formats) != len(values):
         raise ValueError(f"{len(formats)} formats for {len(values)} values")
     single = list(singles) + [False] * (len(formats) - len(singles))
+    probed = list(probes) + [False] * (len(formats) - len(probes))
     return b"".join(
-        encode_field(fmt, render(fmt, value, options, single=one))
-        for fmt, value, one in zip(formats, values, single, strict=False)
+        encode_field(
+            fmt,
+            probe(fmt, value, single=one) if as_probe else render(fmt, value, options, single=one),
+        )
+        for fmt, value, one, as_probe in zip(formats, values, single, probed, strict=False)
     )
 
 

@@ -12,7 +12,7 @@ literal built from a key value read back from the database (escaped by the gener
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -109,6 +109,9 @@ class SqlGenerator:
     #: Whether every rendering is NULL for a NULL value and concatenation with NULL is NULL,
     #: so that COALESCE(field, 'N') can replace a CASE (cheaper on PostgreSQL).
     null_propagating: ClassVar[bool] = False
+    #: Formats this engine can write as their probe text (encoding.PROBE_FORMATS): a pass
+    #: compares probe texts where both engines can, then confirms differences canonically.
+    probe_formats: ClassVar[frozenset[TypeClass]] = frozenset()
 
     def __init__(self, options: EncodingOptions | None = None, *, dialect: Dialect) -> None:
         self.options = options or EncodingOptions()
@@ -162,6 +165,11 @@ class SqlGenerator:
 
     def render(self, pair: ColumnPair, side: str, scope: Scope) -> str:
         """SQL text of the canonical rendering of a (non-NULL) column value."""
+        raise NotImplementedError
+
+    def probe_render(self, pair: ColumnPair, side: str, scope: Scope) -> str:
+        """The probe text of a value (encoding.PROBE_FORMATS) for a format this engine lists
+        in :attr:`probe_formats`."""
         raise NotImplementedError
 
     def octet_length(self, expr: str) -> str:
@@ -259,9 +267,12 @@ class SqlGenerator:
         """Text pieces concatenated into one value."""
         return self.concat(parts)
 
-    def field_pieces(self, pair: ColumnPair, side: str, scope: Scope) -> list[Piece]:
+    def field_pieces(
+        self, pair: ColumnPair, side: str, scope: Scope, probe: bool = False
+    ) -> list[Piece]:
         """One field of the canonical row (``N``, ``V<value>;`` or ``V<octets>:<text>``) as
-        pieces of the row's chain; only a column that may hold NULL gets the NULL test."""
+        pieces of the row's chain; only a column that may hold NULL gets the NULL test.
+        ``probe``: the value's probe text instead of its canonical text."""
         nullable = pair.on(side).nullable
         choices = self.constant_choices(pair, side)
         if choices is not None:
@@ -269,7 +280,7 @@ class SqlGenerator:
             if nullable:
                 return [Choice(branches, "N")]
             return [Choice(branches[:-1], branches[-1][1])]
-        value = self.render(pair, side, scope)
+        value = self.probe_render(pair, side, scope) if probe else self.render(pair, side, scope)
         body: list[Piece]
         if pair.fmt in LENGTH_PREFIXED:
             if not self.reusable(pair, side, value):
@@ -285,10 +296,17 @@ class SqlGenerator:
             return [Expr(f"COALESCE({text}, 'N')")]
         return [Expr(f"CASE WHEN {self.column(pair, side)} IS NULL THEN 'N' ELSE {text} END")]
 
-    def row_text(self, pairs: Sequence[ColumnPair], side: str, scope: Scope) -> str:
+    def row_text(
+        self,
+        pairs: Sequence[ColumnPair],
+        side: str,
+        scope: Scope,
+        probe: Collection[ColumnPair] = (),
+    ) -> str:
         """The canonical row text: every field's pieces in one flat chain (see
-        :mod:`pytest_cdc.checksums.rowtext` for why, and what it saves)."""
-        pieces = [piece for p in pairs for piece in self.field_pieces(p, side, scope)]
+        :mod:`pytest_cdc.checksums.rowtext` for why, and what it saves).  The fields of
+        ``probe`` are written as their probe texts."""
+        pieces = [piece for p in pairs for piece in self.field_pieces(p, side, scope, p in probe)]
         return self.chain(to_sql(merge(pieces), self.literal_piece))
 
     def nullable_render(self, pair: ColumnPair, side: str, scope: Scope) -> str:
@@ -374,10 +392,11 @@ class SqlGenerator:
         first: int = 0,
         user_where: str | None = None,
         restrict: str | None = None,
+        probe: Collection[ColumnPair] = (),
     ) -> str:
         """One pass: (segment, row count, exact sum of row hashes) for every segment."""
         scope = Scope(self.apply_keyword)
-        h = self.row_hash(self.row_text(pairs, side, scope))
+        h = self.row_hash(self.row_text(pairs, side, scope, probe))
         seg = self.segment_expr(keys, side, bounds, first)
         inner = (
             f"SELECT {seg} AS seg, {h} AS h FROM {scope.from_clause(self.table(table))}"
@@ -399,6 +418,7 @@ class SqlGenerator:
         first: int = 0,
         user_where: str | None = None,
         restrict: str | None = None,
+        probe: Collection[ColumnPair] = (),
     ) -> str:
         """One pass: (segment, row count, MD5 of the segment's rows in key order).
 
@@ -412,7 +432,7 @@ class SqlGenerator:
 
         def branch(*conditions: str) -> str:
             scope = Scope(self.apply_keyword)
-            text = self.row_text(pairs, side, scope)
+            text = self.row_text(pairs, side, scope, probe)
             from_where = scope.from_clause(self.table(table)) + self.where(
                 user_where, restrict or "", *conditions
             )

@@ -23,7 +23,7 @@ from sqlglot import exp
 from pytest_cdc.checksums import ReconcileError, decisions, oracle
 from pytest_cdc.checksums.encoding import Column, ColumnPair, EncodingOptions, TypeClass
 from pytest_cdc.checksums.keys import index_columns
-from pytest_cdc.checksums.sqlgen import ServerFacts, TableRef
+from pytest_cdc.checksums.sqlgen import Scope, ServerFacts, TableRef
 from pytest_cdc.dialects.mssql.checksum import (
     PREPARE_QUERY,
     TYPE_CLASSES,
@@ -390,6 +390,15 @@ def test_live_sql_server_rows_hash_like_the_oracle(mssql: Any) -> None:
         0: (1, hashlib.md5(texts[0]).hexdigest()),
         1: (2, hashlib.md5(b"".join(texts[1:])).hexdigest()),
     }
+    # The probe text is the float's bits as PostgreSQL's float8send gives them (-0.0 left out:
+    # whether SQL Server keeps its sign bit is its business; a differing probe is re-checked).
+    gen = TsqlGenerator()
+    probe = gen.probe_render(cols[2], "source", Scope(gen.apply_keyword))
+    cur.execute(f"SELECT t.i, {probe} FROM #probe AS t")
+    bits = {int(i): text for i, text in cur.fetchall()}
+    for row in LIVE_ROWS:
+        if str(row[2]) != "-0.0":
+            assert bits[row[0]] == oracle.probe(TypeClass.FLOAT, row[2]), row
 
 
 @pytest.mark.mssql
@@ -483,3 +492,21 @@ def test_tsql_timestamp_steps_equal_the_oracle(
         else value
     )
     assert got == oracle.render(TypeClass.TIMESTAMP, original, options)
+
+
+@pytest.mark.parametrize("data_type", ["float", "real", "int", "bit"])
+def test_probe_pass_writes_floats_as_their_bits(data_type: str) -> None:
+    """The probe text: the float's binary(8), big-endian IEEE 754 as PostgreSQL's float8send,
+    as 16 lower-case hex digits; it replaces the canonical float steps in the first pass."""
+    gen = TsqlGenerator()
+    key = [pair("id", "bigint", key=True)]
+    f = pair("f", data_type)
+    f = ColumnPair(f.source, f.target, TypeClass.FLOAT)
+    sql = gen.digest_query(TABLE, key, [*key, f], "source", [["10"]], probe={f})
+    assert "LOWER(CONVERT(char(16), CAST(CAST(t.[f] AS float) AS binary(8)), 2))" in sql
+    assert "CONVERT(varchar(30)" not in sql  # the canonical float steps are not there
+    assert len(sqlglot.parse(sql, read="tsql")) == 1
+    canonical = gen.digest_query(TABLE, key, [*key, f], "source", [["10"]])
+    assert "binary(8)" not in canonical and "CONVERT(varchar(30)" in canonical
+    # The bytes the hex spells: what the oracle's probe text is.
+    assert oracle.probe(TypeClass.FLOAT, 1.1) == "3ff199999999999a"

@@ -99,6 +99,7 @@ class TsqlGenerator(SqlGenerator):
 
     apply_keyword: ClassVar[str] = "CROSS APPLY"
     concat_operator: ClassVar[str] = " + "
+    probe_formats: ClassVar[frozenset[TypeClass]] = frozenset({TypeClass.FLOAT})
     # Integer and date keys only: their order is PostgreSQL's, and a literal cast to the
     # column's own type keeps the seek.  uniqueidentifier sorts its last byte group first
     # (never used), text needs a binary UTF-8 order no index has, and a decimal or datetime2
@@ -258,6 +259,15 @@ class TsqlGenerator(SqlGenerator):
                 x = f"SWITCHOFFSET({x}, '+00:00')"
             return self._cut_text(f"CAST({x} AS datetime2(7))", "datetime2(7)", 19, scope)
         raise ValueError(f"cannot render {col.data_type!r} as {fmt.value}")
+
+    def probe_render(self, pair: ColumnPair, side: str, scope: Scope) -> str:
+        if pair.fmt is not TypeClass.FLOAT:
+            return super().probe_render(pair, side, scope)
+        # A float's binary(8) is its IEEE 754 bits, big-endian (1.1 is 0x3FF199999999999A),
+        # and style 2 writes them as hex without '0x': the bytes PostgreSQL's float8send
+        # gives, where the canonical text takes some 20 string steps a value.
+        bits = f"CAST(CAST({self.column(pair, side)} AS float) AS binary(8))"
+        return f"LOWER(CONVERT(char(16), {bits}, 2))"
 
     def _decimal(self, x: str, col: Column, scope: Scope) -> str:
         if col.data_type in ("money", "smallmoney"):

@@ -90,6 +90,7 @@ class PostgresGenerator(SqlGenerator):
 
     apply_keyword: ClassVar[str] = "CROSS JOIN LATERAL"
     null_propagating: ClassVar[bool] = True
+    probe_formats: ClassVar[frozenset[TypeClass]] = frozenset({TypeClass.FLOAT})
     # Text keys are left out: their "C" order cannot use an index built with the database's
     # collation.  uuid sorts by its bytes, which is its lower-case text order.
     ordered_key_types: ClassVar[Mapping[str, TypeClass]] = ORDERED_KEY_TYPES
@@ -221,9 +222,7 @@ class PostgresGenerator(SqlGenerator):
                 return f"({x})::text"
             return f"trim_scale(({x})::numeric)::text"
         if fmt is TypeClass.FLOAT:
-            if native is TypeClass.INTEGER:
-                x = f"({x})::numeric"
-            return self._float(scope.bind(f"({x})::float8"), scope)
+            return self._float(scope.bind(self._double(pair, side)), scope)
         if fmt in (TypeClass.TEXT, TypeClass.JSON):
             return f"({x})::text"
         if fmt is TypeClass.CHAR:
@@ -241,6 +240,23 @@ class PostgresGenerator(SqlGenerator):
                 x = f"({x} AT TIME ZONE 'UTC')"
             return self._timestamp(x)
         raise ValueError(f"cannot render {col.data_type!r} as {fmt.value}")
+
+    def _double(self, pair: ColumnPair, side: str) -> str:
+        """The value as the double its float text is rounded from (a boolean as 0 or 1)."""
+        x = self.column(pair, side)
+        native = pair.on(side).type_class
+        if native is TypeClass.BOOLEAN:
+            x = f"({x})::int"
+        if native in (TypeClass.BOOLEAN, TypeClass.INTEGER):
+            x = f"({x})::numeric"
+        return f"({x})::float8"
+
+    def probe_render(self, pair: ColumnPair, side: str, scope: Scope) -> str:
+        if pair.fmt is not TypeClass.FLOAT:
+            return super().probe_render(pair, side, scope)
+        # float8send is the value's 8 bytes in network order: 0.13 s a million rows, against
+        # 0.9 s for the exact shortest-form rounding of the canonical text.
+        return f"encode(float8send({self._double(pair, side)}), 'hex')"
 
     def _cut(self, x: str) -> str:
         """Fractional seconds cut to the configured precision (truncate or round half up)."""
