@@ -42,6 +42,35 @@ except ImportError:  # pragma: no cover - hypothesis is in the dev extra
     settings = None
 
 
+#: Plugins that the pytest sessions the tests start (pytester, the demo, xdist runs) never
+#: use.  Hypothesis's plugin imports all of hypothesis: 0.7 s of CPU a session, and pytest-
+#: postgresql's (a benchmark peer) 0.15 s, so a child session took 1.2 s instead of 0.4 s,
+#: and the suite starts about a hundred of them.
+CHILD_SESSION_OPTIONS = "-p no:hypothesispytest -p no:pytest_postgresql"
+
+
+@pytest.fixture(autouse=True)
+def _lean_child_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Child pytest sessions started by a test leave the unused plugins out.
+
+    Set for each test, not for the session: xdist workers read PYTEST_ADDOPTS when they start,
+    and this suite's own hypothesis tests need the plugin.  Pytester clears the variable when
+    it is set up, so its own override below sets it again."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", _with_child_options(os.environ.get("PYTEST_ADDOPTS")))
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    monkeypatch.setenv("PYTEST_ADDOPTS", _with_child_options(os.environ.get("PYTEST_ADDOPTS")))
+    return pytester
+
+
+def _with_child_options(current: str | None) -> str:
+    if current and CHILD_SESSION_OPTIONS in current:
+        return current
+    return f"{current} {CHILD_SESSION_OPTIONS}" if current else CHILD_SESSION_OPTIONS
+
+
 def pytest_configure(config: pytest.Config) -> None:
     helpers.use_config(config)
     # Runs before hypothesis's plugin, which then applies --hypothesis-profile if given.
