@@ -94,10 +94,10 @@ class RunSettings:
     aggregation: str = "sum"
     #: Average canonical row size in bytes (measured for the ordered aggregation; 0: unknown).
     row_bytes: float = 0.0
-    # Read when a RunSettings is made, not when this module is imported, so the limits above
-    # are the one place to change them (the tests make them small).
     #: Whether the first pass compares probe texts where both engines can write them.
     probe: bool = True
+    # Read when a RunSettings is made, not when this module is imported, so the limits above
+    # are the one place to change them (the tests make them small).
     segment_bytes: int = field(default_factory=lambda: SEGMENT_BYTES)
     max_ordered_segments: int = field(default_factory=lambda: MAX_ORDERED_SEGMENTS)
 
@@ -145,8 +145,6 @@ class Reconciler:
             and p.fmt in source.gen.probe_formats
             and p.fmt in target.gen.probe_formats
         )
-        #: First-level segments whose probe digests differed and were digested again.
-        self.confirmed = 0
 
     # -- plumbing -----------------------------------------------------------------------------
     def both(self, fn: Callable[[Side], T]) -> tuple[T, T]:
@@ -459,7 +457,6 @@ class Reconciler:
         differing = [s for s in segments if src.get(s.number) != dst.get(s.number)]
         if not differing:
             return
-        self.confirmed += len(differing)
         purpose = "canonical re-check"
         if len(differing) * 4 > len(segments):
             again = self.checksums(bounds, first, None, purpose=purpose)
