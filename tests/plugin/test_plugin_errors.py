@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from helpers import server_url_with
 
-PASSWORD = "Zq7-unguessable-Pw"
+PASSWORD = "Placeholder-Pw-7"
 USES_DB = """
 def test_uses_db(cdc_db):
     assert cdc_db.fetchval("select 1") == 1

@@ -91,13 +91,15 @@ def test_mask_password(text: str, expected: str) -> None:
 
 
 def test_mssql_connection_string_has_default_driver_and_odbc_keywords() -> None:
-    url = parse_url("mssql://sa:secret;w}d@db.local:1433/erp?TrustServerCertificate=yes&Encrypt=no")
+    url = parse_url(
+        "mssql://sa:place;hold}er@db.local:1433/erp?TrustServerCertificate=yes&Encrypt=no"
+    )
     connector = get_dialect("mssql").connector(url)
     cs = connector.connection_string  # type: ignore[attr-defined]
     assert cs.startswith("DRIVER={ODBC Driver 18 for SQL Server};SERVER=db.local,1433;DATABASE=erp")
-    assert "UID=sa" in cs and "PWD={secret;w}}d}" in cs
+    assert "UID=sa" in cs and "PWD={place;hold}}er}" in cs
     assert "TrustServerCertificate=yes" in cs and "Encrypt=no" in cs
-    assert "secret;w" not in connector.describe()
+    assert "place;hold" not in connector.describe()
 
 
 def test_mssql_driver_query_parameter() -> None:
