@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from pytest_cdc.checksums import oracle
-from pytest_cdc.checksums.connections import opened, shared
+from pytest_cdc.checksums.connections import open_both
 from pytest_cdc.checksums.encoding import ColumnPair, EncodingOptions
 from pytest_cdc.checksums.execution import Executor
 from pytest_cdc.checksums.report import QueryRecord
@@ -119,8 +119,7 @@ def column_aggregates(
     options = EncodingOptions(float_digits, timestamp_precision, timestamp_mode)
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        src = stack.enter_context(opened(source, "source"))
-        dst = src if shared(source, target) else stack.enter_context(opened(target, "target"))
+        src, dst = open_both(stack, source, target)
         ready = prepare_sides(
             stack,
             src,

@@ -19,7 +19,7 @@ from dataclasses import asdict
 from typing import Any, TypeVar
 
 from pytest_cdc.checksums import keys as key_facts
-from pytest_cdc.checksums.connections import opened, shared
+from pytest_cdc.checksums.connections import open_both, opened
 from pytest_cdc.checksums.decisions import (
     SideFacts,
     choose_aggregation,
@@ -175,10 +175,7 @@ def reconcile(
     lock_timeout = _number("lock_timeout", lock_timeout, low=0.001, allow_none=True)
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        src = stack.enter_context(opened(source, "source"))
-        # The same pool or handle on both sides: borrow once (a pool of one would block).
-        # The same URL string opens a second connection, so the sides run concurrently.
-        dst = src if shared(source, target) else stack.enter_context(opened(target, "target"))
+        src, dst = open_both(stack, source, target)
         ready = prepare_sides(
             stack,
             src,
@@ -318,8 +315,7 @@ def row_counts(
 
     ``where`` filters both sides unless ``target_where`` is given for the target."""
     with contextlib.ExitStack() as stack:
-        src = stack.enter_context(opened(source, "source"))
-        dst = src if shared(source, target) else stack.enter_context(opened(target, "target"))
+        src, dst = open_both(stack, source, target)
         options = EncodingOptions()
         sides: list[Side] = []
         dst_where = target_where if target_where is not None else where

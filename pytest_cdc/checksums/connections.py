@@ -88,6 +88,15 @@ def shared(source: Any, target: Any) -> bool:
     return target is source and not isinstance(source, str)
 
 
+def open_both(stack: contextlib.ExitStack, source: Any, target: Any) -> tuple[Opened, Opened]:
+    """Both sides opened for as long as ``stack`` lasts.  The same pool or handle on both
+    sides is borrowed once (a pool of one would block); the same URL string opens a second
+    connection, so the sides run concurrently."""
+    src = stack.enter_context(opened(source, "source"))
+    dst = src if shared(source, target) else stack.enter_context(opened(target, "target"))
+    return src, dst
+
+
 def adapt(raw: Any, label: str | None, dialect: Dialect | None = None) -> Opened:
     from pytest_cdc.database import dialect_of, paramstyle_of
 

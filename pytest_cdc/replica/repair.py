@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pytest_cdc.checksums.connections import Opened, opened, shared
+from pytest_cdc.checksums.connections import Opened, open_both
 from pytest_cdc.checksums.encoding import EncodingOptions
 from pytest_cdc.checksums.execution import Executor
 from pytest_cdc.checksums.sqlgen import SqlGenerator, TableRef
@@ -108,8 +108,7 @@ def repair_script(
     signal rows for that source table.  Raises :class:`~pytest_cdc.errors.ConfigError` when
     the target is not PostgreSQL driven by psycopg2."""
     with contextlib.ExitStack() as stack:
-        src = stack.enter_context(opened(source, "source"))
-        dst = src if shared(source, target) else stack.enter_context(opened(target, "target"))
+        src, dst = open_both(stack, source, target)
         return _script(src, dst, report, pairs, signal_table, generated_at)
 
 

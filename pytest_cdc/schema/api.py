@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from pytest_cdc.checksums.connections import opened, shared
+from pytest_cdc.checksums.connections import open_both, opened
 from pytest_cdc.checksums.execution import Executor
 from pytest_cdc.errors import ConfigError, did_you_mean, fail
 from pytest_cdc.schema.catalog import CatalogReader
@@ -146,8 +146,7 @@ def compare_schemas(
         allowed = DEFAULT_ALLOW if replica.allow is None else replica.allow
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        src = stack.enter_context(opened(source, "source"))
-        dst = src if shared(source, target) else stack.enter_context(opened(target, "target"))
+        src, dst = open_both(stack, source, target)
         src_ex = Executor("source", src.raw, src.dialect, src.paramstyle, timeout)
         dst_ex = Executor("target", dst.raw, dst.dialect, dst.paramstyle, timeout)
         if dst.raw is src.raw:
