@@ -173,27 +173,22 @@ def newest_on_both(
     """A column's newest value on the source and on the target (the lag column, or the
     heartbeat's timestamp): None where the table is empty or lacks the column, unless
     ``required``."""
-    return (
+    src_value, dst_value = (
         newest(
-            src,
-            tables[0],
-            columns[0],
-            where=wheres[0],
+            side,
+            table,
+            column,
+            where=where,
             timeout=timeout,
             lock_timeout=lock_timeout,
             required=required,
-        ),
-        newest(
-            dst,
-            tables[1],
-            columns[1],
-            where=wheres[1],
-            timeout=timeout,
-            lock_timeout=lock_timeout,
-            required=required,
-            label="target",
-        ),
+            label=label,
+        )
+        for side, table, column, where, label in zip(
+            (src, dst), tables, columns, wheres, ("source", "target"), strict=True
+        )
     )
+    return src_value, dst_value
 
 
 def newest_pair(check: TableCheck, column: str) -> tuple[Any, Any]:
