@@ -7,6 +7,7 @@ added, never renamed, and ``from_json(to_json())`` round-trips.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -131,12 +132,9 @@ class ReconcileReport:
             ("missing in target", self.missing, self.missing_count),
             ("extra in target", self.extra, self.extra_count),
         ):
-            if total:
-                shown = "; ".join(_key(k) for k in keys[:limit])
-                more = f" (+{total - min(limit, len(keys))} more)" if total > limit else ""
-                lines.append(f"  {label} ({names}): {shown}{more}")
+            lines += key_lines(label, names, keys, total, limit)
         for row in self.changed[:limit]:
-            lines.append(f"  changed {names}={_key(row.key)}:")
+            lines.append(f"  changed {names}={key_text(row.key)}:")
             width = max((len(c) for c in row.differences), default=0)
             for column, (src, dst) in row.differences.items():
                 lines.append(f"    {column:<{width}}  source={src!r}  target={dst!r}")
@@ -204,5 +202,18 @@ def _code_points(text: str) -> str:
     return (shown + (" ..." if len(text) > MAX_CODE_POINTS else "")) or "(nothing)"
 
 
-def _key(values: list[str | None]) -> str:
+def key_text(values: Iterable[str | None]) -> str:
+    """A key as a report line shows it: its canonical texts joined by commas, NULL named."""
     return ",".join("NULL" if v is None else v for v in values)
+
+
+def key_lines(
+    label: str, names: str, keys: Sequence[Sequence[str | None]], total: int, limit: int
+) -> list[str]:
+    """The report line for ``total`` keys of one kind (none when there are none): the first
+    ``limit`` of ``keys``, and how many more."""
+    if not total:
+        return []
+    shown = "; ".join(key_text(k) for k in keys[:limit])
+    more = f" (+{total - min(limit, len(keys))} more)" if total > limit else ""
+    return [f"  {label} ({names}): {shown}{more}"]

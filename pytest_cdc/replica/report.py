@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
+
+from pytest_cdc.checksums.report import key_lines, key_text
 
 SCHEMA_VERSION = 1
 STATES = (
@@ -120,12 +122,9 @@ class TableResult:
             ("extra in target", self.extra, self.extra_count),
             ("still changing on the source", self.suspended, self.suspended_count),
         ):
-            if total:
-                shown = "; ".join(_key(k) for k in values[:limit])
-                more = f" (+{total - min(limit, len(values))} more)" if total > limit else ""
-                lines.append(f"  {label} ({keys}): {shown}{more}")
+            lines += key_lines(label, keys, values, total, limit)
         for row in self.changed[:limit]:
-            lines.append(f"  changed {keys}={_key(row['key'])}:")
+            lines.append(f"  changed {keys}={key_text(row['key'])}:")
             for column, (src, dst) in row.get("differences", {}).items():
                 lines.append(f"    {column}  source={src!r}  target={dst!r}")
         if self.changed_count > min(limit, len(self.changed)):
@@ -445,10 +444,6 @@ def _add(into: TableResult, part: TableResult) -> None:
     into.aggregates += part.aggregates
     into.notes = list(dict.fromkeys([*into.notes, *part.notes]))
     into.seconds = max(into.seconds, part.seconds)
-
-
-def _key(values: Iterable[str | None]) -> str:
-    return ",".join("NULL" if v is None else v for v in values)
 
 
 def _md(text: str) -> str:
