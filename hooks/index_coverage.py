@@ -313,6 +313,7 @@ def _query_findings(
     config: HookConfig, loaded: LoadedSchema, shown: str, dialect: str, use: dict[str, Any]
 ) -> list[Finding]:
     from pytest_cdc_hooks.schema import table_key
+    from pytest_cdc_hooks.usage import index_need
 
     findings: list[Finding] = []
     for table in config.tables:
@@ -323,20 +324,14 @@ def _query_findings(
         model = loaded.schema.tables.get(use["table"])
         if model is None:
             continue  # CDC201 already says so
-        filtered = _dedupe([*use["eq"], *use["join"], *use["range"]])
+        filtered, wanted, what = index_need(use)
         lowered = {c.lower() for c in filtered}
         if filtered:
             serving = [i for i in model.indexes if i.columns and i.columns[0] in lowered]
-            # equality columns first, then one range column or the ORDER BY columns
-            tail = use["range"][:1] or use["order"]
-            wanted = _dedupe([*use["eq"], *use["join"], *tail])
-            what = f"filters or joins on {', '.join(filtered)}"
             them = "any of them" if len(filtered) > 1 else "it"
         elif use["order"]:
             first = use["order"][0].lower()
             serving = [i for i in model.indexes if i.columns[:1] == (first,)]
-            wanted = _dedupe(use["order"])
-            what = f"orders by {', '.join(use['order'])}"
             them = use["order"][0]
         else:
             continue
@@ -360,14 +355,6 @@ def _query_findings(
         )
         findings.append(_doubt(loaded, finding, table))
     return findings
-
-
-def _dedupe(items: Sequence[str]) -> list[str]:
-    """Unique names, case-insensitively, first spelling and order kept."""
-    seen: dict[str, str] = {}
-    for item in items:
-        seen.setdefault(item.lower(), item)
-    return list(seen.values())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

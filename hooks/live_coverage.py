@@ -290,7 +290,7 @@ def _query_file(config: HookConfig, raw: Any, path: Path) -> list[Finding]:
     from pytest_cdc.indexes import split_qualified_name
     from pytest_cdc_hooks.schema import table_key
     from pytest_cdc_hooks.splitting import split_statements
-    from pytest_cdc_hooks.usage import file_uses
+    from pytest_cdc_hooks.usage import file_uses, index_need
 
     pg = _postgres()
     shown = config.relative(path)
@@ -315,7 +315,7 @@ def _query_file(config: HookConfig, raw: Any, path: Path) -> list[Finding]:
     for index, uses in sorted(judged.items()):
         statement = statements[index]
         for use, table in uses:
-            filtered = _dedupe([*use["eq"], *use["join"], *use["range"]])
+            filtered, columns, what = index_need(use)
             order = None if filtered else use["order"][0]
             try:
                 verdict = _unserved(raw, statement.text, table.name, any_of=filtered, order=order)
@@ -335,12 +335,6 @@ def _query_file(config: HookConfig, raw: Any, path: Path) -> list[Finding]:
                 break
             if verdict is None:
                 continue
-            if filtered:
-                what = f"filters or joins on {', '.join(filtered)}"
-                columns = _dedupe([*use["eq"], *use["join"], *(use["range"][:1] or use["order"])])
-            else:
-                what = f"orders by {', '.join(use['order'])}"
-                columns = _dedupe(use["order"])
             message = f"query on {table.name!r} {what} but {verdict}: {_fix(table.name, columns)}"
             findings.append(
                 Finding(
@@ -348,13 +342,6 @@ def _query_file(config: HookConfig, raw: Any, path: Path) -> list[Finding]:
                 )
             )
     return findings
-
-
-def _dedupe(items: Sequence[str]) -> list[str]:
-    seen: dict[str, str] = {}
-    for item in items:
-        seen.setdefault(item.lower(), item)
-    return list(seen.values())
 
 
 def print_notes(prog: str, notes: Sequence[str]) -> None:

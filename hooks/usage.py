@@ -160,3 +160,26 @@ def file_uses(text: str, dialect: str) -> dict[str, Any]:
                     use.update(line=line, col=col, fingerprint=about)
                     uses.append(use)
     return {"uses": uses, "not_understood": not_understood, "stats": stats.as_list()}
+
+
+def index_need(use: dict[str, Any]) -> tuple[list[str], list[str], str]:
+    """What one table use (an item of :func:`file_uses`) asks of an index.
+
+    Returns the columns it filters or joins on (an index leading with any of them serves it;
+    empty when it only orders), the columns an index made for it should lead with (equality
+    and join columns, then one range column or else the ORDER BY columns; for an ORDER BY
+    alone, its columns), and the words a finding says it with.
+    """
+    filtered = unique_names([*use["eq"], *use["join"], *use["range"]])
+    if filtered:
+        lead = unique_names([*use["eq"], *use["join"], *(use["range"][:1] or use["order"])])
+        return filtered, lead, f"filters or joins on {', '.join(filtered)}"
+    return [], unique_names(use["order"]), f"orders by {', '.join(use['order'])}"
+
+
+def unique_names(items: list[str]) -> list[str]:
+    """Unique names, case-insensitively, first spelling and order kept."""
+    seen: dict[str, str] = {}
+    for item in items:
+        seen.setdefault(item.lower(), item)
+    return list(seen.values())
