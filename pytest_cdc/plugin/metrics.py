@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_cdc.plugin.options import path_setting
+from pytest_cdc.plugin.options import cdc_group, path_setting
 
 if TYPE_CHECKING:
     from pytest_cdc.metrics import PoolMetrics
@@ -44,7 +44,7 @@ _PREVIOUS: pytest.StashKey[PoolMetrics | None] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("cdc", "pytest-cdc: CDC databases, plans and checksums")
+    group = cdc_group(parser)
     group.addoption(
         "--cdc-metrics-file",
         dest="cdc_metrics_file",

@@ -28,8 +28,13 @@ from pytest_cdc.settings import (
 )
 
 
+def cdc_group(parser: pytest.Parser) -> pytest.OptionGroup:
+    """The plugin's one group of command-line options (every module adds its own to it)."""
+    return parser.getgroup("cdc", "pytest-cdc: CDC databases, plans and checksums")
+
+
 def addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("cdc", "pytest-cdc: CDC databases, plans and checksums")
+    group = cdc_group(parser)
     group.addoption(
         "--cdc-db",
         action="append",

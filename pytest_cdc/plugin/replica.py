@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_cdc.errors import CdcError, first_line
+from pytest_cdc.plugin.options import cdc_group
 
 if TYPE_CHECKING:
     from pytest_cdc.replica.report import ReplicaReport, TableResult
@@ -33,7 +34,7 @@ _TRUE = ("1", "true", "yes", "on")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("cdc", "pytest-cdc: CDC databases, plans and checksums")
+    group = cdc_group(parser)
     group.addoption(
         "--cdc-replica",
         dest="cdc_replica",

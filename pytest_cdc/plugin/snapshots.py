@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_cdc.plugin.options import path_setting
+from pytest_cdc.plugin.options import cdc_group, path_setting
 from pytest_cdc.plugin.snapshot_run import (
     COUNTS,
     MARKER,
@@ -57,7 +57,7 @@ _OUTCOMES = pytest.StashKey[list["Outcome"]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("cdc", "pytest-cdc: CDC databases, plans and checksums")
+    group = cdc_group(parser)
     group.addoption(
         "--cdc-plan-update",
         dest="cdc_plan_update",
