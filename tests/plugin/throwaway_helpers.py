@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import psycopg2
-import pytest
-from helpers import server_url, skip_reason
+from helpers import connect, server_url
 
 #: The test server (helpers.server_url()): a URL database for the runs under test.
 SERVER = server_url()
@@ -15,12 +13,7 @@ SERVER = server_url()
 
 def server(url: str = SERVER) -> Any:
     """An autocommit connection to the running server (the test skips without one)."""
-    try:
-        conn = psycopg2.connect(url, connect_timeout=3)
-    except psycopg2.OperationalError as exc:
-        pytest.skip(skip_reason(url, str(exc).strip()))
-    conn.autocommit = True
-    return conn
+    return connect(url)
 
 
 def databases(like: str) -> dict[str, str | None]:
