@@ -10,9 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from pytest_cdc.errors import CdcError, DatabaseUnavailable, connect_fix, first_line
+
+T = TypeVar("T")
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -176,6 +179,20 @@ def _dialect(name: str) -> Any:
 # -- database connections ------------------------------------------------------------------
 
 
+def _on_db(spec: str, doing: str, work: Callable[[Any], T]) -> T:
+    """``work`` on a connection to ``spec``, closed afterwards; a failure that is not one of
+    ours becomes one line saying what could not be done."""
+    conn = _connect(spec)
+    try:
+        return work(conn)
+    except CdcError:
+        raise
+    except Exception as exc:
+        raise CdcError(f"cannot {doing}: {first_line(exc)}") from None
+    finally:
+        conn.close()
+
+
 def _connect(spec: str) -> Any:
     from pytest_cdc.dialects import default_registry
 
@@ -246,15 +263,11 @@ def _print_text(title: str, analysis: Any, summary: dict[str, Any]) -> None:
 def run_explain(args: argparse.Namespace) -> int:
     from pytest_cdc.analysis import analyze_query
 
-    conn = _connect(args.db)
-    try:
-        analysis = analyze_query(conn, args.sql, analyze=args.analyze, buffers=args.buffers)
-    except CdcError:
-        raise
-    except Exception as exc:
-        raise CdcError(f"cannot explain the statement: {first_line(exc)}") from None
-    finally:
-        conn.close()
+    analysis = _on_db(
+        args.db,
+        "explain the statement",
+        lambda conn: analyze_query(conn, args.sql, analyze=args.analyze, buffers=args.buffers),
+    )
     plan = analysis.plan
     summary = _summary(analysis)
     if args.format == "json":
@@ -344,15 +357,7 @@ def run_plan_diff(args: argparse.Namespace, files: list[str]) -> int:
 def run_export_stats(args: argparse.Namespace) -> int:
     from pytest_cdc.plans.statistics import export_statistics
 
-    conn = _connect(args.db)
-    try:
-        stats = export_statistics(conn, args.table)
-    except CdcError:
-        raise
-    except Exception as exc:
-        raise CdcError(f"cannot read the statistics: {first_line(exc)}") from None
-    finally:
-        conn.close()
+    stats = _on_db(args.db, "read the statistics", lambda conn: export_statistics(conn, args.table))
     text = json.dumps(stats, indent=2, sort_keys=True, default=str) + "\n"
     if args.output is None:
         print(text, end="")
@@ -426,13 +431,11 @@ def run_recommend(args: argparse.Namespace) -> int:
 def run_row_count(args: argparse.Namespace) -> int:
     from pytest_cdc.analysis import row_count
 
-    conn = _connect(args.db)
-    try:
-        print(row_count(conn, args.table, exact=args.exact))
-    except CdcError:
-        raise
-    except Exception as exc:
-        raise CdcError(f"cannot count the rows of {args.table!r}: {first_line(exc)}") from None
-    finally:
-        conn.close()
+    print(
+        _on_db(
+            args.db,
+            f"count the rows of {args.table!r}",
+            lambda conn: row_count(conn, args.table, exact=args.exact),
+        )
+    )
     return EXIT_OK
