@@ -7,7 +7,7 @@ nothing here imports a driver or sqlglot until a marked test runs a statement.
 from __future__ import annotations
 
 import re
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -272,13 +272,18 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     if checker.unexplained:
         # Not a failure (the statement itself may have failed, or held several statements),
         # but a statement the marker could not check must not pass unnoticed.
-        import warnings
-
-        warnings.warn(
-            pytest.PytestWarning(
-                f"{MARKER}: could not explain {len(checker.unexplained)} statement(s): "
-                + "; ".join(checker.unexplained)
-            ),
-            stacklevel=1,
-        )
+        warn_unchecked(MARKER, "explain", checker.unexplained)
     return result
+
+
+def warn_unchecked(marker: str, verb: str, statements: Sequence[str]) -> None:
+    """A warning naming the statements a marker or fixture could not ``verb`` (explain,
+    snapshot): not a failure, but never silent."""
+    import warnings
+
+    warnings.warn(
+        pytest.PytestWarning(
+            f"{marker}: could not {verb} {len(statements)} statement(s): " + "; ".join(statements)
+        ),
+        stacklevel=2,
+    )

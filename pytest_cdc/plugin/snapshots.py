@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_cdc.plugin.options import cdc_group, path_setting
+from pytest_cdc.plugin.queries import warn_unchecked
 from pytest_cdc.plugin.snapshot_run import (
     COUNTS,
     MARKER,
@@ -287,13 +287,7 @@ class _Watcher:
             head = f"{MARKER}: {len(failed)} of {len(self.outcomes)} statements changed plan"
             pytest.fail(_failure(self.outcomes, head), pytrace=False)
         if self.unexplained:
-            warnings.warn(
-                pytest.PytestWarning(
-                    f"{MARKER}: could not snapshot {len(self.unexplained)} statement(s): "
-                    + "; ".join(self.unexplained)
-                ),
-                stacklevel=1,
-            )
+            warn_unchecked(MARKER, "snapshot", self.unexplained)
 
 
 @pytest.fixture
