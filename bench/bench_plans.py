@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg2
+from floors import no_seqscan_explain
 
 from pytest_cdc.asserts import assert_no_table_scan
 from pytest_cdc.dialects.mssql.plans import parse_showplan
@@ -60,18 +61,8 @@ def bench_assert(url: str, rounds: int, *, in_transaction: bool) -> dict[str, fl
         return assert_no_table_scan(conn, SQL, (5,))
 
     def floor() -> object:
-        # The statements the helper sends, without any Python around them.  In a transaction
-        # the savepoint needs a round trip of its own (a syntax error in the same string
-        # would abort the caller's transaction before it exists) and the SET LOCAL must be
-        # rolled back: two more round trips than a bare EXPLAIN.
-        if in_transaction:
-            cur.execute("SAVEPOINT p; SET LOCAL enable_seqscan = off")
-            cur.execute("EXPLAIN (FORMAT JSON) " + SQL, (5,))
-            cur.fetchone()
-            cur.execute("ROLLBACK TO SAVEPOINT p; RELEASE SAVEPOINT p")
-        else:
-            cur.execute("SET LOCAL enable_seqscan = off; EXPLAIN (FORMAT JSON) " + SQL, (5,))
-            cur.fetchone()
+        # The statements the helper sends, without any Python around them.
+        no_seqscan_explain(cur, SQL, (5,), in_transaction)
         return None
 
     for fn in (bare, helper, floor):  # warm caches and the JSON decoder

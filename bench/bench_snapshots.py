@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg2
+from floors import no_seqscan_explain
 
 from pytest_cdc.database import CdcConnection
 from pytest_cdc.dialects import get_dialect
@@ -84,17 +85,8 @@ def bench_statement(
         return outcome
 
     def floor() -> object:
-        # What the snapshot sends, without any Python around it.  Idle: SET LOCAL and EXPLAIN
-        # share one implicit transaction, one round trip.  In a transaction: a savepoint of
-        # its own first, and its rollback after (pytest_cdc.dialects.postgres.explain says why).
-        if in_transaction:
-            cur.execute("SAVEPOINT p; SET LOCAL enable_seqscan = off")
-            cur.execute("EXPLAIN (FORMAT JSON) " + sql, (5,))
-            cur.fetchone()
-            cur.execute("ROLLBACK TO SAVEPOINT p; RELEASE SAVEPOINT p")
-            return None
-        cur.execute("SET LOCAL enable_seqscan = off; EXPLAIN (FORMAT JSON) " + sql, (5,))
-        return cur.fetchone()
+        # What the snapshot sends, without any Python around it.
+        return no_seqscan_explain(cur, sql, (5,), in_transaction)
 
     snapshot()
     store.write(module)  # recorded: from now on every check compares with the entry
