@@ -11,6 +11,7 @@ conftest lives there.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -206,3 +207,13 @@ def logged(url: str | None = None) -> tuple[Any, Statements]:
     conn.initialize(found)
     conn.autocommit = True
     return conn, found
+
+
+def float_text(x: float) -> str:
+    """A float as PostgreSQL reads it exactly from text.  Sent as a float, psycopg2 writes
+    -0.0 as a numeric literal, which is 0; NaN and the infinities get their names."""
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "-Infinity" if x < 0 else "Infinity"
+    return repr(x)

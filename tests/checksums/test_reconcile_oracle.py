@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from helpers import connect, insert, postgres_url, schemas
+from helpers import connect, float_text, insert, postgres_url, schemas
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -332,7 +332,7 @@ def test_probe_text_equals_the_oracles(
         cur.execute("DROP TABLE IF EXISTS probe")
         cur.execute(f"CREATE TABLE probe (i int, v {pg_type})")
         # Floats go in as text: psycopg2 writes -0.0 as a numeric literal, which is 0.
-        sent = [as_text(v) if isinstance(v, float) else v for v in values]
+        sent = [float_text(v) if isinstance(v, float) else v for v in values]
         insert(pg, "probe", list(enumerate(sent)))
         scope = Scope(gen.apply_keyword)
         text = gen.probe_render(pair, "source", scope)
@@ -354,14 +354,6 @@ def test_probe_text_equals_the_oracles(
             assert int(got_hash) == oracle.row_hash(row), value
 
     check()
-
-
-def as_text(x: float) -> str:
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "-Infinity" if x < 0 else "Infinity"
-    return repr(x)
 
 
 def test_equal_probe_texts_mean_equal_canonical_texts() -> None:

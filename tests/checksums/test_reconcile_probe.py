@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 import pytest
-from helpers import load, schemas
+from helpers import float_text, load, schemas
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -130,14 +130,6 @@ def changed(x: float, how: str) -> float:
     return x
 
 
-def as_text(x: float) -> str:
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "-Infinity" if x < 0 else "Infinity"
-    return repr(x)  # as text: psycopg2 would send -0.0 as a numeric literal, which is 0
-
-
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     st.lists(st.tuples(FLOATS, CHANGES), min_size=1, max_size=120),
@@ -148,8 +140,8 @@ def test_the_verdict_is_the_canonical_one(
 ) -> None:
     """Whatever the bits do, the keys reported changed are exactly those whose canonical texts
     (the oracle's) differ: the probe pass never decides a difference, and never hides one."""
-    source = [(i, as_text(x)) for i, (x, _) in enumerate(rows)]
-    target = [(i, as_text(changed(x, how))) for i, (x, how) in enumerate(rows)]
+    source = [(i, float_text(x)) for i, (x, _) in enumerate(rows)]
+    target = [(i, float_text(changed(x, how))) for i, (x, how) in enumerate(rows)]
     expected = sorted(
         i
         for i, (x, how) in enumerate(rows)
