@@ -56,19 +56,21 @@ def _lean_child_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
     Set for each test, not for the session: xdist workers read PYTEST_ADDOPTS when they start,
     and this suite's own hypothesis tests need the plugin.  Pytester clears the variable when
     it is set up, so its own override below sets it again."""
-    monkeypatch.setenv("PYTEST_ADDOPTS", _with_child_options(os.environ.get("PYTEST_ADDOPTS")))
+    _leave_out_unused_plugins(monkeypatch)
 
 
 @pytest.fixture
 def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    monkeypatch.setenv("PYTEST_ADDOPTS", _with_child_options(os.environ.get("PYTEST_ADDOPTS")))
+    _leave_out_unused_plugins(monkeypatch)
     return pytester
 
 
-def _with_child_options(current: str | None) -> str:
+def _leave_out_unused_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    current = os.environ.get("PYTEST_ADDOPTS")
     if current and CHILD_SESSION_OPTIONS in current:
-        return current
-    return f"{current} {CHILD_SESSION_OPTIONS}" if current else CHILD_SESSION_OPTIONS
+        return
+    options = f"{current} {CHILD_SESSION_OPTIONS}" if current else CHILD_SESSION_OPTIONS
+    monkeypatch.setenv("PYTEST_ADDOPTS", options)
 
 
 def pytest_configure(config: pytest.Config) -> None:
